@@ -1,0 +1,1 @@
+"""The AWS boundary: clients are made in `session`, errors translated in `errors`."""

@@ -1,0 +1,103 @@
+"""The `layerkit` command line: Typer wiring only.
+
+This is the only module that imports typer, prints errors or exits. Commands live in
+`layerkit.commands.*`; each registers itself on the app. All exits go through `run()`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+import typer
+
+from layerkit import __version__
+from layerkit.errors import ExitCode, LayerkitError
+
+app = typer.Typer(
+    name="layerkit",
+    help="Build, verify, publish and release AWS Lambda layers for Python.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"layerkit {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show tracebacks for errors (never credentials)."
+    ),
+) -> None:
+    """Build, verify, publish and release AWS Lambda layers for Python."""
+
+
+def _register_commands() -> None:
+    # Each module adds its commands; modules that talk to AWS import boto3 only when they run.
+    from layerkit.commands import build_commands, publish_commands, release_commands
+
+    for module in (build_commands, publish_commands, release_commands):
+        module.register(app)
+
+
+_register_commands()
+
+
+def _debug_requested(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("LAYERKIT_DEBUG", "") not in ("", "0")
+
+
+def _print_error(error: LayerkitError) -> None:
+    sys.stderr.write(f"error: {error.message}\n")
+    if error.hint:
+        sys.stderr.write(f"hint: {error.hint}\n")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code. Never raises."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    try:
+        # With standalone_mode=False click returns Exit's code instead of raising it.
+        returned = app(args=args, prog_name="layerkit", standalone_mode=False)
+    except LayerkitError as error:
+        if debug:
+            traceback.print_exception(error)
+        _print_error(error)
+        return int(error.exit_code)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write("error: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except click.exceptions.ClickException as usage:
+        usage.show()
+        return int(ExitCode.USAGE)
+    except Exception as unexpected:
+        if debug:
+            traceback.print_exception(unexpected)
+        sys.stderr.write(f"error: internal error: {type(unexpected).__name__}: {unexpected}\n")
+        sys.stderr.write("hint: re-run with --debug and report it with the output\n")
+        return int(ExitCode.INTERNAL)
+    return returned if isinstance(returned, int) else int(ExitCode.OK)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

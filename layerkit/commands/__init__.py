@@ -1,0 +1,1 @@
+"""Typer commands: each parses options, calls one use case and renders its result."""

@@ -1,0 +1,38 @@
+"""Session fixtures: a moto server on 127.0.0.1 and environments that point the CLI at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import isolated_env, reset_moto, start_moto_server
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server for the whole session, stopped by PID at the end."""
+    server, endpoint = start_moto_server(tmp_path_factory.mktemp("moto"))
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str) -> dict[str, str]:
+    """An isolated environment whose AWS calls reach a freshly reset moto server."""
+    reset_moto(moto_endpoint)
+    return isolated_env({"AWS_ENDPOINT_URL": moto_endpoint})
+
+
+@pytest.fixture
+def hermetic_env() -> dict[str, str]:
+    """An isolated environment for installer runs (no host pip/uv configuration)."""
+    return isolated_env()
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
