@@ -11,8 +11,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-import click
 import typer
+
+# Newer Typer releases vendor click as `typer._click`; older ones use click itself.
+try:
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click.exceptions import ClickException  # type: ignore[assignment]
 
 from layerkit import __version__
 from layerkit.errors import ExitCode, LayerkitError
@@ -78,15 +83,15 @@ def run(argv: Sequence[str] | None = None) -> int:
             traceback.print_exception(error)
         _print_error(error)
         return int(error.exit_code)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return int(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("error: interrupted\n")
         return int(ExitCode.INTERRUPTED)
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return int(ExitCode.INTERRUPTED)
-    except click.exceptions.ClickException as usage:
+    except ClickException as usage:
         usage.show()
         return int(ExitCode.USAGE)
     except Exception as unexpected:
