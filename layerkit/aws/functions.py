@@ -1,0 +1,63 @@
+"""Lambda functions: reading their configuration and waiting out updates in progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from layerkit.aws.errors import aws_call
+from layerkit.errors import AwsError
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+# Lambda's own function_updated_v2 waiter polls every second for up to 300 s.
+DEFAULT_UPDATE_TIMEOUT_S = 300.0
+DEFAULT_POLL_S = 1.0
+
+
+def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any]:
+    """The function's configuration (``GetFunctionConfiguration``), errors translated."""
+    with aws_call("GetFunctionConfiguration", f"function {function_name}"):
+        config: dict[str, Any] = lambda_client.get_function_configuration(
+            FunctionName=function_name
+        )
+    return config
+
+
+def wait_until_updated(
+    lambda_client: Any,
+    function_name: str,
+    *,
+    timeout_s: float = DEFAULT_UPDATE_TIMEOUT_S,
+    poll_s: float = DEFAULT_POLL_S,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> dict[str, Any]:
+    """Wait until no update of the function is in progress; return its fresh configuration.
+
+    Raises `AwsError` if the last update failed or if it is still in progress after `timeout_s`.
+    The returned configuration carries the current ``RevisionId`` (it changes when an update
+    completes, so callers re-read it here rather than reuse an older one).
+    """
+    deadline = clock() + timeout_s
+    while True:
+        config = get_configuration(lambda_client, function_name)
+        status = config.get("LastUpdateStatus", "Successful")
+        state = config.get("State", "Active")
+        if status == "Failed":
+            reason = config.get("LastUpdateStatusReason", "no reason given")
+            raise AwsError(
+                f"the last update of function {function_name} failed: {reason}",
+                hint="fix the cause shown by `aws lambda get-function-configuration`, then re-run",
+            )
+        if status != "InProgress" and state != "Pending":
+            return config
+        if clock() >= deadline:
+            raise AwsError(
+                f"function {function_name} is still updating after {timeout_s:.0f}s "
+                "(LastUpdateStatus=InProgress); nothing was changed",
+                hint="wait for the running update to finish, then re-run",
+            )
+        sleep(poll_s)
