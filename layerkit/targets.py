@@ -112,7 +112,10 @@ class Target:
         """Every manylinux platform tag that loads on this target, newest first."""
         major, newest_minor = self.glibc
         oldest = _OLDEST_PERENNIAL_GLIBC_MINOR[self.machine]
-        tags = [f"manylinux_{major}_{minor}_{self.machine}" for minor in range(newest_minor, oldest - 1, -1)]
+        tags = [
+            f"manylinux_{major}_{minor}_{self.machine}"
+            for minor in range(newest_minor, oldest - 1, -1)
+        ]
         tags.append(f"manylinux2014_{self.machine}")
         tags.extend(f"{legacy}_{self.machine}" for legacy in ARCH_INFO[self.arch].legacy_manylinux)
         return tuple(tags)
@@ -168,7 +171,9 @@ def make_target(python: str, arch: str) -> Target:
     return Target(python=normalize_python(python), arch=normalize_arch(arch))
 
 
-def target_matrix(pythons: list[str] | tuple[str, ...], arches: list[str] | tuple[str, ...]) -> tuple[Target, ...]:
+def target_matrix(
+    pythons: list[str] | tuple[str, ...], arches: list[str] | tuple[str, ...]
+) -> tuple[Target, ...]:
     """Every python x arch combination, de-duplicated, in a stable order."""
     targets = {make_target(p, a) for p in pythons for a in arches}
     return tuple(sorted(targets, key=lambda t: (PYTHON_VERSIONS.index(t.python), t.arch)))

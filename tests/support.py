@@ -105,9 +105,10 @@ class ServerProcess:
         self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_http(self.health_url)
-        except RuntimeError:
+        except RuntimeError as exc:
             self.stop()
-            raise RuntimeError(f"server failed to start: {self.log_path.read_text()[-2000:]}")
+            log_tail = self.log_path.read_text()[-2000:]
+            raise RuntimeError(f"server failed to start: {log_tail}") from exc
 
     def stop(self) -> None:
         if self.process is None:

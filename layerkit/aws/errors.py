@@ -17,8 +17,8 @@ from botocore.exceptions import (
 from layerkit.errors import AwsError
 
 _HINTS: dict[str, str] = {
-    "AccessDenied": "the caller lacks permission for {operation}: grant it in the IAM policy of the "
-    "role or user you run layerkit with",
+    "AccessDenied": "the caller lacks permission for {operation}: grant it in the IAM policy "
+    "of the role or user you run layerkit with",
     "AccessDeniedException": "the caller lacks permission for {operation}: grant "
     "lambda:{operation} in the IAM policy of the role or user you run layerkit with",
     "ResourceNotFoundException": "check that {resource} exists in this account and region "

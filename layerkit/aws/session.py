@@ -67,7 +67,9 @@ class ClientFactory:
         key = (service, self.region(region))
         if key not in self._clients:
             self._clients[key] = self._session.client(
-                service, region_name=key[1], config=self._config  # type: ignore[call-overload]
+                service,
+                region_name=key[1],
+                config=self._config,  # type: ignore[call-overload]
             )
         return self._clients[key]
 
@@ -76,7 +78,6 @@ class ClientFactory:
 
     def s3_client(self, region: str | None = None) -> Any:
         return self.client("s3", region)
-
 
 
 def make_factory(*, profile: str | None, region: str | None) -> ClientFactory:

@@ -1,0 +1,480 @@
+"""Configuration: ``[tool.layerkit]`` in pyproject.toml or ``layerkit.toml``, plus CLI overrides.
+
+Pure: reads TOML text, validates every key against one table (unknown keys and wrong types are
+errors, with a did-you-mean), and produces frozen settings. CLI flags win over the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from layerkit.errors import ConfigError, InputFileError, UsageError
+from layerkit.targets import Target, target_matrix
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+InstallerName = Literal["uv", "pip"]
+INSTALLERS: tuple[InstallerName, ...] = get_args(InstallerName)
+CompressionName = Literal["fast", "default", "small"]
+COMPRESSIONS: tuple[CompressionName, ...] = get_args(CompressionName)
+
+# Lambda's unzipped limit for function code plus all layers: 250 MiB.
+LAMBDA_UNZIPPED_LIMIT = 262_144_000
+DEFAULT_PYTHON = "3.13"
+DEFAULT_ARCH = "x86_64"
+LAYERKIT_TOML = "layerkit.toml"
+PYPROJECT_TOML = "pyproject.toml"
+
+OptionKind = Literal["str", "bool", "int", "str-list", "size"]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One configuration key: its TOML name, type and meaning (the README is checked against it)."""
+
+    key: str
+    kind: OptionKind
+    help: str
+
+
+BUILD_OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "name",
+        "str",
+        "Layer name; also the zip's file-name prefix. Default: [project].name "
+        "or the directory name.",
+    ),
+    OptionSpec(
+        "requirements",
+        "str-list",
+        "Requirements files (pip format: -r/-c includes, "
+        "--hash pins, index options), relative to the project directory.",
+    ),
+    OptionSpec(
+        "packages",
+        "str-list",
+        "Extra requirement specifiers, or paths to local packages "
+        "(built into wheels with `build`).",
+    ),
+    OptionSpec(
+        "project-dependencies",
+        "bool",
+        "Include [project].dependencies of pyproject.toml. "
+        "Default: true when no requirements files are given.",
+    ),
+    OptionSpec(
+        "python",
+        "str-list",
+        f"Target Python versions (3.9-3.14 or python3.X). Default: {DEFAULT_PYTHON}.",
+    ),
+    OptionSpec(
+        "arch", "str-list", f"Target architectures: x86_64, arm64. Default: {DEFAULT_ARCH}."
+    ),
+    OptionSpec("installer", "str", "uv (default) or pip."),
+    OptionSpec("output", "str", "Output directory for zips and manifests. Default: dist."),
+    OptionSpec(
+        "budget",
+        "size",
+        "Unzipped size budget: bytes or e.g. '200MB' (MB = MiB, as in "
+        "Lambda's 250 MB = 262,144,000 bytes). Default and maximum: 250MB.",
+    ),
+    OptionSpec("index-url", "str", "Base URL of the package index (installer's default: PyPI)."),
+    OptionSpec("extra-index-urls", "str-list", "Extra package indexes."),
+    OptionSpec("find-links", "str-list", "Local directories or URLs with wheels."),
+    OptionSpec(
+        "exclude",
+        "str-list",
+        "Distributions to leave out (e.g. boto3, botocore: the "
+        "runtime provides an older, AWS-pinned copy).",
+    ),
+    OptionSpec(
+        "exclude-globs", "str-list", "Glob patterns (relative to site-packages) to leave out."
+    ),
+    OptionSpec(
+        "keep-tests", "bool", "Keep tests/test directories inside packages. Default: false."
+    ),
+    OptionSpec(
+        "strip",
+        "bool",
+        "Strip debug symbols from shared objects (never vendored *.libs). Default: false.",
+    ),
+    OptionSpec(
+        "compile",
+        "bool",
+        "Ship .pyc compiled by an interpreter of the target version. Default: false.",
+    ),
+    OptionSpec("allow", "str-list", "Distributions whose compatibility violations are waived."),
+    OptionSpec("compression", "str", "fast, default or small."),
+)
+
+PUBLISH_OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("bucket", "str", "S3 bucket for layer zips (in the region published to)."),
+    OptionSpec("prefix", "str", "Key prefix in the bucket. Default: layerkit."),
+    OptionSpec("bucket-owner", "str", "Expected bucket owner account id (default: the caller's)."),
+    OptionSpec("layer-name", "str", "Lambda layer name. Default: the build's name."),
+    OptionSpec("regions", "str-list", "Regions to publish to. Default: the AWS chain's region."),
+    OptionSpec(
+        "description", "str", "Layer version description (layerkit appends digest and size)."
+    ),
+    OptionSpec("license", "str", "License info of the layer version (<= 512 characters)."),
+    OptionSpec("functions", "str-list", "Functions to attach the published layer to."),
+    OptionSpec("grant-accounts", "str-list", "Account ids allowed to use the layer."),
+    OptionSpec("grant-org", "str", "Organization id (o-...) allowed to use the layer."),
+    OptionSpec("direct", "bool", "Upload zips <= 50 MB in the request instead of via S3."),
+)
+
+PUBLISH_TABLE = "publish"
+_SPECS_BY_TABLE: dict[str, tuple[OptionSpec, ...]] = {
+    "": BUILD_OPTIONS,
+    PUBLISH_TABLE: PUBLISH_OPTIONS,
+}
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where installers look for packages; empty means the installer's own defaults/config."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlimSettings:
+    """What to remove or add after installing; see `layerkit.slim`."""
+
+    remove_tests: bool = True
+    exclude_distributions: tuple[str, ...] = ()
+    exclude_globs: tuple[str, ...] = ()
+    strip: bool = False
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Everything a build needs, validated."""
+
+    project_dir: Path
+    name: str
+    requirement_files: tuple[Path, ...]
+    requirements: tuple[str, ...]
+    local_packages: tuple[Path, ...]
+    targets: tuple[Target, ...]
+    installer: InstallerName
+    output_dir: Path
+    budget_bytes: int
+    index: IndexOptions = IndexOptions()
+    slim: SlimSettings = SlimSettings()
+    allow: tuple[str, ...] = ()
+    compression: CompressionName = "default"
+    config_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """The ``[tool.layerkit.publish]`` table, validated (CLI flags are merged by the caller)."""
+
+    bucket: str | None = None
+    prefix: str = "layerkit"
+    bucket_owner: str | None = None
+    layer_name: str | None = None
+    regions: tuple[str, ...] = ()
+    description: str | None = None
+    license: str | None = None
+    functions: tuple[str, ...] = ()
+    grant_accounts: tuple[str, ...] = ()
+    grant_org: str | None = None
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The raw, type-checked option values found in a project, and where they came from."""
+
+    project_dir: Path
+    source: Path | None
+    build: Mapping[str, Any] = field(default_factory=dict)
+    publish: Mapping[str, Any] = field(default_factory=dict)
+    project_name: str | None = None
+    project_dependencies: tuple[str, ...] = ()
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1024,
+    "kib": 1024,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(value: str | int) -> int:
+    """'200MB' -> 209,715,200 (MB = MiB, so '250MB' is Lambda's 262,144,000); ints are bytes."""
+    if isinstance(value, bool):
+        raise ConfigError(f"size must be a number of bytes or e.g. '200MB', not {value!r}")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE_RE.match(value)
+        unit = match.group(2).lower() if match else None
+        if match is None or unit not in _SIZE_UNITS:
+            raise ConfigError(
+                f"cannot read size {value!r}",
+                hint="write a byte count or a number with KB, MB or GB (1 MB = 1,048,576 bytes)",
+            )
+        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size <= 0:
+        raise ConfigError(f"size must be positive, got {value!r}")
+    return size
+
+
+def _check_type(spec: OptionSpec, value: Any, where: str) -> Any:
+    """Return `value` normalised to the spec's kind, or raise a ConfigError naming the key."""
+
+    def wrong(expected: str) -> ConfigError:
+        return ConfigError(
+            f"{where}: '{spec.key}' must be {expected}, got {type(value).__name__} {value!r}",
+            hint=spec.help,
+        )
+
+    if spec.kind == "str":
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return value
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if spec.kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise wrong("an integer")
+        return value
+    if spec.kind == "size":
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise wrong("a byte count or a size such as '200MB'")
+        return parse_size(value)
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise wrong("a string or a list of strings")
+    return tuple(value)
+
+
+def validate_table(
+    table: Mapping[str, Any], specs: Sequence[OptionSpec], where: str
+) -> dict[str, Any]:
+    """Check every key of a config table; unknown keys are errors with a suggestion."""
+    known = {spec.key: spec for spec in specs}
+    checked: dict[str, Any] = {}
+    for key, value in table.items():
+        spec = known.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            suggestion = f"did you mean '{close[0]}'? " if close else ""
+            raise ConfigError(
+                f"{where}: unknown key '{key}'",
+                hint=f"{suggestion}known keys: {', '.join(sorted(known))}",
+            )
+        checked[key] = _check_type(spec, value, where)
+    return checked
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        document: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line"
+        ) from exc
+    return document
+
+
+def _split_tables(table: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    build_part = {k: v for k, v in table.items() if k != PUBLISH_TABLE}
+    publish_part = table.get(PUBLISH_TABLE, {})
+    if not isinstance(publish_part, dict):
+        raise ConfigError(f"{where}: '{PUBLISH_TABLE}' must be a table")
+    return (
+        validate_table(build_part, BUILD_OPTIONS, where),
+        validate_table(publish_part, PUBLISH_OPTIONS, f"{where}.{PUBLISH_TABLE}"),
+    )
+
+
+def load_project(project_dir: Path) -> ProjectConfig:
+    """Read a project's layerkit configuration (layerkit.toml, else [tool.layerkit])."""
+    if not project_dir.is_dir():
+        raise UsageError(
+            f"project directory {project_dir} does not exist",
+            hint="pass the directory that holds pyproject.toml, layerkit.toml or requirements",
+        )
+    pyproject_path = project_dir / PYPROJECT_TOML
+    pyproject = _read_toml(pyproject_path) if pyproject_path.is_file() else {}
+    project = pyproject.get("project", {})
+    if not isinstance(project, dict):
+        raise ConfigError(f"{pyproject_path}: [project] must be a table")
+    dependencies = project.get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise ConfigError(f"{pyproject_path}: [project].dependencies must be a list of strings")
+    name = project.get("name")
+    tool_table = pyproject.get("tool", {}).get("layerkit")
+
+    layerkit_path = project_dir / LAYERKIT_TOML
+    source: Path | None = None
+    table: Mapping[str, Any] = {}
+    if layerkit_path.is_file():
+        if tool_table is not None:
+            raise ConfigError(
+                f"both {layerkit_path} and [tool.layerkit] in {pyproject_path} configure layerkit",
+                hint="keep one of them",
+            )
+        table, source = _read_toml(layerkit_path), layerkit_path
+        where = str(layerkit_path)
+    elif tool_table is not None:
+        if not isinstance(tool_table, dict):
+            raise ConfigError(f"{pyproject_path}: [tool.layerkit] must be a table")
+        table, source = tool_table, pyproject_path
+        where = f"{pyproject_path} [tool.layerkit]"
+    else:
+        where = str(project_dir)
+    build, publish = _split_tables(table, where)
+    return ProjectConfig(
+        project_dir=project_dir,
+        source=source,
+        build=build,
+        publish=publish,
+        project_name=name if isinstance(name, str) else None,
+        project_dependencies=tuple(dependencies),
+    )
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.endswith(("/", "\\"))
+
+
+_NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def default_name(config: ProjectConfig) -> str:
+    """The project's name made safe for layer names and files: [A-Za-z0-9_-]."""
+    raw = config.project_name or config.project_dir.resolve().name or "layer"
+    return _NAME_RE.sub("-", raw).strip("-") or "layer"
+
+
+def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) -> BuildSettings:
+    """Merge CLI overrides (already typed; None = not given) over the file and apply defaults."""
+    given = {k: v for k, v in overrides.items() if v is not None and v != ()}
+    options = validate_table(given, BUILD_OPTIONS, "command line")
+    merged = {**config.build, **options}
+    base = config.project_dir
+
+    requirement_files = tuple(base / p for p in merged.get("requirements", ()))
+    for path in requirement_files:
+        if not path.is_file():
+            raise InputFileError(
+                f"requirements file {path} does not exist",
+                hint="check the path (relative paths are relative to the project directory)",
+            )
+    specs: list[str] = []
+    local_packages: list[Path] = []
+    for spec in merged.get("packages", ()):
+        if _looks_like_path(spec):
+            path = (base / spec).expanduser()
+            if not path.is_dir():
+                raise InputFileError(f"local package {spec} not found at {path}")
+            local_packages.append(path)
+        else:
+            specs.append(spec)
+    use_project_deps = merged.get("project-dependencies", not requirement_files)
+    if use_project_deps:
+        specs.extend(config.project_dependencies)
+    if not (requirement_files or specs or local_packages):
+        raise UsageError(
+            f"nothing to install for {base}",
+            hint="give -r requirements.txt, list packages in [tool.layerkit], or add "
+            "[project].dependencies to pyproject.toml",
+        )
+
+    installer = merged.get("installer", "uv")
+    if installer not in INSTALLERS:
+        raise ConfigError(f"unknown installer {installer!r}", hint="choose uv or pip")
+    compression = merged.get("compression", "default")
+    if compression not in COMPRESSIONS:
+        raise ConfigError(
+            f"unknown compression {compression!r}", hint="choose fast, default or small"
+        )
+    budget = merged.get("budget", LAMBDA_UNZIPPED_LIMIT)
+    if budget > LAMBDA_UNZIPPED_LIMIT:
+        raise ConfigError(
+            f"budget {budget:,} bytes is above Lambda's limit of {LAMBDA_UNZIPPED_LIMIT:,}",
+            hint="the budget can only lower the limit (to leave room for code and other layers)",
+        )
+    name = merged.get("name") or default_name(config)
+    if _NAME_RE.search(name):
+        raise ConfigError(f"name {name!r} may only contain letters, digits, '-' and '_'")
+    output = Path(merged.get("output", "dist"))
+    return BuildSettings(
+        project_dir=base,
+        name=name,
+        requirement_files=requirement_files,
+        requirements=tuple(specs),
+        local_packages=tuple(local_packages),
+        targets=target_matrix(
+            merged.get("python", (DEFAULT_PYTHON,)), merged.get("arch", (DEFAULT_ARCH,))
+        ),
+        installer=installer,
+        output_dir=output if output.is_absolute() else base / output,
+        budget_bytes=budget,
+        index=IndexOptions(
+            index_url=merged.get("index-url"),
+            extra_index_urls=merged.get("extra-index-urls", ()),
+            find_links=merged.get("find-links", ()),
+        ),
+        slim=SlimSettings(
+            remove_tests=not merged.get("keep-tests", False),
+            exclude_distributions=merged.get("exclude", ()),
+            exclude_globs=merged.get("exclude-globs", ()),
+            strip=merged.get("strip", False),
+            compile=merged.get("compile", False),
+        ),
+        allow=merged.get("allow", ()),
+        compression=compression,
+        config_file=config.source,
+    )
+
+
+def resolve_publish_settings(
+    config: ProjectConfig, overrides: Mapping[str, Any]
+) -> PublishSettings:
+    """Merge CLI overrides (None = not given) over ``[tool.layerkit.publish]``."""
+    given = {k: v for k, v in overrides.items() if v is not None and v != ()}
+    merged = {**config.publish, **validate_table(given, PUBLISH_OPTIONS, "command line")}
+    return PublishSettings(
+        bucket=merged.get("bucket"),
+        prefix=merged.get("prefix", "layerkit"),
+        bucket_owner=merged.get("bucket-owner"),
+        layer_name=merged.get("layer-name"),
+        regions=merged.get("regions", ()),
+        description=merged.get("description"),
+        license=merged.get("license"),
+        functions=merged.get("functions", ()),
+        grant_accounts=merged.get("grant-accounts", ()),
+        grant_org=merged.get("grant-org"),
+        direct=merged.get("direct", False),
+    )
