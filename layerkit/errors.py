@@ -54,6 +54,10 @@ class TargetError(UsageError):
     """An unknown Lambda runtime or architecture."""
 
 
+class RequirementsError(UsageError):
+    """A requirements file or specifier cannot be parsed."""
+
+
 class InputFileError(UsageError):
     """A file given to layerkit cannot be read or is not what it claims (e.g. not a zip)."""
 

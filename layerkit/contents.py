@@ -1,0 +1,147 @@
+"""What is in an installed tree: its files and which distribution owns each one.
+
+Ownership comes from each ``*.dist-info/RECORD``; parsing is pure (text in, data out) so the same
+code serves a directory being built and a zip being inspected.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from layerkit.errors import VerificationError
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One regular file of a tree: path relative to the tree root (POSIX), size, exec bit."""
+
+    path: str
+    size: int
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    """A distribution found in the tree, with the files its RECORD lists that are present."""
+
+    name: str
+    version: str
+    dist_info: str
+    files: tuple[str, ...]
+
+
+def scan_tree(root: Path) -> tuple[FileEntry, ...]:
+    """Every regular file under `root`, sorted by path.
+
+    A symlink is stored as the file it points to when that file is inside the tree; a link that
+    points outside (or a directory link, which would duplicate content) is refused.
+    """
+    entries: list[FileEntry] = []
+    real_root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath, name)
+            if path.is_symlink():
+                _check_symlink(path, real_root, root)
+        for name in filenames:
+            path = Path(dirpath, name)
+            stat = path.stat()
+            relative = path.relative_to(root).as_posix()
+            entries.append(FileEntry(relative, stat.st_size, bool(stat.st_mode & 0o111)))
+    entries.sort(key=lambda e: e.path)
+    return tuple(entries)
+
+
+def _check_symlink(path: Path, real_root: Path, root: Path) -> None:
+    relative = path.relative_to(root).as_posix()
+    target = path.readlink()
+    resolved = path.resolve()
+    if target.is_absolute() or not resolved.is_relative_to(real_root):
+        raise VerificationError(
+            f"symlink {relative} -> {target} points outside the layer",
+            hint="a layer is extracted to /opt; remove the link or replace it by the file",
+        )
+    if resolved.is_dir():
+        raise VerificationError(
+            f"symlink {relative} -> {target} links a directory",
+            hint="replace the directory link by the directory itself",
+        )
+
+
+def parse_metadata(text: str) -> tuple[str, str]:
+    """(Name, Version) from a METADATA file's headers."""
+    headers = HeaderParser().parsestr(text, headersonly=True)
+    return headers.get("Name", "").strip(), headers.get("Version", "").strip()
+
+
+def parse_record(text: str, dist_info: str) -> tuple[str, ...]:
+    """The files a RECORD lists, as normalised paths relative to the tree root.
+
+    Entries that leave the tree (``../../bin/x`` of console scripts) are dropped.
+    """
+    files: list[str] = []
+    for row in csv.reader(text.splitlines()):
+        if not row or not row[0]:
+            continue
+        path = posixpath.normpath(row[0])
+        if path.startswith(("../", "/")) or path == "..":
+            continue
+        files.append(path)
+    record_path = f"{dist_info}/RECORD"
+    if record_path not in files:
+        files.append(record_path)
+    return tuple(files)
+
+
+def distributions_from_texts(
+    dist_infos: Mapping[str, tuple[str, str]], present: Iterable[str]
+) -> tuple[InstalledDistribution, ...]:
+    """Distributions from ``{dist_info_dir: (METADATA text, RECORD text)}``.
+
+    Only files in `present` count (slimming may have removed some); sorted by name.
+    """
+    existing = set(present)
+    found: list[InstalledDistribution] = []
+    for dist_info, (metadata, record) in dist_infos.items():
+        name, version = parse_metadata(metadata)
+        if not name:
+            name = dist_info.rsplit("/", 1)[-1].split("-", 1)[0]
+        files = tuple(f for f in parse_record(record, dist_info) if f in existing)
+        found.append(InstalledDistribution(name, version, dist_info, files))
+    found.sort(key=lambda d: canonicalize_name(d.name))
+    return tuple(found)
+
+
+def dist_info_dirs(paths: Iterable[str]) -> list[str]:
+    """Top-level ``*.dist-info`` directories among `paths` (relative to site-packages)."""
+    dirs = {p.split("/", 1)[0] for p in paths if "/" in p}
+    return sorted(d for d in dirs if d.endswith(".dist-info"))
+
+
+def read_distributions(
+    root: Path, entries: Iterable[FileEntry]
+) -> tuple[InstalledDistribution, ...]:
+    """The distributions installed in `root` (a site-packages directory)."""
+    paths = [e.path for e in entries]
+    texts: dict[str, tuple[str, str]] = {}
+    for dist_info in dist_info_dirs(paths):
+        metadata = root / dist_info / "METADATA"
+        record = root / dist_info / "RECORD"
+        texts[dist_info] = (
+            metadata.read_text(encoding="utf-8", errors="replace") if metadata.is_file() else "",
+            record.read_text(encoding="utf-8", errors="replace") if record.is_file() else "",
+        )
+    return distributions_from_texts(texts, paths)
+
+
+def owners(distributions: Iterable[InstalledDistribution]) -> dict[str, str]:
+    """Map each file path to the name of the distribution that installed it."""
+    return {path: dist.name for dist in distributions for path in dist.files}

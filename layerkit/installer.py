@@ -1,0 +1,304 @@
+"""Installers (uv, pip) and the one subprocess boundary of layerkit.
+
+An install request becomes an argv by a pure function per backend (tests compare it exactly for
+every runtime x arch); `run_command` is the only place a subprocess is started. Both backends
+install for the *target*: binary wheels only, the target's Python version, ABI and manylinux tags.
+Neither ever builds an sdist on the host.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from layerkit.config import IndexOptions, InstallerName
+from layerkit.errors import (
+    CompatibilityError,
+    InstallerError,
+    LayerkitError,
+    RequirementsError,
+    ResolutionError,
+)
+from layerkit.targets import Target
+
+OUTPUT_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a finished subprocess did."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = OUTPUT_TAIL_LINES) -> str:
+        """The last lines of the output (stderr, else stdout): what a user needs on failure."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class CommandRunner(Protocol):
+    """Runs a command to completion; never raises on a non-zero exit."""
+
+    def __call__(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult: ...
+
+
+def run_command(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> CommandResult:
+    """Run `argv`, capturing its output (shown to the user only when it fails)."""
+    try:
+        proc = subprocess.run(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise InstallerError(
+            f"cannot run {argv[0]}: not found",
+            hint="reinstall layerkit so its installer dependencies (uv, pip) are present",
+            command=tuple(argv),
+        ) from exc
+    return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    """What to install, for which target, into which (empty) directory."""
+
+    target: Target
+    dest: Path
+    requirement_files: tuple[Path, ...] = ()
+    requirements: tuple[str, ...] = ()
+    index: IndexOptions = field(default_factory=IndexOptions)
+
+
+def _index_args(index: IndexOptions) -> list[str]:
+    args: list[str] = []
+    if index.index_url:
+        args += ["--index-url", index.index_url]
+    for url in index.extra_index_urls:
+        args += ["--extra-index-url", url]
+    for link in index.find_links:
+        args += ["--find-links", link]
+    return args
+
+
+def _requirement_args(request: InstallRequest) -> list[str]:
+    args: list[str] = []
+    for path in request.requirement_files:
+        args += ["-r", str(path)]
+    return args + list(request.requirements)
+
+
+class InstallerBackend(Protocol):
+    """One installer: its name, its version and the argv that installs a request."""
+
+    name: ClassVar[InstallerName]
+
+    def command(self, request: InstallRequest) -> list[str]: ...
+
+    def version(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class UvBackend:
+    """uv: fast, resolves for the target platform, hard-links from its wheel cache."""
+
+    uv: str
+    python: str
+    name: ClassVar[InstallerName] = "uv"
+
+    def command(self, request: InstallRequest) -> list[str]:
+        target = request.target
+        return [
+            self.uv, "pip", "install",
+            "--target", str(request.dest),
+            # The host interpreter only anchors uv; tags and markers come from the target.
+            "--python", self.python,
+            "--python-version", target.python,
+            "--python-platform", target.uv_platform,
+            "--only-binary", ":all:",
+            "--no-progress",
+            *_index_args(request.index),
+            *_requirement_args(request),
+        ]  # fmt: skip
+
+    def version(self) -> str:
+        return importlib.metadata.version("uv")
+
+
+@dataclass(frozen=True)
+class PipBackend:
+    """pip: the reference installer; slower, and needs every platform tag spelled out."""
+
+    python: str
+    name: ClassVar[InstallerName] = "pip"
+
+    def command(self, request: InstallRequest) -> list[str]:
+        target = request.target
+        platforms: list[str] = []
+        for tag in target.manylinux_tags:
+            platforms += ["--platform", tag]
+        return [
+            self.python, "-m", "pip", "install",
+            "--target", str(request.dest),
+            "--only-binary=:all:",
+            "--python-version", target.python,
+            "--implementation", "cp",
+            "--abi", target.cpython_abi,
+            "--abi", "abi3",
+            "--abi", "none",
+            *platforms,
+            # .pyc for the host interpreter is dead weight on the target.
+            "--no-compile",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--progress-bar", "off",
+            *_index_args(request.index),
+            *_requirement_args(request),
+        ]  # fmt: skip
+
+    def version(self) -> str:
+        return importlib.metadata.version("pip")
+
+
+def make_backend(name: InstallerName) -> InstallerBackend:
+    """The backend for `name`, using the uv binary and pip that ship with layerkit."""
+    if name == "uv":
+        from uv import find_uv_bin
+
+        return UvBackend(uv=find_uv_bin(), python=sys.executable)
+    return PipBackend(python=sys.executable)
+
+
+# How installers say "no wheel for this target" versus "no such package/version" versus "bad input".
+_COMPATIBILITY_PATTERNS = (
+    r"has no usable wheels",
+    r"has no wheels with a matching",
+    r"no wheels? (?:are|is) available",
+    r"building from source is disabled",
+    r"only (?:an? )?source distribution",
+)
+_REQUIREMENTS_PATTERNS = (
+    r"couldn't parse requirement",
+    r"failed to parse",
+    r"invalid requirement",
+    r"file not found: `",
+    r"could not open requirements file",
+)
+_HASH_PATTERNS = (r"hash mismatch", r"do not match the hashes", r"hashes are required")
+
+
+def _matches(patterns: Sequence[str], text: str) -> bool:
+    return any(re.search(p, text, re.IGNORECASE) for p in patterns)
+
+
+def _key_lines(text: str) -> str:
+    """The lines of installer output that explain a failure (uv: error/cause/hint; pip: ERROR)."""
+    keep = [
+        line.strip()
+        for line in text.splitlines()
+        if re.match(r"\s*(error|cause|hint|ERROR|×|╰─▶|\s*Because|\s*And because)", line)
+    ]
+    return "\n".join(keep[-12:]) if keep else "\n".join(text.strip().splitlines()[-8:])
+
+
+def classify_failure(
+    result: CommandResult, *, backend: InstallerName, target: Target
+) -> LayerkitError:
+    """Turn a failed install into the most specific error, quoting what the installer said."""
+    output = result.stderr + "\n" + result.stdout
+    details = _key_lines(output)
+    if _matches(_REQUIREMENTS_PATTERNS, output):
+        return RequirementsError(
+            f"{backend} could not read the requirements:\n{details}",
+            hint="fix the requirement line it names (pip requirements-file syntax)",
+        )
+    if _matches(_HASH_PATTERNS, output):
+        return ResolutionError(
+            f"{backend}: a downloaded file does not match its --hash pin:\n{details}",
+            hint="re-generate the hashes (e.g. `uv pip compile --generate-hashes`), or check "
+            "that the index serves the file you pinned",
+            command=result.argv,
+            returncode=result.returncode,
+            output_tail=result.tail(),
+        )
+    if _matches(_COMPATIBILITY_PATTERNS, output):
+        return CompatibilityError(
+            f"no wheel that runs on {target.runtime} {target.arch} "
+            f"(glibc {target.glibc[0]}.{target.glibc[1]}, {target.cpython_abi}):\n{details}",
+            hint="pin a version that publishes manylinux wheels for this target, or choose "
+            "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit never "
+            "builds an sdist on the host",
+            command=result.argv,
+            returncode=result.returncode,
+            output_tail=result.tail(),
+        )
+    return ResolutionError(
+        f"{backend} could not resolve the requirements for {target.runtime} {target.arch}:\n"
+        f"{details}",
+        hint="check the package names and version pins, and that the index is reachable",
+        command=result.argv,
+        returncode=result.returncode,
+        output_tail=result.tail(),
+    )
+
+
+def install(
+    request: InstallRequest,
+    *,
+    backend: InstallerBackend,
+    runner: CommandRunner,
+    env: Mapping[str, str] | None = None,
+) -> CommandResult:
+    """Install `request` with `backend`; raise a classified `InstallerError` on failure."""
+    result = runner(backend.command(request), env=env)
+    if result.returncode != 0:
+        raise classify_failure(result, backend=backend.name, target=request.target)
+    return result
+
+
+def build_wheel(
+    package_dir: Path, out_dir: Path, *, runner: CommandRunner, python: str = sys.executable
+) -> Path:
+    """Build a local package into a wheel with `build`; return the wheel's path."""
+    before = set(out_dir.glob("*.whl"))
+    result = runner([python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)])
+    if result.returncode != 0:
+        raise InstallerError(
+            f"building a wheel of local package {package_dir} failed:\n{result.tail(12)}",
+            hint="make sure `python -m build --wheel` works in that directory",
+            command=result.argv,
+            returncode=result.returncode,
+            output_tail=result.tail(),
+        )
+    built = sorted(set(out_dir.glob("*.whl")) - before)
+    if len(built) != 1:
+        raise InstallerError(f"building {package_dir} produced {len(built)} wheels, expected 1")
+    return built[0]
+
+
+def installer_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment installers run in: the user's, minus what would break a target install."""
+    env = dict(os.environ if base is None else base)
+    # A host-compile switch would write .pyc for the wrong interpreter into the layer.
+    env.pop("UV_COMPILE_BYTECODE", None)
+    env.pop("PIP_COMPILE", None)
+    return env
