@@ -105,4 +105,3 @@ def check_budget(report: SizeReport, *, label: str) -> None:
         hint="exclude what the runtime already has (--exclude boto3 --exclude botocore), "
         "--strip shared objects, drop unneeded dependencies, or split the layer in two",
     )
-

@@ -33,6 +33,7 @@ DEFAULT_PYTHON = "3.13"
 DEFAULT_ARCH = "x86_64"
 LAYERKIT_TOML = "layerkit.toml"
 PYPROJECT_TOML = "pyproject.toml"
+DEFAULT_REQUIREMENTS = "requirements.txt"
 
 OptionKind = Literal["str", "bool", "int", "str-list", "size"]
 
@@ -57,7 +58,8 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
         "requirements",
         "str-list",
         "Requirements files (pip format: -r/-c includes, "
-        "--hash pins, index options), relative to the project directory.",
+        "--hash pins, index options), relative to the project directory. Default: "
+        "requirements.txt when it exists and nothing else is configured.",
     ),
     OptionSpec(
         "packages",
@@ -268,7 +270,7 @@ def _check_type(spec: OptionSpec, value: Any, where: str) -> Any:
         return parse_size(value)
     if isinstance(value, str):
         return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise wrong("a string or a list of strings")
     return tuple(value)
 
@@ -385,6 +387,10 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
     base = config.project_dir
 
     requirement_files = tuple(base / p for p in merged.get("requirements", ()))
+    if not requirement_files and "packages" not in merged and not config.project_dependencies:
+        # The convention of most Lambda projects: a requirements.txt beside the code.
+        conventional = base / DEFAULT_REQUIREMENTS
+        requirement_files = (conventional,) if conventional.is_file() else ()
     for path in requirement_files:
         if not path.is_file():
             raise InputFileError(

@@ -217,7 +217,9 @@ def _key_lines(text: str) -> str:
         for line in text.splitlines()
         if re.match(r"\s*(error|cause|hint|ERROR|×|╰─▶|\s*Because|\s*And because)", line)
     ]
-    return "\n".join(keep[-12:]) if keep else "\n".join(text.strip().splitlines()[-8:])
+    quoted = keep[-12:] if keep else text.strip().splitlines()[-8:]
+    # Indented, so the user sees one `error:` line (ours) followed by the installer's words.
+    return "\n".join(f"  {line.strip()}" for line in quoted)
 
 
 def classify_failure(

@@ -1,0 +1,214 @@
+"""Use cases: the steps of a build, with their collaborators passed in.
+
+`build_layers` turns validated `BuildSettings` into one zip + manifest per target. It never writes a
+half-finished artifact: everything happens in a private staging directory, the zip and manifest are
+renamed into the output directory only when complete, and a failure for one target stops the build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from layerkit import __version__
+from layerkit.archive import ZipResult, layer_members, write_text_atomic, write_zip, zip_timestamp
+from layerkit.budget import SizeReport, check_budget, size_report
+from layerkit.config import BuildSettings
+from layerkit.contents import FileEntry, InstalledDistribution, read_distributions, scan_tree
+from layerkit.errors import FilesystemError
+from layerkit.installer import (
+    CommandRunner,
+    InstallerBackend,
+    InstallRequest,
+    build_wheel,
+    install,
+)
+from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
+from layerkit.targets import Target
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TargetBuild:
+    """The outcome of building one target."""
+
+    target: Target
+    zip_path: Path
+    manifest_path: Path
+    manifest: Manifest
+    size: SizeReport
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    installer: str
+    installer_version: str
+    builds: tuple[TargetBuild, ...]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """The collaborators of a build, wired by the CLI."""
+
+    backend: InstallerBackend
+    runner: CommandRunner
+    env: Mapping[str, str]
+    progress: Progress
+
+
+def zip_name(name: str, target: Target) -> str:
+    return f"{name}-{target.slug}.zip"
+
+
+def _prepare_output_dir(output_dir: Path) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FilesystemError(
+            f"output path {output_dir} exists and is not a directory",
+            hint="choose a directory with -o",
+        )
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FilesystemError(
+            f"cannot create output directory {output_dir}: {exc.strerror}",
+            hint="choose a writable directory with -o",
+        ) from exc
+
+
+def _drop_installer_artifacts(site_packages: Path) -> None:
+    """Remove what installers leave in a --target directory that is no part of any package:
+    console scripts in bin/ (their shebangs name the host Python) and uv's .lock file."""
+    scripts = site_packages / "bin"
+    if scripts.is_dir() and not (scripts / "__init__.py").exists():
+        shutil.rmtree(scripts)
+    (site_packages / ".lock").unlink(missing_ok=True)
+
+
+def _build_local_wheels(
+    settings: BuildSettings, staging: Path, ctx: BuildContext
+) -> tuple[str, ...]:
+    """Local path packages become wheels, installed like any other requirement."""
+    if not settings.local_packages:
+        return ()
+    wheel_dir = staging / "local-wheels"
+    wheel_dir.mkdir()
+    wheels = []
+    for package in settings.local_packages:
+        ctx.progress(f"building a wheel of {package}")
+        wheels.append(str(build_wheel(package, wheel_dir, runner=ctx.runner)))
+    return tuple(wheels)
+
+
+def _manifest(
+    settings: BuildSettings,
+    target: Target,
+    *,
+    ctx: BuildContext,
+    archive: ZipResult,
+    entries: tuple[FileEntry, ...],
+    distributions: tuple[InstalledDistribution, ...],
+    report: SizeReport,
+) -> Manifest:
+    by_name = {d.name: d for d in report.distributions}
+    return Manifest(
+        layerkit_version=__version__,
+        name=settings.name,
+        python=target.python,
+        arch=target.arch,
+        runtime=target.runtime,
+        abi=target.cpython_abi,
+        glibc=f"{target.glibc[0]}.{target.glibc[1]}",
+        installer=ctx.backend.name,
+        installer_version=ctx.backend.version(),
+        zip=archive.path.name,
+        sha256=archive.sha256,
+        code_sha256=code_sha256(archive.sha256),
+        file_count=len(entries),
+        unzipped_bytes=report.total_bytes,
+        zipped_bytes=archive.zipped_bytes,
+        budget_bytes=report.budget_bytes,
+        distributions=tuple(
+            DistributionInfo(d.name, d.version, by_name[d.name].files, by_name[d.name].bytes)
+            for d in distributions
+        ),
+    )
+
+
+def build_target(
+    settings: BuildSettings,
+    target: Target,
+    *,
+    staging: Path,
+    extra_requirements: tuple[str, ...],
+    ctx: BuildContext,
+) -> TargetBuild:
+    """Install, check and zip one target; write its zip and manifest into the output dir."""
+    site_packages = staging / target.slug
+    site_packages.mkdir()
+    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
+    request = InstallRequest(
+        target=target,
+        dest=site_packages,
+        requirement_files=settings.requirement_files,
+        requirements=settings.requirements + extra_requirements,
+        index=settings.index,
+    )
+    install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+    _drop_installer_artifacts(site_packages)
+
+    entries = scan_tree(site_packages)
+    distributions = read_distributions(site_packages, entries)
+    report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
+    label = f"layer {zip_name(settings.name, target)}"
+    check_budget(report, label=label)
+
+    zip_path = settings.output_dir / zip_name(settings.name, target)
+    ctx.progress(f"{target}: zipping {len(entries)} files ({report.total_bytes:,} bytes)")
+    archive = write_zip(
+        layer_members(site_packages, entries, target.site_packages),
+        zip_path,
+        timestamp=zip_timestamp(ctx.env),
+        compression=settings.compression,
+    )
+    manifest = _manifest(
+        settings,
+        target,
+        ctx=ctx,
+        archive=archive,
+        entries=entries,
+        distributions=distributions,
+        report=report,
+    )
+    manifest_path = manifest_path_for(zip_path)
+    try:
+        write_text_atomic(manifest_path, manifest.to_json())
+    except FilesystemError:
+        zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
+        raise
+    return TargetBuild(target, zip_path, manifest_path, manifest, report)
+
+
+def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
+    """Build one layer zip per target of `settings`."""
+    _prepare_output_dir(settings.output_dir)
+    builds: list[TargetBuild] = []
+    with tempfile.TemporaryDirectory(prefix="layerkit-") as staging_dir:
+        staging = Path(staging_dir)
+        local_wheels = _build_local_wheels(settings, staging, ctx)
+        for target in settings.targets:
+            builds.append(
+                build_target(
+                    settings, target, staging=staging, extra_requirements=local_wheels, ctx=ctx
+                )
+            )
+    return BuildResult(
+        name=settings.name,
+        installer=ctx.backend.name,
+        installer_version=ctx.backend.version(),
+        builds=tuple(builds),
+    )

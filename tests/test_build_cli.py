@@ -1,0 +1,330 @@
+"""`layerkit build` end to end, hermetic: wheels made here, served from 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import isolated_env, run_cli
+from tests.wheels import make_sdist, make_wheel, serve_index
+
+SO = b"\x7fELF not really a shared object"
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("dists")
+    make_wheel(d, "purepkg", "1.0", requires=["helperpkg>=1"])
+    make_wheel(d, "helperpkg", "1.2")
+    for machine in ("x86_64", "aarch64"):
+        for abi in ("cp311", "cp312"):
+            make_wheel(
+                d,
+                "natpkg",
+                "1.0",
+                tag=f"{abi}-{abi}-manylinux_2_17_{machine}",
+                files={
+                    "natpkg/__init__.py": b"",
+                    f"natpkg/_core.cpython-{abi[2:]}-{machine}-linux-gnu.so": SO,
+                },
+            )
+    make_wheel(
+        d,
+        "newglibc",
+        "1.0",
+        tag="cp311-abi3-manylinux_2_28_x86_64",
+        files={"newglibc/__init__.py": b"", "newglibc/_x.abi3.so": SO},
+    )
+    make_wheel(
+        d, "fatpkg", "1.0", files={"fatpkg/__init__.py": b"", "fatpkg/blob.bin": b"x" * 4096}
+    )
+    make_sdist(d, "sdistonly", "0.1")
+    return d
+
+
+@pytest.fixture(scope="module")
+def index_url(dists: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_index(dists, tmp_path_factory.mktemp("index")) as url:
+        yield url
+
+
+@pytest.fixture
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return isolated_env({"UV_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "uv-cache")})
+
+
+def _project(tmp_path: Path, requirements: str, config: str = "") -> Path:
+    project = tmp_path / "proj"
+    project.mkdir(parents=True)
+    (project / "requirements.txt").write_text(requirements)
+    if config:
+        (project / "layerkit.toml").write_text(config)
+    return project
+
+
+def _names(zip_path: Path) -> list[str]:
+    with zipfile.ZipFile(zip_path) as archive:
+        return archive.namelist()
+
+
+def test_build_matrix_picks_the_right_wheel_per_arch(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, "purepkg\nnatpkg==1.0\n")
+    result = run_cli(
+        "build", str(project), "-r", str(project / "requirements.txt"),
+        "--python", "3.12", "--arch", "x86_64", "--arch", "arm64",
+        "--name", "deps", "-o", str(tmp_path / "out"), "--index-url", index_url, "--json",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["schema"] == "layerkit/build" and view["schema_version"] == 1
+    assert [b["target"] for b in view["builds"]] == ["python3.12-arm64", "python3.12-x86_64"]
+    for build, machine in zip(view["builds"], ("aarch64", "x86_64")):
+        zip_path = Path(build["zip"])
+        assert zip_path == tmp_path / "out" / f"deps-{build['target']}.zip"
+        names = _names(zip_path)
+        prefix = "python/lib/python3.12/site-packages/"
+        assert f"{prefix}natpkg/_core.cpython-312-{machine}-linux-gnu.so" in names
+        assert f"{prefix}helperpkg/__init__.py" in names  # dependency resolved
+        assert all(n.startswith(("python/", "python/lib/")) for n in names)
+        assert not any(n.endswith((".pyc", "/.lock")) or "__pycache__" in n for n in names)
+        digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+        manifest = json.loads(zip_path.with_suffix(".json").read_text())
+        assert manifest["sha256"] == build["sha256"] == digest
+        assert manifest["runtime"] == "python3.12"
+        assert manifest["unzipped_bytes"] == build["unzipped_bytes"] > 0
+        assert {d["name"] for d in manifest["distributions"]} == {"purepkg", "helperpkg", "natpkg"}
+
+
+def test_build_text_report(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
+    project = _project(
+        tmp_path, "purepkg\n", 'requirements = "requirements.txt"\npython = "3.11"\n'
+    )
+    result = run_cli("build", str(project), "--index-url", index_url, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"built {project / 'dist' / 'proj-python3.11-x86_64.zip'}" in result.stdout
+    assert "of 250.0 MiB budget" in result.stdout
+    assert "helperpkg" in result.stdout
+    assert "installing with uv" in result.stderr  # progress goes to stderr
+
+
+def _build_digest(project: Path, out: Path, index_url: str, env: dict[str, str]) -> str:
+    result = run_cli(
+        "build", str(project), "-r", str(project / "requirements.txt"), "--python", "3.12",
+        "-o", str(out), "--index-url", index_url, "--json", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return str(json.loads(result.stdout)["builds"][0]["sha256"])
+
+
+def test_rebuild_elsewhere_is_byte_identical(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    first = _build_digest(
+        _project(tmp_path / "a", "purepkg\nnatpkg\n"), tmp_path / "o1", index_url, env
+    )
+    other_env = {**env, "TZ": "Asia/Kathmandu", "LC_ALL": "C"}
+    old_umask = os.umask(0o077)
+    try:
+        project = _project(tmp_path / "b", "purepkg\nnatpkg\n")
+        os.utime(project / "requirements.txt", (1_000_000_000, 1_000_000_000))
+        second = _build_digest(project, tmp_path / "o2", index_url, other_env)
+    finally:
+        os.umask(old_umask)
+    assert first == second
+    # and SOURCE_DATE_EPOCH really is what stamps the entries
+    third = _build_digest(
+        _project(tmp_path / "c", "purepkg\nnatpkg\n"),
+        tmp_path / "o3",
+        index_url,
+        {**env, "SOURCE_DATE_EPOCH": "1700000000"},
+    )
+    assert third != first
+
+
+def test_zip_entries_are_normalised(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
+    project = _project(tmp_path, "purepkg\n")
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "-o", str(tmp_path / "o"), "--index-url", index_url, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(next((tmp_path / "o").glob("*.zip"))) as archive:
+        infos = archive.infolist()
+    assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+    for info in infos:
+        assert info.date_time == (1980, 1, 1, 0, 0, 0)
+        assert info.extra == b""
+        mode = info.external_attr >> 16
+        assert mode in (0o100644, 0o100755, 0o040755), (info.filename, oct(mode))
+        assert mode & 0o444 == 0o444  # world-readable
+
+
+@pytest.mark.parametrize(
+    ("requirement", "python", "exit_code", "message"),
+    [
+        ("sdistonly==0.1", "3.12", 4, "sdistonly"),
+        ("does-not-exist-anywhere", "3.12", 4, "does-not-exist-anywhere"),
+        ("purepkg==9.9", "3.12", 4, "purepkg"),
+        ("newglibc", "3.11", 4, "glibc 2.26"),
+        ("this is not a requirement !!", "3.12", 2, "requirement"),
+    ],
+)
+def test_bad_requirements_fail_cleanly_without_a_zip(
+    tmp_path: Path,
+    index_url: str,
+    env: dict[str, str],
+    requirement: str,
+    python: str,
+    exit_code: int,
+    message: str,
+) -> None:
+    project = _project(tmp_path, requirement + "\n")
+    out = tmp_path / "out"
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "--python", python, "-o", str(out), "--index-url", index_url, env=env)  # fmt: skip
+    assert result.returncode == exit_code, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "\nhint: " in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not list(out.glob("*")) if out.exists() else True
+
+
+def test_newer_glibc_wheel_is_fine_on_al2023(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, "newglibc\n")
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "--python", "3.12", "-o", str(tmp_path / "o"), "--index-url", index_url, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_over_budget_exits_3_and_writes_no_zip(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, "fatpkg\n")
+    out = tmp_path / "out"
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "--budget", "2KB", "-o", str(out), "--index-url", index_url, env=env)  # fmt: skip
+    assert result.returncode == 3, result.output
+    assert "over the budget of 2,048" in result.stderr
+    assert "fatpkg" in result.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-r", "missing.txt"], "does not exist"),
+        (["--python", "3.8"], "unknown Lambda Python runtime '3.8'"),
+        (["--runtime", "python2.7"], "unknown Lambda Python runtime"),
+        (["--arch", "sparc"], "unknown Lambda architecture 'sparc'"),
+        (["--installer", "conda"], "unknown installer"),
+        (["--budget", "lots"], "cannot read size"),
+    ],
+)
+def test_bad_options_exit_2(
+    tmp_path: Path, env: dict[str, str], args: list[str], message: str
+) -> None:
+    project = _project(tmp_path, "purepkg\n")
+    result = run_cli("build", str(project), "-o", str(tmp_path / "o"), *args, env=env, cwd=project)
+    assert result.returncode == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_malformed_config_exits_2(tmp_path: Path, env: dict[str, str]) -> None:
+    project = _project(tmp_path, "purepkg\n", "requirements = 'requirements.txt'\nbudgett = 5\n")
+    result = run_cli("build", str(project), env=env)
+    assert result.returncode == 2
+    assert "unknown key 'budgett'" in result.stderr
+    assert "did you mean 'budget'" in result.stderr
+
+
+def test_output_path_that_is_a_file_exits_8(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, "purepkg\n")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "-o", str(blocker), "--index-url", index_url, env=env)  # fmt: skip
+    assert result.returncode == 8, result.output
+    assert "not a directory" in result.stderr
+
+
+def test_pip_backend_builds_the_same_distributions(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = _project(tmp_path, "purepkg\nnatpkg\n")
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "--installer", "pip", "--python", "3.12", "--arch", "arm64",
+                     "-o", str(tmp_path / "o"), "--index-url", index_url, "--json", env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    build = json.loads(result.stdout)["builds"][0]
+    assert {d["name"] for d in build["distributions"]} == {"purepkg", "helperpkg", "natpkg"}
+    names = _names(Path(build["zip"]))
+    assert (
+        "python/lib/python3.12/site-packages/natpkg/_core.cpython-312-aarch64-linux-gnu.so" in names
+    )
+    assert not any(n.endswith(".pyc") for n in names)
+
+
+IN_TREE_BACKEND = """
+import base64, hashlib, zipfile
+from pathlib import Path
+
+def _hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    files = {
+        "localpkg/__init__.py": b"HELLO = 'from local'\\n",
+        "localpkg-0.3.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: localpkg\\nVersion: 0.3\\n",
+        "localpkg-0.3.dist-info/WHEEL": b"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }
+    record = "".join(f"{p},{_hash(d)},{len(d)}\\n" for p, d in files.items())
+    files["localpkg-0.3.dist-info/RECORD"] = (record + "localpkg-0.3.dist-info/RECORD,,\\n").encode()
+    name = "localpkg-0.3-py3-none-any.whl"
+    with zipfile.ZipFile(Path(wheel_directory) / name, "w") as zf:
+        for p, d in files.items():
+            zf.writestr(p, d)
+    return name
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+"""
+
+
+def test_local_path_package_is_built_into_a_wheel(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    local = tmp_path / "localpkg"
+    local.mkdir()
+    (local / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+    )
+    (local / "backend.py").write_text(IN_TREE_BACKEND)
+    project = _project(
+        tmp_path, "purepkg\n", 'packages = ["../localpkg"]\nrequirements = "requirements.txt"\n'
+    )
+    result = run_cli("build", str(project), "--index-url", index_url, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    build = json.loads(result.stdout)["builds"][0]
+    assert {d["name"] for d in build["distributions"]} == {"purepkg", "helperpkg", "localpkg"}
+    assert "python/lib/python3.13/site-packages/localpkg/__init__.py" in _names(Path(build["zip"]))
+
+
+def test_python_dash_m_and_version(env: dict[str, str]) -> None:
+    result = run_cli("--version", env=env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "layerkit 0.1.0"

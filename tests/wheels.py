@@ -1,0 +1,122 @@
+"""Wheels, sdists and a PEP 503 index made by the tests themselves (nothing downloaded)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import threading
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def make_wheel(
+    directory: Path,
+    name: str,
+    version: str,
+    *,
+    files: Mapping[str, bytes] | None = None,
+    tag: str = "py3-none-any",
+    requires: Sequence[str] = (),
+) -> Path:
+    """Write a valid wheel; `files` maps paths inside site-packages to contents."""
+    dist = name.replace("-", "_")
+    dist_info = f"{dist}-{version}.dist-info"
+    contents = dict(files or {f"{dist}/__init__.py": f"VERSION = {version!r}\n".encode()})
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata += [f"Requires-Dist: {r}" for r in requires]
+    contents[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
+    contents[f"{dist_info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: layerkit-tests\nRoot-Is-Purelib: "
+        f"{'true' if tag.endswith('none-any') else 'false'}\nTag: {tag}\n"
+    ).encode()
+    record_lines = [f"{path},{_record_hash(data)},{len(data)}" for path, data in contents.items()]
+    record_lines.append(f"{dist_info}/RECORD,,")
+    contents[f"{dist_info}/RECORD"] = ("\n".join(record_lines) + "\n").encode()
+    directory.mkdir(parents=True, exist_ok=True)
+    wheel = directory / f"{dist}-{version}-{tag}.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in contents.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+def make_sdist(directory: Path, name: str, version: str) -> Path:
+    """A source distribution (tar.gz) with a minimal setup.py: something layerkit must refuse."""
+    import io
+    import tarfile
+
+    dist = name.replace("-", "_")
+    base = f"{dist}-{version}"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{base}.tar.gz"
+    pkg_info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    setup = f"from setuptools import setup\nsetup(name={name!r}, version={version!r})\n".encode()
+    with tarfile.open(path, "w:gz") as tar:
+        for member, data in ((f"{base}/PKG-INFO", pkg_info), (f"{base}/setup.py", setup)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_simple_index(dist_dir: Path, index_dir: Path) -> None:
+    """A PEP 503 'simple' index over the files in `dist_dir`."""
+    projects: dict[str, list[Path]] = {}
+    for file in sorted(dist_dir.iterdir()):
+        if file.suffix == ".whl":
+            project = file.name.split("-")[0]
+        elif file.name.endswith(".tar.gz"):
+            project = file.name[: -len(".tar.gz")].rsplit("-", 1)[0]
+        else:
+            continue
+        projects.setdefault(canonicalize_name(project), []).append(file)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    links = "".join(f'<a href="{p}/">{p}</a>\n' for p in sorted(projects))
+    (index_dir / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
+    for project, files in projects.items():
+        page = index_dir / project
+        page.mkdir(exist_ok=True)
+        anchors = "".join(
+            f'<a href="/files/{f.name}#sha256={hashlib.sha256(f.read_bytes()).hexdigest()}">'
+            f"{f.name}</a>\n"
+            for f in files
+        )
+        (page / "index.html").write_text(f"<html><body>\n{anchors}</body></html>\n")
+
+
+@contextmanager
+def serve_index(dist_dir: Path, work_dir: Path) -> Iterator[str]:
+    """Serve `dist_dir` as a simple index on 127.0.0.1; yield the index URL (…/simple)."""
+    root = work_dir / "index-root"
+    write_simple_index(dist_dir, root / "simple")
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    for file in dist_dir.iterdir():
+        (files / file.name).write_bytes(file.read_bytes())
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
