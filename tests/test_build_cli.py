@@ -87,7 +87,7 @@ def test_build_matrix_picks_the_right_wheel_per_arch(
     view = json.loads(result.stdout)
     assert view["schema"] == "layerkit/build" and view["schema_version"] == 1
     assert [b["target"] for b in view["builds"]] == ["python3.12-arm64", "python3.12-x86_64"]
-    for build, machine in zip(view["builds"], ("aarch64", "x86_64")):
+    for build, machine in zip(view["builds"], ("aarch64", "x86_64"), strict=True):
         zip_path = Path(build["zip"])
         assert zip_path == tmp_path / "out" / f"deps-{build['target']}.zip"
         names = _names(zip_path)
