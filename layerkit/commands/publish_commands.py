@@ -1,9 +1,639 @@
-"""Commands of this group are registered on the app by `register`."""
+"""`layerkit publish`, `attach`, `deploy` and `layers ...`: layers on AWS.
+
+boto3 and `layerkit.aws.*` are imported inside the command functions so that `layerkit --help`
+and `layerkit build` never import them.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from layerkit.commands.common import (
+    DryRunOption,
+    JsonOption,
+    Output,
+    ProfileOption,
+    QuietOption,
+    RegionOption,
+)
+from layerkit.errors import AwsError, UsageError
+
+if TYPE_CHECKING:
+    from layerkit.aws.attach import AttachResult
+    from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
+    from layerkit.aws.session import ClientFactory
+    from layerkit.config import ProjectConfig, PublishSettings
+    from layerkit.publishing import AttachReport, PublishReport
+
+layers_app = typer.Typer(
+    name="layers",
+    help="List, delete, prune and share layer versions.",
+    no_args_is_help=True,
+)
+
+# --- options shared by publish and deploy -------------------------------------------------------
+BucketOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bucket",
+        help="S3 bucket for the zips, in the region published to; '{region}' in the name is "
+        "replaced by the region (one bucket per region).",
+    ),
+]
+PrefixOption = Annotated[
+    str | None, typer.Option("--prefix", help="Key prefix in the bucket (default: layerkit).")
+]
+BucketOwnerOption = Annotated[
+    str | None,
+    typer.Option("--bucket-owner", help="Expected bucket owner account (default: the caller's)."),
+]
+LayerNameOption = Annotated[
+    str | None, typer.Option("--layer-name", help="Layer name (default: the build's name).")
+]
+RegionsOption = Annotated[
+    list[str] | None,
+    typer.Option("--region", help="Region to publish to (repeatable; default: the AWS chain's)."),
+]
+DescriptionOption = Annotated[
+    str | None, typer.Option("--description", help="Version description (digest/size appended).")
+]
+LicenseOption = Annotated[
+    str | None, typer.Option("--license", help="Licence info, e.g. an SPDX id (<= 512 chars).")
+]
+AttachOption = Annotated[
+    list[str] | None,
+    typer.Option("--attach", help="Function to attach the layer to, in each region (repeatable)."),
+]
+GrantOption = Annotated[
+    list[str] | None,
+    typer.Option("--grant", help="Account id allowed to use the layer version (repeatable)."),
+]
+OrgOption = Annotated[
+    str | None, typer.Option("--org", help="Organization id (o-...) allowed to use the layer.")
+]
+PublicOption = Annotated[
+    bool,
+    typer.Option("--public", help="Let every AWS account use the layer version (be sure)."),
+]
+DirectOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--direct/--no-direct", help="Send zips <= 50 MB in the request instead of via S3."
+    ),
+]
+DowngradeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-downgrade", help="Replace a newer attached version of the layer by this one."
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", help="Seconds to wait for a function's update in progress."),
+]
+
+
+def _factory(profile: str | None, region: str | None) -> ClientFactory:
+    from layerkit.aws.session import make_factory
+
+    return make_factory(profile=profile, region=region)
+
+
+class _Reporter:
+    """Progress on stderr: a bar per upload on a terminal, plain lines otherwise."""
+
+    def __init__(self, out: Output) -> None:
+        self._out = out
+        self._bars: Progress | None = None
+
+    def __enter__(self) -> _Reporter:
+        if self._out.interactive:
+            self._bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=self._out.stderr,
+                transient=True,
+            )
+            self._bars.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def step(self, message: str) -> None:
+        if self._bars is not None:
+            self._bars.console.print(f"[dim]{message}[/dim]")
+        else:
+            self._out.progress(message)
+
+    def transfer(self, label: str, total: int) -> Any:
+        bars = self._bars
+        if bars is None:
+            return lambda done, size: None
+        task = bars.add_task(label, total=total)
+        return lambda done, size: bars.update(task, completed=done, total=size)
+
+
+def _publish_settings(
+    config: ProjectConfig,
+    *,
+    bucket: str | None,
+    prefix: str | None,
+    bucket_owner: str | None,
+    layer_name: str | None,
+    regions: list[str] | None,
+    description: str | None,
+    license_info: str | None,
+    attach: list[str] | None,
+    grant: list[str] | None,
+    org: str | None,
+    direct: bool | None,
+) -> PublishSettings:
+    from layerkit.config import resolve_publish_settings
+
+    return resolve_publish_settings(
+        config,
+        {
+            "bucket": bucket,
+            "prefix": prefix,
+            "bucket-owner": bucket_owner,
+            "layer-name": layer_name,
+            "regions": tuple(regions or ()),
+            "description": description,
+            "license": license_info,
+            "functions": tuple(attach or ()),
+            "grant-accounts": tuple(grant or ()),
+            "grant-org": org,
+            "direct": direct,
+        },
+    )
+
+
+def _run_publish(
+    out: Output,
+    zips: list[Path],
+    settings: PublishSettings,
+    *,
+    profile: str | None,
+    public: bool,
+    allow_downgrade: bool,
+) -> PublishReport:
+    from layerkit.publishing import load_zips, plan_publish, publish_layers
+
+    if public:
+        out.warn("--public: every AWS account will be able to use this layer version")
+    loaded = load_zips(zips, layer_name=settings.layer_name)
+    factory = _factory(profile, settings.regions[0] if settings.regions else None)
+    plan = plan_publish(
+        loaded,
+        settings,
+        default_region=factory.region(),
+        public=public,
+        allow_downgrade=allow_downgrade,
+    )
+    with _Reporter(out) as reporter:
+        return publish_layers(plan, clients=factory, reporter=reporter)
+
+
+def _fail_if_any(report: PublishReport) -> None:
+    if report.failed:
+        regions = sorted({r.region for r in report.failed})
+        first = report.failed[0]
+        raise AwsError(
+            f"publishing failed in {len(regions)} region(s): {', '.join(regions)}: {first.error}",
+            hint=first.hint
+            or "fix the cause and re-run the same command: finished steps are skipped",
+        )
+
+
+def publish(
+    zips: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Layer zips built by `layerkit build` (default: the last build's)."),
+    ] = None,
+    project: Annotated[
+        Path, typer.Option("--project", help="Project directory (for config and dist/).")
+    ] = Path(),
+    bucket: BucketOption = None,
+    prefix: PrefixOption = None,
+    bucket_owner: BucketOwnerOption = None,
+    layer_name: LayerNameOption = None,
+    region: RegionsOption = None,
+    description: DescriptionOption = None,
+    license_info: LicenseOption = None,
+    attach: AttachOption = None,
+    grant: GrantOption = None,
+    org: OrgOption = None,
+    public: PublicOption = False,
+    direct: DirectOption = None,
+    allow_downgrade: DowngradeOption = False,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Upload layer zips and publish them as layer versions (one per region), then share/attach."""
+    from layerkit.config import load_project, resolve_build_settings
+    from layerkit.publishing import last_build_zips
+
+    out = Output(json=json_output, quiet=quiet)
+    config = load_project(project.resolve())
+    settings = _publish_settings(
+        config,
+        bucket=bucket,
+        prefix=prefix,
+        bucket_owner=bucket_owner,
+        layer_name=layer_name,
+        regions=region,
+        description=description,
+        license_info=license_info,
+        attach=attach,
+        grant=grant,
+        org=org,
+        direct=direct,
+    )
+    if not zips:
+        build = resolve_build_settings(config, {})
+        zips = list(last_build_zips(build.output_dir, build.name, [t.slug for t in build.targets]))
+    report = _run_publish(
+        out, zips, settings, profile=profile, public=public, allow_downgrade=allow_downgrade
+    )
+    out.emit("publish", report, render_publish)
+    _fail_if_any(report)
+
+
+def deploy(
+    project_dir: Annotated[
+        Path, typer.Argument(help="Project directory (pyproject.toml / layerkit.toml).")
+    ] = Path(),
+    bucket: BucketOption = None,
+    prefix: PrefixOption = None,
+    bucket_owner: BucketOwnerOption = None,
+    layer_name: LayerNameOption = None,
+    region: RegionsOption = None,
+    description: DescriptionOption = None,
+    license_info: LicenseOption = None,
+    attach: AttachOption = None,
+    grant: GrantOption = None,
+    org: OrgOption = None,
+    public: PublicOption = False,
+    direct: DirectOption = None,
+    allow_downgrade: DowngradeOption = False,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Build, publish and attach in one step, all configured by [tool.layerkit]."""
+    from layerkit.commands.build_commands import build_view
+    from layerkit.config import load_project, resolve_build_settings
+    from layerkit.installer import installer_environment, make_backend, run_command
+    from layerkit.workflow import BuildContext, build_layers
+
+    out = Output(json=json_output, quiet=quiet)
+    config = load_project(project_dir.resolve())
+    settings = _publish_settings(
+        config,
+        bucket=bucket,
+        prefix=prefix,
+        bucket_owner=bucket_owner,
+        layer_name=layer_name,
+        regions=region,
+        description=description,
+        license_info=license_info,
+        attach=attach,
+        grant=grant,
+        org=org,
+        direct=direct,
+    )
+    build_settings = resolve_build_settings(config, {})
+    ctx = BuildContext(
+        backend=make_backend(build_settings.installer),
+        runner=run_command,
+        env=installer_environment(),
+        progress=out.progress,
+    )
+    built = build_layers(build_settings, ctx)
+    report = _run_publish(
+        out,
+        [b.zip_path for b in built.builds],
+        settings,
+        profile=profile,
+        public=public,
+        allow_downgrade=allow_downgrade,
+    )
+    out.emit(
+        "deploy",
+        {"build": build_view(built), "publish": report},
+        lambda console, view: render_publish(console, view["publish"]),
+    )
+    _fail_if_any(report)
+
+
+def attach(
+    functions: Annotated[
+        list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
+    ],
+    layer: Annotated[
+        str, typer.Option("--layer", help="Layer version ARN to attach.", show_default=False)
+    ],
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    allow_downgrade: DowngradeOption = False,
+    timeout: TimeoutOption = 300.0,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Attach a layer version to functions, keeping their other layers in place and in order."""
+    from layerkit.aws.attach import WaitSettings
+    from layerkit.publishing import attach_layer_to_functions
+
+    out = Output(json=json_output, quiet=quiet)
+    with _Reporter(out) as reporter:
+        report = attach_layer_to_functions(
+            functions,
+            layer_arn=layer,
+            region=region,
+            clients=_factory(profile, region),
+            reporter=reporter,
+            dry_run=dry_run,
+            allow_downgrade=allow_downgrade,
+            waiting=WaitSettings(timeout_s=timeout),
+        )
+    out.emit("attach", report, render_attach)
+    if report.failures:
+        first = report.failures[0]
+        names = ", ".join(f.function for f in report.failures)
+        raise AwsError(f"attaching failed for {names}: {first.error}", hint=first.hint)
+
+
+# --- layers ... ---------------------------------------------------------------------------------
+
+
+def _lambda(profile: str | None, region: str | None) -> tuple[Any, str]:
+    factory = _factory(profile, region)
+    return factory.lambda_client(), factory.region()
+
+
+@layers_app.command("list")
+def layers_list(
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """List the account's layers in a region with their latest version."""
+    from layerkit.aws.layers import list_layers
+
+    client, where = _lambda(profile, region)
+    result = {"region": where, "layers": list_layers(client)}
+    Output(json=json_output, quiet=quiet).emit("layers-list", result, render_layers)
+
+
+@layers_app.command("versions")
+def layers_versions(
+    name: Annotated[str, typer.Argument(help="Layer name.")],
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """List a layer's versions, newest first, with the digest and size layerkit recorded."""
+    from layerkit.aws.layers import list_versions
+
+    client, where = _lambda(profile, region)
+    result = {"region": where, "name": name, "versions": list_versions(client, name)}
+    Output(json=json_output, quiet=quiet).emit("layer-versions", result, render_versions)
+
+
+@layers_app.command("delete")
+def layers_delete(
+    name: Annotated[str, typer.Argument(help="Layer name.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Delete one layer version (functions already using it keep working)."""
+    from layerkit.aws.layers import delete_version
+
+    client, where = _lambda(profile, region)
+    delete_version(client, name, version)
+    result = {"region": where, "name": name, "version": version, "deleted": True}
+    Output(json=json_output, quiet=quiet).emit(
+        "layer-delete", result, lambda c, r: c.print(f"deleted {name} version {version} ({where})")
+    )
+
+
+@layers_app.command("prune")
+def layers_prune(
+    name: Annotated[str, typer.Argument(help="Layer name.")],
+    keep: Annotated[int, typer.Option("--keep", help="How many newest versions to keep.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also delete versions that functions still use.")
+    ] = False,
+    dry_run: DryRunOption = False,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Delete all but the newest versions, never one a function still uses (unless --force)."""
+    from layerkit.aws.layers import prune
+
+    out = Output(json=json_output, quiet=quiet)
+    client, where = _lambda(profile, region)
+    result = prune(client, name, keep=keep, force=force, dry_run=dry_run)
+    out.emit("layer-prune", {"region": where, **_fields(result)}, render_prune)
+    for version, users in result.in_use.items():
+        out.warn(f"kept {name} version {version}: used by {', '.join(users)}")
+
+
+def _principals(accounts: list[str] | None, org: str | None, public: bool) -> tuple[Any, ...]:
+    from layerkit.aws.layers import PUBLIC, account_principal, org_principal
+
+    principals = [account_principal(a) for a in accounts or ()]
+    if org:
+        principals.append(org_principal(org))
+    if public:
+        principals.append(PUBLIC)
+    if not principals:
+        raise UsageError("say who: --account ID, --org o-... or --public")
+    return tuple(principals)
+
+
+AccountsOption = Annotated[
+    list[str] | None, typer.Option("--account", help="Account id (repeatable).")
+]
+
+
+@layers_app.command("grant")
+def layers_grant(
+    name: Annotated[str, typer.Argument(help="Layer name.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    account: AccountsOption = None,
+    org: OrgOption = None,
+    public: PublicOption = False,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Let accounts, an organization or (--public) everyone use a layer version."""
+    from layerkit.aws.layers import grant
+
+    out = Output(json=json_output, quiet=quiet)
+    principals = _principals(account, org, public)
+    if public:
+        out.warn(f"--public: every AWS account will be able to use {name} version {version}")
+    client, where = _lambda(profile, region)
+    results = grant(client, name, version, principals)
+    view = {"region": where, "name": name, "version": version, "statements": results}
+    out.emit("layer-grant", view, render_grants)
+
+
+@layers_app.command("revoke")
+def layers_revoke(
+    name: Annotated[str, typer.Argument(help="Layer name.")],
+    version: Annotated[int, typer.Argument(help="Version number.")],
+    account: AccountsOption = None,
+    org: OrgOption = None,
+    public: Annotated[bool, typer.Option("--public", help="Remove the public statement.")] = False,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Remove what `grant` allowed (statements layerkit added)."""
+    from layerkit.aws.layers import revoke
+
+    principals = _principals(account, org, public)
+    client, where = _lambda(profile, region)
+    results = revoke(client, name, version, principals)
+    view = {"region": where, "name": name, "version": version, "statements": results}
+    Output(json=json_output, quiet=quiet).emit("layer-revoke", view, render_grants)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _fields(result: Any) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(result, f.name) for f in fields(result)}
+
+
+def _render_attach_result(console: Console, result: AttachResult, indent: str = "") -> None:
+    verb = "would be" if result.dry_run else "was"
+    console.print(f"{indent}{result.function} ({result.region}): {result.outcome}", markup=False)
+    if result.dry_run or result.outcome != "unchanged":
+        console.print(f"{indent}  before: {', '.join(result.before) or '(none)'}", markup=False)
+        console.print(f"{indent}  after:  {', '.join(result.after) or '(none)'}", markup=False)
+    if result.replaced:
+        console.print(f"{indent}  {result.replaced} {verb} replaced", markup=False)
+    unknown = result.sizes.unknown
+    console.print(
+        f"{indent}  unzipped: at least {result.sizes.total:,} of {result.sizes.limit:,} bytes"
+        + (f" (size unknown, counted zipped: {', '.join(unknown)})" if unknown else ""),
+        markup=False,
+    )
+    for note in result.notes:
+        console.print(f"{indent}  note: {note}", markup=False)
+
+
+def render_publish(console: Console, report: PublishReport) -> None:
+    for r in report.results:
+        if r.outcome == "failed":
+            console.print(f"{r.region}  {r.layer_name}  failed: {r.error}", markup=False)
+            continue
+        where = {
+            "uploaded": f"uploaded to s3://{r.s3_bucket}/{r.s3_key}",
+            "skipped": f"already in s3://{r.s3_bucket}/{r.s3_key}",
+            "direct": "sent directly",
+        }.get(r.upload or "", "")
+        console.print(
+            f"{r.region}  {r.layer_name}  {r.outcome} version {r.version}  "
+            f"{r.layer_arn}  ({where})",
+            markup=False,
+        )
+        for g in r.grants:
+            console.print(f"  {g.outcome}: {g.principal} ({g.statement_id})", markup=False)
+        for a in r.attachments:
+            _render_attach_result(console, a, indent="  ")
+        for f in r.attach_failures:
+            console.print(f"  attach {f.function} failed: {f.error}", markup=False)
+
+
+def render_attach(console: Console, report: AttachReport) -> None:
+    for result in report.results:
+        _render_attach_result(console, result)
+    for failure in report.failures:
+        console.print(
+            f"{failure.function} ({failure.region}): failed: {failure.error}", markup=False
+        )
+
+
+def _version_line(v: LayerVersionInfo) -> str:
+    size = (
+        f"{v.unzipped_bytes:,} bytes unzipped" if v.unzipped_bytes is not None else "size unknown"
+    )
+    runtimes = ",".join(v.runtimes) or "any runtime"
+    arches = ",".join(v.architectures) or "any arch"
+    return f"{v.version:>4}  {v.created}  {runtimes}  {arches}  {size}  {v.arn}"
+
+
+def render_layers(console: Console, result: dict[str, Any]) -> None:
+    layers: tuple[LayerSummary, ...] = result["layers"]
+    if not layers:
+        console.print(f"no layers in {result['region']}", markup=False)
+    for layer in layers:
+        latest = f"latest version {layer.latest.version}" if layer.latest else "no versions"
+        console.print(f"{layer.name}  {latest}  {layer.layer_arn}", markup=False)
+
+
+def render_versions(console: Console, result: dict[str, Any]) -> None:
+    versions: tuple[LayerVersionInfo, ...] = result["versions"]
+    if not versions:
+        console.print(f"layer {result['name']} has no versions in {result['region']}", markup=False)
+    for v in versions:
+        console.print(_version_line(v), markup=False)
+
+
+def render_prune(console: Console, result: dict[str, Any]) -> None:
+    verb = "would delete" if result["dry_run"] else "deleted"
+    deleted = ", ".join(map(str, result["deleted"])) or "nothing"
+    console.print(f"{result['name']}: {verb} {deleted}", markup=False)
+    console.print(f"kept: {', '.join(map(str, result['kept'])) or 'none'}", markup=False)
+    for version, users in result["in_use"].items():
+        console.print(f"kept {version}: in use by {', '.join(users)}", markup=False)
+
+
+def render_grants(console: Console, result: dict[str, Any]) -> None:
+    statements: tuple[GrantResult, ...] = result["statements"]
+    for s in statements:
+        console.print(
+            f"{result['name']}:{result['version']}  {s.outcome}: {s.principal} ({s.statement_id})",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("publish")(publish)
+    app.command("attach")(attach)
+    app.command("deploy")(deploy)
+    app.add_typer(layers_app)

@@ -1,0 +1,412 @@
+"""Lambda layer versions: publish (idempotently), list, delete, prune, grant and revoke.
+
+Every function takes a Lambda client, checks Lambda's rules first and returns small dataclasses.
+The description of each version layerkit publishes records the zip's digest and unzipped size
+(``layerkit sha256=<hex> unzipped=<bytes>``) because Lambda's API only reports zipped sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from layerkit.aws.errors import aws_call, error_code, translate
+from layerkit.aws.functions import layer_users
+from layerkit.aws.rules import (
+    LayerVersionArn,
+    check_account_id,
+    check_architectures,
+    check_description,
+    check_layer_name,
+    check_layer_version_number,
+    check_license,
+    check_organization_id,
+    check_runtimes,
+    check_statement_id,
+)
+from layerkit.errors import AwsError, UsageError
+
+_RECORD_RE = re.compile(r"layerkit sha256=(?P<sha>[0-9a-f]{64}) unzipped=(?P<size>\d+)")
+# Codes meaning "no such layer version": moto says 404 ResourceNotFound, AWS says
+# InvalidParameterValue for an unknown version number.
+_NOT_FOUND = ("ResourceNotFoundException", "InvalidParameterValueException")
+
+PublishOutcome = Literal["published", "unchanged"]
+GrantOutcome = Literal["granted", "unchanged"]
+RevokeOutcome = Literal["revoked", "absent"]
+PrincipalKind = Literal["account", "org", "public"]
+
+
+@dataclass(frozen=True)
+class LayerVersionInfo:
+    """One layer version as Lambda reports it, plus what layerkit recorded in its description.
+
+    `code_sha256` and `code_size` are None when the version came from a listing (ListLayerVersions
+    does not report them); `recorded_sha256`/`unzipped_bytes` are None when layerkit did not
+    publish the version.
+    """
+
+    arn: str
+    name: str
+    version: int
+    description: str
+    created: str
+    runtimes: tuple[str, ...]
+    architectures: tuple[str, ...]
+    license: str
+    code_sha256: str | None = None
+    code_size: int | None = None
+    recorded_sha256: str | None = None
+    unzipped_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    name: str
+    layer_arn: str
+    latest: LayerVersionInfo | None
+
+
+@dataclass(frozen=True)
+class LayerContent:
+    """Where the zip comes from: an S3 object, or the bytes themselves (≤ 50 MB)."""
+
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+    zip_bytes: bytes | None = None
+
+    def as_request(self) -> dict[str, Any]:
+        if self.zip_bytes is not None:
+            return {"ZipFile": self.zip_bytes}
+        return {"S3Bucket": self.s3_bucket, "S3Key": self.s3_key}
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    layer_name: str
+    content: LayerContent
+    code_sha256: str  # base64, as Lambda reports it
+    runtimes: tuple[str, ...]
+    architectures: tuple[str, ...]
+    description: str
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    outcome: PublishOutcome
+    version: LayerVersionInfo
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who may use a layer version: an account, an organization, or everyone."""
+
+    kind: PrincipalKind
+    value: str = ""
+
+    @property
+    def statement_id(self) -> str:
+        """A deterministic statement id, so granting twice is a no-op and revoke finds it."""
+        if self.kind == "public":
+            return "layerkit-public"
+        return check_statement_id(f"layerkit-{self.kind}-{self.value}")
+
+    def __str__(self) -> str:
+        return "everyone (public)" if self.kind == "public" else f"{self.kind} {self.value}"
+
+
+@dataclass(frozen=True)
+class GrantResult:
+    principal: Principal
+    statement_id: str
+    outcome: GrantOutcome | RevokeOutcome
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """Which versions a prune deletes, keeps, and keeps only because functions use them."""
+
+    delete: tuple[int, ...]
+    keep: tuple[int, ...]
+    in_use: Mapping[int, tuple[str, ...]]  # version -> functions using it (kept unless forced)
+
+
+def account_principal(account: str) -> Principal:
+    if account.strip() == "*":
+        # Public sharing must be asked for by name, never slip in as an account id.
+        raise UsageError(
+            "'*' as an account would make the layer version public",
+            hint="pass --public (and only that) to share with every AWS account",
+        )
+    return Principal("account", check_account_id(account))
+
+
+def org_principal(org: str) -> Principal:
+    return Principal("org", check_organization_id(org))
+
+
+PUBLIC = Principal("public")
+
+
+def layer_description(user_text: str | None, *, sha256_hex: str, unzipped_bytes: int) -> str:
+    """The version's description: the user's text, then the record layerkit reads back."""
+    record = f"layerkit sha256={sha256_hex} unzipped={unzipped_bytes}"
+    text = f"{user_text.strip()} | {record}" if user_text and user_text.strip() else record
+    return check_description(text)
+
+
+def parse_recorded(description: str) -> tuple[str | None, int | None]:
+    """(sha256 hex, unzipped bytes) recorded by layerkit in a description, or (None, None)."""
+    match = _RECORD_RE.search(description)
+    if match is None:
+        return None, None
+    return match["sha"], int(match["size"])
+
+
+def _info(name: str, item: Mapping[str, Any]) -> LayerVersionInfo:
+    description = str(item.get("Description", ""))
+    recorded_sha, unzipped = parse_recorded(description)
+    content = item.get("Content", {})
+    created = item.get("CreatedDate", "")
+    return LayerVersionInfo(
+        arn=str(item["LayerVersionArn"]),
+        name=name,
+        version=int(item["Version"]),
+        description=description,
+        created=str(created),
+        runtimes=tuple(item.get("CompatibleRuntimes", ())),
+        architectures=tuple(item.get("CompatibleArchitectures", ())),
+        license=str(item.get("LicenseInfo", "") or ""),
+        code_sha256=content.get("CodeSha256"),
+        code_size=content.get("CodeSize"),
+        recorded_sha256=recorded_sha,
+        unzipped_bytes=unzipped,
+    )
+
+
+def get_version(client: Any, name: str, version: int) -> LayerVersionInfo:
+    """One layer version with its digest (GetLayerVersion)."""
+    check_layer_name(name)
+    check_layer_version_number(version)
+    with aws_call("GetLayerVersion", f"layer {name} version {version}"):
+        answer = client.get_layer_version(LayerName=name, VersionNumber=version)
+    return _info(name, answer)
+
+
+def get_version_by_arn(client: Any, arn: LayerVersionArn) -> LayerVersionInfo:
+    """A layer version by ARN, also another account's shared layer.
+
+    GetLayerVersion accepts the layer's ARN as its name (GetLayerVersionByArn would do too, but
+    the test emulator fails on it).
+    """
+    with aws_call("GetLayerVersion", f"layer version {arn}"):
+        answer = client.get_layer_version(LayerName=arn.layer_arn, VersionNumber=arn.version)
+    return _info(arn.name, answer)
+
+
+def list_versions(client: Any, name: str) -> tuple[LayerVersionInfo, ...]:
+    """Every version of a layer, newest first (empty if the layer does not exist)."""
+    check_layer_name(name)
+    versions: list[LayerVersionInfo] = []
+    with aws_call("ListLayerVersions", f"layer {name}"):
+        for page in client.get_paginator("list_layer_versions").paginate(LayerName=name):
+            versions.extend(_info(name, item) for item in page.get("LayerVersions", []))
+    return tuple(sorted(versions, key=lambda v: v.version, reverse=True))
+
+
+def latest_version(client: Any, name: str) -> LayerVersionInfo | None:
+    """The newest version of a layer with its CodeSha256, or None if there is none."""
+    check_layer_name(name)
+    with aws_call("ListLayerVersions", f"layer {name}"):
+        answer = client.list_layer_versions(LayerName=name, MaxItems=1)
+    items = answer.get("LayerVersions", [])
+    if not items:
+        return None
+    return get_version(client, name, int(items[0]["Version"]))
+
+
+def list_layers(client: Any) -> tuple[LayerSummary, ...]:
+    """Every layer of the account in the client's region, with its latest version."""
+    layers: list[LayerSummary] = []
+    with aws_call("ListLayers", "the account's layers"):
+        for page in client.get_paginator("list_layers").paginate():
+            for item in page.get("Layers", []):
+                name = str(item["LayerName"])
+                latest = item.get("LatestMatchingVersion")
+                info = _info(name, latest) if latest else None
+                layers.append(LayerSummary(name, str(item["LayerArn"]), info))
+    return tuple(sorted(layers, key=lambda layer: layer.name))
+
+
+def publish(client: Any, request: PublishRequest) -> PublishResult:
+    """Publish a version unless the latest one already holds the same bytes (`CodeSha256`).
+
+    PublishLayerVersion has no idempotency token, so checking first is also what keeps a re-run
+    after a lost response from creating a duplicate version.
+    """
+    check_layer_name(request.layer_name)
+    check_runtimes(request.runtimes)
+    check_architectures(request.architectures)
+    check_description(request.description)
+    if request.license is not None:
+        check_license(request.license)
+    latest = latest_version(client, request.layer_name)
+    if latest is not None and latest.code_sha256 == request.code_sha256:
+        return PublishResult("unchanged", latest)
+    params: dict[str, Any] = {
+        "LayerName": request.layer_name,
+        "Content": request.content.as_request(),
+        "CompatibleRuntimes": list(request.runtimes),
+        "CompatibleArchitectures": list(request.architectures),
+        "Description": request.description,
+    }
+    if request.license:
+        params["LicenseInfo"] = request.license
+    with aws_call("PublishLayerVersion", f"layer {request.layer_name}"):
+        answer = client.publish_layer_version(**params)
+    info = _info(request.layer_name, answer)
+    if info.code_sha256 != request.code_sha256:
+        raise AwsError(
+            f"Lambda stored layer {info.arn} with CodeSha256 {info.code_sha256}, but the zip's "
+            f"is {request.code_sha256}",
+            hint="the S3 object changed between upload and publish; re-run, and delete "
+            f"version {info.version} (`layerkit layers delete {info.name} {info.version}`)",
+        )
+    return PublishResult("published", info)
+
+
+def delete_version(client: Any, name: str, version: int) -> None:
+    """Delete one layer version (functions using it keep working; no new function can add it)."""
+    check_layer_name(name)
+    check_layer_version_number(version)
+    with aws_call("DeleteLayerVersion", f"layer {name} version {version}"):
+        client.delete_layer_version(LayerName=name, VersionNumber=version)
+
+
+def plan_prune(
+    versions: Sequence[int],
+    *,
+    keep: int,
+    in_use: Mapping[int, tuple[str, ...]],
+    force: bool,
+) -> PrunePlan:
+    """Keep the newest `keep` versions; delete the rest except those functions still use."""
+    if keep < 1:
+        raise UsageError(
+            "--keep must be at least 1",
+            hint="to remove a layer entirely, delete each version with `layerkit layers delete`",
+        )
+    ordered = sorted(set(versions), reverse=True)
+    kept, candidates = ordered[:keep], ordered[keep:]
+    protected = {v: in_use[v] for v in candidates if in_use.get(v) and not force}
+    delete = tuple(v for v in candidates if v not in protected)
+    return PrunePlan(delete=delete, keep=tuple(kept), in_use=protected)
+
+
+def _policy_statement_ids(client: Any, name: str, version: int) -> set[str]:
+    try:
+        answer = client.get_layer_version_policy(LayerName=name, VersionNumber=version)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            # No policy yet, or no such version: the latter surfaces on the next call.
+            return set()
+        raise translate(exc, operation="GetLayerVersionPolicy", resource=f"layer {name}") from exc
+    policy = json.loads(answer.get("Policy") or "{}")
+    return {str(s.get("Sid", "")) for s in policy.get("Statement", [])}
+
+
+def grant(
+    client: Any, name: str, version: int, principals: Sequence[Principal]
+) -> tuple[GrantResult, ...]:
+    """Allow principals to use a layer version; a statement that already exists is left alone."""
+    check_layer_name(name)
+    check_layer_version_number(version)
+    existing = _policy_statement_ids(client, name, version)
+    results: list[GrantResult] = []
+    for principal in principals:
+        sid = principal.statement_id
+        if sid in existing:
+            results.append(GrantResult(principal, sid, "unchanged"))
+            continue
+        params: dict[str, Any] = {
+            "LayerName": name,
+            "VersionNumber": version,
+            "StatementId": sid,
+            "Action": "lambda:GetLayerVersion",
+            "Principal": principal.value if principal.kind == "account" else "*",
+        }
+        if principal.kind == "org":
+            params["OrganizationId"] = principal.value
+        try:
+            client.add_layer_version_permission(**params)
+        except ClientError as exc:
+            # A concurrent run added the same statement id between our read and write.
+            if error_code(exc) != "ResourceConflictException":
+                raise translate(
+                    exc, operation="AddLayerVersionPermission", resource=f"layer {name}:{version}"
+                ) from exc
+            results.append(GrantResult(principal, sid, "unchanged"))
+            continue
+        existing.add(sid)
+        results.append(GrantResult(principal, sid, "granted"))
+    return tuple(results)
+
+
+def revoke(
+    client: Any, name: str, version: int, principals: Sequence[Principal]
+) -> tuple[GrantResult, ...]:
+    """Remove the statements layerkit added for these principals (absent ones are fine)."""
+    check_layer_name(name)
+    check_layer_version_number(version)
+    existing = _policy_statement_ids(client, name, version)
+    results: list[GrantResult] = []
+    for principal in principals:
+        sid = principal.statement_id
+        if sid not in existing:
+            results.append(GrantResult(principal, sid, "absent"))
+            continue
+        with aws_call("RemoveLayerVersionPermission", f"layer {name}:{version} statement {sid}"):
+            client.remove_layer_version_permission(
+                LayerName=name, VersionNumber=version, StatementId=sid
+            )
+        results.append(GrantResult(principal, sid, "revoked"))
+    return tuple(results)
+
+
+def is_not_found(error: AwsError) -> bool:
+    """True when an AWS error means the layer version does not exist (codes differ by service)."""
+    return error.code in _NOT_FOUND
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    name: str
+    deleted: tuple[int, ...]
+    kept: tuple[int, ...]
+    in_use: Mapping[int, tuple[str, ...]]
+    dry_run: bool
+
+
+def prune(client: Any, name: str, *, keep: int, force: bool, dry_run: bool) -> PruneResult:
+    """Delete all but the newest `keep` versions, sparing versions a function still uses.
+
+    "Uses" covers every function version in the client's region (published versions keep their
+    layers forever), not only ``$LATEST``. With `force` those are deleted too.
+    """
+    versions = list_versions(client, name)
+    by_arn = {v.arn: v.version for v in versions}
+    in_use: dict[int, tuple[str, ...]] = {}
+    for arn, users in layer_users(client).items():
+        if arn in by_arn:
+            in_use[by_arn[arn]] = users
+    plan = plan_prune([v.version for v in versions], keep=keep, in_use=in_use, force=force)
+    if not dry_run:
+        for version in plan.delete:
+            delete_version(client, name, version)
+    return PruneResult(name, plan.delete, plan.keep, plan.in_use, dry_run)

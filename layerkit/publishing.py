@@ -1,0 +1,524 @@
+"""Use cases on AWS: publish built layers to regions (upload, publish, share, attach) and attach.
+
+Regions run concurrently; each region's outcome is reported on its own, and a failure in one never
+hides the others. Every step is idempotent, so re-running the same command after any failure
+(a lost response, a crash between publish and attach) finishes the job without a second version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach_layer
+from layerkit.aws.errors import aws_call
+from layerkit.aws.functions import get_configuration
+from layerkit.aws.layers import (
+    PUBLIC,
+    GrantResult,
+    LayerContent,
+    LayerVersionInfo,
+    Principal,
+    PublishRequest,
+    account_principal,
+    get_version,
+    get_version_by_arn,
+    grant,
+    layer_description,
+    org_principal,
+    publish,
+)
+from layerkit.aws.rules import (
+    check_direct_upload_size,
+    check_function_name,
+    check_layer_name,
+    function_region,
+    parse_layer_version_arn,
+)
+from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, content_key
+from layerkit.aws.s3 import ensure_uploaded as s3_upload
+from layerkit.config import PublishSettings
+from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
+from layerkit.manifest import Manifest, read_manifest
+
+RegionOutcome = Literal["published", "unchanged", "failed"]
+UploadKind = Literal["uploaded", "skipped", "direct"]
+
+
+class AwsClients(Protocol):
+    """What the use cases need from `layerkit.aws.session.ClientFactory`."""
+
+    def client(self, service: str, region: str | None = None) -> Any: ...
+
+    def region(self, region: str | None = None) -> str: ...
+
+
+class Reporter(Protocol):
+    """Where progress goes (the CLI draws it on stderr)."""
+
+    def step(self, message: str) -> None: ...
+
+    def transfer(self, label: str, total: int) -> Progress: ...
+
+
+@dataclass(frozen=True)
+class LayerZip:
+    """A built zip, its manifest, and the layer name it is published under."""
+
+    path: Path
+    manifest: Manifest
+    layer_name: str
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """Everything `publish_layers` does, validated before the first AWS call."""
+
+    zips: tuple[LayerZip, ...]
+    regions: tuple[str, ...]
+    settings: PublishSettings
+    principals: tuple[Principal, ...] = ()
+    functions: tuple[str, ...] = ()
+    allow_downgrade: bool = False
+
+
+@dataclass(frozen=True)
+class AttachFailure:
+    function: str
+    region: str
+    error: str
+    hint: str | None
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    """One zip in one region: the `publish --json` per-region entry.
+
+    `outcome` is about the layer version; `error` is set whenever anything in this region failed
+    (publishing, sharing or attaching).
+    """
+
+    region: str
+    layer_name: str
+    zip: str
+    target: str
+    outcome: RegionOutcome
+    layer_arn: str | None
+    version: int | None
+    code_sha256: str
+    unzipped_bytes: int
+    s3_bucket: str | None
+    s3_key: str | None
+    upload: UploadKind | None
+    grants: tuple[GrantResult, ...] = ()
+    attachments: tuple[AttachResult, ...] = ()
+    attach_failures: tuple[AttachFailure, ...] = ()
+    error: str | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    results: tuple[RegionResult, ...]
+
+    @property
+    def failed(self) -> tuple[RegionResult, ...]:
+        return tuple(r for r in self.results if r.error is not None)
+
+
+@dataclass(frozen=True)
+class AttachReport:
+    region: str
+    layer: str
+    results: tuple[AttachResult, ...]
+    failures: tuple[AttachFailure, ...] = field(default_factory=tuple)
+
+
+# --- choosing what to publish -------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+    return digest.hexdigest()
+
+
+def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZip, ...]:
+    """Read each zip's manifest, check the zip is the one the manifest describes, name layers.
+
+    One zip is published as `layer_name` (default: the build's name). Several zips (one per
+    target) each get their own layer, ``<name>-python312-arm64``: a layer version holds one
+    target's files, and the "unchanged" check compares with the layer's latest version.
+    """
+    if not paths:
+        raise UsageError("no layer zips to publish", hint="run `layerkit build` first")
+    loaded: list[LayerZip] = []
+    for path in paths:
+        manifest = read_manifest(path)
+        if sha256_of(path) != manifest.sha256:
+            raise InputFileError(
+                f"{path.name} does not match its manifest (sha256 differs)",
+                hint="the zip changed after the build: rebuild with `layerkit build`",
+            )
+        base = layer_name or manifest.name
+        name = base
+        if len(paths) > 1:
+            target = manifest.target
+            name = f"{base}-{target.runtime.replace('.', '')}-{target.arch}"
+        loaded.append(LayerZip(path, manifest, check_layer_name(name)))
+    names = [z.layer_name for z in loaded]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(
+            f"two zips would be published as the same layer: {', '.join(duplicates)}",
+            hint="publish zips of different targets (runtime x architecture)",
+        )
+    return tuple(loaded)
+
+
+def last_build_zips(output_dir: Path, name: str, slugs: Sequence[str]) -> tuple[Path, ...]:
+    """The zips `layerkit build` writes for this project (``<output>/<name>-<slug>.zip``)."""
+    paths = tuple(output_dir / f"{name}-{slug}.zip" for slug in slugs)
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(
+            f"no built layer {missing[0]}",
+            hint="run `layerkit build` first, or name the zips to publish",
+        )
+    return paths
+
+
+def principals_for(settings: PublishSettings, *, public: bool) -> tuple[Principal, ...]:
+    principals = [account_principal(a) for a in settings.grant_accounts]
+    if settings.grant_org:
+        principals.append(org_principal(settings.grant_org))
+    if public:
+        principals.append(PUBLIC)
+    return tuple(principals)
+
+
+def plan_publish(
+    zips: tuple[LayerZip, ...],
+    settings: PublishSettings,
+    *,
+    default_region: str,
+    public: bool = False,
+    allow_downgrade: bool = False,
+) -> PublishPlan:
+    """Validate everything a publish needs before any AWS call."""
+    regions = tuple(dict.fromkeys(settings.regions)) or (default_region,)
+    if settings.direct:
+        for z in zips:
+            check_direct_upload_size(z.path.stat().st_size)
+    elif not settings.bucket:
+        raise UsageError(
+            "no S3 bucket to upload the layer to",
+            hint="give --bucket (or bucket in [tool.layerkit.publish]); zips <= 50 MB can "
+            "skip S3 with --direct",
+        )
+    else:
+        for region in regions:
+            bucket_for_region(settings.bucket, region)
+    functions = tuple(check_function_name(f) for f in settings.functions)
+    for function in functions:
+        where = function_region(function)
+        if where is not None and where not in regions:
+            raise LambdaRuleError(
+                f"function {function} is in {where}, which is not published to",
+                hint=f"add --region {where}",
+            )
+    return PublishPlan(
+        zips=zips,
+        regions=regions,
+        settings=settings,
+        principals=principals_for(settings, public=public),
+        functions=functions,
+        allow_downgrade=allow_downgrade,
+    )
+
+
+# --- doing it -----------------------------------------------------------------------------------
+
+
+def _publish_zip(
+    plan: PublishPlan,
+    layer_zip: LayerZip,
+    *,
+    region: str,
+    lambda_client: Any,
+    s3_client: Any,
+    owner: str | None,
+    reporter: Reporter,
+) -> RegionResult:
+    settings, manifest = plan.settings, layer_zip.manifest
+    base = RegionResult(
+        region=region,
+        layer_name=layer_zip.layer_name,
+        zip=str(layer_zip.path),
+        target=manifest.target.slug,
+        outcome="failed",
+        layer_arn=None,
+        version=None,
+        code_sha256=manifest.code_sha256,
+        unzipped_bytes=manifest.unzipped_bytes,
+        s3_bucket=None,
+        s3_key=None,
+        upload=None,
+    )
+    try:
+        description = layer_description(
+            settings.description,
+            sha256_hex=manifest.sha256,
+            unzipped_bytes=manifest.unzipped_bytes,
+        )
+        upload: UploadKind
+        if settings.direct:
+            content = LayerContent(zip_bytes=layer_zip.path.read_bytes())
+            upload = "direct"
+        else:
+            assert settings.bucket is not None and owner is not None  # checked by plan_publish
+            bucket = bucket_for_region(settings.bucket, region)
+            key = content_key(settings.prefix, layer_zip.layer_name, manifest.sha256)
+            base = _with(base, s3_bucket=bucket, s3_key=key)
+            check_bucket_region(s3_client, bucket=bucket, region=region, owner=owner)
+            reporter.step(f"{region}: uploading {layer_zip.path.name} to s3://{bucket}/{key}")
+            uploaded = s3_upload(
+                s3_client,
+                path=layer_zip.path,
+                bucket=bucket,
+                key=key,
+                sha256_hex=manifest.sha256,
+                owner=owner,
+                progress=reporter.transfer(
+                    f"{region} {layer_zip.path.name}", manifest.zipped_bytes
+                ),
+            )
+            content = LayerContent(s3_bucket=bucket, s3_key=key)
+            upload = uploaded.outcome
+        base = _with(base, upload=upload)
+        result = publish(
+            lambda_client,
+            PublishRequest(
+                layer_name=layer_zip.layer_name,
+                content=content,
+                code_sha256=manifest.code_sha256,
+                runtimes=(manifest.runtime,),
+                architectures=(manifest.arch,),
+                description=description,
+                license=settings.license,
+            ),
+        )
+        base = _with(
+            base,
+            outcome=result.outcome,
+            layer_arn=result.version.arn,
+            version=result.version.version,
+        )
+        reporter.step(f"{region}: {result.outcome} {result.version.arn}")
+        if plan.principals:
+            grants = grant(
+                lambda_client, layer_zip.layer_name, result.version.version, plan.principals
+            )
+            base = _with(base, grants=grants)
+    except LayerkitError as error:
+        return _with(base, error=error.message, hint=error.hint)
+    return base
+
+
+def _with(result: RegionResult, **changes: Any) -> RegionResult:
+    return replace(result, **changes)
+
+
+def _choose_zip(
+    lambda_client: Any, function: str, published: Sequence[RegionResult]
+) -> RegionResult:
+    """The published layer whose target matches the function (arch and runtime)."""
+    if len(published) == 1:
+        return published[0]
+    config = get_configuration(lambda_client, function)
+    arch = (config.get("Architectures") or ["x86_64"])[0]
+    wanted = f"{config.get('Runtime', '?')}-{arch}"
+    for result in published:
+        if result.target == wanted:
+            return result
+    raise LambdaRuleError(
+        f"function {function} runs {wanted}; none of the published layers is built for it "
+        f"({', '.join(r.target for r in published)})",
+        hint=f"build for that target too (layerkit build --python ... --arch {arch})",
+    )
+
+
+def _attach_in_region(
+    plan: PublishPlan,
+    results: list[RegionResult],
+    *,
+    region: str,
+    lambda_client: Any,
+    reporter: Reporter,
+    waiting: WaitSettings,
+) -> list[RegionResult]:
+    published = [r for r in results if r.error is None and r.layer_arn is not None]
+    functions = [f for f in plan.functions if function_region(f) in (None, region)]
+    if not functions or not published:
+        return results
+    for function in functions:
+        try:
+            chosen = _choose_zip(lambda_client, function, published)
+            info = _layer_info(lambda_client, chosen)
+            reporter.step(f"{region}: attaching {chosen.layer_arn} to {function}")
+            attached = attach_layer(
+                lambda_client,
+                function=function,
+                layer=info,
+                region=region,
+                allow_downgrade=plan.allow_downgrade,
+                wait=waiting,
+            )
+        except LayerkitError as error:
+            failure = AttachFailure(function, region, error.message, error.hint)
+            index = results.index(published[0])
+            current = results[index]
+            results[index] = _with(
+                current,
+                attach_failures=(*current.attach_failures, failure),
+                error=current.error or f"attach {function}: {error.message}",
+                hint=current.hint or error.hint,
+            )
+            continue
+        index = next(i for i, r in enumerate(results) if r.layer_arn == chosen.layer_arn)
+        results[index] = _with(results[index], attachments=(*results[index].attachments, attached))
+    return results
+
+
+def _layer_info(lambda_client: Any, result: RegionResult) -> LayerVersionInfo:
+    assert result.version is not None
+    info = get_version(lambda_client, result.layer_name, result.version)
+    if info.unzipped_bytes is None:
+        # A version published by an older layerkit or by hand: the manifest knows the size.
+        info = replace(info, unzipped_bytes=result.unzipped_bytes)
+    return info
+
+
+def _publish_region(
+    plan: PublishPlan,
+    region: str,
+    *,
+    clients: AwsClients,
+    owner: str | None,
+    reporter: Reporter,
+    waiting: WaitSettings,
+) -> list[RegionResult]:
+    lambda_client = clients.client("lambda", region)
+    s3_client = None if plan.settings.direct else clients.client("s3", region)
+    results = [
+        _publish_zip(
+            plan,
+            z,
+            region=region,
+            lambda_client=lambda_client,
+            s3_client=s3_client,
+            owner=owner,
+            reporter=reporter,
+        )
+        for z in plan.zips
+    ]
+    return _attach_in_region(
+        plan,
+        results,
+        region=region,
+        lambda_client=lambda_client,
+        reporter=reporter,
+        waiting=waiting,
+    )
+
+
+def caller_account(clients: AwsClients, region: str) -> str:
+    """The account id of the credentials in use (for ExpectedBucketOwner)."""
+    with aws_call("sts:GetCallerIdentity", "the current credentials"):
+        return str(clients.client("sts", region).get_caller_identity()["Account"])
+
+
+def publish_layers(
+    plan: PublishPlan,
+    *,
+    clients: AwsClients,
+    reporter: Reporter,
+    waiting: WaitSettings = DEFAULT_WAIT,
+    max_workers: int = 8,
+) -> PublishReport:
+    """Publish every zip of the plan to every region (concurrently), then share and attach."""
+    owner: str | None = None
+    if not plan.settings.direct:
+        owner = plan.settings.bucket_owner or caller_account(clients, plan.regions[0])
+    # Clients are made here, in one thread: creating boto3 clients is not thread-safe.
+    for region in plan.regions:
+        clients.client("lambda", region)
+        if not plan.settings.direct:
+            clients.client("s3", region)
+
+    def run(region: str) -> list[RegionResult]:
+        return _publish_region(
+            plan, region, clients=clients, owner=owner, reporter=reporter, waiting=waiting
+        )
+
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.regions))) as pool:
+        per_region = list(pool.map(run, plan.regions))
+    return PublishReport(tuple(r for results in per_region for r in results))
+
+
+def attach_layer_to_functions(
+    functions: Sequence[str],
+    *,
+    layer_arn: str,
+    region: str | None,
+    clients: AwsClients,
+    reporter: Reporter,
+    dry_run: bool = False,
+    allow_downgrade: bool = False,
+    waiting: WaitSettings = DEFAULT_WAIT,
+) -> AttachReport:
+    """`layerkit attach`: attach one layer version to functions in the layer's region."""
+    parsed = parse_layer_version_arn(layer_arn)
+    if region is not None and region != parsed.region:
+        raise LambdaRuleError(
+            f"layer {layer_arn} is in {parsed.region}; functions in {region} cannot use it",
+            hint=f"publish the layer to {region} too, or drop --region",
+        )
+    for function in functions:
+        check_function_name(function)
+        where = function_region(function)
+        if where is not None and where != parsed.region:
+            raise LambdaRuleError(
+                f"function {function} is in {where}, layer {layer_arn} in {parsed.region}",
+                hint="a function can only use layers of its own region",
+            )
+    lambda_client = clients.client("lambda", parsed.region)
+    info = get_version_by_arn(lambda_client, parsed)
+    results: list[AttachResult] = []
+    failures: list[AttachFailure] = []
+    for function in functions:
+        reporter.step(f"{parsed.region}: attaching {layer_arn} to {function}")
+        try:
+            results.append(
+                attach_layer(
+                    lambda_client,
+                    function=function,
+                    layer=info,
+                    region=parsed.region,
+                    dry_run=dry_run,
+                    allow_downgrade=allow_downgrade,
+                    wait=waiting,
+                )
+            )
+        except LayerkitError as error:
+            failures.append(AttachFailure(function, parsed.region, error.message, error.hint))
+    return AttachReport(parsed.region, layer_arn, tuple(results), tuple(failures))
