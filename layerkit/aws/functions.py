@@ -61,3 +61,19 @@ def wait_until_updated(
                 hint="wait for the running update to finish, then re-run",
             )
         sleep(poll_s)
+
+
+def layer_users(lambda_client: Any) -> dict[str, tuple[str, ...]]:
+    """Layer version ARN -> the functions (``name:version``) in this region that use it.
+
+    Lists every function version (``FunctionVersion=ALL``): a published version keeps its layers.
+    """
+    users: dict[str, list[str]] = {}
+    with aws_call("ListFunctions", "the account's functions"):
+        pages = lambda_client.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+        for page in pages:
+            for function in page.get("Functions", []):
+                label = f"{function['FunctionName']}:{function.get('Version', '$LATEST')}"
+                for layer in function.get("Layers", []):
+                    users.setdefault(str(layer["Arn"]), []).append(label)
+    return {arn: tuple(sorted(labels)) for arn, labels in users.items()}
