@@ -52,9 +52,14 @@ def _root(
 
 def _register_commands() -> None:
     # Each module adds its commands; modules that talk to AWS import boto3 only when they run.
-    from layerkit.commands import build_commands, publish_commands, release_commands
+    from layerkit.commands import (
+        build_commands,
+        init_commands,
+        publish_commands,
+        release_commands,
+    )
 
-    for module in (build_commands, publish_commands, release_commands):
+    for module in (build_commands, publish_commands, release_commands, init_commands):
         module.register(app)
 
 
