@@ -393,9 +393,9 @@ def create_alias(
         "Name": name,
         "FunctionVersion": target.function_version,
         "Description": text,
+        # Always explicit, so the alias reads the same before and after routing is cleared.
+        "RoutingConfig": {"AdditionalVersionWeights": dict(target.additional_version_weights)},
     }
-    if target.additional_version_weights:
-        kwargs["RoutingConfig"] = {"AdditionalVersionWeights": target.additional_version_weights}
     with aws_call("CreateAlias", f"alias {function}:{name}"):
         response = lambda_client.create_alias(**kwargs)
     return alias_state_from_response(response)
