@@ -1,0 +1,574 @@
+"""Will the layer run on its target? Checks over shared objects and over the zip's layout.
+
+Everything here is pure: the checks read bytes through an `Opener` (a directory tree or a zip, so
+`inspect` can check a zip without extracting it) and return `Violation` values; `raise_for` turns
+the ones that are not waived into one `VerificationError`.
+
+Shared objects: each one must be an ELF file (not Mach-O or PE), for the target's machine, needing
+no ``GLIBC_x.y`` symbol version newer than the runtime's glibc; an extension module's ABI tag must
+be the target's (``cpython-312-x86_64-linux-gnu`` or ``abi3``).
+
+Layout: only ``python/`` at the zip root, the target's ``python/lib/python3.X``, every entry
+world-readable, no symlink that is absolute or leaves the layer, no absolute or ``..`` name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import posixpath
+import re
+import stat
+import zipfile
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
+from elftools.elf.sections import SymbolTableSection
+from packaging.utils import canonicalize_name
+
+from layerkit.contents import FileEntry
+from layerkit.errors import VerificationError
+from layerkit.targets import Target
+
+Rule = Literal[
+    # shared objects
+    "not-elf",
+    "machine",
+    "glibc",
+    "python-abi",
+    # layout
+    "root",
+    "python-version",
+    "permissions",
+    "symlink",
+    "unsafe-name",
+    "duplicate",
+]
+
+LAYER_ROOT = "python"
+WAIVE_OPTION = "--allow"
+MAX_LISTED = 25  # violations spelled out in one error message; the rest are counted
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason the layer would not run (or not be what the user expects) on the target.
+
+    `found` is what the file has or needs, `expected` what the target offers; `hint` is the fix.
+    A violation of a waived distribution is kept (to be shown) but does not fail the build.
+    """
+
+    path: str
+    distribution: str | None
+    rule: Rule
+    found: str
+    expected: str
+    hint: str
+    waived: bool = False
+
+    def describe(self) -> str:
+        """One line: file, distribution, what it needs against what the target offers, the fix."""
+        owner = f" ({self.distribution})" if self.distribution else ""
+        text = _TEMPLATES[self.rule].format(
+            path=self.path, owner=owner, found=self.found, expected=self.expected
+        )
+        return f"{text} -> {self.hint}"
+
+
+_TEMPLATES: dict[Rule, str] = {
+    "not-elf": "{path}{owner} is {found}, but the target loads {expected}",
+    "machine": "{path}{owner} is built for {found}, but the target runs {expected}",
+    "glibc": "{path}{owner} needs {found}, but the target offers {expected}",
+    "python-abi": "{path}{owner} is an extension for {found}, but the target loads {expected}",
+    "root": "{path} is {found} at the zip root, where the target only reads {expected}",
+    "python-version": "{path} is under {found}, but the target reads {expected}",
+    "permissions": "{path}{owner} has mode {found}, but Lambda needs {expected}",
+    "symlink": "{path}{owner} is a symlink to {found}, but a layer needs {expected}",
+    "unsafe-name": "{path} is {found}, but every name must be {expected}",
+    "duplicate": "{path} appears {found} times in the zip, but must appear {expected}",
+}
+
+
+# --- reading bytes from a tree or a zip ------------------------------------------------------
+
+
+class Opener(Protocol):
+    """Opens the file at a tree-relative POSIX path as a seekable binary stream."""
+
+    def __call__(self, path: str) -> BinaryIO: ...
+
+
+def tree_opener(root: Path) -> Opener:
+    """An `Opener` over the files of a directory."""
+
+    def open_file(path: str) -> BinaryIO:
+        return (root / path).open("rb")
+
+    return open_file
+
+
+def zip_opener(archive: zipfile.ZipFile, prefix: str = "") -> Opener:
+    """An `Opener` over the members of a zip, `prefix` (e.g. the site-packages dir) prepended.
+
+    The member is read into memory: ELF parsing seeks, and seeking back in a deflated stream
+    would decompress it again from the start.
+    """
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+
+    def open_file(path: str) -> BinaryIO:
+        return io.BytesIO(archive.read(base + path))
+
+    return open_file
+
+
+def zip_file_entries(archive: zipfile.ZipFile, prefix: str = "") -> tuple[FileEntry, ...]:
+    """The regular files of a zip under `prefix`, with paths relative to it, sorted."""
+    base = f"{prefix.rstrip('/')}/" if prefix else ""
+    entries = [
+        FileEntry(info.filename[len(base) :], info.file_size, bool(_zip_mode(info) & 0o111))
+        for info in archive.infolist()
+        if info.filename.startswith(base)
+        and not info.is_dir()
+        and not stat.S_ISLNK(_zip_mode(info))
+    ]
+    entries.sort(key=lambda e: e.path)
+    return tuple(entries)
+
+
+# --- shared objects ----------------------------------------------------------------------------
+
+_SHARED_OBJECT_NAME = re.compile(r"\.(?:so(?:\.\d+)*|pyd|dylib)$")
+# The middle part of ``mod.<tag>.so`` when it names a Python ABI (else the name is not a tag).
+_ABI_TAG = re.compile(r"^(?:cpython-\d+[a-z]*(?:-.+)?|pypy\d+-pp\d+(?:-.+)?|graalpy.+|abi3)$")
+_GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.\d+)*$")
+_VERSION_INDEX_MASK = 0x7FFF  # the top bit of a versym entry marks a hidden symbol
+
+_MACHINE_NAMES = {
+    "EM_X86_64": "x86-64",
+    "EM_AARCH64": "AArch64",
+    "EM_386": "x86 (32-bit)",
+    "EM_ARM": "ARM (32-bit)",
+    "EM_PPC64": "POWER (ppc64)",
+    "EM_S390": "IBM Z (s390x)",
+    "EM_RISCV": "RISC-V",
+}
+
+FileFormat = Literal["elf", "mach-o", "mach-o-universal", "pe", "unknown"]
+_FORMAT_NAMES: dict[FileFormat, str] = {
+    "elf": "an ELF file",
+    "mach-o": "a Mach-O file (macOS)",
+    "mach-o-universal": "a universal Mach-O file (macOS)",
+    "pe": "a PE file (Windows)",
+    "unknown": "not an ELF file",
+}
+_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe")
+
+
+@dataclass(frozen=True)
+class SharedObjectInfo:
+    """What a shared object is and needs, read from its headers."""
+
+    format: FileFormat
+    machine: str = ""  # pyelftools' e_machine name, e.g. EM_X86_64
+    glibc: tuple[int, int] | None = None  # the newest GLIBC_x.y version it needs
+    glibc_symbols: tuple[str, ...] = ()  # the symbols that need that version
+    error: str = ""  # why the ELF could not be parsed, if it could not
+
+
+def is_shared_object(path: str) -> bool:
+    """Whether `path` is named like a shared object (``.so``, ``.so.1.2``, ``.pyd``, ``.dylib``)."""
+    return bool(_SHARED_OBJECT_NAME.search(posixpath.basename(path)))
+
+
+def file_format(head: bytes) -> FileFormat:
+    """The executable format a file's first bytes announce."""
+    if head.startswith(b"\x7fELF"):
+        return "elf"
+    if head[:4] in _MACHO_MAGICS:
+        return "mach-o"
+    if head.startswith(b"\xca\xfe\xba\xbe"):
+        return "mach-o-universal"
+    if head.startswith(b"MZ"):
+        return "pe"
+    return "unknown"
+
+
+def read_shared_object(
+    stream: BinaryIO, *, glibc_limit: tuple[int, int] | None = None
+) -> SharedObjectInfo:
+    """Parse a shared object's format, machine and glibc needs from a seekable stream.
+
+    The symbols that need the newest glibc version are listed only when that version is newer
+    than `glibc_limit` (listing them walks every dynamic symbol: the slow part).
+    """
+    head = stream.read(4)
+    stream.seek(0)
+    kind = file_format(head)
+    if kind != "elf":
+        return SharedObjectInfo(kind)
+    try:
+        elf = ELFFile(stream)
+        machine = str(elf["e_machine"])
+        glibc, symbols = _newest_glibc(elf, glibc_limit)
+    except (ELFError, ValueError, KeyError) as exc:
+        return SharedObjectInfo("elf", error=str(exc) or type(exc).__name__)
+    return SharedObjectInfo("elf", machine, glibc, symbols)
+
+
+def _newest_glibc(
+    elf: ELFFile, limit: tuple[int, int] | None
+) -> tuple[tuple[int, int] | None, tuple[str, ...]]:
+    """The newest GLIBC_x.y among the needed versions, and the dynamic symbols that need it."""
+    versions: dict[int, tuple[int, int]] = {}  # version index (vna_other) -> (major, minor)
+    versym: GNUVerSymSection | None = None
+    dynsym: SymbolTableSection | None = None
+    for section in elf.iter_sections():
+        if isinstance(section, GNUVerNeedSection):
+            for _verneed, auxiliaries in section.iter_versions():
+                for aux in auxiliaries:
+                    match = _GLIBC_VERSION.match(aux.name)
+                    if match:
+                        versions[int(aux["vna_other"])] = (int(match[1]), int(match[2]))
+        elif isinstance(section, GNUVerSymSection):
+            versym = section
+        elif isinstance(section, SymbolTableSection) and section["sh_type"] == "SHT_DYNSYM":
+            dynsym = section
+    if not versions:
+        return None, ()
+    newest = max(versions.values())
+    if limit is None or newest <= limit:
+        return newest, ()
+    indexes = {index for index, version in versions.items() if version == newest}
+    symbols: list[str] = []
+    if versym is not None and dynsym is not None:
+        for number, symbol in enumerate(dynsym.iter_symbols()):
+            ndx = versym.get_symbol(number)["ndx"]
+            if isinstance(ndx, int) and ndx & _VERSION_INDEX_MASK in indexes and symbol.name:
+                symbols.append(symbol.name)
+    return newest, tuple(sorted(set(symbols)))
+
+
+def extension_abi_tag(path: str) -> str | None:
+    """The ABI tag of an extension module's file name (``cpython-312-x86_64-linux-gnu``, ``abi3``),
+    or None when the name carries none (``_foo.so``, ``libbar.so.1``)."""
+    name = posixpath.basename(path)
+    if not name.endswith(".so"):
+        return None
+    parts = name[: -len(".so")].split(".")
+    if len(parts) < 2 or not _ABI_TAG.match(parts[-1]):
+        return None
+    return parts[-1]
+
+
+def expected_abi_tags(target: Target) -> tuple[str, ...]:
+    """The ABI tags of extension modules the target's interpreter loads."""
+    return (target.extension_suffix[1 : -len(".so")], "abi3")
+
+
+def _glibc_text(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _target_text(target: Target) -> str:
+    return f"{target.runtime} on {target.arch}"
+
+
+def check_shared_object(
+    path: str, info: SharedObjectInfo, target: Target, *, distribution: str | None
+) -> tuple[Violation, ...]:
+    """The violations of one shared object whose headers were read into `info`."""
+    what = distribution or "the package that installed it"
+    found: list[Violation] = []
+
+    def add(rule: Rule, found_text: str, expected: str, hint: str) -> None:
+        found.append(Violation(path, distribution, rule, found_text, expected, hint))
+
+    if info.format != "elf" or info.error:
+        add(
+            "not-elf",
+            f"an ELF file that cannot be read ({info.error})"
+            if info.error
+            else _FORMAT_NAMES[info.format],
+            f"ELF shared objects for Linux {target.machine}",
+            f"{what} was installed from a wheel for another OS; install the manylinux wheel "
+            f"for {target.machine} (or remove the file)",
+        )
+    else:
+        if info.machine != target.elf_machine:
+            add(
+                "machine",
+                _MACHINE_NAMES.get(info.machine, info.machine),
+                f"{_MACHINE_NAMES.get(target.elf_machine, target.elf_machine)} "
+                f"({_target_text(target)})",
+                f"install the {target.machine} wheel of {what}, or build for the architecture "
+                f"this file is for",
+            )
+        if info.glibc is not None and info.glibc > target.glibc:
+            symbols = ", ".join(info.glibc_symbols[:3])
+            more = ", ..." if len(info.glibc_symbols) > 3 else ""
+            hint = f"pin an older {what} whose wheel is manylinux_2_{target.glibc[1]} or older"
+            if target.glibc < (2, 34) and info.glibc <= (2, 34):
+                hint += ", or target python3.12+ (Amazon Linux 2023, glibc 2.34)"
+            add(
+                "glibc",
+                f"GLIBC_{_glibc_text(info.glibc)}" + (f" (for {symbols}{more})" if symbols else ""),
+                f"glibc {_glibc_text(target.glibc)} ({_target_text(target)}, "
+                f"{target.base.os_name})",
+                hint,
+            )
+    tag = extension_abi_tag(path)
+    if tag is not None and tag not in expected_abi_tags(target):
+        wanted = " or ".join(expected_abi_tags(target))
+        add(
+            "python-abi",
+            tag,
+            f"{wanted} ({_target_text(target)})",
+            f"install {what} for {target.runtime} (the installer must target the runtime, not "
+            f"the host's Python), or build for {target.runtime}",
+        )
+    return tuple(found)
+
+
+def check_shared_objects(
+    paths: Iterable[str],
+    opener: Opener,
+    target: Target,
+    *,
+    owners: Mapping[str, str],
+    waived: Collection[str] = (),
+) -> tuple[Violation, ...]:
+    """Check every shared object among `paths` (read through `opener`) against `target`.
+
+    `owners` maps a path to its distribution's name; violations of the distributions in `waived`
+    (any spelling PEP 503 normalises alike) are returned with ``waived=True``.
+    """
+    waived_names = {canonicalize_name(name) for name in waived}
+    violations: list[Violation] = []
+    for path in sorted(p for p in paths if is_shared_object(p)):
+        with opener(path) as stream:
+            info = read_shared_object(stream, glibc_limit=target.glibc)
+        distribution = owners.get(path)
+        is_waived = distribution is not None and canonicalize_name(distribution) in waived_names
+        for violation in check_shared_object(path, info, target, distribution=distribution):
+            violations.append(_with_waiver(violation, is_waived))
+    return tuple(violations)
+
+
+def _with_waiver(violation: Violation, waived: bool) -> Violation:
+    return dataclasses.replace(violation, waived=True) if waived else violation
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayoutEntry:
+    """A name in a zip (or a path in a tree) with its mode; `link_target` for a symlink.
+
+    `mode` is the full ``st_mode`` (type and permission bits); 0 means unknown (a zip written
+    without Unix attributes), which the permission check cannot judge and skips.
+    """
+
+    name: str
+    mode: int = 0
+    link_target: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/") or stat.S_ISDIR(self.mode)
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.link_target is not None or stat.S_ISLNK(self.mode)
+
+
+def _zip_mode(info: zipfile.ZipInfo) -> int:
+    return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
+
+
+def layout_entries_from_zip(archive: zipfile.ZipFile) -> tuple[LayoutEntry, ...]:
+    """Every member of a zip (in zip order, duplicates kept) with mode and symlink target."""
+    entries: list[LayoutEntry] = []
+    for info in archive.infolist():
+        mode = _zip_mode(info)
+        link = None
+        if stat.S_ISLNK(mode):
+            link = archive.read(info).decode("utf-8", errors="replace")
+        entries.append(LayoutEntry(info.filename, mode, link))
+    return tuple(entries)
+
+
+def layout_entries_from_tree(root: Path) -> tuple[LayoutEntry, ...]:
+    """Every file, directory and symlink under `root` (not following links), sorted by name."""
+    entries: list[LayoutEntry] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath, name)
+            info = path.lstat()
+            relative = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(info.st_mode):
+                entries.append(LayoutEntry(relative, info.st_mode, str(path.readlink())))
+            elif stat.S_ISDIR(info.st_mode):
+                entries.append(LayoutEntry(relative + "/", info.st_mode))
+            else:
+                entries.append(LayoutEntry(relative, info.st_mode))
+    entries.sort(key=lambda e: e.name)
+    return tuple(entries)
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why `name` must not be written or extracted (absolute, ``..``), or None when it is safe."""
+    if not name:
+        return "an empty name"
+    if "\x00" in name:
+        return "a name containing NUL"
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "an absolute name"
+    if ".." in re.split(r"[/\\]", name):
+        return "a name containing '..'"
+    return None
+
+
+def check_layout(
+    entries: Iterable[LayoutEntry],
+    target: Target,
+    *,
+    owners: Mapping[str, str] | None = None,
+) -> tuple[Violation, ...]:
+    """Check the names, modes and symlinks of a layer zip (or staged tree) against `target`.
+
+    `owners` (optional) maps a name to its distribution, for the messages.
+    """
+    owned = owners or {}
+    violations: list[Violation] = []
+    seen: dict[str, int] = {}
+    version_dir = f"python{target.python}"
+    for entry in entries:
+        name = entry.name
+        seen[name] = seen.get(name, 0) + 1
+        reason = unsafe_name_reason(name)
+        if reason is not None:
+            violations.append(
+                Violation(
+                    name,
+                    None,
+                    "unsafe-name",
+                    reason,
+                    "relative and inside the layer",
+                    "the zip could write outside /opt when extracted; rebuild it with layerkit",
+                )
+            )
+            continue
+        parts = name.rstrip("/").split("/")
+        distribution = owned.get(name)
+        if parts[0] != LAYER_ROOT:
+            violations.append(
+                Violation(
+                    name,
+                    distribution,
+                    "root",
+                    f"'{parts[0]}'",
+                    f"'{LAYER_ROOT}/'",
+                    f"a Python layer keeps everything under {LAYER_ROOT}/ (packages in "
+                    f"{target.site_packages}/); move or remove it",
+                )
+            )
+        elif len(parts) >= 3 and parts[1] == "lib" and parts[2] != version_dir:
+            violations.append(
+                Violation(
+                    name,
+                    distribution,
+                    "python-version",
+                    f"python/lib/{parts[2]}/",
+                    f"python/lib/{version_dir}/ ({target.runtime})",
+                    f"Python {target.python} never looks there; build the layer for "
+                    f"{target.runtime} (or choose the runtime this layer was built for)",
+                )
+            )
+        violations.extend(_mode_violations(entry, distribution))
+    violations.extend(
+        Violation(
+            name,
+            None,
+            "duplicate",
+            str(count),
+            "once",
+            "which copy is extracted depends on the tool; rebuild the zip with layerkit",
+        )
+        for name, count in seen.items()
+        if count > 1
+    )
+    return tuple(violations)
+
+
+def _mode_violations(entry: LayoutEntry, distribution: str | None) -> list[Violation]:
+    if entry.is_symlink:
+        target = entry.link_target or ""
+        landing = posixpath.normpath(posixpath.join(posixpath.dirname(entry.name), target))
+        escapes = target.startswith("/") or landing == ".." or landing.startswith("../")
+        if escapes:
+            return [
+                Violation(
+                    entry.name,
+                    distribution,
+                    "symlink",
+                    repr(target),
+                    "a relative link that stays inside the layer",
+                    "the layer is extracted to /opt; replace the link by the file it points to",
+                )
+            ]
+        return []
+    if entry.mode == 0:
+        return []
+    needed = 0o005 if entry.is_dir else 0o004
+    if entry.mode & needed != needed:
+        wanted = "o+rx (directories)" if entry.is_dir else "o+r"
+        return [
+            Violation(
+                entry.name,
+                distribution,
+                "permissions",
+                oct(stat.S_IMODE(entry.mode)),
+                f"{wanted}: the function runs as another user than the one who built the zip",
+                "rebuild the zip with layerkit (it writes 0644/0755), or chmod o+r before zipping",
+            )
+        ]
+    return []
+
+
+# --- failing the build -------------------------------------------------------------------------
+
+
+def blocking(violations: Iterable[Violation]) -> tuple[Violation, ...]:
+    """The violations that fail a build: those not waived."""
+    return tuple(v for v in violations if not v.waived)
+
+
+def raise_for(violations: Sequence[Violation], *, label: str = "the layer") -> None:
+    """Raise one `VerificationError` listing every violation that is not waived (if any)."""
+    failing = blocking(violations)
+    if not failing:
+        return
+    lines = [v.describe() for v in failing[:MAX_LISTED]]
+    if len(failing) > MAX_LISTED:
+        lines.append(f"... and {len(failing) - MAX_LISTED} more")
+    count = len(failing)
+    message = (
+        f"{count} problem{'s' if count != 1 else ''} would stop {label} from working on its "
+        f"target:\n" + "\n".join(f"  - {line}" for line in lines)
+    )
+    waivable = sorted({v.distribution for v in failing if v.distribution})
+    hint = "fix each as suggested above"
+    if waivable:
+        example = waivable[0]
+        hint += (
+            f"; if you know a package works anyway, waive it with {WAIVE_OPTION} {example} "
+            f'(or allow = ["{example}"] in [tool.layerkit])'
+        )
+    raise VerificationError(message, hint=hint)
