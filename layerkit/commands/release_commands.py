@@ -1,9 +1,477 @@
-"""Commands of this group are registered on the app by `register`."""
+"""`layerkit version ...` and `layerkit alias ...`: publish versions, route and shift traffic.
+
+boto3 and `layerkit.aws.*` are imported inside the command functions so that `layerkit --help`
+and the commands that never reach AWS stay fast.
+"""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+
+from layerkit.commands.common import (
+    DryRunOption,
+    JsonOption,
+    Output,
+    ProfileOption,
+    QuietOption,
+    RegionOption,
+)
+from layerkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from layerkit.aws.aliases import AliasListing, AliasReport
+    from layerkit.aws.shift import ShiftEvent, ShiftResult
+    from layerkit.aws.versions import PruneResult, PublishResult, VersionInfo, VersionListing
+
+version_app = typer.Typer(
+    name="version", help="Publish, list and prune function versions.", no_args_is_help=True
+)
+alias_app = typer.Typer(
+    name="alias",
+    help="Create and update aliases, route and shift traffic, promote and roll back.",
+    no_args_is_help=True,
+)
+
+FunctionArg = Annotated[
+    str, typer.Argument(metavar="FUNCTION", help="Function name or ARN.", show_default=False)
+]
+AliasArg = Annotated[
+    str, typer.Argument(metavar="ALIAS", help="Alias name, e.g. prod.", show_default=False)
+]
+WeightOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--weight",
+        help="Route a share of traffic to another published version: VERSION=WEIGHT, "
+        "e.g. 12=0.1 for 10%.",
+        show_default=False,
+    ),
+]
+
+
+def _lambda(profile: str | None, region: str | None) -> Any:
+    from layerkit.aws.session import make_factory
+
+    return make_factory(profile=profile, region=region).lambda_client()
+
+
+# ---------------------------------------------------------------------------------------------
+# version
+
+
+@version_app.command("publish")
+def version_publish(
+    function: FunctionArg,
+    description: Annotated[
+        str, typer.Option("--description", help="Description of the new version.")
+    ] = "",
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Publish $LATEST as a new version (after any update in progress finishes)."""
+    from layerkit.aws.versions import publish_version
+
+    out = Output(json=json, quiet=quiet)
+    client = _lambda(profile, region)
+    result = out.run_with_status(
+        f"publishing a version of {function}",
+        lambda: publish_version(client, function, description=description),
+    )
+    out.emit("version-publish", result, _render_publish)
+
+
+def _render_publish(console: Console, result: PublishResult) -> None:
+    console.print(f"{result.function}: {result.message}", markup=False)
+    _render_version(console, result.version)
+
+
+def _render_version(console: Console, info: VersionInfo) -> None:
+    console.print(
+        f"version {info.version}  {info.last_modified}  code {info.code_sha256}"
+        + (f"  aliases: {', '.join(info.aliases)}" if info.aliases else ""),
+        markup=False,
+    )
+    if info.description:
+        console.print(f"  description: {info.description}", markup=False)
+    for layer in info.layers:
+        console.print(f"  layer {layer}", markup=False)
+    if not info.layers:
+        console.print("  no layers", markup=False)
+
+
+@version_app.command("list")
+def version_list(
+    function: FunctionArg,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """List published versions with their date, description, layers and aliases."""
+    from layerkit.aws.versions import VersionListing, list_versions
+
+    out = Output(json=json, quiet=quiet)
+    listing = VersionListing(function, list_versions(_lambda(profile, region), function))
+    out.emit("version-list", listing, _render_version_list)
+
+
+def _render_version_list(console: Console, listing: VersionListing) -> None:
+    if not listing.versions:
+        console.print(f"{listing.function}: no published versions", markup=False)
+    for info in listing.versions:
+        _render_version(console, info)
+
+
+@version_app.command("prune")
+def version_prune(
+    function: FunctionArg,
+    keep: Annotated[
+        int, typer.Option("--keep", min=0, help="How many of the newest versions to keep.")
+    ],
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Delete old versions that no alias routes to, keeping the newest --keep."""
+    from layerkit.aws.versions import prune_versions
+
+    out = Output(json=json, quiet=quiet)
+    result = prune_versions(_lambda(profile, region), function, keep=keep, dry_run=dry_run)
+    out.emit("version-prune", result, _render_prune)
+
+
+def _render_prune(console: Console, result: PruneResult) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    deleted = ", ".join(result.deleted) or "nothing"
+    console.print(f"{result.function}: {verb} {deleted}", markup=False)
+    if result.kept_newest:
+        console.print(f"  kept (newest {result.keep}): {', '.join(result.kept_newest)}")
+    if result.kept_aliased:
+        console.print(f"  kept (an alias routes to them): {', '.join(result.kept_aliased)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# alias
+
+
+def _render_alias(console: Console, report: AliasReport) -> None:
+    prefix = "would be " if report.dry_run and report.action not in ("get", "unchanged") else ""
+    heading = {
+        "get": "",
+        "created": "created",
+        "updated": "updated",
+        "promoted": "promoted",
+        "rolled-back": "rolled back",
+        "unchanged": "unchanged",
+        "deleted": "deleted",
+    }[report.action]
+    label = f" ({prefix}{heading})" if heading else ""
+    console.print(f"alias {report.function}:{report.name}{label}: {report.routing}", markup=False)
+    if report.previous is not None:
+        console.print(f"  before: {report.previous.describe()}", markup=False)
+    if report.description:
+        console.print(f"  description: {report.description}", markup=False)
+    if report.rollback is not None:
+        console.print(
+            f"  rollback restores: {report.rollback.before.describe()} "
+            f"(recorded by {report.rollback.op} at {report.rollback.at})",
+            markup=False,
+        )
+
+
+def _routing_option(weight: list[str] | None, no_routing: bool) -> dict[str, float] | None:
+    from layerkit.aws.aliases import parse_weight_option
+
+    if weight and no_routing:
+        raise UsageError("--weight and --no-routing contradict each other")
+    if no_routing:
+        return {}
+    return parse_weight_option(weight) if weight else None
+
+
+@alias_app.command("create")
+def alias_create(
+    function: FunctionArg,
+    name: AliasArg,
+    version: Annotated[
+        str, typer.Option("--version", help="The primary version.", show_default=False)
+    ],
+    weight: WeightOption = None,
+    description: Annotated[str, typer.Option("--description", help="Alias description.")] = "",
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Create an alias pointing to a version, optionally routing a share to another."""
+    from layerkit.aws.aliases import AliasTarget, alias_report, create_alias
+
+    out = Output(json=json, quiet=quiet)
+    target = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
+    state = create_alias(
+        _lambda(profile, region),
+        function,
+        name,
+        target,
+        description=description,
+        dry_run=dry_run,
+    )
+    out.emit("alias", alias_report(function, state, "created", dry_run=dry_run), _render_alias)
+
+
+@alias_app.command("get")
+def alias_get(
+    function: FunctionArg,
+    name: AliasArg,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Show an alias: its versions, weights, description and rollback record."""
+    from layerkit.aws.aliases import alias_report, get_alias
+
+    out = Output(json=json, quiet=quiet)
+    state = get_alias(_lambda(profile, region), function, name)
+    out.emit("alias", alias_report(function, state, "get"), _render_alias)
+
+
+@alias_app.command("list")
+def alias_list(
+    function: FunctionArg,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """List the function's aliases with their routing."""
+    from layerkit.aws.aliases import AliasListing, alias_report, list_aliases
+
+    out = Output(json=json, quiet=quiet)
+    states = list_aliases(_lambda(profile, region), function)
+    listing = AliasListing(function, tuple(alias_report(function, s, "get") for s in states))
+    out.emit("alias-list", listing, _render_alias_list)
+
+
+def _render_alias_list(console: Console, listing: AliasListing) -> None:
+    if not listing.aliases:
+        console.print(f"{listing.function}: no aliases", markup=False)
+    for report in listing.aliases:
+        _render_alias(console, report)
+
+
+@alias_app.command("update")
+def alias_update(
+    function: FunctionArg,
+    name: AliasArg,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="New primary version (default: keep).", show_default=False),
+    ] = None,
+    weight: WeightOption = None,
+    no_routing: Annotated[
+        bool, typer.Option("--no-routing", help="Send all traffic to the primary version.")
+    ] = False,
+    description: Annotated[
+        str | None,
+        typer.Option("--description", help="New description (default: keep).", show_default=False),
+    ] = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Change an alias's version, weighted routing or description (records the state before)."""
+    from layerkit.aws.aliases import update_alias
+
+    out = Output(json=json, quiet=quiet)
+    report = update_alias(
+        _lambda(profile, region),
+        function,
+        name,
+        version=version,
+        weights=_routing_option(weight, no_routing),
+        description=description,
+        dry_run=dry_run,
+    )
+    out.emit("alias", report, _render_alias)
+
+
+@alias_app.command("promote")
+def alias_promote(
+    function: FunctionArg,
+    name: AliasArg,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Make the routed (canary) version primary and drop the routing."""
+    from layerkit.aws.aliases import promote_alias
+
+    out = Output(json=json, quiet=quiet)
+    report = promote_alias(_lambda(profile, region), function, name, dry_run=dry_run)
+    out.emit("alias", report, _render_alias)
+
+
+@alias_app.command("rollback")
+def alias_rollback(
+    function: FunctionArg,
+    name: AliasArg,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Restore the alias to its state before the last change layerkit made to it."""
+    from layerkit.aws.aliases import rollback_alias
+
+    out = Output(json=json, quiet=quiet)
+    report = rollback_alias(_lambda(profile, region), function, name, dry_run=dry_run)
+    out.emit("alias", report, _render_alias)
+
+
+@alias_app.command("delete")
+def alias_delete(
+    function: FunctionArg,
+    name: AliasArg,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Delete an alias."""
+    from layerkit.aws.aliases import alias_report, delete_alias, get_alias
+
+    out = Output(json=json, quiet=quiet)
+    client = _lambda(profile, region)
+    state = get_alias(client, function, name)
+    delete_alias(client, function, name, dry_run=dry_run)
+    out.emit("alias", alias_report(function, state, "deleted", dry_run=dry_run), _render_alias)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (CI cancelling a job) interrupts like Ctrl-C, so the shift restores the alias."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@alias_app.command("shift")
+def alias_shift(
+    function: FunctionArg,
+    name: AliasArg,
+    to: Annotated[
+        str, typer.Option("--to", help="The version to move traffic to.", show_default=False)
+    ],
+    steps: Annotated[
+        str, typer.Option("--steps", help="Percentages of traffic, in order; 100 ends it.")
+    ] = "10,50,100",
+    interval: Annotated[
+        str, typer.Option("--interval", help="Wait between steps: 30s, 5m, 1h or seconds.")
+    ] = "5m",
+    alarm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alarm",
+            help="CloudWatch alarm to watch (repeatable); ALARM restores the alias.",
+            show_default=False,
+        ),
+    ] = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Shift traffic to a version step by step; on alarm, failure or Ctrl-C restore the alias."""
+    from layerkit.aws.alarms import CloudWatchAlarms
+    from layerkit.aws.aliases import get_alias
+    from layerkit.aws.session import make_factory
+    from layerkit.aws.shift import (
+        ShiftAbortedError,
+        execute_shift,
+        parse_interval,
+        parse_steps,
+        plan_shift,
+        planned_result,
+    )
+
+    out = Output(json=json, quiet=quiet)
+    step_percents, interval_s = parse_steps(steps), parse_interval(interval)
+    factory = make_factory(profile=profile, region=region)
+    client = factory.lambda_client()
+    plan = plan_shift(
+        function,
+        get_alias(client, function, name),
+        to_version=to,
+        steps=step_percents,
+        interval_s=interval_s,
+        alarms=alarm or (),
+    )
+    alarms = CloudWatchAlarms(factory.client("cloudwatch") if alarm else None, alarm or ())
+    alarms.states()  # a misspelt alarm would never fire: refuse before the first step
+    if dry_run:
+        out.emit("alias-shift", planned_result(plan), _render_shift)
+        return
+
+    def show(event: ShiftEvent) -> None:
+        if not out.json and not out.quiet:
+            out.stdout.print(f"{event.at}  {event.message}", markup=False)
+
+    try:
+        with _sigterm_interrupts():
+            result = execute_shift(client, plan, alarms=alarms, on_event=show)
+    except ShiftAbortedError as aborted:
+        if out.json:
+            out.emit("alias-shift", aborted.result, _render_shift)
+        raise
+    out.emit("alias-shift", result, _render_shift)
+
+
+def _render_shift(console: Console, result: ShiftResult) -> None:
+    if result.outcome != "planned":
+        console.print(
+            f"alias {result.function}:{result.alias}: {result.final.describe()}", markup=False
+        )
+        return
+    console.print(
+        f"plan: shift {result.function}:{result.alias} from version {result.from_version} to "
+        f"{result.to_version} (now {result.before.describe()})",
+        markup=False,
+    )
+    for index, percent in enumerate(result.steps):
+        wait = "" if index == len(result.steps) - 1 else f", then wait {result.interval_s:g}s"
+        console.print(f"  step {index + 1}: {percent:g}% to {result.to_version}{wait}")
+    if result.alarms:
+        console.print(f"  watching alarms: {', '.join(result.alarms)}", markup=False)
+    console.print("  (dry run: nothing changed)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add the `version` and `alias` command groups to `app`."""
+    app.add_typer(version_app, name="version")
+    app.add_typer(alias_app, name="alias")

@@ -1,0 +1,306 @@
+"""`layerkit version` / `layerkit alias` as a user runs them, against the moto server.
+
+One flow runs the real CLI in subprocesses and checks what it reports against the AWS CLI on the
+same endpoint; the rest runs in-process (`layerkit.cli.run`) for speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from layerkit.cli import run
+from tests.support import run_cli
+
+if TYPE_CHECKING:
+    from tests.release_support import LambdaWorld
+
+pytest_plugins = ["tests.release_support"]
+
+
+def aws_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "awscli", *args, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    document: dict[str, Any] = json.loads(proc.stdout)
+    return document
+
+
+def cli_json(*args: str, env: dict[str, str]) -> dict[str, Any]:
+    result = run_cli(*args, "--json", env=env)
+    assert result.returncode == 0, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def test_release_flow_like_a_user(world: LambdaWorld) -> None:
+    env = world.env
+    world.function_with_versions(count=1)
+    world.new_code("my-fn", "x = 'deps 7'")
+    world.alarm("my-fn-errors", "OK")
+
+    published = cli_json("version", "publish", "my-fn", "--description", "deps 7", env=env)
+    assert published["schema"] == "layerkit/version-publish"
+    assert (published["created"], published["version"]["version"]) == (True, "2")
+    again = cli_json("version", "publish", "my-fn", env=env)
+    assert (again["created"], again["version"]["version"]) == (False, "2")
+
+    cli_json("alias", "create", "my-fn", "prod", "--version", "1", env=env)
+    updated = cli_json(
+        "alias", "update", "my-fn", "prod", "--version", "1", "--weight", "2=0.1", env=env
+    )
+    assert updated["schema"] == "layerkit/alias"
+    assert updated["routing"] == "90% -> 1, 10% -> 2"
+    seen = aws_cli(env, "lambda", "get-alias", "--function-name", "my-fn", "--name", "prod")
+    assert seen["FunctionVersion"] == updated["function_version"] == "1"
+    assert seen["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
+    assert updated["additional_version_weights"] == {"2": 0.1}
+    got = cli_json("alias", "get", "my-fn", "prod", env=env)
+    assert got["revision_id"] == seen["RevisionId"]
+
+    shifted = cli_json(
+        "alias",
+        "shift",
+        "my-fn",
+        "prod",
+        "--to",
+        "2",
+        "--steps",
+        "10,50,100",
+        "--interval",
+        "0s",
+        "--alarm",
+        "my-fn-errors",
+        env=env,
+    )
+    assert shifted["schema"] == "layerkit/alias-shift"
+    assert shifted["outcome"] == "completed"
+    steps = [e for e in shifted["events"] if e["kind"] == "step"]
+    assert [e["percent"] for e in steps] == [50, 100]  # 10% was already routed
+    assert all(e["at"].endswith("Z") for e in shifted["events"])
+    seen = aws_cli(env, "lambda", "get-alias", "--function-name", "my-fn", "--name", "prod")
+    assert seen["FunctionVersion"] == "2"
+    assert seen["RoutingConfig"]["AdditionalVersionWeights"] == {}
+
+    rolled = cli_json("alias", "rollback", "my-fn", "prod", env=env)
+    assert rolled["routing"] == "90% -> 1, 10% -> 2"
+    promoted = cli_json("alias", "promote", "my-fn", "prod", env=env)
+    assert promoted["routing"] == "100% -> 2"
+    listing = cli_json("version", "list", "my-fn", env=env)
+    assert [(v["version"], v["aliases"]) for v in listing["versions"]] == [
+        ("1", []),
+        ("2", ["prod"]),
+    ]
+    cli_json("alias", "delete", "my-fn", "prod", env=env)
+    assert cli_json("alias", "list", "my-fn", env=env)["aliases"] == []
+
+
+@pytest.fixture
+def in_process(world: LambdaWorld, monkeypatch: pytest.MonkeyPatch) -> LambdaWorld:
+    """Point this process's environment at moto for `layerkit.cli.run`."""
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    return world
+
+
+INVALID = [
+    (["alias", "update", "my-fn", "prod", "--weight", "2=1.5"], "below 1"),
+    (
+        ["alias", "update", "my-fn", "prod", "--weight", "2=0.1", "--weight", "3=0.1"],
+        "at most one additional version",
+    ),
+    (
+        ["alias", "update", "my-fn", "prod", "--version", "$LATEST", "--weight", "2=0.1"],
+        "cannot point to $LATEST",
+    ),
+    (["alias", "update", "my-fn", "prod", "--version", "9"], "version 9 of function my-fn"),
+    (["alias", "update", "my-fn", "prod", "--weight", "9=0.1"], "version 9 of function my-fn"),
+    (["alias", "create", "my-fn", "123", "--version", "1"], "cannot be all digits"),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), INVALID)
+def test_invalid_requests_exit_6_and_leave_the_alias_alone(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    world = in_process
+    world.function_with_versions(count=3)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1", "--weight", "2=0.2"]) == 0
+    before = world.raw_alias("my-fn", "prod")
+    capsys.readouterr()
+    assert run(argv) == 6
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err
+    assert "hint: " in err
+    assert world.raw_alias("my-fn", "prod") == before
+    assert [a["Name"] for a in world.lam.list_aliases(FunctionName="my-fn")["Aliases"]] == ["prod"]
+
+
+def test_shift_aborted_by_alarm_exits_7_with_the_alias_unchanged(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    world.alarm("my-fn-errors", "ALARM")
+    before = world.raw_alias("my-fn", "prod")
+    capsys.readouterr()
+    code = run(
+        [
+            "alias",
+            "shift",
+            "my-fn",
+            "prod",
+            "--to",
+            "2",
+            "--interval",
+            "0s",
+            "--alarm",
+            "my-fn-errors",
+            "--json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 7
+    document = json.loads(out)
+    assert (document["schema"], document["outcome"]) == ("layerkit/alias-shift", "aborted")
+    assert "alarm in ALARM: my-fn-errors" in document["reason"]
+    assert "error: traffic shift of my-fn:prod to version 2 aborted" in err
+    assert world.raw_alias("my-fn", "prod") == before
+
+
+def test_shift_dry_run_prints_the_plan_and_changes_nothing(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    before = world.raw_alias("my-fn", "prod")
+    capsys.readouterr()
+    assert (
+        run(
+            [
+                "alias",
+                "shift",
+                "my-fn",
+                "prod",
+                "--to",
+                "2",
+                "--steps",
+                "10,50",
+                "--interval",
+                "5m",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "plan: shift my-fn:prod from version 1 to 2 (now 100% -> 1)",
+        "  step 1: 10% to 2, then wait 300s",
+        "  step 2: 50% to 2, then wait 300s",
+        "  step 3: 100% to 2",
+        "  (dry run: nothing changed)",
+    ]
+    assert world.raw_alias("my-fn", "prod") == before
+
+
+def test_shift_refuses_a_misspelt_alarm_before_changing_anything(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    before = world.raw_alias("my-fn", "prod")
+    assert run(["alias", "shift", "my-fn", "prod", "--to", "2", "--alarm", "nope"]) == 6
+    assert "alarm(s) not found: nope" in capsys.readouterr().err
+    assert world.raw_alias("my-fn", "prod") == before
+
+
+def test_prune_and_usage_errors(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=3)
+    assert run(["version", "prune", "my-fn", "--keep", "1", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == ["1", "2"]
+    assert run(["alias", "update", "my-fn", "prod", "--weight", "2=0.1", "--no-routing"]) == 2
+    assert run(["alias", "shift", "my-fn", "prod", "--to", "2", "--interval", "5x"]) == 2
+    assert "invalid interval '5x'" in capsys.readouterr().err
+
+
+def test_help_does_not_import_boto3() -> None:
+    code = (
+        "import sys; from layerkit.cli import run; "
+        "rc = run(['alias', 'shift', '--help']); rc2 = run(['version', '--help']); "
+        "print(rc, rc2, 'boto3' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "0 0 False"
+
+
+def test_sigterm_mid_shift_restores_the_alias(world: LambdaWorld) -> None:
+    world.function_with_versions(count=2)
+    world.lam.create_alias(
+        FunctionName="my-fn",
+        Name="prod",
+        FunctionVersion="1",
+        Description="live",
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    before = world.raw_alias("my-fn", "prod")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "layerkit",
+            "alias",
+            "shift",
+            "my-fn",
+            "prod",
+            "--to",
+            "2",
+            "--steps",
+            "10,100",
+            "--interval",
+            "60s",
+        ],
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            weights = world.lam.get_alias(FunctionName="my-fn", Name="prod")["RoutingConfig"]
+            if weights["AdditionalVersionWeights"] == {"2": 0.1}:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the shift never reached its first step")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 7, err
+    assert "aborted (interrupted)" in err
+    assert "alias restored to its state before the shift" in out
+    assert world.raw_alias("my-fn", "prod") == before
