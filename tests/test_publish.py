@@ -1,0 +1,666 @@
+"""`layerkit publish` against a moto server: upload, publish, idempotency, regions, sharing.
+
+The helpers at the top are shared with test_attach.py and test_layers_lifecycle.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ConnectionClosedError
+
+from layerkit.aws import layers, s3
+from layerkit.aws.session import AwsSettings, ClientFactory
+from layerkit.cli import run
+from layerkit.errors import AwsError
+from layerkit.manifest import Manifest, code_sha256
+from layerkit.publishing import load_zips, plan_publish, publish_layers
+from tests.support import CliResult, run_cli
+
+ACCOUNT = "123456789012"
+BUCKET = "layerkit-artifacts"
+
+
+# --- helpers shared by the AWS test modules -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def environ(env: Mapping[str, str]) -> Iterator[None]:
+    """Run in-process code with exactly `env` as the environment (restored afterwards)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def lk(env: Mapping[str, str], *args: str) -> CliResult:
+    """Run the CLI in-process (fast) with `env`; the subprocess is used where a user's view matters."""
+    out, err = io.StringIO(), io.StringIO()
+    with environ(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(list(args))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def doc(result: CliResult) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def aws(env: Mapping[str, str], service: str, region: str = "eu-west-1") -> Any:
+    """A boto3 client for the moto server (test set-up and inspection only)."""
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+class FakeReporter:
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.transfers: list[tuple[int, int]] = []
+
+    def step(self, message: str) -> None:
+        self.steps.append(message)
+
+    def transfer(self, label: str, total: int) -> Any:
+        return lambda done, size: self.transfers.append((done, size))
+
+
+def write_layer_zip(
+    directory: Path,
+    *,
+    name: str = "deps",
+    python: str = "3.12",
+    arch: str = "arm64",
+    payload: str = "VALUE = 1\n",
+    unzipped_bytes: int | None = None,
+) -> tuple[Path, Manifest]:
+    """A tiny layer zip and its manifest, as `layerkit build` would leave them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    zip_path = directory / f"{name}-python{python}-{arch}.zip"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"python/lib/python{python}/site-packages/mod.py", payload)
+    data = buffer.getvalue()
+    zip_path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    manifest = Manifest(
+        layerkit_version="0.1.0",
+        name=name,
+        python=python,
+        arch=arch,
+        runtime=f"python{python}",
+        abi="cp" + python.replace(".", ""),
+        glibc="2.34",
+        installer="uv",
+        installer_version="0.5.0",
+        zip=zip_path.name,
+        sha256=sha,
+        code_sha256=code_sha256(sha),
+        file_count=1,
+        unzipped_bytes=len(payload) if unzipped_bytes is None else unzipped_bytes,
+        zipped_bytes=len(data),
+        budget_bytes=262_144_000,
+        distributions=(),
+    )
+    zip_path.with_suffix(".json").write_text(manifest.to_json())
+    return zip_path, manifest
+
+
+def make_bucket(env: Mapping[str, str], name: str = BUCKET, region: str = "eu-west-1") -> None:
+    client = aws(env, "s3", region)
+    if region == "us-east-1":
+        client.create_bucket(Bucket=name)
+    else:
+        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+
+
+def make_function(
+    env: Mapping[str, str],
+    name: str,
+    *,
+    region: str = "eu-west-1",
+    layers_: list[str] | None = None,
+    arch: str = "arm64",
+    runtime: str = "python3.12",
+) -> None:
+    """A function in moto (which needs an IAM role first)."""
+    iam = aws(env, "iam", "us-east-1")
+    try:
+        role = iam.get_role(RoleName="layerkit-test")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="layerkit-test", AssumeRolePolicyDocument="{}")["Role"][
+            "Arn"
+        ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 1\n")
+    aws(env, "lambda", region).create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Architectures=[arch],
+        Layers=layers_ or [],
+    )
+
+
+def publish_layer_version(
+    env: Mapping[str, str], name: str, *, region: str = "eu-west-1", payload: str = "x"
+) -> str:
+    """A layer version published behind layerkit's back (set-up for attach/prune tests)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("python/m.py", payload)
+    answer = aws(env, "lambda", region).publish_layer_version(
+        LayerName=name,
+        Content={"ZipFile": buffer.getvalue()},
+        CompatibleRuntimes=["python3.12"],
+        CompatibleArchitectures=["arm64"],
+    )
+    return str(answer["LayerVersionArn"])
+
+
+def version_numbers(env: Mapping[str, str], name: str, region: str = "eu-west-1") -> list[int]:
+    answer = aws(env, "lambda", region).list_layer_versions(LayerName=name)
+    return sorted(int(v["Version"]) for v in answer["LayerVersions"])
+
+
+def aws_cli(env: Mapping[str, str], *args: str) -> dict[str, Any]:
+    """The real AWS CLI (installed beside this Python), pointed at the same endpoint."""
+    executable = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
+    proc = subprocess.run(
+        [executable, *args, "--output", "json"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    parsed: dict[str, Any] = json.loads(proc.stdout)
+    return parsed
+
+
+# --- the done criterion: real CLI, real AWS CLI ------------------------------------------------
+
+
+def test_publish_shows_up_in_the_aws_cli_and_a_second_publish_changes_nothing(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    zip_path, manifest = write_layer_zip(tmp_path / "dist")
+    args = ("publish", str(zip_path), "--bucket", BUCKET, "--region", "eu-west-1", "--json")
+
+    first = run_cli(*args, "--layer-name", "deps", env=aws_env)
+    assert first.returncode == 0, first.output
+    document = doc(first)
+    assert document["schema"] == "layerkit/publish"
+    (result,) = document["results"]
+    assert result["region"] == "eu-west-1"
+    assert result["outcome"] == "published"
+    assert result["version"] == 1
+    assert result["layer_arn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps:1"
+    assert result["code_sha256"] == manifest.code_sha256
+    assert result["s3_key"] == f"layerkit/deps/{manifest.sha256}.zip"
+    assert result["upload"] == "uploaded"
+    assert result["error"] is None
+
+    listed = aws_cli(
+        aws_env, "lambda", "list-layer-versions", "--layer-name", "deps", "--region", "eu-west-1"
+    )
+    assert [v["Version"] for v in listed["LayerVersions"]] == [1]
+    fetched = aws_cli(
+        aws_env,
+        "lambda",
+        "get-layer-version",
+        "--layer-name",
+        "deps",
+        "--version-number",
+        "1",
+        "--region",
+        "eu-west-1",
+    )
+    assert fetched["Content"]["CodeSha256"] == manifest.code_sha256
+    assert fetched["CompatibleRuntimes"] == ["python3.12"]
+    assert fetched["CompatibleArchitectures"] == ["arm64"]
+    recorded = layers.parse_recorded(fetched["Description"])
+    assert recorded == (manifest.sha256, manifest.unzipped_bytes)
+    head = aws(aws_env, "s3").head_object(Bucket=BUCKET, Key=result["s3_key"])
+    assert head["Metadata"][s3.DIGEST_METADATA] == manifest.sha256
+
+    again = run_cli(*args, "--layer-name", "deps", env=aws_env)
+    assert again.returncode == 0, again.output
+    (second,) = doc(again)["results"]
+    assert second["outcome"] == "unchanged"
+    assert second["layer_arn"] == result["layer_arn"]
+    assert second["upload"] == "skipped"
+    listed = aws_cli(
+        aws_env, "lambda", "list-layer-versions", "--layer-name", "deps", "--region", "eu-west-1"
+    )
+    assert [v["Version"] for v in listed["LayerVersions"]] == [1]
+
+
+def test_text_report_has_one_line_per_region(aws_env: dict[str, str], tmp_path: Path) -> None:
+    make_bucket(aws_env)
+    zip_path, _ = write_layer_zip(tmp_path)
+    result = lk(aws_env, "publish", str(zip_path), "--bucket", BUCKET, "--region", "eu-west-1")
+    assert result.returncode == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("eu-west-1  deps  published version 1  arn:aws:lambda:eu-west-1:")
+
+
+def test_a_changed_zip_gives_a_new_version(aws_env: dict[str, str], tmp_path: Path) -> None:
+    make_bucket(aws_env)
+    one, _ = write_layer_zip(tmp_path / "one", payload="VALUE = 1\n")
+    two, manifest_two = write_layer_zip(tmp_path / "two", payload="VALUE = 2\n")
+    base = ("--bucket", BUCKET, "--region", "eu-west-1", "--json")
+    assert lk(aws_env, "publish", str(one), *base).returncode == 0
+    second = lk(aws_env, "publish", str(two), *base)
+    assert second.returncode == 0, second.output
+    (result,) = doc(second)["results"]
+    assert (result["outcome"], result["version"]) == ("published", 2)
+    assert result["code_sha256"] == manifest_two.code_sha256
+    assert version_numbers(aws_env, "deps") == [1, 2]
+
+
+def test_a_lost_response_is_not_published_twice(aws_env: dict[str, str], tmp_path: Path) -> None:
+    """PublishLayerVersion has no idempotency token: the re-run must look before publishing."""
+    zip_path, manifest = write_layer_zip(tmp_path)
+    real = aws(aws_env, "lambda")
+
+    class LosesTheAnswer:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def publish_layer_version(self, **params: Any) -> Any:
+            real.publish_layer_version(**params)
+            raise ConnectionClosedError(endpoint_url="http://127.0.0.1")
+
+    request = layers.PublishRequest(
+        layer_name="deps",
+        content=layers.LayerContent(zip_bytes=zip_path.read_bytes()),
+        code_sha256=manifest.code_sha256,
+        runtimes=("python3.12",),
+        architectures=("arm64",),
+        description="d",
+    )
+    with pytest.raises(AwsError, match="could not reach AWS"):
+        layers.publish(LosesTheAnswer(), request)
+    retried = layers.publish(real, request)
+    assert retried.outcome == "unchanged"
+    assert retried.version.version == 1
+    assert version_numbers(aws_env, "deps") == [1]
+
+
+# --- regions ------------------------------------------------------------------------------------
+
+
+def test_regions_are_published_concurrently_one_result_each(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env, "art-eu-west-1", "eu-west-1")
+    make_bucket(aws_env, "art-us-east-1", "us-east-1")
+    zip_path, manifest = write_layer_zip(tmp_path)
+    result = lk(
+        aws_env,
+        "publish",
+        str(zip_path),
+        "--bucket",
+        "art-{region}",
+        "--region",
+        "eu-west-1",
+        "--region",
+        "us-east-1",
+        "--json",
+    )
+    assert result.returncode == 0, result.output
+    by_region = {r["region"]: r for r in doc(result)["results"]}
+    assert set(by_region) == {"eu-west-1", "us-east-1"}
+    for region, entry in by_region.items():
+        assert entry["outcome"] == "published"
+        assert entry["layer_arn"] == f"arn:aws:lambda:{region}:{ACCOUNT}:layer:deps:1"
+        assert entry["s3_bucket"] == f"art-{region}"
+        assert version_numbers(aws_env, "deps", region) == [1]
+        fetched = aws(aws_env, "lambda", region).get_layer_version(
+            LayerName="deps", VersionNumber=1
+        )
+        assert fetched["Content"]["CodeSha256"] == manifest.code_sha256
+
+
+def test_a_failing_region_does_not_hide_the_others(aws_env: dict[str, str], tmp_path: Path) -> None:
+    make_bucket(aws_env, "art-eu-west-1", "eu-west-1")  # no bucket in us-east-1
+    zip_path, _ = write_layer_zip(tmp_path)
+    result = lk(
+        aws_env,
+        "publish",
+        str(zip_path),
+        "--bucket",
+        "art-{region}",
+        "--region",
+        "us-east-1",
+        "--region",
+        "eu-west-1",
+        "--json",
+    )
+    assert result.returncode == 6
+    by_region = {r["region"]: r for r in doc(result)["results"]}
+    assert by_region["eu-west-1"]["outcome"] == "published"
+    assert by_region["eu-west-1"]["error"] is None
+    assert by_region["us-east-1"]["outcome"] == "failed"
+    assert "NoSuchBucket" in by_region["us-east-1"]["error"]
+    assert "art-us-east-1" in by_region["us-east-1"]["error"]
+    assert "error: publishing failed in 1 region(s): us-east-1" in result.stderr
+    assert version_numbers(aws_env, "deps", "eu-west-1") == [1]
+
+
+def test_a_bucket_in_another_region_is_refused_clearly(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env, BUCKET, "eu-west-1")
+    zip_path, _ = write_layer_zip(tmp_path)
+    result = lk(aws_env, "publish", str(zip_path), "--bucket", BUCKET, "--region", "us-east-1")
+    assert result.returncode == 6
+    assert f"bucket {BUCKET} is in eu-west-1, but the layer is published to us-east-1" in (
+        result.stderr
+    )
+    assert "{region}" in result.stderr  # the hint shows how to use a bucket per region
+    assert version_numbers(aws_env, "deps", "us-east-1") == []
+
+
+def test_direct_upload_needs_no_bucket(aws_env: dict[str, str], tmp_path: Path) -> None:
+    zip_path, manifest = write_layer_zip(tmp_path)
+    result = lk(aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1", "--json")
+    assert result.returncode == 0, result.output
+    (entry,) = doc(result)["results"]
+    assert (entry["upload"], entry["s3_key"], entry["outcome"]) == ("direct", None, "published")
+    assert entry["code_sha256"] == manifest.code_sha256
+
+
+def test_without_bucket_or_direct_nothing_is_called(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    result = lk(aws_env, "publish", str(zip_path), "--region", "eu-west-1")
+    assert result.returncode == 2
+    assert "no S3 bucket" in result.stderr
+    assert "--direct" in result.stderr
+
+
+def test_a_zip_that_does_not_match_its_manifest_is_refused(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    zip_path, _ = write_layer_zip(tmp_path)
+    zip_path.write_bytes(zip_path.read_bytes() + b"tampered")
+    result = lk(aws_env, "publish", str(zip_path), "--bucket", BUCKET, "--region", "eu-west-1")
+    assert result.returncode == 2
+    assert "does not match its manifest" in result.stderr
+    assert version_numbers(aws_env, "deps") == []
+
+
+def test_without_zips_the_last_build_is_published(aws_env: dict[str, str], tmp_path: Path) -> None:
+    make_bucket(aws_env)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.layerkit]\nname = "deps"\npackages = ["six"]\npython = ["3.12"]\n'
+        'arch = ["arm64", "x86_64"]\n\n[tool.layerkit.publish]\n'
+        f'bucket = "{BUCKET}"\nregions = ["eu-west-1"]\n'
+    )
+    missing = lk(aws_env, "publish", "--project", str(project))
+    assert missing.returncode == 2
+    assert "layerkit build" in missing.stderr
+    write_layer_zip(project / "dist", arch="arm64")
+    write_layer_zip(project / "dist", arch="x86_64", payload="VALUE = 'x86'\n")
+    result = lk(aws_env, "publish", "--project", str(project), "--json")
+    assert result.returncode == 0, result.output
+    names = sorted(r["layer_name"] for r in doc(result)["results"])
+    # Several targets: one layer each, named after the target.
+    assert names == ["deps-python312-arm64", "deps-python312-x86_64"]
+    fetched = aws(aws_env, "lambda").get_layer_version(
+        LayerName="deps-python312-x86_64", VersionNumber=1
+    )
+    assert fetched["CompatibleArchitectures"] == ["x86_64"]
+
+
+# --- S3 ------------------------------------------------------------------------------------------
+
+
+def _big_file(path: Path, size: int) -> str:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_large_zips_go_up_in_parts_and_are_skipped_next_time(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    path = tmp_path / "big.zip"
+    sha = _big_file(path, 11 * 1024 * 1024)
+    client = aws(aws_env, "s3")
+    reporter = FakeReporter()
+    options = {"part_bytes": s3.MIN_PART_BYTES, "multipart_threshold": s3.MIN_PART_BYTES}
+    result = s3.ensure_uploaded(
+        client,
+        path=path,
+        bucket=BUCKET,
+        key="k/big.zip",
+        sha256_hex=sha,
+        owner=ACCOUNT,
+        progress=reporter.transfer("big", path.stat().st_size),
+        **options,  # type: ignore[arg-type]
+    )
+    assert (result.outcome, result.parts) == ("uploaded", 3)
+    assert reporter.transfers[-1] == (path.stat().st_size, path.stat().st_size)
+    stored = client.get_object(Bucket=BUCKET, Key="k/big.zip")["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == sha
+    again = s3.ensure_uploaded(
+        client,
+        path=path,
+        bucket=BUCKET,
+        key="k/big.zip",
+        sha256_hex=sha,
+        owner=ACCOUNT,
+        progress=lambda done, total: None,
+        **options,  # type: ignore[arg-type]
+    )
+    assert (again.outcome, again.parts) == ("skipped", 0)
+
+
+def test_an_interrupted_multipart_upload_leaves_no_orphan_and_a_rerun_completes(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    path = tmp_path / "big.zip"
+    sha = _big_file(path, 11 * 1024 * 1024)
+    real = aws(aws_env, "s3")
+
+    class DropsPartTwo:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def upload_part(self, **params: Any) -> Any:
+            if params["PartNumber"] == 2:
+                raise ConnectionClosedError(endpoint_url="http://127.0.0.1")
+            return real.upload_part(**params)
+
+    options: dict[str, Any] = {
+        "path": path,
+        "bucket": BUCKET,
+        "key": "k/big.zip",
+        "sha256_hex": sha,
+        "owner": ACCOUNT,
+        "progress": lambda done, total: None,
+        "part_bytes": s3.MIN_PART_BYTES,
+        "multipart_threshold": s3.MIN_PART_BYTES,
+    }
+    with pytest.raises(AwsError, match="UploadPart"):
+        s3.ensure_uploaded(DropsPartTwo(), **options)
+    assert real.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    result = s3.ensure_uploaded(real, **options)
+    assert (result.outcome, result.parts) == ("uploaded", 3)
+
+
+def test_orphans_of_a_crashed_run_are_aborted(aws_env: dict[str, str], tmp_path: Path) -> None:
+    make_bucket(aws_env)
+    path = tmp_path / "big.zip"
+    sha = _big_file(path, 6 * 1024 * 1024)
+    client = aws(aws_env, "s3")
+    client.create_multipart_upload(Bucket=BUCKET, Key="k/big.zip")  # moto dates it in 2010
+    client.create_multipart_upload(Bucket=BUCKET, Key="k/other.zip")  # not ours
+    result = s3.ensure_uploaded(
+        client,
+        path=path,
+        bucket=BUCKET,
+        key="k/big.zip",
+        sha256_hex=sha,
+        owner=ACCOUNT,
+        progress=lambda done, total: None,
+        part_bytes=s3.MIN_PART_BYTES,
+        multipart_threshold=s3.MIN_PART_BYTES,
+    )
+    assert result.aborted_orphans == 1
+    left = [u["Key"] for u in client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+    assert left == ["k/other.zip"]
+
+
+@pytest.mark.parametrize("size_mb", [1, 6])
+def test_every_s3_call_names_the_expected_bucket_owner(
+    aws_env: dict[str, str], tmp_path: Path, size_mb: int
+) -> None:
+    make_bucket(aws_env)
+    owner = "999988887777"
+    zip_dir = tmp_path / "dist"
+    zip_path, _ = write_layer_zip(zip_dir, payload="x" * 10)
+    path = tmp_path / "big.zip"
+    sha = _big_file(path, size_mb * 1024 * 1024)
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        calls.append((model.name, dict(params)))
+
+    with environ(aws_env):
+        factory = ClientFactory(AwsSettings(region="eu-west-1"))
+        client = factory.client("s3", "eu-west-1")
+        client.meta.events.register("provide-client-params.s3.*", record)
+        s3.check_bucket_region(client, bucket=BUCKET, region="eu-west-1", owner=owner)
+        s3.ensure_uploaded(
+            client,
+            path=path,
+            bucket=BUCKET,
+            key=f"k/{size_mb}.zip",
+            sha256_hex=sha,
+            owner=owner,
+            progress=lambda done, total: None,
+            part_bytes=s3.MIN_PART_BYTES,
+            multipart_threshold=s3.MIN_PART_BYTES,
+        )
+        from layerkit.config import PublishSettings
+
+        plan = plan_publish(
+            load_zips([zip_path], layer_name=None),
+            PublishSettings(bucket=BUCKET, bucket_owner=owner),
+            default_region="eu-west-1",
+        )
+        report = publish_layers(plan, clients=factory, reporter=FakeReporter())
+    assert report.failed == ()
+    operations = {name for name, _ in calls}
+    expected_ops = {"GetBucketLocation", "HeadObject"}
+    expected_ops |= (
+        {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "ListMultipartUploads"}
+        if size_mb > 5
+        else {"PutObject"}
+    )
+    assert expected_ops <= operations
+    assert all(params.get("ExpectedBucketOwner") == owner for _, params in calls), calls
+
+
+def test_the_bucket_owner_defaults_to_the_caller_account(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    zip_path, _ = write_layer_zip(tmp_path)
+    seen: list[str] = []
+
+    def record(params: dict[str, Any], **kwargs: Any) -> None:
+        seen.append(str(params.get("ExpectedBucketOwner")))
+
+    with environ(aws_env):
+        factory = ClientFactory(AwsSettings(region="eu-west-1"))
+        factory.client("s3", "eu-west-1").meta.events.register("provide-client-params.s3.*", record)
+        from layerkit.config import PublishSettings
+
+        plan = plan_publish(
+            load_zips([zip_path], layer_name=None),
+            PublishSettings(bucket=BUCKET),
+            default_region="eu-west-1",
+        )
+        publish_layers(plan, clients=factory, reporter=FakeReporter())
+    assert seen and set(seen) == {ACCOUNT}
+
+
+# --- sharing while publishing -------------------------------------------------------------------
+
+
+def _statements(env: Mapping[str, str], name: str, version: int) -> list[dict[str, Any]]:
+    policy = aws(env, "lambda").get_layer_version_policy(LayerName=name, VersionNumber=version)
+    statements: list[dict[str, Any]] = json.loads(policy["Policy"])["Statement"]
+    return statements
+
+
+def test_publish_grants_idempotently(aws_env: dict[str, str], tmp_path: Path) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    args = ("publish", str(zip_path), "--direct", "--region", "eu-west-1", "--json")
+    grants = ("--grant", "111122223333", "--org", "o-a1b2c3d4e5")
+    first = lk(aws_env, *args, *grants)
+    assert first.returncode == 0, first.output
+    (entry,) = doc(first)["results"]
+    assert [g["outcome"] for g in entry["grants"]] == ["granted", "granted"]
+    second = lk(aws_env, *args, *grants)
+    (entry,) = doc(second)["results"]
+    assert entry["outcome"] == "unchanged"
+    assert [g["outcome"] for g in entry["grants"]] == ["unchanged", "unchanged"]
+    statements = _statements(aws_env, "deps", 1)
+    assert sorted(s["Sid"] for s in statements) == [
+        "layerkit-account-111122223333",
+        "layerkit-org-o-a1b2c3d4e5",
+    ]
+    org = next(s for s in statements if s["Sid"] == "layerkit-org-o-a1b2c3d4e5")
+    assert (org["Principal"], org["OrganizationId"]) == ("*", "o-a1b2c3d4e5")
+
+
+def test_public_needs_its_own_flag_and_warns(aws_env: dict[str, str], tmp_path: Path) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    args = ("publish", str(zip_path), "--direct", "--region", "eu-west-1")
+    refused = lk(aws_env, *args, "--grant", "*")
+    assert refused.returncode == 2
+    assert "--public" in refused.stderr
+    assert version_numbers(aws_env, "deps") == []
+    public = lk(aws_env, *args, "--public")
+    assert public.returncode == 0, public.output
+    assert "warning: --public: every AWS account" in public.stderr
+    (statement,) = _statements(aws_env, "deps", 1)
+    assert (statement["Sid"], statement["Principal"]) == ("layerkit-public", "*")
