@@ -20,6 +20,9 @@ from layerkit.cli import run
 from tests.support import run_cli
 
 if TYPE_CHECKING:
+    from tests.faultproxy import FaultProxy
+
+if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
 
 pytest_plugins = ["tests.release_support"]
@@ -303,4 +306,70 @@ def test_sigterm_mid_shift_restores_the_alias(world: LambdaWorld) -> None:
     assert proc.returncode == 7, err
     assert "aborted (interrupted)" in err
     assert "alias restored to its state before the shift" in out
+    assert world.raw_alias("my-fn", "prod") == before
+
+
+# --- faults moto cannot produce, through the fault proxy ------------------------------------------
+
+
+def test_stale_revision_is_refused_and_reported(
+    world: LambdaWorld, fault_proxy: FaultProxy, faulty_aws_env: dict[str, str]
+) -> None:
+    world.function_with_versions(count=2)
+    world.lam.create_alias(FunctionName="my-fn", Name="prod", FunctionVersion="1")
+    fault_proxy.add_fault("UpdateAlias", status=412)
+    result = run_cli("alias", "update", "my-fn", "prod", "--weight", "2=0.1", env=faulty_aws_env)
+    assert result.returncode == 6, result.output
+    assert "PreconditionFailedException" in result.stderr
+    assert "was changed by someone else meanwhile" in result.stderr
+    assert fault_proxy.forwarded("UpdateAlias") == 0
+
+
+def test_publish_conflict_is_reported(
+    world: LambdaWorld, fault_proxy: FaultProxy, faulty_aws_env: dict[str, str]
+) -> None:
+    world.function()
+    fault_proxy.add_fault("PublishVersion", status=409)
+    result = run_cli("version", "publish", "my-fn", env=faulty_aws_env)
+    assert result.returncode == 6, result.output
+    assert "ResourceConflictException" in result.stderr
+    assert world.lam.list_versions_by_function(FunctionName="my-fn")["Versions"][-1]["Version"] == (
+        "$LATEST"
+    )
+
+
+def test_lost_answers_mid_shift_still_restore_exactly(
+    world: LambdaWorld, fault_proxy: FaultProxy, faulty_aws_env: dict[str, str]
+) -> None:
+    world.function_with_versions(count=2)
+    world.lam.create_alias(
+        FunctionName="my-fn",
+        Name="prod",
+        FunctionVersion="1",
+        Description="live",
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    before = world.raw_alias("my-fn", "prod")
+    # Step 2 takes effect in moto but its answer is lost; botocore's retry then meets the
+    # changed RevisionId, as on AWS (moto does not check it): 412.
+    fault_proxy.add_fault("UpdateAlias", drop=True, forward=True, nth=2)
+    fault_proxy.add_fault("UpdateAlias", status=412, nth=3)
+    result = run_cli(
+        "alias",
+        "shift",
+        "my-fn",
+        "prod",
+        "--to",
+        "2",
+        "--steps",
+        "10,50,100",
+        "--interval",
+        "0s",
+        env=faulty_aws_env,
+    )
+    assert result.returncode == 7, result.output
+    assert "aborted (UpdateAlias on alias my-fn:prod failed: PreconditionFailedException" in (
+        result.stderr
+    )
+    assert fault_proxy.count("UpdateAlias") == 4  # step 1, step 2 (lost), its retry, restore
     assert world.raw_alias("my-fn", "prod") == before

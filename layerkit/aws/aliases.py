@@ -543,10 +543,7 @@ def rollback_change(function: str, current: AliasState) -> AliasChange:
     return AliasChange(function, current, record.before, compose_description(text, None))
 
 
-def delete_alias(lambda_client: Any, function: str, name: str, *, dry_run: bool = False) -> None:
-    if dry_run:
-        get_alias(lambda_client, function, name)
-        return
+def delete_alias(lambda_client: Any, function: str, name: str) -> None:
     with aws_call("DeleteAlias", f"alias {function}:{name}"):
         lambda_client.delete_alias(FunctionName=function, Name=name)
 

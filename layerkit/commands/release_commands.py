@@ -362,7 +362,8 @@ def alias_delete(
     out = Output(json=json, quiet=quiet)
     client = _lambda(profile, region)
     state = get_alias(client, function, name)
-    delete_alias(client, function, name, dry_run=dry_run)
+    if not dry_run:
+        delete_alias(client, function, name)
     out.emit("alias", alias_report(function, state, "deleted", dry_run=dry_run), _render_alias)
 
 
