@@ -12,7 +12,7 @@ import pytest
 
 from layerkit import verify
 from layerkit.errors import ExitCode, VerificationError
-from layerkit.targets import make_target
+from layerkit.targets import Target, make_target
 from layerkit.verify import LayoutEntry, Violation
 from tests.elf_fixtures import (
     C_BASELINE,
@@ -48,7 +48,7 @@ def gcc_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 def check(
     files: dict[str, bytes],
-    target: verify.Target,
+    target: Target,
     owners: dict[str, str] | None = None,
     waived: tuple[str, ...] = (),
 ) -> tuple[Violation, ...]:
@@ -198,7 +198,7 @@ def test_arm64_glibc_boundary() -> None:
         (EM_386, PY312_X86, "x86 (32-bit)"),
     ],
 )
-def test_wrong_machine_is_a_violation(machine: int, target: verify.Target, found: str) -> None:
+def test_wrong_machine_is_a_violation(machine: int, target: Target, found: str) -> None:
     files = {"pkg/_ext.abi3.so": make_elf(machine)}
     (violation,) = check(files, target, owners={"pkg/_ext.abi3.so": "pkg"})
     assert violation.rule == "machine"
@@ -252,7 +252,7 @@ def test_windows_extension_is_flagged() -> None:
     ],
 )
 def test_extension_for_another_python_abi_is_a_violation(
-    name: str, target: verify.Target, gcc_objects: dict[str, bytes]
+    name: str, target: Target, gcc_objects: dict[str, bytes]
 ) -> None:
     path = f"pkg/{name}"
     (violation,) = check({path: gcc_objects["baseline"]}, target)
@@ -306,7 +306,8 @@ def test_error_names_file_distribution_needs_offers_and_fix(gcc_objects: dict[st
     with pytest.raises(VerificationError) as raised:
         verify.raise_for(violations, label="layer deps (python3.11-x86_64)")
     error = raised.value
-    assert error.exit_code == ExitCode.VERIFY == 5
+    assert error.exit_code == ExitCode.VERIFY
+    assert int(error.exit_code) == 5
     assert error.message == (
         "1 problem would stop layer deps (python3.11-x86_64) from working on its target:\n"
         "  - fastio/_io.abi3.so (fastio) needs GLIBC_2.27 (for memfd_create), but the target "

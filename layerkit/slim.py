@@ -1,0 +1,894 @@
+"""Slimming: what to leave out of a layer (and, optionally, what to add), each rule accountable.
+
+Planning is pure: `plan` looks at a tree's or a zip's entries (paths relative to site-packages,
+sizes, and bytes through an `Opener`) and says which files each rule would remove and why, so
+``inspect`` can show what slimming would save without touching anything. `apply` then removes
+the planned files from a directory. Stripping and compiling run tools through the one injected
+command runner.
+
+Rules, in the order that claims a file (each file is counted once):
+
+- ``exclude-distribution`` (opt-in): whole distributions, by their ``*.dist-info/RECORD``;
+- ``tests`` (default on): ``tests``/``test`` directories inside packages, unless imported;
+- ``exclude-glob`` (opt-in): glob patterns relative to site-packages;
+- ``foreign-bytecode`` (always): ``.pyc`` the target's interpreter never loads (another version's
+  magic number, another cache tag, optimisation levels Lambda does not run with);
+- ``stale-bytecode`` (always): timestamp-based ``.pyc`` for the target, invalid once the zip's
+  fixed timestamps are applied (and not reproducible).
+
+Never removed by a rule: ``*.dist-info/METADATA`` and ``entry_points.txt`` (``importlib.metadata``
+reads them) unless their whole distribution is excluded.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+import stat
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from packaging.markers import InvalidMarker, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from layerkit.config import SlimSettings
+from layerkit.contents import FileEntry, InstalledDistribution, read_distributions, scan_tree
+from layerkit.targets import Target
+from layerkit.verify import (
+    Opener,
+    file_format,
+    is_shared_object,
+    read_shared_object,
+    tree_opener,
+)
+
+if TYPE_CHECKING:
+    from layerkit.installer import CommandRunner
+
+RuleName = Literal[
+    "exclude-distribution", "tests", "exclude-glob", "foreign-bytecode", "stale-bytecode"
+]
+RULE_DESCRIPTIONS: dict[RuleName, str] = {
+    "exclude-distribution": "distributions excluded by configuration",
+    "tests": "tests/test directories inside packages",
+    "exclude-glob": "files matching exclude globs",
+    "foreign-bytecode": ".pyc files the target's interpreter never loads",
+    "stale-bytecode": "timestamp-based .pyc files, invalid once the zip fixes every mtime",
+}
+
+# importlib.util.MAGIC_NUMBER of each final release (CPython's
+# Include/internal/pycore_magic_number.h, formerly Lib/importlib/_bootstrap_external.py).
+# 3.9-3.13 checked against the interpreters themselves; 3.14's is the 3.14rc3 bump (3627).
+PYC_MAGIC: dict[str, int] = {
+    "3.9": 3425,
+    "3.10": 3439,
+    "3.11": 3495,
+    "3.12": 3531,
+    "3.13": 3571,
+    "3.14": 3627,
+}
+# The first magic number of each version's development series (alphas included).
+_MAGIC_SERIES: tuple[tuple[int, str], ...] = (
+    (3360, "3.6"),
+    (3390, "3.7"),
+    (3400, "3.8"),
+    (3420, "3.9"),
+    (3430, "3.10"),
+    (3450, "3.11"),
+    (3500, "3.12"),
+    (3550, "3.13"),
+    (3600, "3.14"),
+    (3650, "3.15"),
+    (3700, "3.16"),
+)
+_PYC_HEADER = 16
+_FLAG_HASH_BASED = 0b01
+
+# Files importlib.metadata reads at run time (version(), entry points of plugins).
+_PROTECTED_DIST_INFO_FILES = frozenset({"METADATA", "entry_points.txt"})
+_TESTS_DIRS = frozenset({"tests", "test"})
+# boto3 and what it needs to import: the Lambda runtime ships its own copy in /var/runtime.
+RUNTIME_PROVIDED = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
+)
+_STRIPPED_SECTION_PREFIXES = (".debug", ".zdebug")
+_STRIPPED_SECTIONS = frozenset({".symtab", ".strtab"})
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One file a rule removes, and why."""
+
+    path: str
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    """What one rule would remove (or did remove)."""
+
+    rule: RuleName
+    description: str
+    removals: tuple[Removal, ...]
+
+    @property
+    def files(self) -> int:
+        return len(self.removals)
+
+    @property
+    def bytes(self) -> int:
+        return sum(r.size for r in self.removals)
+
+
+@dataclass(frozen=True)
+class StripCandidate:
+    """A shared object worth stripping: its size and what stripping is expected to save."""
+
+    path: str
+    size: int
+    estimated_saving: int
+
+
+@dataclass(frozen=True)
+class SlimPlan:
+    """Per rule, the files that would go; shared objects to strip; warnings for the user."""
+
+    rules: tuple[RulePlan, ...]
+    strip: tuple[StripCandidate, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # things deliberately kept, e.g. a tests dir a module imports
+
+    @property
+    def files(self) -> int:
+        return sum(rule.files for rule in self.rules)
+
+    @property
+    def bytes(self) -> int:
+        return sum(rule.bytes for rule in self.rules)
+
+    @property
+    def strip_estimate(self) -> int:
+        return sum(c.estimated_saving for c in self.strip)
+
+    def removals(self) -> tuple[Removal, ...]:
+        return tuple(r for rule in self.rules for r in rule.removals)
+
+
+# --- bytecode ----------------------------------------------------------------------------------
+
+
+def pyc_magic(head: bytes) -> int | None:
+    """The magic number of a .pyc header, or None when `head` is not one."""
+    if len(head) < 4 or head[2:4] != b"\r\n":
+        return None
+    return int.from_bytes(head[:2], "little")
+
+
+def python_of_magic(magic: int) -> str | None:
+    """The Python version whose development series used `magic` (None if older than 3.6)."""
+    version = None
+    for first, name in _MAGIC_SERIES:
+        if magic >= first:
+            version = name
+    return version
+
+
+def _cache_tag(target: Target) -> str:
+    return f"cpython-{target.cpython_abi[2:]}"
+
+
+def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName, str] | None:
+    """Which bytecode rule removes this .pyc and why, or None to keep it."""
+    magic = pyc_magic(head)
+    if magic is None:
+        return "foreign-bytecode", "not a valid .pyc file"
+    if magic != PYC_MAGIC[target.python]:
+        version = python_of_magic(magic)
+        where = f"Python {version}" if version else f"an unknown interpreter (magic {magic})"
+        return "foreign-bytecode", f"compiled for {where}, the target runs {target.python}"
+    parent = posixpath.basename(posixpath.dirname(path))
+    if parent != "__pycache__":
+        return None  # a sourceless module: loaded whatever its invalidation mode
+    parts = posixpath.basename(path).split(".")
+    tag = parts[1] if len(parts) >= 3 else ""
+    if tag != _cache_tag(target):
+        return "foreign-bytecode", f"named for {tag or 'no interpreter'}, never looked up"
+    if len(parts) > 3:
+        return "foreign-bytecode", f"optimisation level {parts[2]}; Lambda runs without -O"
+    flags = int.from_bytes(head[4:8], "little") if len(head) >= 8 else 0
+    if not flags & _FLAG_HASH_BASED:
+        return "stale-bytecode", "records the source's mtime, which the zip replaces"
+    return None
+
+
+# --- tests directories -------------------------------------------------------------------------
+
+_FROM_IMPORT = re.compile(
+    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE
+)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
+_IMPORT_MODULE_CALL = re.compile(r"""import_module\(\s*['"]([\w.]+)['"]""")
+
+
+def _ancestor_in(
+    path: str, directories: set[str] | dict[str, str], separator: str = "/"
+) -> str | None:
+    """The outermost ancestor of `path` (or `path` itself) that is in `directories`."""
+    parts = path.split(separator)
+    for depth in range(1, len(parts) + 1):
+        prefix = separator.join(parts[:depth])
+        if prefix in directories:
+            return prefix
+    return None
+
+
+def _package_of(path: str) -> str:
+    """The package a module file belongs to, as a dotted name (``a/b/c.py`` -> ``a.b``)."""
+    return posixpath.dirname(path).replace("/", ".")
+
+
+def imported_modules(path: str, source: str) -> set[str]:
+    """The absolute module names the module at `path` (relative to site-packages) imports.
+
+    A regex reading, not a parse: fast over large trees and generous (a name in ``from X import
+    name`` is counted as module ``X.name`` too), which errs on the side of keeping files.
+    """
+    package = _package_of(path)
+    found: set[str] = set()
+    for dots, module, names in _FROM_IMPORT.findall(source):
+        if dots:
+            base_parts = package.split(".") if package else []
+            keep = len(base_parts) - (len(dots) - 1)
+            if keep < 1:
+                continue  # beyond the top-level package: an ImportError, not an import
+            base = ".".join(base_parts[:keep])
+            module = f"{base}.{module}".strip(".") if module else base
+        if not module:
+            continue
+        found.add(module)
+        for name in names.strip("()").replace("\n", " ").split(","):
+            word = name.strip().split(" ")[0]
+            if word and word != "*":
+                found.add(f"{module}.{word}")
+    for names in _IMPORT.findall(source):
+        for name in names.split(","):
+            word = name.strip().split(" ")[0]
+            if word:
+                found.add(word)
+    found.update(_IMPORT_MODULE_CALL.findall(source))
+    return found
+
+
+def _tests_candidates(paths: Iterable[str]) -> list[str]:
+    """Outermost ``tests``/``test`` directories whose parent is a regular package."""
+    all_paths = set(paths)
+    directories: set[str] = set()
+    for path in all_paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts) - 1):
+            if parts[depth] in _TESTS_DIRS:
+                directories.add("/".join(parts[: depth + 1]))
+    chosen: set[str] = set()
+    for directory in sorted(directories):
+        parts = directory.split("/")
+        if any(p.endswith((".dist-info", ".data")) for p in parts):
+            continue
+        parent = "/".join(parts[:-1])
+        if f"{parent}/__init__.py" not in all_paths:
+            continue  # a namespace or data directory: it may be a distribution's own package
+        if _ancestor_in(parent, chosen) is not None:
+            continue
+        chosen.add(directory)
+    return sorted(chosen)
+
+
+def _needed_tests_dirs(
+    candidates: Sequence[str], paths: Iterable[str], opener: Opener
+) -> dict[str, str]:
+    """The candidates some module outside them imports: candidate -> importing file."""
+    if not candidates:
+        return {}
+    directories = set(candidates)
+    by_module = {c.replace("/", "."): c for c in candidates}
+    needed: dict[str, str] = {}
+    for path in sorted(paths):
+        if not path.endswith(".py") or posixpath.basename(path) == "conftest.py":
+            continue
+        if _ancestor_in(posixpath.dirname(path), directories) is not None:
+            continue
+        with opener(path) as stream:
+            data = stream.read()
+        if b"test" not in data:
+            continue
+        for module in imported_modules(path, data.decode("utf-8", errors="replace")):
+            hit = _ancestor_in(module, by_module, ".")
+            if hit is not None and by_module[hit] not in needed:
+                needed[by_module[hit]] = path
+    return needed
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def _is_protected(path: str) -> bool:
+    parts = path.split("/")
+    return (
+        len(parts) == 2
+        and parts[0].endswith(".dist-info")
+        and parts[1] in _PROTECTED_DIST_INFO_FILES
+    )
+
+
+def _is_vendored_library(path: str) -> bool:
+    """Inside an auditwheel ``<pkg>.libs/`` directory (stripping those breaks them)."""
+    return any(part.endswith(".libs") for part in path.split("/")[:-1])
+
+
+def _glob_matches(pattern: str, path: str) -> bool:
+    parts = path.split("/")
+    return any(
+        fnmatch.fnmatchcase("/".join(parts[:depth]), pattern) for depth in range(1, len(parts) + 1)
+    )
+
+
+def _marker_environment(target: Target) -> dict[str, str]:
+    return {
+        "python_version": target.python,
+        "python_full_version": f"{target.python}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": target.machine,
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
+
+
+def _requirements(metadata: str, target: Target) -> set[str]:
+    """Canonical names a distribution requires on `target` (no extras)."""
+    names: set[str] = set()
+    headers = HeaderParser().parsestr(metadata, headersonly=True)
+    for value in headers.get_all("Requires-Dist") or []:
+        try:
+            requirement = Requirement(value)
+            if requirement.marker is None or requirement.marker.evaluate(
+                _marker_environment(target)
+            ):
+                names.add(canonicalize_name(requirement.name))
+        except (InvalidRequirement, InvalidMarker, UndefinedEnvironmentName):
+            continue
+    return names
+
+
+def _exclusion_warnings(
+    excluded: Sequence[InstalledDistribution],
+    kept: Sequence[InstalledDistribution],
+    present: set[str],
+    opener: Opener,
+    target: Target,
+) -> list[str]:
+    warnings: list[str] = []
+    excluded_names: dict[str, str] = {canonicalize_name(d.name): d.name for d in excluded}
+    for name in sorted(excluded_names):
+        if name in RUNTIME_PROVIDED:
+            warnings.append(
+                f"{excluded_names[name]} is excluded: your code will import the copy in the "
+                f"{target.runtime} runtime, which is older than what you resolved and which AWS "
+                "pins and updates without notice; ship it in the layer if you need a given version"
+            )
+    for dist in kept:
+        metadata_path = f"{dist.dist_info}/METADATA"
+        if metadata_path not in present:
+            continue
+        with opener(metadata_path) as stream:
+            metadata = stream.read().decode("utf-8", errors="replace")
+        for required in sorted(_requirements(metadata, target) & excluded_names.keys()):
+            consequence = (
+                "it will import the runtime's copy"
+                if required in RUNTIME_PROVIDED
+                else "importing it will fail unless the function ships that distribution"
+            )
+            warnings.append(
+                f"{dist.name} requires {excluded_names[required]}, which is excluded: {consequence}"
+            )
+    return warnings
+
+
+def _strip_candidates(
+    entries: Sequence[FileEntry], opener: Opener, target: Target
+) -> tuple[tuple[StripCandidate, ...], int]:
+    """Shared objects of the target's machine with symbols or debug info; and how many vendored
+    libraries were left alone."""
+    candidates: list[StripCandidate] = []
+    vendored = 0
+    for entry in entries:
+        if not is_shared_object(entry.path):
+            continue
+        if _is_vendored_library(entry.path):
+            vendored += 1
+            continue
+        with opener(entry.path) as stream:
+            saving = _strippable_bytes(stream, target)
+        if saving > 0:
+            candidates.append(StripCandidate(entry.path, entry.size, saving))
+    return tuple(candidates), vendored
+
+
+def _strippable_bytes(stream: BinaryIO, target: Target) -> int:
+    """Bytes of symbol tables and debug sections in an ELF of the target's machine, else 0."""
+    if file_format(stream.read(4)) != "elf":
+        return 0
+    stream.seek(0)
+    try:
+        elf = ELFFile(stream)
+        if elf["e_machine"] != target.elf_machine:
+            return 0
+        return sum(
+            int(section["sh_size"])
+            for section in elf.iter_sections()
+            if section.name in _STRIPPED_SECTIONS
+            or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
+        )
+    except (ELFError, ValueError, KeyError):
+        return 0
+
+
+class _Claims:
+    """Which rule removes each file: the first rule to claim it."""
+
+    def __init__(self, present: set[str]) -> None:
+        self.present = present
+        self.by_path: dict[str, tuple[RuleName, str]] = {}
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+
+    def claim(self, path: str, rule: RuleName, reason: str) -> None:
+        if path in self.present and path not in self.by_path:
+            self.by_path[path] = (rule, reason)
+
+
+def plan(
+    entries: Sequence[FileEntry],
+    opener: Opener,
+    target: Target,
+    options: SlimSettings,
+    distributions: Sequence[InstalledDistribution],
+) -> SlimPlan:
+    """Which files each rule would remove (and which shared objects `strip` would shrink).
+
+    `entries` and `distributions` use paths relative to site-packages; `opener` reads them (a
+    tree or a zip). Nothing is modified.
+    """
+    size_of = {e.path: e.size for e in entries}
+    claims = _Claims(set(size_of))
+    _plan_exclusions(claims, options.exclude_distributions, distributions, opener, target)
+    if options.remove_tests:
+        _plan_tests(claims, opener)
+    for pattern in options.exclude_globs:
+        _plan_glob(claims, pattern)
+    for path in sorted(claims.present):
+        if path.endswith(".pyc") and path not in claims.by_path:
+            with opener(path) as stream:
+                head = stream.read(_PYC_HEADER)
+            verdict = _bytecode_verdict(path, head, target)
+            if verdict is not None:
+                claims.claim(path, *verdict)
+
+    strip: tuple[StripCandidate, ...] = ()
+    if options.strip:
+        remaining = [e for e in entries if e.path not in claims.by_path]
+        strip, vendored = _strip_candidates(remaining, opener, target)
+        if vendored:
+            claims.notes.append(
+                f"strip: left {vendored} vendored librar{'y' if vendored == 1 else 'ies'} in "
+                "*.libs/ alone (stripping them breaks their packages)"
+            )
+
+    grouped: dict[RuleName, list[Removal]] = defaultdict(list)
+    for path, (rule, reason) in sorted(claims.by_path.items()):
+        grouped[rule].append(Removal(path, size_of[path], reason))
+    rules = tuple(
+        RulePlan(rule, RULE_DESCRIPTIONS[rule], tuple(grouped[rule]))
+        for rule in RULE_DESCRIPTIONS
+        if rule in grouped
+    )
+    return SlimPlan(rules, strip, tuple(claims.warnings), tuple(claims.notes))
+
+
+def _plan_exclusions(
+    claims: _Claims,
+    names: Sequence[str],
+    distributions: Sequence[InstalledDistribution],
+    opener: Opener,
+    target: Target,
+) -> None:
+    wanted = {canonicalize_name(n): n for n in names}
+    by_name = {canonicalize_name(d.name): d for d in distributions}
+    excluded = [by_name[n] for n in sorted(wanted) if n in by_name]
+    for missing in sorted(set(wanted) - set(by_name)):
+        claims.warnings.append(f"exclude: no distribution named {wanted[missing]!r} is installed")
+    for dist in excluded:
+        files = set(dist.files) | {p for p in claims.present if p.startswith(f"{dist.dist_info}/")}
+        files |= _bytecode_of(files, claims.present)
+        for path in sorted(files):
+            claims.claim(path, "exclude-distribution", f"part of {dist.name}")
+    kept = [d for d in distributions if d not in excluded]
+    claims.warnings.extend(_exclusion_warnings(excluded, kept, claims.present, opener, target))
+
+
+def _plan_tests(claims: _Claims, opener: Opener) -> None:
+    candidates = _tests_candidates(claims.present)
+    needed = _needed_tests_dirs(candidates, claims.present, opener)
+    for directory, importer in sorted(needed.items()):
+        claims.notes.append(f"kept {directory}/: {importer} imports it")
+    removable = {c for c in candidates if c not in needed}
+    for path in sorted(claims.present):
+        tests_dir = _ancestor_in(posixpath.dirname(path), removable)
+        if tests_dir is not None and not _is_protected(path):
+            claims.claim(path, "tests", f"in {tests_dir}/")
+
+
+def _plan_glob(claims: _Claims, pattern: str) -> None:
+    matched = [p for p in sorted(claims.present) if _glob_matches(pattern, p)]
+    if not matched:
+        claims.warnings.append(f"exclude glob {pattern!r} matches nothing")
+    protected = [p for p in matched if _is_protected(p)]
+    if protected:
+        claims.notes.append(
+            f"exclude glob {pattern!r}: kept {len(protected)} file(s) importlib.metadata "
+            f"needs, e.g. {protected[0]}"
+        )
+    code = [p for p in matched if p.endswith(".py") or is_shared_object(p)]
+    if code:
+        claims.warnings.append(
+            f"exclude glob {pattern!r} removes {len(code)} importable module(s), e.g. "
+            f"{code[0]}: make sure nothing imports them"
+        )
+    for path in matched:
+        if not _is_protected(path):
+            claims.claim(path, "exclude-glob", f"matches {pattern!r}")
+
+
+def _bytecode_of(files: set[str], present: set[str]) -> set[str]:
+    """The ``__pycache__`` files of the modules in `files` (written after RECORD was)."""
+    found: set[str] = set()
+    sources = {f[: -len(".py")] for f in files if f.endswith(".py")}
+    for path in present:
+        if not path.endswith(".pyc") or "/__pycache__/" not in f"/{path}":
+            continue
+        cache_dir, name = posixpath.split(path)
+        source = posixpath.join(posixpath.dirname(cache_dir), name.split(".", 1)[0])
+        if source in sources:
+            found.add(path)
+    return found
+
+
+# --- applying to a directory -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlimReport:
+    """What slimming did to a tree: per rule, files and bytes removed; strip and compile results."""
+
+    rules: tuple[RulePlan, ...]
+    strip: StripReport | None = None
+    compile: CompileReport | None = None
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> int:
+        return sum(rule.files for rule in self.rules)
+
+    @property
+    def bytes(self) -> int:
+        return sum(rule.bytes for rule in self.rules)
+
+
+def _inside(root: Path, relative: str) -> Path | None:
+    """`root / relative` when that stays inside `root` (no ``..``, no symlinked parent)."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or ".." in parts:
+        return None
+    path = root.joinpath(*parts)
+    if not path.parent.resolve().is_relative_to(root.resolve()):
+        return None
+    return path
+
+
+def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
+    """Remove the planned files from `root` (the site-packages directory the plan was made for).
+
+    Reports what was actually removed (sizes measured now); emptied directories go too.
+    """
+    rules: list[RulePlan] = []
+    warnings = list(slim_plan.warnings)
+    touched_dirs: set[Path] = set()
+    for rule in slim_plan.rules:
+        removed: list[Removal] = []
+        for removal in rule.removals:
+            path = _inside(root, removal.path)
+            if path is None:
+                warnings.append(f"refused to remove {removal.path!r}: outside {root}")
+                continue
+            try:
+                size = path.lstat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(Removal(removal.path, size, removal.reason))
+            touched_dirs.add(path.parent)
+        rules.append(RulePlan(rule.rule, rule.description, tuple(removed)))
+    _remove_empty_dirs(root, touched_dirs)
+    return SlimReport(tuple(rules), warnings=tuple(warnings), notes=slim_plan.notes)
+
+
+def _remove_empty_dirs(root: Path, directories: Iterable[Path]) -> None:
+    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+        current = directory
+        while current != root and root in current.parents:
+            try:
+                current.rmdir()
+            except OSError:
+                break  # not empty (or already gone with a child's walk up)
+            current = current.parent
+
+
+# --- strip -------------------------------------------------------------------------------------
+
+Which = Callable[[str], str | None]
+_LLVM_STRIP_VERSIONS = tuple(range(21, 13, -1))
+
+
+def strip_tool_names(target: Target, host_machine: str) -> tuple[str, ...]:
+    """The strip programs that understand the target's ELF files, best first.
+
+    GNU strip only knows the host's architecture, so a plain ``strip`` counts only when the
+    host's machine is the target's; ``llvm-strip`` handles every architecture.
+    """
+    names = [f"{target.machine}-linux-gnu-strip", "llvm-strip"]
+    names.extend(f"llvm-strip-{version}" for version in _LLVM_STRIP_VERSIONS)
+    if host_machine == target.machine:
+        names.append("strip")
+    return tuple(names)
+
+
+def find_strip(target: Target, *, which: Which, host_machine: str) -> str | None:
+    """The first strip program on PATH that can process the target's shared objects."""
+    for name in strip_tool_names(target, host_machine):
+        found = which(name)
+        if found:
+            return found
+    return None
+
+
+def strip_install_hint(target: Target) -> str:
+    """What to install to get a strip for the target, in words a user can act on."""
+    return (
+        f"install llvm (llvm-strip) or binutils-{target.machine.replace('_', '-')}-linux-gnu "
+        f"({target.machine}-linux-gnu-strip)"
+    )
+
+
+@dataclass(frozen=True)
+class StrippedFile:
+    path: str
+    before: int
+    after: int
+
+
+@dataclass(frozen=True)
+class StripReport:
+    """What strip did: files shrunk (before/after), failures, whether it ran at all."""
+
+    tool: str | None
+    files: tuple[StrippedFile, ...] = ()
+    hard_links_kept: int = 0  # files whose installer-cache link was left untouched
+    skipped_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def bytes_saved(self) -> int:
+        return sum(f.before - f.after for f in self.files)
+
+
+def strip_shared_objects(
+    root: Path,
+    candidates: Sequence[StripCandidate],
+    target: Target,
+    *,
+    runner: CommandRunner,
+    tool: str | None,
+) -> StripReport:
+    """Strip unneeded symbols and debug info from each candidate under `root`.
+
+    A file is never modified in place: strip writes a new file which replaces the old name, so a
+    file hard-linked from an installer's cache (uv does that) keeps its cached content. A result
+    that is not a sound ELF of the target's machine, or not smaller, is thrown away.
+    """
+    if tool is None:
+        reason = f"no strip for {target.machine} found on PATH: {strip_install_hint(target)}"
+        return StripReport(None, skipped_reason=reason, warnings=(f"strip skipped: {reason}",))
+    stripped: list[StrippedFile] = []
+    warnings: list[str] = []
+    hard_links = 0
+    for candidate in candidates:
+        path = _inside(root, candidate.path)
+        if path is None or _is_vendored_library(candidate.path):
+            warnings.append(f"strip: refused {candidate.path!r}")
+            continue
+        before = path.lstat()
+        output = path.with_name(f".{path.name}.layerkit-strip")
+        result = runner([tool, "--strip-unneeded", "-o", str(output), str(path)])
+        problem = None
+        if result.returncode != 0:
+            problem = f"{tool} failed ({result.returncode}): {result.tail(3)}"
+        elif not output.is_file():
+            problem = f"{tool} wrote no output"
+        else:
+            problem = _stripped_problem(output, target)
+        if problem is None and output.stat().st_size >= before.st_size:
+            output.unlink()  # nothing worth stripping after all (alignment padding ate it)
+            continue
+        if problem is not None:
+            output.unlink(missing_ok=True)
+            warnings.append(f"strip: kept {candidate.path} as it was: {problem}")
+            continue
+        output.chmod(stat.S_IMODE(before.st_mode))
+        output.replace(path)
+        if before.st_nlink > 1:
+            hard_links += 1
+        stripped.append(StrippedFile(candidate.path, before.st_size, path.lstat().st_size))
+    return StripReport(tool, tuple(stripped), hard_links, warnings=tuple(warnings))
+
+
+def _stripped_problem(output: Path, target: Target) -> str | None:
+    """Why a stripped file must not replace the original, or None when it is sound."""
+    with output.open("rb") as stream:
+        info = read_shared_object(stream)
+        if info.format != "elf" or info.error:
+            return f"the result is not a readable ELF file ({info.error or info.format})"
+        if info.machine != target.elf_machine:
+            return f"the result is for {info.machine}"
+        stream.seek(0)
+        for segment in ELFFile(stream).iter_segments():
+            align = int(segment["p_align"])
+            if (
+                segment["p_type"] == "PT_LOAD"
+                and align > 1
+                and (int(segment["p_offset"]) - int(segment["p_vaddr"])) % align
+            ):
+                return "a loadable segment lost its alignment (the loader would refuse it)"
+    return None
+
+
+# --- compile -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompileReport:
+    """Whether .pyc were written, by which interpreter, how many and how big."""
+
+    interpreter: str | None
+    files: int = 0
+    bytes: int = 0
+    skipped_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+_VERSION_PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+def find_interpreter(
+    target: Target, *, which: Which, runner: CommandRunner
+) -> tuple[str | None, str]:
+    """``python3.X`` of exactly the target's version: (path, '') or (None, why not)."""
+    name = target.runtime
+    found = which(name)
+    if not found:
+        return None, (
+            f"no {name} on PATH; install Python {target.python} (e.g. `uv python install "
+            f"{target.python}` and put it on PATH) to ship .pyc, or leave compile off"
+        )
+    result = runner([found, "-I", "-c", _VERSION_PROBE])
+    if result.returncode != 0:
+        return None, f"{found} does not run (a pyenv shim without that version?): {result.tail(2)}"
+    reported = result.stdout.strip()
+    if reported != target.python:
+        return None, f"{found} is Python {reported}, not {target.python}"
+    return found, ""
+
+
+def compile_command(interpreter: str, root: Path, target: Target) -> list[str]:
+    """compileall for `root` (site-packages): unchecked-hash .pyc, paths as on Lambda (/opt/...)."""
+    return [
+        interpreter,
+        "-I",
+        "-m",
+        "compileall",
+        "-q",
+        "-f",
+        "-j",
+        "0",
+        "-o",
+        "0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-d",
+        f"/opt/{target.site_packages}",
+        "-e",
+        str(root),
+        str(root),
+    ]
+
+
+def compile_bytecode(
+    root: Path, target: Target, *, runner: CommandRunner, interpreter: str | None, reason: str = ""
+) -> CompileReport:
+    """Write unchecked-hash .pyc for every module under `root` with the target's interpreter.
+
+    Unchecked-hash .pyc do not depend on mtimes (the zip fixes them) and load without reading the
+    source, which is what a cold start on read-only /opt wants. With no interpreter, `reason`
+    says why nothing was compiled.
+    """
+    if interpreter is None:
+        return CompileReport(None, skipped_reason=reason, warnings=(f"compile skipped: {reason}",))
+    result = runner(compile_command(interpreter, root, target))
+    warnings = []
+    if result.returncode != 0:
+        warnings.append(
+            "compile: some modules did not compile for "
+            f"{target.runtime} (they are shipped as source): {result.tail(5)}"
+        )
+    tag = f".{_cache_tag(target)}.pyc"
+    files = [p for p in root.rglob(f"__pycache__/*{tag}") if p.is_file()]
+    return CompileReport(
+        interpreter,
+        files=len(files),
+        bytes=sum(p.stat().st_size for p in files),
+        warnings=tuple(warnings),
+    )
+
+
+# --- everything, on a tree ---------------------------------------------------------------------
+
+
+def slim_tree(
+    root: Path,
+    target: Target,
+    options: SlimSettings,
+    *,
+    runner: CommandRunner,
+    which: Which,
+    host_machine: str,
+) -> SlimReport:
+    """Plan, remove, then strip and compile as `options` ask, on the site-packages dir `root`."""
+    entries = scan_tree(root)
+    distributions = read_distributions(root, entries)
+    slim_plan = plan(entries, tree_opener(root), target, options, distributions)
+    report = apply(root, slim_plan)
+    strip_report = None
+    if options.strip:
+        tool = find_strip(target, which=which, host_machine=host_machine)
+        strip_report = strip_shared_objects(root, slim_plan.strip, target, runner=runner, tool=tool)
+    compile_report = None
+    if options.compile:
+        interpreter, reason = find_interpreter(target, which=which, runner=runner)
+        compile_report = compile_bytecode(
+            root, target, runner=runner, interpreter=interpreter, reason=reason
+        )
+    warnings = [*report.warnings]
+    for step in (strip_report, compile_report):
+        if step is not None:
+            warnings.extend(step.warnings)
+    return SlimReport(report.rules, strip_report, compile_report, tuple(warnings), report.notes)
