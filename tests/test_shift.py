@@ -288,3 +288,18 @@ def test_restore_failure_leaves_a_record_rollback_can_use(
         _plan(world)
     al.rollback_alias(world.lam, "my-fn", "prod")
     assert world.raw_alias("my-fn", "prod") == before
+
+
+def test_someone_elses_description_change_is_never_overwritten(
+    world: LambdaWorld, fake_time: FakeTime
+) -> None:
+    _setup(world)
+
+    def meddle(fake: FakeTime) -> None:
+        world.lam.update_alias(FunctionName="my-fn", Name="prod", Description="theirs")
+        raise KeyboardInterrupt
+
+    fake_time.on_sleep = meddle
+    with pytest.raises(AwsError, match="changed by someone else meanwhile"):
+        _run(world, fake_time, _plan(world))
+    assert al.get_alias(world.lam, "my-fn", "prod").description == "theirs"

@@ -215,7 +215,9 @@ class _Run:
         self.now = now
         self.on_event = on_event
         self.events: list[ShiftEvent] = []
-        self.written: list[AliasTarget] = []
+        # Every (routing, description) layerkit sent, answered or not: a lost answer may still
+        # have taken effect, and only these states (or the one before) are ours to undo.
+        self.written: list[tuple[AliasTarget, str]] = []
 
     def event(self, kind: EventKind, message: str, percent: float | None = None) -> None:
         event = ShiftEvent(_stamp_ms(self.now), kind, message, percent)
@@ -286,7 +288,7 @@ def execute_shift(
                 now=now,
                 record_from=plan.before.target,
             )
-            run.written.append(step.target)
+            run.written.append((step.target, change.description))
             current = write_alias(
                 lambda_client, plan.function, current, step.target, change.description
             )
@@ -358,7 +360,7 @@ def _restore(lambda_client: Any, run: _Run) -> AliasState:
         raise _restore_failed(plan, exc) from exc
     if now_state.same_as(before):
         return now_state
-    if now_state.target != before.target and now_state.target not in run.written:
+    if (now_state.target, now_state.description) not in run.written:
         raise AwsError(
             f"the shift of {plan.function}:{plan.alias} stopped, but the alias was changed by "
             f"someone else meanwhile (it now has {now_state.target.describe()}); layerkit did "
