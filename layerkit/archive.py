@@ -1,22 +1,44 @@
-"""The one place layer zips are written: reproducible by construction, atomic on disk.
+"""The one place layer zips are written: reproducible by construction, parallel, atomic on disk.
 
-Entries are sorted; every timestamp is ``SOURCE_DATE_EPOCH`` (floored at 1980-01-01, read as UTC) or
-1980-01-01; modes are 0644, or 0755 where any exec bit is set (directories 0755); no extra fields.
+Reproducibility rules: entries are sorted; every timestamp is ``SOURCE_DATE_EPOCH`` (floored at
+1980-01-01, read as UTC) or 1980-01-01; modes are 0644, or 0755 where any exec bit is set
+(directories 0755); created by "unix"; no extra fields (a ZIP64 field only on an entry or archive
+too large for the classic fields); no data descriptors; no comment.
+
+Speed: files are cut into 1 MiB chunks that are deflated on every core (the deflate libraries
+release the GIL). Like pigz, each chunk after the first is primed with the previous 32 KiB of the
+file as a dictionary and ends on a sync flush (the last one finishes the stream), so concatenated
+chunks form one ordinary deflate stream any unzip reads. Chunking depends on the data only, so the
+bytes are identical for every thread count, including the single-threaded reference (threads=1).
+The writer consumes chunks in member order with a bounded number in flight (memory stays a few MiB
+per thread whatever the layer's size); a file spanning several chunks gets its local header
+patched with its CRC and sizes once its last chunk is written.
+
+Codecs were chosen by measurement on a numpy+pandas+pyarrow tree (268 MB, one core): stdlib zlib
+level 6 40 MB/s; zlib-ng level 6 95 MB/s at +2.2% size (zip -r's size within 3%); isal level 1
+610 MB/s at +16%; zlib-ng level 9 34 MB/s at -0.7%. A file that deflate does not shrink (and that
+fits in one chunk) is stored, as ``zip -r`` does.
+
 The zip is written to a temporary name in the output directory and renamed into place only when
 complete, so a failure never leaves a half-written zip behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import importlib
+import importlib.metadata
 import os
-import shutil
+import struct
 import time
-import zipfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from layerkit.config import CompressionName
 from layerkit.contents import FileEntry
@@ -24,11 +46,28 @@ from layerkit.errors import FilesystemError
 
 ZIP_EPOCH = 315_532_800  # 1980-01-01T00:00:00Z, the earliest time a zip can store
 COMPRESSION_LEVELS: dict[CompressionName, int] = {"fast": 1, "default": 6, "small": 9}
+CHUNK_SIZE = 1 << 20
+_WINDOW = 32 * 1024  # deflate's history: what a chunk may refer back to
 _FILE_MODE = 0o100644
 _EXEC_MODE = 0o100755
 _DIR_MODE = 0o040755
-_UNIX = 3
 _MSDOS_DIRECTORY = 0x10
+_MADE_BY_UNIX = 3 << 8
+_UTF8_FLAG = 0x800
+_STORED = 0
+_DEFLATED = 8
+# Beyond these the classic fields overflow and ZIP64 records take over (module constants so a test
+# can lower them instead of writing 4 GiB).
+_ZIP64_LIMIT = 0xFFFF_FFFF
+_ZIP64_COUNT_LIMIT = 0xFFFF
+_MAX32 = 0xFFFF_FFFF  # "see the ZIP64 record" in a 32-bit field
+_MAX16 = 0xFFFF
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END = struct.Struct("<IHHHHIIH")
+_END64 = struct.Struct("<IQHHIIQQQQ")
+_END64_LOCATOR = struct.Struct("<IIQI")
+_MAX_YEAR = 2107  # the DOS date field ends here
 
 
 @dataclass(frozen=True)
@@ -51,6 +90,56 @@ class ZipResult:
     zipped_bytes: int
     unzipped_bytes: int
     entry_count: int
+
+
+class _Compressor(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self, mode: int = ..., /) -> bytes: ...
+
+
+class _DeflateModule(Protocol):
+    """What zlib, zlib_ng.zlib_ng and isal.isal_zlib have in common."""
+
+    Z_SYNC_FLUSH: int
+    Z_FINISH: int
+
+    def compressobj(  # noqa: PLR0917 - zlib's own signature
+        self,
+        level: int,
+        method: int,
+        wbits: int,
+        memLevel: int,
+        strategy: int,
+        zdict: bytes = ...,
+    ) -> _Compressor: ...
+
+    def crc32(self, data: bytes, value: int = ..., /) -> int: ...
+
+
+@dataclass(frozen=True)
+class Codec:
+    """A deflate implementation and level: `--compression` maps to one of these."""
+
+    distribution: str  # the PyPI name, for its version
+    module: str
+    level: int
+
+    def load(self) -> _DeflateModule:
+        module: _DeflateModule = importlib.import_module(self.module)
+        return module
+
+    def identity(self) -> str:
+        """What decides the compressed bytes, e.g. ``zlib-ng 1.1.0 level 6`` (a cache input)."""
+        version = importlib.metadata.version(self.distribution)
+        return f"{self.distribution} {version} level {self.level} chunk {CHUNK_SIZE}"
+
+
+CODECS: dict[CompressionName, Codec] = {
+    "fast": Codec("isal", "isal.isal_zlib", COMPRESSION_LEVELS["fast"]),
+    "default": Codec("zlib-ng", "zlib_ng.zlib_ng", COMPRESSION_LEVELS["default"]),
+    "small": Codec("zlib-ng", "zlib_ng.zlib_ng", COMPRESSION_LEVELS["small"]),
+}
 
 
 def zip_timestamp(env: Mapping[str, str]) -> int:
@@ -81,19 +170,240 @@ def layer_members(root: Path, entries: Sequence[FileEntry], prefix: str) -> list
     return members
 
 
-def _zip_info(
-    member: ArchiveMember, date_time: tuple[int, int, int, int, int, int]
-) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(member.arcname, date_time=date_time)
-    info.create_system = _UNIX
-    if member.is_dir:
-        info.external_attr = (_DIR_MODE << 16) | _MSDOS_DIRECTORY
-        info.compress_type = zipfile.ZIP_STORED
+def default_threads() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _dos_time(timestamp: int) -> tuple[int, int]:
+    year, month, day, hour, minute, second = time.gmtime(max(timestamp, ZIP_EPOCH))[:6]
+    if year > _MAX_YEAR:
+        year, month, day, hour, minute, second = _MAX_YEAR, 12, 31, 23, 59, 58
+    dos_date = (year - 1980) << 9 | month << 5 | day
+    dos_time = hour << 11 | minute << 5 | second // 2
+    return dos_time, dos_date
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One chunk of one member on its way to the writer (a directory is a single empty piece)."""
+
+    member: ArchiveMember
+    deflated: Future[bytes] | None
+    first: bool
+    last: bool
+    raw: bytes | None = None  # kept for a single-chunk file, which may end up stored
+    crc: int = 0  # of the whole file; set on the last piece
+    size: int = 0  # of the whole file; set on the last piece
+    size_hint: int = 0  # the file's size when opened; decides ZIP64 before its sizes are known
+
+    @property
+    def weight(self) -> int:
+        """Bytes this piece holds in memory while in flight (input chunk; output is smaller)."""
+        return len(self.raw) if self.raw is not None else CHUNK_SIZE * (self.deflated is not None)
+
+
+def _deflate(module: _DeflateModule, level: int, data: bytes, zdict: bytes, last: bool) -> bytes:
+    """One chunk as raw deflate: primed with the previous 32 KiB, ending on a byte boundary."""
+    if zdict:
+        compressor = module.compressobj(level, _DEFLATED, -15, 8, 0, zdict)
     else:
-        mode = _EXEC_MODE if member.executable else _FILE_MODE
-        info.external_attr = mode << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-    return info
+        compressor = module.compressobj(level, _DEFLATED, -15, 8, 0)
+    flush = module.Z_FINISH if last else module.Z_SYNC_FLUSH
+    return compressor.compress(data) + compressor.flush(flush)
+
+
+Submit = Callable[[bytes, bytes, bool], "Future[bytes]"]
+
+
+def _pieces(
+    members: Sequence[ArchiveMember], module: _DeflateModule, submit: Submit
+) -> Iterator[_Piece]:
+    """Read members in order, handing each chunk to `submit` (which may compress it elsewhere)."""
+    for member in members:
+        if member.source is None:
+            yield _Piece(member, None, first=True, last=True)
+            continue
+        with member.source.open("rb") as src:
+            size_hint = os.fstat(src.fileno()).st_size
+            chunk = src.read(CHUNK_SIZE)
+            following = src.read(CHUNK_SIZE) if len(chunk) == CHUNK_SIZE else b""
+            crc = size = 0
+            first = True
+            zdict = b""
+            while True:
+                last = not following
+                crc = module.crc32(chunk, crc)
+                size += len(chunk)
+                yield _Piece(
+                    member,
+                    submit(chunk, zdict, last),
+                    first=first,
+                    last=last,
+                    raw=chunk if first and last else None,
+                    crc=crc,
+                    size=size,
+                    size_hint=size_hint,
+                )
+                if last:
+                    break
+                first = False
+                zdict = chunk[-_WINDOW:]
+                chunk = following
+                following = src.read(CHUNK_SIZE) if len(chunk) == CHUNK_SIZE else b""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry's header fields: written in its local header and the central directory."""
+
+    name: bytes
+    flags: int
+    method: int
+    external_attr: int
+    offset: int
+    zip64: bool  # sizes in a ZIP64 field of the local header (an entry of ~4 GiB or more)
+    crc: int = 0
+    compressed: int = 0
+    size: int = 0
+
+    @property
+    def version(self) -> int:
+        """The zip spec version needed to extract it: 1.0 stored, 2.0 deflate/dir, 4.5 ZIP64."""
+        if self.zip64:
+            return 45
+        return 20 if self.method == _DEFLATED or self.name.endswith(b"/") else 10
+
+    def local_header(self, dos_stamp: tuple[int, int]) -> bytes:
+        extra = _zip64_extra(self.size, self.compressed) if self.zip64 else b""
+        sizes = (_MAX32, _MAX32) if self.zip64 else (self.compressed, self.size)
+        fields = (self.version, self.flags, self.method, *dos_stamp, self.crc, *sizes)
+        return _LOCAL.pack(0x04034B50, *fields, len(self.name), len(extra)) + self.name + extra
+
+    def central_record(self, dos_stamp: tuple[int, int]) -> bytes:
+        sizes_big = self.zip64 or max(self.size, self.compressed) >= _ZIP64_LIMIT
+        offset_big = self.offset >= _ZIP64_LIMIT
+        values = [self.size, self.compressed] if sizes_big else []
+        if offset_big:
+            values.append(self.offset)
+        extra = _zip64_extra(*values) if values else b""
+        version = 45 if extra else self.version
+        sizes = (_MAX32, _MAX32) if sizes_big else (self.compressed, self.size)
+        offset = _MAX32 if offset_big else self.offset
+        fields = (_MADE_BY_UNIX | max(version, 20), version, self.flags, self.method, *dos_stamp)
+        lengths = (len(self.name), len(extra), 0)  # name, extra field, comment
+        disk_and_attrs = (0, 0, self.external_attr)  # disk number, internal, external attributes
+        header = _CENTRAL.pack(0x02014B50, *fields, self.crc, *sizes, *lengths, *disk_and_attrs,
+                               offset)  # fmt: skip
+        return header + self.name + extra
+
+
+def _needs_zip64(size: int) -> bool:
+    # Deflate can grow incompressible data by a few bytes per 16 KiB block: keep a margin.
+    return size + (size >> 10) + 4096 >= _ZIP64_LIMIT
+
+
+def _zip64_extra(*values: int) -> bytes:
+    return struct.pack(f"<HH{len(values)}Q", 1, 8 * len(values), *values)
+
+
+class _ZipStream:
+    """Writes entries in order to a seekable file, then the central directory."""
+
+    def __init__(self, out: BinaryIO, *, timestamp: int) -> None:
+        self._out = out
+        self._dos_stamp = _dos_time(timestamp)
+        self._entries: list[_Entry] = []
+        self._offset = 0
+        self._open: _Entry | None = None  # a multi-chunk file whose local header awaits its sizes
+
+    @property
+    def entry_count(self) -> int:
+        return len(self._entries)
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._offset += len(data)
+
+    def _header(self, entry: _Entry) -> bytes:
+        return entry.local_header(self._dos_stamp)
+
+    def write(self, piece: _Piece) -> None:
+        """Write one piece; pieces of a member arrive in order, first to last."""
+        member = piece.member
+        name = member.arcname.encode("utf-8")
+        flags = 0 if member.arcname.isascii() else _UTF8_FLAG
+        if member.is_dir:
+            mode = (_DIR_MODE << 16) | _MSDOS_DIRECTORY
+            self._add(_Entry(name, flags, _STORED, mode, self._offset, zip64=False), b"")
+            return
+        mode = (_EXEC_MODE if member.executable else _FILE_MODE) << 16
+        assert piece.deflated is not None
+        data = piece.deflated.result()
+        if piece.first and piece.last:
+            raw = piece.raw if piece.raw is not None else b""
+            stored = len(data) >= len(raw)
+            entry = _Entry(
+                name, flags, _STORED if stored else _DEFLATED, mode, self._offset,
+                zip64=_needs_zip64(piece.size), crc=piece.crc,
+                compressed=len(raw) if stored else len(data), size=piece.size,
+            )  # fmt: skip
+            self._add(entry, raw if stored else data)
+            return
+        if piece.first:
+            zip64 = _needs_zip64(piece.size_hint)
+            self._open = _Entry(name, flags, _DEFLATED, mode, self._offset, zip64=zip64)
+            self._write(self._header(self._open))
+        assert self._open is not None
+        self._write(data)
+        self._open = replace(self._open, compressed=self._open.compressed + len(data))
+        if piece.last:
+            self._close_open(piece)
+
+    def _add(self, entry: _Entry, data: bytes) -> None:
+        self._write(self._header(entry))
+        self._write(data)
+        self._entries.append(entry)
+
+    def _close_open(self, piece: _Piece) -> None:
+        assert self._open is not None
+        entry = replace(self._open, crc=piece.crc, size=piece.size)
+        if not entry.zip64 and max(entry.compressed, entry.size) >= _ZIP64_LIMIT:
+            raise FilesystemError(
+                f"{piece.member.source} grew while it was being zipped",
+                hint="build again when nothing else writes into the layer's directory",
+            )
+        self._out.seek(entry.offset)
+        self._out.write(self._header(entry))  # same length: only CRC and sizes change
+        self._out.seek(self._offset)
+        self._entries.append(entry)
+        self._open = None
+
+    def finish(self) -> None:
+        """Write the central directory and the end records (ZIP64 ones only when needed)."""
+        start = self._offset
+        for entry in self._entries:
+            self._write(entry.central_record(self._dos_stamp))
+        self._write_end(start, self._offset - start)
+
+    def _write_end(self, cd_offset: int, cd_size: int) -> None:
+        count = len(self._entries)
+        if count >= _ZIP64_COUNT_LIMIT or max(cd_offset, cd_size) >= _ZIP64_LIMIT:
+            end64_offset = self._offset
+            version = (_MADE_BY_UNIX | 45, 45)
+            disks = (0, 0)  # this disk, the disk where the central directory starts
+            sizes = (count, count, cd_size, cd_offset)
+            self._write(_END64.pack(0x06064B50, _END64.size - 12, *version, *disks, *sizes))
+            self._write(_END64_LOCATOR.pack(0x07064B50, 0, end64_offset, 1))
+        short_count = _MAX16 if count >= _ZIP64_COUNT_LIMIT else count
+        short_size = _MAX32 if cd_size >= _ZIP64_LIMIT else cd_size
+        short_offset = _MAX32 if cd_offset >= _ZIP64_LIMIT else cd_offset
+        self._write(
+            _END.pack(0x06054B50, 0, 0, short_count, short_count, short_size, short_offset, 0)
+        )
 
 
 def _filesystem_error(exc: OSError, dest: Path) -> FilesystemError:
@@ -109,34 +419,86 @@ def _filesystem_error(exc: OSError, dest: Path) -> FilesystemError:
     return FilesystemError(f"writing {dest} failed: {exc}")
 
 
+def _discard(partial: Path) -> None:
+    """Remove a half-written file; the error being reported matters more than this one."""
+    with contextlib.suppress(OSError):
+        partial.unlink(missing_ok=True)
+
+
+def _write_members(
+    members: Sequence[ArchiveMember], out: BinaryIO, *, timestamp: int, codec: Codec, threads: int
+) -> tuple[int, int]:
+    """Stream `members` into `out`; return (entry count, unzipped bytes)."""
+    module = codec.load()
+    stream = _ZipStream(out, timestamp=timestamp)
+    unzipped = 0
+    # Enough work queued to keep every worker busy while the writer waits for the oldest piece.
+    max_pieces = 16 * threads
+    max_bytes = 4 * threads * CHUNK_SIZE
+    pending: deque[_Piece] = deque()
+    pending_bytes = 0
+
+    def compress(data: bytes, zdict: bytes, last: bool) -> bytes:
+        return _deflate(module, codec.level, data, zdict, last)
+
+    def write_oldest() -> None:
+        nonlocal pending_bytes, unzipped
+        piece = pending.popleft()
+        stream.write(piece)
+        if piece.last and not piece.member.is_dir:
+            unzipped += piece.size
+        pending_bytes -= piece.weight
+
+    if threads == 1:
+
+        def submit(data: bytes, zdict: bytes, last: bool) -> Future[bytes]:
+            done: Future[bytes] = Future()
+            done.set_result(compress(data, zdict, last))
+            return done
+
+        for piece in _pieces(members, module, submit):
+            pending.append(piece)
+            write_oldest()
+    else:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerkit-zip") as pool:
+            try:
+                for piece in _pieces(
+                    members, module, lambda d, z, last: pool.submit(compress, d, z, last)
+                ):
+                    pending.append(piece)
+                    pending_bytes += piece.weight
+                    while len(pending) > max_pieces or pending_bytes > max_bytes:
+                        write_oldest()
+                while pending:
+                    write_oldest()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    stream.finish()
+    return stream.entry_count, unzipped
+
+
 def write_zip(
     members: Sequence[ArchiveMember],
     dest: Path,
     *,
     timestamp: int = ZIP_EPOCH,
     compression: CompressionName = "default",
+    threads: int | None = None,
 ) -> ZipResult:
-    """Write `members` to `dest` reproducibly and atomically; return its digest and sizes."""
-    date_time = time.gmtime(max(timestamp, ZIP_EPOCH))[:6]
-    level = COMPRESSION_LEVELS[compression]
+    """Write `members` to `dest` reproducibly and atomically; return its digest and sizes.
+
+    `threads` (default: every core) changes the speed, never the bytes.
+    """
+    codec = CODECS[compression]
+    workers = default_threads() if threads is None else max(1, threads)
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    unzipped = 0
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(partial, "w", allowZip64=True) as archive:
-            for member in members:
-                info = _zip_info(member, date_time)
-                if member.source is None:
-                    archive.writestr(info, b"")
-                    continue
-                # Public as `compress_level` only from 3.13; `_compresslevel` works on 3.10+.
-                info._compresslevel = level  # type: ignore[attr-defined]
-                with (
-                    member.source.open("rb") as src,
-                    archive.open(info, "w", force_zip64=True) as out,
-                ):
-                    shutil.copyfileobj(src, out, 1024 * 1024)
-                unzipped += info.file_size
+        with partial.open("wb") as out:
+            count, unzipped = _write_members(
+                members, out, timestamp=timestamp, codec=codec, threads=workers
+            )
         digest = hashlib.sha256()
         with partial.open("rb") as built:
             for block in iter(lambda: built.read(1024 * 1024), b""):
@@ -144,12 +506,12 @@ def write_zip(
         zipped = partial.stat().st_size
         partial.replace(dest)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise _filesystem_error(exc, dest) from exc
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise
-    return ZipResult(dest, digest.hexdigest(), zipped, unzipped, len(members))
+    return ZipResult(dest, digest.hexdigest(), zipped, unzipped, count)
 
 
 def write_text_atomic(dest: Path, text: str) -> None:
@@ -160,5 +522,5 @@ def write_text_atomic(dest: Path, text: str) -> None:
         partial.write_text(text, encoding="utf-8")
         partial.replace(dest)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        _discard(partial)
         raise _filesystem_error(exc, dest) from exc

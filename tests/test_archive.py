@@ -1,0 +1,310 @@
+"""The zip writer: valid for every reader, byte-identical for any thread count, bounded memory."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import struct
+import subprocess
+import time
+import tracemalloc
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from layerkit import archive
+from layerkit.archive import (
+    CHUNK_SIZE,
+    CODECS,
+    ZIP_EPOCH,
+    ArchiveMember,
+    layer_members,
+    write_zip,
+    zip_timestamp,
+)
+from layerkit.contents import scan_tree
+from layerkit.errors import FilesystemError
+
+PREFIX = "python/lib/python3.12/site-packages"
+
+
+def _text(size: int, seed: int) -> bytes:
+    """Compressible but not trivial data (source-code-like)."""
+    rng = random.Random(seed)
+    words = [f"name_{i} = value_{i * 7}\n".encode() for i in range(400)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words)
+    return bytes(out[:size])
+
+
+def _noise(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+# path -> (content, executable)
+TREE: dict[str, tuple[bytes, bool]] = {
+    "pkg/__init__.py": (b"", False),
+    "pkg/core.py": (_text(5_000, 1), False),
+    "pkg/big.so": (_text(2 * CHUNK_SIZE + 12_345, 2), True),  # three chunks
+    "pkg/exact.bin": (_text(2 * CHUNK_SIZE, 3), False),  # ends exactly on a chunk
+    "pkg/one_chunk.dat": (_text(CHUNK_SIZE, 4), False),
+    "pkg/random.bin": (_noise(3_000, 5), False),  # deflate cannot shrink it: stored
+    "pkg/random_big.bin": (_noise(CHUNK_SIZE + 77, 6), False),  # incompressible, two chunks
+    "pkg/data/ünïcode.txt": (b"caf\xc3\xa9\n" * 50, False),
+    "pkg-1.0.dist-info/RECORD": (b"pkg/__init__.py,,\n", False),
+    "bin/tool": (b"#!/bin/sh\necho hi\n", True),
+}
+
+
+def make_tree(root: Path, *, umask: int = 0o022, mtime: float | None = None) -> Path:
+    old = os.umask(umask)
+    try:
+        for rel, (content, executable) in TREE.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            if executable:
+                path.chmod(0o777 & ~umask)
+            if mtime is not None:
+                os.utime(path, (mtime, mtime))
+    finally:
+        os.umask(old)
+    return root
+
+
+def members_of(root: Path) -> list[ArchiveMember]:
+    return layer_members(root, scan_tree(root), PREFIX)
+
+
+def unzip_test(path: Path) -> None:
+    unzip = shutil.which("unzip")
+    assert unzip, "Info-ZIP unzip is needed for these tests (apt-get install unzip)"
+    proc = subprocess.run([unzip, "-t", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No errors detected" in proc.stdout
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / "site")
+
+
+def test_every_reader_accepts_the_zip_and_gets_the_files_back(tree: Path, tmp_path: Path) -> None:
+    result = write_zip(members_of(tree), tmp_path / "layer.zip", threads=2)
+
+    unzip_test(result.path)
+    with zipfile.ZipFile(result.path) as zf:
+        assert zf.testzip() is None  # every CRC checked
+        for rel, (content, _) in TREE.items():
+            assert zf.read(f"{PREFIX}/{rel}") == content
+    assert result.unzipped_bytes == sum(len(c) for c, _ in TREE.values())
+    assert result.zipped_bytes == result.path.stat().st_size
+    assert result.entry_count == len(members_of(tree))
+
+
+def test_entries_are_sorted_plain_and_normalised(tree: Path, tmp_path: Path) -> None:
+    stamp = 1_700_000_000
+    result = write_zip(members_of(tree), tmp_path / "layer.zip", timestamp=stamp)
+
+    with zipfile.ZipFile(result.path) as zf:
+        infos = zf.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert f"{PREFIX}/pkg/" in names and "python/" in names  # every directory has an entry
+    expected_time = time.gmtime(stamp)[:5]
+    for info in infos:
+        assert info.extra == b""
+        assert info.create_system == 3
+        assert info.date_time[:5] == expected_time
+        assert info.comment == b""
+        mode = info.external_attr >> 16
+        if info.is_dir():
+            assert mode == 0o040755
+            assert info.external_attr & 0x10
+        elif info.filename.endswith(("big.so", "bin/tool")):
+            assert mode == 0o100755
+        else:
+            assert mode == 0o100644
+    flags = {i.filename: i.flag_bits for i in infos}
+    assert flags[f"{PREFIX}/pkg/data/ünïcode.txt"] & 0x800  # UTF-8 name flagged
+    assert not flags[f"{PREFIX}/pkg/core.py"] & 0x808  # ASCII, no data descriptor
+
+
+def test_stored_when_deflate_does_not_shrink(tree: Path, tmp_path: Path) -> None:
+    result = write_zip(members_of(tree), tmp_path / "layer.zip")
+    with zipfile.ZipFile(result.path) as zf:
+        methods = {i.filename.removeprefix(f"{PREFIX}/"): i.compress_type for i in zf.infolist()}
+    assert methods["pkg/random.bin"] == zipfile.ZIP_STORED
+    assert methods["pkg/__init__.py"] == zipfile.ZIP_STORED  # empty
+    assert methods["pkg/core.py"] == zipfile.ZIP_DEFLATED
+    assert methods["pkg/big.so"] == zipfile.ZIP_DEFLATED
+
+
+def test_chunks_of_a_large_file_form_one_deflate_stream(tree: Path, tmp_path: Path) -> None:
+    result = write_zip(members_of(tree), tmp_path / "layer.zip", threads=3)
+    with zipfile.ZipFile(result.path) as zf:
+        info = zf.getinfo(f"{PREFIX}/pkg/big.so")
+    with result.path.open("rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        raw = fh.read(info.compress_size)
+    # The patched local header agrees with the central directory.
+    assert struct.unpack("<III", local[14:26]) == (info.CRC, info.compress_size, info.file_size)
+    content = TREE["pkg/big.so"][0]
+    assert zlib.decompress(raw, -15) == content
+    assert zlib.crc32(content) == info.CRC
+    # Chunks primed with the previous window compress about as well as one stream.
+    whole = zlib.compressobj(6, zlib.DEFLATED, -15)
+    single = len(whole.compress(content) + whole.flush())
+    assert info.compress_size < single * 1.02
+
+
+@pytest.fixture
+def other_tz() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Kiritimati"  # UTC+14
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def test_same_bytes_whatever_umask_tz_mtimes_and_threads(tmp_path: Path) -> None:
+    first = make_tree(tmp_path / "a", umask=0o022, mtime=1_000_000_000)
+    reference = write_zip(members_of(first), tmp_path / "one.zip", threads=1)
+
+    second = make_tree(tmp_path / "b", umask=0o077, mtime=1_600_000_000)
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Kiritimati"
+    time.tzset()
+    try:
+        digests = {
+            write_zip(members_of(second), tmp_path / f"t{n}.zip", threads=n).sha256
+            for n in (1, 2, 4)
+        }
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+    assert digests == {reference.sha256}
+
+
+def test_small_chunks_still_identical_across_threads(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many chunks per file and a deep queue: the order of completion must not matter.
+    monkeypatch.setattr(archive, "CHUNK_SIZE", 64 * 1024)
+    digests = {
+        write_zip(members_of(tree), tmp_path / f"t{n}.zip", threads=n).sha256 for n in (1, 2, 8)
+    }
+    assert len(digests) == 1
+    unzip_test(tmp_path / "t8.zip")
+
+
+@pytest.mark.parametrize("compression", ["fast", "default", "small"])
+def test_every_compression_level_is_valid(
+    compression: archive.CompressionName, tree: Path, tmp_path: Path
+) -> None:
+    result = write_zip(members_of(tree), tmp_path / "layer.zip", compression=compression)
+    unzip_test(result.path)
+    with zipfile.ZipFile(result.path) as zf:
+        assert zf.testzip() is None
+
+
+def test_levels_trade_size_for_speed(tree: Path, tmp_path: Path) -> None:
+    sizes = {
+        c: write_zip(members_of(tree), tmp_path / f"{c}.zip", compression=c).zipped_bytes
+        for c in ("fast", "default", "small")
+    }
+    assert sizes["small"] <= sizes["default"] < sizes["fast"]
+
+
+def test_codec_identity_names_library_version_and_level() -> None:
+    identity = CODECS["default"].identity()
+    assert identity.startswith("zlib-ng ")
+    assert "level 6" in identity
+    assert CODECS["fast"].identity().startswith("isal ")
+
+
+def test_zip64_records_when_the_classic_fields_overflow(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Lowered limits exercise the same code paths as a 4 GiB file or 65,535 entries.
+    monkeypatch.setattr(archive, "_ZIP64_LIMIT", 40_000)
+    monkeypatch.setattr(archive, "_ZIP64_COUNT_LIMIT", 5)
+    result = write_zip(members_of(tree), tmp_path / "layer.zip", threads=2)
+
+    unzip_test(result.path)
+    with zipfile.ZipFile(result.path) as zf:
+        assert zf.testzip() is None
+        big = zf.getinfo(f"{PREFIX}/pkg/big.so")
+        assert big.extract_version == 45
+        assert zf.read(big) == TREE["pkg/big.so"][0]
+    data = result.path.read_bytes()
+    assert data.count(b"PK\x06\x06") == 1  # ZIP64 end of central directory
+    assert data.count(b"PK\x06\x07") == 1  # and its locator
+    entries_in_end = struct.unpack("<H", data[-22 + 8 : -22 + 10])[0]
+    assert entries_in_end == 0xFFFF  # the real count is in the ZIP64 record
+
+
+def test_no_zip64_for_a_normal_layer(tree: Path, tmp_path: Path) -> None:
+    data = write_zip(members_of(tree), tmp_path / "layer.zip").path.read_bytes()
+    assert b"PK\x06\x06" not in data
+
+
+def test_memory_stays_bounded_for_a_large_file(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    with (root / "huge.bin").open("wb") as fh:
+        for i in range(48):
+            fh.write(bytes([i]) * CHUNK_SIZE)  # 48 MiB that compresses quickly
+    tracemalloc.start()
+    try:
+        write_zip(members_of(root), tmp_path / "layer.zip", threads=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * CHUNK_SIZE, f"peak {peak / CHUNK_SIZE:.1f} MiB"
+
+
+def test_timestamp_comes_from_source_date_epoch_floored_at_1980() -> None:
+    assert zip_timestamp({}) == ZIP_EPOCH
+    assert zip_timestamp({"SOURCE_DATE_EPOCH": "1700000000"}) == 1_700_000_000
+    assert zip_timestamp({"SOURCE_DATE_EPOCH": "5"}) == ZIP_EPOCH
+    assert zip_timestamp({"SOURCE_DATE_EPOCH": "soon"}) == ZIP_EPOCH
+
+
+def test_unwritable_output_is_a_filesystem_error(tree: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a directory should be")
+    with pytest.raises(FilesystemError):
+        write_zip(members_of(tree), blocked / "layer.zip")
+
+
+def test_failure_leaves_no_partial_zip(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    members = [*members_of(tree), ArchiveMember("zzz/gone.py", tree / "missing.py")]
+    with pytest.raises(FilesystemError, match=r"missing\.py"):
+        write_zip(members, out / "layer.zip", threads=2)
+    assert list(out.iterdir()) == []
+
+
+def test_existing_zip_is_replaced_atomically(tree: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "layer.zip"
+    dest.write_bytes(b"old")
+    result = write_zip(members_of(tree), dest)
+    assert dest.read_bytes()[:4] == b"PK\x03\x04"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert result.path == dest
