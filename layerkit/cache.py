@@ -1,0 +1,360 @@
+"""Content-addressed build cache: the inputs of a build -> the zip and manifest they produce.
+
+A key is the SHA-256 of a canonical JSON document of every input that changes the output: the
+contents of the requirement files, the requirement specs, the resolved pins, the target, the
+installer and its version, the options that shape the tree or the zip (slim, verify, codec...) and
+layerkit's version. An entry is a directory ``builds/<key[:2]>/<key>/`` holding ``layer.zip`` and
+``manifest.json``, made in a scratch directory and renamed into place, so a reader never sees half
+an entry. A hit is trusted only when the zip's size and SHA-256 match its manifest; a damaged or
+partial entry is removed and reported as a miss.
+
+Pins. Asking the index is the only way to know that unpinned requirements still resolve to the
+same versions (``uv pip compile``; it cost 5-13 s through this machine's PyPI proxy, 0.35 s
+``--offline``). A lock (every requirement an exact ``name==version``, as ``uv pip compile`` or
+``pip-compile`` write) pins itself, so no resolution is needed once a cached build shows that the
+lock covers every distribution it installed; see `find_build`.
+
+The cache lives in ``LAYERKIT_CACHE_DIR`` or the platform's user cache directory (platformdirs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from layerkit.errors import FilesystemError, LayerkitError
+from layerkit.installer import CommandRunner, InstallRequest, _index_args, classify_failure
+from layerkit.manifest import Manifest, parse_manifest
+from layerkit.report import to_jsonable
+
+CACHE_ENV = "LAYERKIT_CACHE_DIR"
+CACHE_LAYOUT = 1  # bump when the key document or the entry layout changes
+_ZIP_NAME = "layer.zip"
+_MANIFEST_NAME = "manifest.json"
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """``LAYERKIT_CACHE_DIR`` if set, else the platform's cache dir (``~/.cache/layerkit``...)."""
+    override = env.get(CACHE_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    import platformdirs  # only builds need it
+
+    return Path(platformdirs.user_cache_dir("layerkit", appauthor=False))
+
+
+def installer_cache_env(env: Mapping[str, str], installer: str) -> dict[str, str]:
+    """Point the installer's wheel cache inside ``LAYERKIT_CACHE_DIR`` when that is set.
+
+    One directory then holds everything a CI job should persist between runs. Without it, uv and
+    pip keep their own platform-conventional caches (shared with the user's other projects), and a
+    user's own ``UV_CACHE_DIR`` / ``PIP_CACHE_DIR`` always wins.
+    """
+    override = env.get(CACHE_ENV, "").strip()
+    variable = "UV_CACHE_DIR" if installer == "uv" else "PIP_CACHE_DIR"
+    if not override or env.get(variable):
+        return {}
+    return {variable: str(Path(override).expanduser() / installer)}
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything, besides the resolved pins, that decides a layer zip's bytes."""
+
+    requirement_texts: tuple[str, ...]  # contents of each requirements file, in order
+    requirements: tuple[str, ...]  # specs given directly (config or command line)
+    target: str  # Target.slug, e.g. python3.12-arm64
+    installer: str
+    installer_version: str
+    layerkit_version: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # slim, verify, codec, index...
+
+    def document(self, pins: str) -> dict[str, Any]:
+        return {
+            "layout": CACHE_LAYOUT,
+            "requirement_files": [
+                hashlib.sha256(t.encode("utf-8")).hexdigest() for t in self.requirement_texts
+            ],
+            "requirements": list(self.requirements),
+            "pins": pins,
+            "target": self.target,
+            "installer": [self.installer, self.installer_version],
+            "layerkit": self.layerkit_version,
+            "options": to_jsonable(dict(self.options)),
+        }
+
+
+def cache_key(inputs: BuildInputs, pins: str) -> str:
+    """The SHA-256 of the canonical JSON of `inputs` and `pins`."""
+    canonical = json.dumps(
+        inputs.document(pins), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Requirement-file lines with continuations joined and comments removed."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].split("\t#", 1)[0].rstrip()
+        if line.lstrip().startswith("#"):
+            line = ""
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            lines.append(line)
+    if pending.strip():
+        lines.append(pending.strip())
+    return lines
+
+
+def _exact_pin(line: str) -> tuple[str, str] | None:
+    """(canonical name, version) when `line` pins one exact version (hashes allowed), else None."""
+    words: list[str] = []
+    parts = iter(line.split())
+    for part in parts:
+        if part == "--hash":
+            next(parts, None)  # its value
+        elif not part.startswith("--hash="):
+            words.append(part)
+    if not words or any(w.startswith("-") for w in words):
+        return None
+    try:
+        requirement = Requirement(" ".join(words))
+    except InvalidRequirement:
+        return None
+    specifiers = list(requirement.specifier)
+    if requirement.url or len(specifiers) != 1:
+        return None
+    (spec,) = specifiers
+    if spec.operator not in ("==", "===") or "*" in spec.version:
+        return None
+    return canonicalize_name(requirement.name), spec.version
+
+
+def _format_pins(pins: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"{name}=={version}\n" for name, version in sorted(set(pins)))
+
+
+def normalize_pins(text: str) -> str:
+    """``name==version`` lines (canonical names, sorted) from ``uv pip compile`` output."""
+    pins: list[tuple[str, str]] = []
+    for line in _logical_lines(text):
+        pin = _exact_pin(line)
+        if pin is not None:
+            pins.append(pin)
+    return _format_pins(pins)
+
+
+def lock_pins(requirement_texts: Sequence[str], requirements: Sequence[str]) -> str | None:
+    """The pins when every requirement is an exact ``name==version`` (a lock), else None.
+
+    Any option line (``-r``, ``-c``, ``-e``, ``--index-url``...), URL, range or wildcard means the
+    requirements alone do not say what will be installed.
+    """
+    pins: list[tuple[str, str]] = []
+    lines = [line for text in requirement_texts for line in _logical_lines(text)]
+    for line in [*lines, *requirements]:
+        pin = _exact_pin(line)
+        if pin is None:
+            return None
+        pins.append(pin)
+    return _format_pins(pins) if pins else None
+
+
+def _versions_equal(left: str, right: str) -> bool:
+    try:
+        return Version(left) == Version(right)
+    except InvalidVersion:
+        return left == right
+
+
+def pins_cover(pins: str, manifest: Manifest) -> bool:
+    """Whether `pins` fix the version of every distribution the manifest's build installed."""
+    pinned: dict[str, list[str]] = {}
+    for line in pins.splitlines():
+        name, _, version = line.partition("==")
+        pinned.setdefault(name, []).append(version)
+    for dist in manifest.distributions:
+        versions = pinned.get(canonicalize_name(dist.name), [])
+        if not any(_versions_equal(v, dist.version) for v in versions):
+            return False
+    return True
+
+
+def compile_command(uv: str, request: InstallRequest, specs_file: Path | None) -> list[str]:
+    """``uv pip compile`` resolving `request` for its target: pinned versions on stdout."""
+    target = request.target
+    files = [str(p) for p in request.requirement_files]
+    if specs_file is not None:
+        files.append(str(specs_file))
+    return [
+        uv, "pip", "compile",
+        "--python-version", target.python,
+        "--python-platform", target.uv_platform,
+        "--only-binary", ":all:",
+        "--no-header", "--no-annotate", "--quiet", "--no-progress",
+        *_index_args(request.index),
+        *files,
+    ]  # fmt: skip
+
+
+def resolve_pins(
+    request: InstallRequest,
+    *,
+    uv: str,
+    runner: CommandRunner,
+    scratch: Path,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Ask the index which versions `request` resolves to for its target (normalised pins)."""
+    specs_file: Path | None = None
+    if request.requirements:
+        specs_file = scratch / "layerkit-requirements.in"
+        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
+    result = runner(compile_command(uv, request, specs_file), env=env)
+    if result.returncode != 0:
+        raise classify_failure(result, backend="uv", target=request.target)
+    return normalize_pins(result.stdout)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A verified cached build."""
+
+    key: str
+    zip_path: Path
+    manifest: Manifest
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class BuildCache:
+    """Cached builds under `root`; every method is safe against concurrent builds."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def entry_dir(self, key: str) -> Path:
+        return self.root / "builds" / key[:2] / key
+
+    def lookup(self, key: str) -> CacheEntry | None:
+        """The entry for `key` if present and intact; a damaged or partial entry is removed."""
+        directory = self.entry_dir(key)
+        if not directory.is_dir():
+            return None
+        zip_path = directory / _ZIP_NAME
+        try:
+            document = json.loads((directory / _MANIFEST_NAME).read_text(encoding="utf-8"))
+            if not isinstance(document, dict):
+                raise ValueError("not a manifest")
+            manifest = parse_manifest(document, source=str(directory))
+            intact = (
+                manifest.inputs_digest == key
+                and zip_path.stat().st_size == manifest.zipped_bytes
+                and _sha256_file(zip_path) == manifest.sha256
+            )
+        except (OSError, ValueError, LayerkitError):
+            intact = False
+        if not intact:
+            _remove_tree(directory)
+            return None
+        return CacheEntry(key, zip_path, manifest)
+
+    def store(self, key: str, zip_path: Path, manifest: Manifest) -> CacheEntry:
+        """Add the build `key` (its zip and manifest); the manifest must carry `key`."""
+        if manifest.inputs_digest != key:
+            raise ValueError("the manifest's inputs_digest must be the cache key")
+        scratch = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex}"
+        directory = self.entry_dir(key)
+        try:
+            scratch.mkdir(parents=True)
+            shutil.copyfile(zip_path, scratch / _ZIP_NAME)
+            (scratch / _MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            _remove_tree(directory)  # a stale or damaged entry of the same key
+            try:
+                scratch.rename(directory)
+            except OSError:
+                if not directory.is_dir():
+                    raise
+                _remove_tree(scratch)  # another build stored the same key first
+        except OSError as exc:
+            _remove_tree(scratch)
+            raise FilesystemError(
+                f"cannot write the build cache at {self.root}: {exc}",
+                hint=f"set {CACHE_ENV} to a writable directory, or build with --force",
+            ) from exc
+        return CacheEntry(key, directory / _ZIP_NAME, manifest)
+
+    def restore(self, entry: CacheEntry, dest: Path) -> Path:
+        """Copy the cached zip to `dest` atomically.
+
+        Copies, not hard links: a tool that rewrites the output in place (``cp``, ``zip -d``)
+        must not reach into the cache. (85 MB copies in ~25 ms from the page cache.)
+        """
+        partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(entry.zip_path, partial)
+            partial.replace(dest)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise FilesystemError(f"cannot write {dest}: {exc}") from exc
+        return dest
+
+
+@dataclass(frozen=True)
+class CacheDecision:
+    """What the cache says about a build: its key, and the entry when it can be reused."""
+
+    key: str
+    entry: CacheEntry | None
+    resolved: bool  # whether the index was asked (unpinned requirements, or an incomplete lock)
+
+
+def find_build(
+    cache: BuildCache, inputs: BuildInputs, *, resolve: Callable[[], str]
+) -> CacheDecision:
+    """The key to build (and store) under, and the reusable entry if there is one.
+
+    With a lock, the key uses the lock's pins and no resolution happens — provided the cached
+    build shows the lock covers everything it installed (else the index is asked, as for
+    unpinned requirements). `resolve` returns ``uv pip compile`` output (see `resolve_pins`).
+    """
+    lock = lock_pins(inputs.requirement_texts, inputs.requirements)
+    if lock is not None:
+        key = cache_key(inputs, lock)
+        entry = cache.lookup(key)
+        if entry is None or pins_cover(lock, entry.manifest):
+            return CacheDecision(key, entry, resolved=False)
+    pins = normalize_pins(resolve())
+    key = cache_key(inputs, pins)
+    return CacheDecision(key, cache.lookup(key), resolved=True)

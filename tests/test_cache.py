@@ -1,0 +1,364 @@
+"""The build cache: keys cover every input, hits are verified, locks skip resolution."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+from layerkit.cache import (
+    CACHE_ENV,
+    BuildCache,
+    BuildInputs,
+    cache_dir,
+    cache_key,
+    compile_command,
+    find_build,
+    installer_cache_env,
+    lock_pins,
+    normalize_pins,
+    pins_cover,
+    resolve_pins,
+)
+from layerkit.config import IndexOptions
+from layerkit.errors import CompatibilityError, FilesystemError
+from layerkit.installer import CommandResult, InstallRequest
+from layerkit.manifest import DistributionInfo, Manifest, code_sha256
+from layerkit.targets import make_target
+
+INPUTS = BuildInputs(
+    requirement_texts=("requests==2.32.3\n",),
+    requirements=("pydantic>=2",),
+    target="python3.12-x86_64",
+    installer="uv",
+    installer_version="0.9.0",
+    layerkit_version="0.1.0",
+    options={"slim": {"remove_tests": True}, "compression": "zlib-ng 1.1.0 level 6"},
+)
+PINS = "pydantic==2.11.0\nrequests==2.32.3\n"
+
+
+def make_zip(path: Path, content: bytes = b"PK\x05\x06" + bytes(18)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def make_manifest(zip_path: Path, key: str, dists: Sequence[tuple[str, str]] = ()) -> Manifest:
+    import hashlib
+
+    sha = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+    return Manifest(
+        layerkit_version="0.1.0",
+        name="deps",
+        python="3.12",
+        arch="x86_64",
+        runtime="python3.12",
+        abi="cp312",
+        glibc="2.34",
+        installer="uv",
+        installer_version="0.9.0",
+        zip=zip_path.name,
+        sha256=sha,
+        code_sha256=code_sha256(sha),
+        file_count=1,
+        unzipped_bytes=10,
+        zipped_bytes=zip_path.stat().st_size,
+        budget_bytes=262_144_000,
+        distributions=tuple(DistributionInfo(n, v, 1, 1) for n, v in dists),
+        inputs_digest=key,
+    )
+
+
+# --- where the cache lives -------------------------------------------------------------------
+
+
+def test_cache_dir_follows_the_environment_then_platform_conventions(tmp_path: Path) -> None:
+    assert cache_dir({CACHE_ENV: str(tmp_path)}) == tmp_path
+    assert cache_dir({}) == Path(platformdirs.user_cache_dir("layerkit", appauthor=False))
+    assert cache_dir({CACHE_ENV: "  "}) == cache_dir({})
+
+
+def test_installer_cache_moves_under_layerkit_cache_dir_only_when_set(tmp_path: Path) -> None:
+    assert installer_cache_env({}, "uv") == {}
+    assert installer_cache_env({CACHE_ENV: str(tmp_path)}, "uv") == {
+        "UV_CACHE_DIR": str(tmp_path / "uv")
+    }
+    assert installer_cache_env({CACHE_ENV: str(tmp_path)}, "pip") == {
+        "PIP_CACHE_DIR": str(tmp_path / "pip")
+    }
+    mine = {CACHE_ENV: str(tmp_path), "UV_CACHE_DIR": "/mine"}
+    assert installer_cache_env(mine, "uv") == {}
+
+
+# --- the key ------------------------------------------------------------------------------------
+
+
+def test_key_is_stable_and_ignores_option_order() -> None:
+    reordered = dataclasses.replace(INPUTS, options=dict(reversed(list(INPUTS.options.items()))))
+    assert cache_key(INPUTS, PINS) == cache_key(reordered, PINS)
+    assert len(cache_key(INPUTS, PINS)) == 64
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"requirement_texts": ("requests==2.32.4\n",)},
+        {"requirement_texts": ("requests==2.32.3\n", "")},
+        {"requirements": ("pydantic>=2.1",)},
+        {"target": "python3.12-arm64"},
+        {"installer": "pip"},
+        {"installer_version": "0.9.1"},
+        {"layerkit_version": "0.2.0"},
+        {"options": {"slim": {"remove_tests": False}, "compression": "zlib-ng 1.1.0 level 6"}},
+        {"options": {"slim": {"remove_tests": True}, "compression": "isal 1.9.1 level 1"}},
+    ],
+)
+def test_every_input_changes_the_key(change: Mapping[str, object]) -> None:
+    changed = dataclasses.replace(INPUTS, **change)  # type: ignore[arg-type]
+    assert cache_key(changed, PINS) != cache_key(INPUTS, PINS)
+
+
+def test_resolved_pins_change_the_key() -> None:
+    assert cache_key(INPUTS, PINS) != cache_key(INPUTS, PINS.replace("2.11.0", "2.11.1"))
+
+
+# --- pins ---------------------------------------------------------------------------------------
+
+COMPILED = """\
+Requests==2.32.3 \\
+    --hash=sha256:aaa \\
+    --hash=sha256:bbb
+    # via -r requirements.in
+charset_normalizer==3.4.1
+idna==3.10  # a comment
+urllib3==2.3.0; python_version >= "3.9"
+"""
+
+
+def test_normalize_pins_reads_compile_output() -> None:
+    assert normalize_pins(COMPILED) == (
+        "charset-normalizer==3.4.1\nidna==3.10\nrequests==2.32.3\nurllib3==2.3.0\n"
+    )
+
+
+def test_a_lock_pins_itself() -> None:
+    assert lock_pins([COMPILED], []) == normalize_pins(COMPILED)
+    assert lock_pins([], ["numpy==2.2.6", "Pandas===2.3.2"]) == "numpy==2.2.6\npandas==2.3.2\n"
+    assert lock_pins(["six==1.17.0 --hash sha256:ccc\n"], []) == "six==1.17.0\n"
+
+
+@pytest.mark.parametrize(
+    ("texts", "specs"),
+    [
+        (["requests>=2\n"], []),
+        (["requests==2.*\n"], []),
+        (["-r base.txt\nrequests==2.32.3\n"], []),
+        (["--index-url https://example.invalid/simple\nrequests==2.32.3\n"], []),
+        (["requests @ https://example.invalid/requests-2.32.3-py3-none-any.whl\n"], []),
+        (["requests==2.32.3\n"], ["pydantic"]),
+        (["./local-package\n"], []),
+        ([], []),
+    ],
+)
+def test_anything_short_of_exact_pins_is_not_a_lock(texts: list[str], specs: list[str]) -> None:
+    assert lock_pins(texts, specs) is None
+
+
+def test_pins_cover_only_when_every_installed_distribution_is_pinned(tmp_path: Path) -> None:
+    zip_path = make_zip(tmp_path / "l.zip")
+    manifest = make_manifest(zip_path, "k", [("Requests", "2.32.3"), ("idna", "3.10.0")])
+    assert pins_cover("idna==3.10\nrequests==2.32.3\n", manifest)
+    assert not pins_cover("requests==2.32.3\n", manifest)
+    assert not pins_cover("idna==3.9\nrequests==2.32.3\n", manifest)
+
+
+# --- resolving with uv pip compile --------------------------------------------------------------
+
+
+def test_compile_command_resolves_for_the_target(tmp_path: Path) -> None:
+    request = InstallRequest(
+        target=make_target("3.12", "arm64"),
+        dest=tmp_path / "site",
+        requirement_files=(Path("requirements.txt"),),
+        requirements=("numpy",),
+        index=IndexOptions(index_url="https://mirror.invalid/simple"),
+    )
+    assert compile_command("uv", request, tmp_path / "specs.in") == [
+        "uv", "pip", "compile",
+        "--python-version", "3.12",
+        "--python-platform", "aarch64-manylinux_2_34",
+        "--only-binary", ":all:",
+        "--no-header", "--no-annotate", "--quiet", "--no-progress",
+        "--index-url", "https://mirror.invalid/simple",
+        "requirements.txt", str(tmp_path / "specs.in"),
+    ]  # fmt: skip
+
+
+class FakeRunner:
+    def __init__(self, result: CommandResult) -> None:
+        self.result = result
+        self.calls: list[list[str]] = []
+        self.specs: list[str] = []
+
+    def __call__(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        self.calls.append(list(argv))
+        self.specs.append(Path(argv[-1]).read_text())
+        return self.result
+
+
+def test_resolve_pins_passes_specs_in_a_file_and_normalises(tmp_path: Path) -> None:
+    runner = FakeRunner(CommandResult((), 0, COMPILED, ""))
+    request = InstallRequest(
+        target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("requests", "idna")
+    )
+    pins = resolve_pins(request, uv="uv", runner=runner, scratch=tmp_path)
+    assert pins == normalize_pins(COMPILED)
+    assert runner.specs == ["requests\nidna\n"]
+
+
+def test_resolve_failure_is_classified(tmp_path: Path) -> None:
+    stderr = "error: Because torch==9 has no wheels with a matching platform tag..."
+    runner = FakeRunner(CommandResult(("uv",), 1, "", stderr))
+    request = InstallRequest(
+        target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("torch==9",)
+    )
+    with pytest.raises(CompatibilityError):
+        resolve_pins(request, uv="uv", runner=runner, scratch=tmp_path)
+
+
+# --- entries ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> BuildCache:
+    return BuildCache(tmp_path / "cache")
+
+
+def stored(cache: BuildCache, tmp_path: Path, key: str, dists: Sequence[tuple[str, str]] = ()):
+    zip_path = make_zip(tmp_path / "dist" / "deps.zip", b"PK\x05\x06" + bytes(18) + key.encode())
+    return cache.store(key, zip_path, make_manifest(zip_path, key, dists))
+
+
+def test_store_then_lookup_then_restore(cache: BuildCache, tmp_path: Path) -> None:
+    key = cache_key(INPUTS, PINS)
+    entry = stored(cache, tmp_path, key)
+    hit = cache.lookup(key)
+    assert hit is not None
+    assert hit.manifest == entry.manifest
+    dest = cache.restore(hit, tmp_path / "out" / "deps-python3.12-x86_64.zip")
+    assert dest.read_bytes() == entry.zip_path.read_bytes()
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no partial file left
+    assert cache.lookup("0" * 64) is None
+
+
+def test_restore_replaces_an_existing_output(cache: BuildCache, tmp_path: Path) -> None:
+    entry = stored(cache, tmp_path, "a" * 64)
+    dest = make_zip(tmp_path / "out" / "deps.zip", b"old")
+    cache.restore(entry, dest)
+    assert dest.read_bytes() == entry.zip_path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "no-zip", "no-manifest", "garbage", "key"])
+def test_damaged_entries_are_misses_and_removed(
+    damage: str, cache: BuildCache, tmp_path: Path
+) -> None:
+    key = "b" * 64
+    entry = stored(cache, tmp_path, key)
+    directory = cache.entry_dir(key)
+    manifest_file = directory / "manifest.json"
+    if damage == "flip":  # same size, different bytes: only the digest notices
+        data = bytearray(entry.zip_path.read_bytes())
+        data[0] ^= 0xFF
+        entry.zip_path.unlink()  # a hard link to the output: write a new file
+        entry.zip_path.write_bytes(bytes(data))
+    elif damage == "truncate":
+        entry.zip_path.unlink()
+        entry.zip_path.write_bytes(b"PK")
+    elif damage == "no-zip":
+        entry.zip_path.unlink()
+    elif damage == "no-manifest":
+        manifest_file.unlink()
+    elif damage == "garbage":
+        manifest_file.write_text("[1, 2")
+    else:
+        document = json.loads(manifest_file.read_text())
+        document["inputs_digest"] = "c" * 64
+        manifest_file.write_text(json.dumps(document))
+    assert cache.lookup(key) is None
+    assert not directory.exists()
+
+
+def test_storing_the_same_key_twice_keeps_one_good_entry(cache: BuildCache, tmp_path: Path) -> None:
+    stored(cache, tmp_path, "d" * 64)
+    stored(cache, tmp_path, "d" * 64)
+    assert cache.lookup("d" * 64) is not None
+    assert list((cache.root / "tmp").iterdir()) == []
+
+
+def test_store_requires_the_key_in_the_manifest(cache: BuildCache, tmp_path: Path) -> None:
+    zip_path = make_zip(tmp_path / "deps.zip")
+    with pytest.raises(ValueError, match="inputs_digest"):
+        cache.store("e" * 64, zip_path, make_manifest(zip_path, "f" * 64))
+
+
+def test_unwritable_cache_is_a_filesystem_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a directory")
+    zip_path = make_zip(tmp_path / "deps.zip")
+    with pytest.raises(FilesystemError, match="build cache") as caught:
+        BuildCache(blocked).store("a" * 64, zip_path, make_manifest(zip_path, "a" * 64))
+    assert CACHE_ENV in (caught.value.hint or "")
+
+
+# --- deciding ------------------------------------------------------------------------------------
+
+LOCK = "idna==3.10\nrequests==2.32.3\n"
+LOCKED = dataclasses.replace(INPUTS, requirement_texts=(LOCK,), requirements=())
+
+
+def never_resolve() -> str:
+    raise AssertionError("a complete lock must not ask the index")
+
+
+def test_a_complete_lock_hits_without_resolving(cache: BuildCache, tmp_path: Path) -> None:
+    first = find_build(cache, LOCKED, resolve=never_resolve)
+    assert first.entry is None and not first.resolved
+    stored(cache, tmp_path, first.key, [("requests", "2.32.3"), ("idna", "3.10")])
+
+    again = find_build(cache, LOCKED, resolve=never_resolve)
+    assert again.key == first.key
+    assert again.entry is not None
+
+
+def test_an_incomplete_lock_asks_the_index(cache: BuildCache, tmp_path: Path) -> None:
+    first = find_build(cache, LOCKED, resolve=never_resolve)
+    # The build shows the lock left a dependency unpinned.
+    stored(cache, tmp_path, first.key, [("requests", "2.32.3"), ("idna", "3.10"), ("x", "1")])
+    calls: list[int] = []
+
+    def resolve() -> str:
+        calls.append(1)
+        return LOCK + "x==1\n"
+
+    second = find_build(cache, LOCKED, resolve=resolve)
+    assert calls == [1] and second.resolved
+    assert second.key != first.key and second.entry is None
+    stored(cache, tmp_path, second.key, [("requests", "2.32.3"), ("idna", "3.10"), ("x", "1")])
+    assert find_build(cache, LOCKED, resolve=resolve).entry is not None
+
+
+def test_unpinned_requirements_are_resolved_every_time(cache: BuildCache, tmp_path: Path) -> None:
+    answers = iter(["requests==2.32.3\n", "requests==2.32.3\n", "requests==2.33.0\n"])
+    first = find_build(cache, INPUTS, resolve=lambda: next(answers))
+    assert first.resolved and first.entry is None
+    stored(cache, tmp_path, first.key, [("requests", "2.32.3")])
+    assert find_build(cache, INPUTS, resolve=lambda: next(answers)).entry is not None
+    newer = find_build(cache, INPUTS, resolve=lambda: next(answers))  # a new release: rebuild
+    assert newer.entry is None and newer.key != first.key
