@@ -392,10 +392,15 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         conventional = base / DEFAULT_REQUIREMENTS
         requirement_files = (conventional,) if conventional.is_file() else ()
     for path in requirement_files:
-        if not path.is_file():
+        if not path.exists():
             raise InputFileError(
                 f"requirements file {path} does not exist",
                 hint="check the path (relative paths are relative to the project directory)",
+            )
+        if not path.is_file():
+            raise InputFileError(
+                f"requirements file {path} is not a readable file",
+                hint="give the path of a pip requirements file",
             )
     specs: list[str] = []
     local_packages: list[Path] = []

@@ -17,7 +17,13 @@ from layerkit import __version__
 from layerkit.archive import ZipResult, layer_members, write_text_atomic, write_zip, zip_timestamp
 from layerkit.budget import SizeReport, check_budget, size_report
 from layerkit.config import BuildSettings
-from layerkit.contents import FileEntry, InstalledDistribution, read_distributions, scan_tree
+from layerkit.contents import (
+    FileEntry,
+    InstalledDistribution,
+    owners,
+    read_distributions,
+    scan_tree,
+)
 from layerkit.errors import FilesystemError
 from layerkit.installer import (
     CommandRunner,
@@ -27,7 +33,16 @@ from layerkit.installer import (
     install,
 )
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
+from layerkit.slim import SlimReport, Which, slim_tree
 from layerkit.targets import Target
+from layerkit.verify import (
+    LayoutEntry,
+    Violation,
+    check_layout,
+    check_shared_objects,
+    raise_for,
+    tree_opener,
+)
 
 Progress = Callable[[str], None]
 
@@ -41,6 +56,8 @@ class TargetBuild:
     manifest_path: Path
     manifest: Manifest
     size: SizeReport
+    slim: SlimReport
+    waived: tuple[Violation, ...]  # compatibility problems the user explicitly accepted
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,9 @@ class BuildContext:
     runner: CommandRunner
     env: Mapping[str, str]
     progress: Progress
+    warn: Progress
+    which: Which
+    host_machine: str
 
 
 def zip_name(name: str, target: Target) -> str:
@@ -161,16 +181,38 @@ def build_target(
     install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
     _drop_installer_artifacts(site_packages)
 
+    # Slim before verifying: an excluded or stripped file must be judged as it will ship.
+    slimmed = slim_tree(
+        site_packages,
+        target,
+        settings.slim,
+        runner=ctx.runner,
+        which=ctx.which,
+        host_machine=ctx.host_machine,
+    )
+    for warning in slimmed.warnings:
+        ctx.warn(warning)
     entries = scan_tree(site_packages)
     distributions = read_distributions(site_packages, entries)
-    report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
+    members = layer_members(site_packages, entries, target.site_packages)
     label = f"layer {zip_name(settings.name, target)}"
+    violations = check_shared_objects(
+        [e.path for e in entries],
+        tree_opener(site_packages),
+        target,
+        owners=owners(distributions),
+        waived=settings.allow,
+    ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
+    raise_for(violations, label=label)
+
+    # The budget is checked after slimming and compiling: both change what ships.
+    report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
     check_budget(report, label=label)
 
     zip_path = settings.output_dir / zip_name(settings.name, target)
     ctx.progress(f"{target}: zipping {len(entries)} files ({report.total_bytes:,} bytes)")
     archive = write_zip(
-        layer_members(site_packages, entries, target.site_packages),
+        members,
         zip_path,
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
@@ -190,7 +232,15 @@ def build_target(
     except FilesystemError:
         zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
         raise
-    return TargetBuild(target, zip_path, manifest_path, manifest, report)
+    return TargetBuild(
+        target=target,
+        zip_path=zip_path,
+        manifest_path=manifest_path,
+        manifest=manifest,
+        size=report,
+        slim=slimmed,
+        waived=tuple(v for v in violations if v.waived),
+    )
 
 
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:

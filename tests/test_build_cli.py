@@ -6,66 +6,12 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import isolated_env, run_cli
-from tests.wheels import make_sdist, make_wheel, serve_index
-
-SO = b"\x7fELF not really a shared object"
-
-
-@pytest.fixture(scope="module")
-def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("dists")
-    make_wheel(d, "purepkg", "1.0", requires=["helperpkg>=1"])
-    make_wheel(d, "helperpkg", "1.2")
-    for machine in ("x86_64", "aarch64"):
-        for abi in ("cp311", "cp312"):
-            make_wheel(
-                d,
-                "natpkg",
-                "1.0",
-                tag=f"{abi}-{abi}-manylinux_2_17_{machine}",
-                files={
-                    "natpkg/__init__.py": b"",
-                    f"natpkg/_core.cpython-{abi[2:]}-{machine}-linux-gnu.so": SO,
-                },
-            )
-    make_wheel(
-        d,
-        "newglibc",
-        "1.0",
-        tag="cp311-abi3-manylinux_2_28_x86_64",
-        files={"newglibc/__init__.py": b"", "newglibc/_x.abi3.so": SO},
-    )
-    make_wheel(
-        d, "fatpkg", "1.0", files={"fatpkg/__init__.py": b"", "fatpkg/blob.bin": b"x" * 4096}
-    )
-    make_sdist(d, "sdistonly", "0.1")
-    return d
-
-
-@pytest.fixture(scope="module")
-def index_url(dists: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve_index(dists, tmp_path_factory.mktemp("index")) as url:
-        yield url
-
-
-@pytest.fixture
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return isolated_env({"UV_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "uv-cache")})
-
-
-def _project(tmp_path: Path, requirements: str, config: str = "") -> Path:
-    project = tmp_path / "proj"
-    project.mkdir(parents=True)
-    (project / "requirements.txt").write_text(requirements)
-    if config:
-        (project / "layerkit.toml").write_text(config)
-    return project
+from tests.build_fixtures import make_project
+from tests.support import run_cli
 
 
 def _names(zip_path: Path) -> list[str]:
@@ -76,7 +22,7 @@ def _names(zip_path: Path) -> list[str]:
 def test_build_matrix_picks_the_right_wheel_per_arch(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
-    project = _project(tmp_path, "purepkg\nnatpkg==1.0\n")
+    project = make_project(tmp_path, "purepkg\nnatpkg==1.0\n")
     result = run_cli(
         "build", str(project), "-r", str(project / "requirements.txt"),
         "--python", "3.12", "--arch", "x86_64", "--arch", "arm64",
@@ -105,7 +51,7 @@ def test_build_matrix_picks_the_right_wheel_per_arch(
 
 
 def test_build_text_report(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
-    project = _project(
+    project = make_project(
         tmp_path, "purepkg\n", 'requirements = "requirements.txt"\npython = "3.11"\n'
     )
     result = run_cli("build", str(project), "--index-url", index_url, env=env)
@@ -129,12 +75,12 @@ def test_rebuild_elsewhere_is_byte_identical(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
     first = _build_digest(
-        _project(tmp_path / "a", "purepkg\nnatpkg\n"), tmp_path / "o1", index_url, env
+        make_project(tmp_path / "a", "purepkg\nnatpkg\n"), tmp_path / "o1", index_url, env
     )
     other_env = {**env, "TZ": "Asia/Kathmandu", "LC_ALL": "C"}
     old_umask = os.umask(0o077)
     try:
-        project = _project(tmp_path / "b", "purepkg\nnatpkg\n")
+        project = make_project(tmp_path / "b", "purepkg\nnatpkg\n")
         os.utime(project / "requirements.txt", (1_000_000_000, 1_000_000_000))
         second = _build_digest(project, tmp_path / "o2", index_url, other_env)
     finally:
@@ -142,7 +88,7 @@ def test_rebuild_elsewhere_is_byte_identical(
     assert first == second
     # and SOURCE_DATE_EPOCH really is what stamps the entries
     third = _build_digest(
-        _project(tmp_path / "c", "purepkg\nnatpkg\n"),
+        make_project(tmp_path / "c", "purepkg\nnatpkg\n"),
         tmp_path / "o3",
         index_url,
         {**env, "SOURCE_DATE_EPOCH": "1700000000"},
@@ -151,7 +97,7 @@ def test_rebuild_elsewhere_is_byte_identical(
 
 
 def test_zip_entries_are_normalised(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
-    project = _project(tmp_path, "purepkg\n")
+    project = make_project(tmp_path, "purepkg\n")
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
                      "-o", str(tmp_path / "o"), "--index-url", index_url, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -185,7 +131,7 @@ def test_bad_requirements_fail_cleanly_without_a_zip(
     exit_code: int,
     message: str,
 ) -> None:
-    project = _project(tmp_path, requirement + "\n")
+    project = make_project(tmp_path, requirement + "\n")
     out = tmp_path / "out"
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
                      "--python", python, "-o", str(out), "--index-url", index_url, env=env)  # fmt: skip
@@ -201,7 +147,7 @@ def test_bad_requirements_fail_cleanly_without_a_zip(
 def test_newer_glibc_wheel_is_fine_on_al2023(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
-    project = _project(tmp_path, "newglibc\n")
+    project = make_project(tmp_path, "newglibc\n")
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
                      "--python", "3.12", "-o", str(tmp_path / "o"), "--index-url", index_url, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -210,7 +156,7 @@ def test_newer_glibc_wheel_is_fine_on_al2023(
 def test_over_budget_exits_3_and_writes_no_zip(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
-    project = _project(tmp_path, "fatpkg\n")
+    project = make_project(tmp_path, "fatpkg\n")
     out = tmp_path / "out"
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
                      "--budget", "2KB", "-o", str(out), "--index-url", index_url, env=env)  # fmt: skip
@@ -234,7 +180,7 @@ def test_over_budget_exits_3_and_writes_no_zip(
 def test_bad_options_exit_2(
     tmp_path: Path, env: dict[str, str], args: list[str], message: str
 ) -> None:
-    project = _project(tmp_path, "purepkg\n")
+    project = make_project(tmp_path, "purepkg\n")
     result = run_cli("build", str(project), "-o", str(tmp_path / "o"), *args, env=env, cwd=project)
     assert result.returncode == 2, result.output
     assert message in result.stderr
@@ -243,7 +189,9 @@ def test_bad_options_exit_2(
 
 
 def test_malformed_config_exits_2(tmp_path: Path, env: dict[str, str]) -> None:
-    project = _project(tmp_path, "purepkg\n", "requirements = 'requirements.txt'\nbudgett = 5\n")
+    project = make_project(
+        tmp_path, "purepkg\n", "requirements = 'requirements.txt'\nbudgett = 5\n"
+    )
     result = run_cli("build", str(project), env=env)
     assert result.returncode == 2
     assert "unknown key 'budgett'" in result.stderr
@@ -253,7 +201,7 @@ def test_malformed_config_exits_2(tmp_path: Path, env: dict[str, str]) -> None:
 def test_output_path_that_is_a_file_exits_8(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
-    project = _project(tmp_path, "purepkg\n")
+    project = make_project(tmp_path, "purepkg\n")
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
@@ -265,7 +213,7 @@ def test_output_path_that_is_a_file_exits_8(
 def test_pip_backend_builds_the_same_distributions(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
-    project = _project(tmp_path, "purepkg\nnatpkg\n")
+    project = make_project(tmp_path, "purepkg\nnatpkg\n")
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
                      "--installer", "pip", "--python", "3.12", "--arch", "arm64",
                      "-o", str(tmp_path / "o"), "--index-url", index_url, "--json", env=env)  # fmt: skip
@@ -314,7 +262,7 @@ def test_local_path_package_is_built_into_a_wheel(
         '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
     )
     (local / "backend.py").write_text(IN_TREE_BACKEND)
-    project = _project(
+    project = make_project(
         tmp_path, "purepkg\n", 'packages = ["../localpkg"]\nrequirements = "requirements.txt"\n'
     )
     result = run_cli("build", str(project), "--index-url", index_url, "--json", env=env)
@@ -328,3 +276,19 @@ def test_python_dash_m_and_version(env: dict[str, str]) -> None:
     result = run_cli("--version", env=env)
     assert result.returncode == 0
     assert result.stdout.strip() == "layerkit 0.1.0"
+
+
+def test_hash_mismatch_exits_4(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
+    project = make_project(tmp_path, "purepkg==1.0 --hash=sha256:" + "0" * 64 + "\n")
+    result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
+                     "-o", str(tmp_path / "o"), "--index-url", index_url, env=env)  # fmt: skip
+    assert result.returncode == 4, result.output
+    assert "--hash" in result.stderr or "hash" in result.stderr.lower()
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_requirements_path_that_is_a_directory_exits_2(tmp_path: Path, env: dict[str, str]) -> None:
+    project = make_project(tmp_path, "purepkg\n")
+    result = run_cli("build", str(project), "-r", str(tmp_path), env=env)
+    assert result.returncode == 2, result.output
+    assert "is not a readable file" in result.stderr

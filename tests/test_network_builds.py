@@ -66,8 +66,12 @@ def test_requests_layer_imports_on_the_host_runtime(tmp_path: Path) -> None:
     assert origin.startswith(str(site))
 
 
-@pytest.mark.parametrize(("arch", "machine", "em"), [("x86_64", "x86_64", EM_X86_64), ("arm64", "aarch64", EM_AARCH64)])
-def test_numpy_layers_contain_only_target_binaries(tmp_path: Path, arch: str, machine: str, em: int) -> None:
+@pytest.mark.parametrize(
+    ("arch", "machine", "em"), [("x86_64", "x86_64", EM_X86_64), ("arm64", "aarch64", EM_AARCH64)]
+)
+def test_numpy_layers_contain_only_target_binaries(
+    tmp_path: Path, arch: str, machine: str, em: int
+) -> None:
     (tmp_path / "requirements.txt").write_text("numpy\n")
     view = _build(tmp_path, "--python", "3.12", "--arch", arch)
     build = view["builds"][0]  # type: ignore[index]

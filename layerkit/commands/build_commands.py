@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ from rich.table import Table
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption
 from layerkit.report import human_bytes
+from layerkit.slim import SlimReport
 
 DIRECT_UPLOAD_NOTE = "over 50 MB zipped: publish through S3 (--bucket), not --direct"
 
@@ -67,6 +70,32 @@ def build(
     find_links: Annotated[
         list[str] | None, typer.Option("--find-links", help="Wheel directory/URL (repeatable).")
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Leave out a distribution, e.g. boto3 (repeatable)."),
+    ] = None,
+    exclude_glob: Annotated[
+        list[str] | None,
+        typer.Option("--exclude-glob", help="Leave out paths matching a glob (repeatable)."),
+    ] = None,
+    keep_tests: Annotated[
+        bool | None,
+        typer.Option("--keep-tests/--drop-tests", help="Keep tests/ dirs inside packages."),
+    ] = None,
+    strip: Annotated[
+        bool | None, typer.Option("--strip/--no-strip", help="Strip debug symbols from .so files.")
+    ] = None,
+    compile_pyc: Annotated[
+        bool | None,
+        typer.Option("--compile/--no-compile", help="Ship .pyc made by the target's Python."),
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="Waive compatibility errors of a distribution (repeatable)."),
+    ] = None,
+    compression: Annotated[
+        str | None, typer.Option("--compression", help="fast, default or small.")
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -91,11 +120,23 @@ def build(
             "index-url": index_url,
             "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
             "find-links": _absolute_specs(find_links),
+            "exclude": tuple(exclude) if exclude else None,
+            "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
+            "keep-tests": keep_tests,
+            "strip": strip,
+            "compile": compile_pyc,
+            "allow": tuple(allow) if allow else None,
+            "compression": compression,
         },
     )
-    env = installer_environment()
     ctx = BuildContext(
-        backend=make_backend(settings.installer), runner=run_command, env=env, progress=out.progress
+        backend=make_backend(settings.installer),
+        runner=run_command,
+        env=installer_environment(),
+        progress=out.progress,
+        warn=out.warn,
+        which=shutil.which,
+        host_machine=platform.machine(),
     )
     result = build_layers(settings, ctx)
     out.emit("build", build_view(result), render_build)
@@ -126,10 +167,66 @@ def build_view(result: Any) -> dict[str, Any]:
                     {"name": d.name, "version": d.version, "files": d.files, "bytes": d.bytes}
                     for d in build.size.distributions
                 ],
+                "slim": slim_view(build.slim),
+                "waived": [v.describe() for v in build.waived],
             }
             for build in result.builds
         ],
     }
+
+
+def slim_view(report: SlimReport) -> dict[str, Any]:
+    """What slimming removed, per rule, and what strip/compile did."""
+    strip, compiled = report.strip, report.compile
+    return {
+        "removed_files": report.files,
+        "removed_bytes": report.bytes,
+        "rules": [
+            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
+            for r in report.rules
+        ],
+        "strip": None
+        if strip is None
+        else {
+            "tool": strip.tool,
+            "files": len(strip.files),
+            "bytes_saved": strip.bytes_saved,
+            "skipped_reason": strip.skipped_reason,
+        },
+        "compile": None
+        if compiled is None
+        else {
+            "interpreter": compiled.interpreter,
+            "files": compiled.files,
+            "bytes": compiled.bytes,
+            "skipped_reason": compiled.skipped_reason,
+        },
+        "notes": list(report.notes),
+    }
+
+
+def _render_slim(console: Console, slim: dict[str, Any]) -> None:
+    parts = [
+        f"{r['rule']} -{human_bytes(r['bytes'])} ({r['files']} files)"
+        for r in slim["rules"]
+        if r["files"]
+    ]
+    if slim["strip"] is not None:
+        strip = slim["strip"]
+        parts.append(
+            f"strip skipped: {strip['skipped_reason']}"
+            if strip["skipped_reason"]
+            else f"strip -{human_bytes(strip['bytes_saved'])} ({strip['files']} files)"
+        )
+    if slim["compile"] is not None:
+        compiled = slim["compile"]
+        parts.append(
+            f"compile skipped: {compiled['skipped_reason']}"
+            if compiled["skipped_reason"]
+            else f"compile +{human_bytes(compiled['bytes'])} ({compiled['files']} .pyc)"
+        )
+    if parts:
+        console.print("  slimming: " + "; ".join(parts), markup=False)
 
 
 def render_build(console: Console, view: dict[str, Any]) -> None:
@@ -145,23 +242,143 @@ def render_build(console: Console, view: dict[str, Any]) -> None:
             f"  sha256 {build['sha256']}",
             markup=False,
         )
+        _render_slim(console, build["slim"])
+        for waived in build["waived"]:
+            console.print(f"  waived: {waived}", markup=False)
         if not build["direct_upload_ok"]:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        table.add_column("distribution")
-        table.add_column("version")
-        table.add_column("files", justify="right")
-        table.add_column("unzipped", justify="right")
-        table.add_column("share", justify="right")
-        for dist in build["distributions"][:10]:
-            share = dist["bytes"] / build["unzipped_bytes"] if build["unzipped_bytes"] else 0
-            table.add_row(
-                dist["name"], dist["version"], str(dist["files"]), human_bytes(dist["bytes"]),
-                f"{share:.0%}",
-            )  # fmt: skip
-        console.print(table)
+        _size_table(console, build["distributions"], build["unzipped_bytes"])
+
+
+def _size_table(console: Console, distributions: list[dict[str, Any]], total: int) -> None:
+    """The ten biggest distributions with their share of the layer."""
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    table.add_column("distribution")
+    table.add_column("version")
+    table.add_column("files", justify="right")
+    table.add_column("unzipped", justify="right")
+    table.add_column("share", justify="right")
+    for dist in distributions[:10]:
+        share = dist["bytes"] / total if total else 0
+        table.add_row(
+            dist["name"], dist["version"], str(dist["files"]), human_bytes(dist["bytes"]),
+            f"{share:.0%}",
+        )  # fmt: skip
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add `build` to the app."""
+    """Add `build` and `inspect` to the app."""
     app.command("build")(build)
+    app.command("inspect")(inspect)
+
+
+def inspect(
+    path: Annotated[Path, typer.Argument(help="A layer zip (any tool's) or a directory.")],
+    python: Annotated[
+        str | None, typer.Option("--python", help="Judge against this Python (default: inferred).")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="Judge against this architecture.")
+    ] = None,
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="Unzipped budget, e.g. 200MB (max 250MB).")
+    ] = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Show a layer's sizes, compatibility problems and what slimming would save."""
+    from layerkit.budget import check_budget
+    from layerkit.config import LAMBDA_UNZIPPED_LIMIT, parse_size
+    from layerkit.inspection import inspect_layer
+    from layerkit.verify import raise_for
+
+    out = Output(json=json_output, quiet=quiet)
+    budget_bytes = parse_size(budget) if budget else LAMBDA_UNZIPPED_LIMIT
+    result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
+    out.emit("inspect", inspect_view(result), render_inspect)
+    label = f"layer {path.name}"
+    raise_for(result.violations, label=label)
+    check_budget(result.size, label=label)
+
+
+def inspect_view(result: Any) -> dict[str, Any]:
+    """The `--json` payload of `inspect`."""
+    size, slim = result.size, result.slim
+    return {
+        "source": str(result.source),
+        "kind": result.kind,
+        "target": result.target.slug,
+        "runtime": result.target.runtime,
+        "architecture": result.target.arch,
+        "target_origin": result.target_origin,
+        "packages_dir": result.packages_dir,
+        "file_count": size.file_count,
+        "unzipped_bytes": size.total_bytes,
+        "zipped_bytes": result.zipped_bytes,
+        "budget_bytes": size.budget_bytes,
+        "headroom_bytes": size.headroom_bytes,
+        "distributions": [
+            {"name": d.name, "version": d.version, "files": d.files, "bytes": d.bytes}
+            for d in size.distributions
+        ],
+        "top_level": [{"path": t.path, "bytes": t.bytes} for t in size.top_level],
+        "largest_files": [{"path": f.path, "bytes": f.bytes} for f in size.largest_files],
+        "problems": [
+            {
+                "path": v.path,
+                "distribution": v.distribution,
+                "rule": v.rule,
+                "found": v.found,
+                "expected": v.expected,
+                "hint": v.hint,
+                "waived": v.waived,
+            }
+            for v in result.violations
+        ],
+        "slimming": {
+            "removable_files": slim.files,
+            "removable_bytes": slim.bytes,
+            "strip_estimate_bytes": slim.strip_estimate,
+            "rules": [
+                {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
+                for r in slim.rules
+            ],
+            "warnings": list(slim.warnings),
+        },
+        "notes": list(result.notes),
+    }
+
+
+def render_inspect(console: Console, view: dict[str, Any]) -> None:
+    """Human-readable inspection: sizes, problems, slimming potential."""
+    used = view["unzipped_bytes"] / view["budget_bytes"]
+    zipped = f", {human_bytes(view['zipped_bytes'])} zipped" if view["zipped_bytes"] else ""
+    console.print(
+        f"{view['source']} ({view['kind']}), judged as {view['runtime']} {view['architecture']} "
+        f"({view['target_origin']}); packages in {view['packages_dir']}/\n"
+        f"  {view['file_count']} files, {human_bytes(view['unzipped_bytes'])} unzipped "
+        f"({used:.0%} of {human_bytes(view['budget_bytes'])} budget){zipped}",
+        markup=False,
+    )
+    _size_table(console, view["distributions"], view["unzipped_bytes"])
+    console.print("  top-level: " + ", ".join(
+        f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
+    ), markup=False)  # fmt: skip
+    problems = [p for p in view["problems"] if not p["waived"]]
+    console.print(f"problems: {len(problems) or 'none'}", markup=False)
+    for problem in problems[:25]:
+        owner = f" ({problem['distribution']})" if problem["distribution"] else ""
+        console.print(
+            f"  - {problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
+            f"target offers {problem['expected']}",
+            markup=False,
+        )
+    slim = view["slimming"]
+    savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
+               for r in slim["rules"] if r["files"]]  # fmt: skip
+    if slim["strip_estimate_bytes"]:
+        savings.append(f"strip ~{human_bytes(slim['strip_estimate_bytes'])}")
+    console.print("slimming would save: " + ("; ".join(savings) or "nothing"), markup=False)
+    for note in view["notes"]:
+        console.print(f"note: {note}", markup=False)
