@@ -48,6 +48,7 @@ ZIP_EPOCH = 315_532_800  # 1980-01-01T00:00:00Z, the earliest time a zip can sto
 COMPRESSION_LEVELS: dict[CompressionName, int] = {"fast": 1, "default": 6, "small": 9}
 CHUNK_SIZE = 1 << 20
 _WINDOW = 32 * 1024  # deflate's history: what a chunk may refer back to
+_MAX_IN_FLIGHT = 64 << 20  # input bytes read but not yet written, whatever the core count
 _FILE_MODE = 0o100644
 _EXEC_MODE = 0o100755
 _DIR_MODE = 0o040755
@@ -432,9 +433,10 @@ def _write_members(
     module = codec.load()
     stream = _ZipStream(out, timestamp=timestamp)
     unzipped = 0
-    # Enough work queued to keep every worker busy while the writer waits for the oldest piece.
+    # Enough work queued to keep every worker busy while the writer waits for the oldest piece,
+    # capped so that many cores never mean much memory.
     max_pieces = 16 * threads
-    max_bytes = 4 * threads * CHUNK_SIZE
+    max_bytes = min(4 * threads * CHUNK_SIZE, _MAX_IN_FLIGHT)
     pending: deque[_Piece] = deque()
     pending_bytes = 0
 

@@ -1,0 +1,312 @@
+"""Benchmark: `layerkit build` against the AWS-documented recipe (pip --platform + zip -r).
+
+    python bench/run.py                      # both workloads, 3 interleaved runs each
+    python bench/run.py --runs 5 --workload data --json results.json
+
+For each workload and run, in fresh temporary directories, interleaving the two tools:
+
+  cold     empty installer caches (wheels come from the index)
+  warm     the same caches, a fresh output directory (layerkit: --force when it has a build cache)
+  no-op    layerkit only: the same build again, nothing changed
+  zip      the zip stage alone on the recipe's installed tree: `zip -r -q -X` vs layerkit's writer
+  rss      peak resident memory of each build (the process and everything it ran)
+  size     the zip each one produced, and the two zips of the same tree
+
+Medians are printed with ratios (recipe / layerkit: above 1 means layerkit is faster or smaller).
+Both sides run with pip's and uv's configuration switched off (PIP_CONFIG_FILE=/dev/null,
+UV_NO_CONFIG=1, no PIP_*/UV_* variables) so a machine's wheel mirrors don't distort the numbers.
+Needs network access to PyPI, `zip` on PATH, and layerkit installed in this interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+WORKLOADS: dict[str, tuple[str, ...]] = {
+    "web": ("requests", "pydantic"),
+    "data": ("numpy", "pandas", "pyarrow"),
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    seconds: float
+    peak_rss_mb: float
+
+
+@dataclass
+class Results:
+    workload: str
+    runs: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, metric: str, value: float) -> None:
+        self.runs.setdefault(metric, []).append(value)
+
+    def median(self, metric: str) -> float | None:
+        values = self.runs.get(metric)
+        return statistics.median(values) if values else None
+
+
+def clean_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """The machine's environment without pip/uv/layerkit settings, plus `extra`."""
+    leaky = ("PIP_", "UV_", "LAYERKIT_", "SOURCE_DATE_EPOCH", "PYTHONPATH")
+    env = {k: v for k, v in base.items() if not k.startswith(leaky)}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        UV_NO_CONFIG="1",
+        NO_COLOR="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None) -> Measure:
+    """Run to completion; wall time and the peak RSS of the process tree (wait4's rusage)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        list(argv), env=dict(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.stderr.write(output.decode(errors="replace")[-4000:])
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}")
+    return Measure(elapsed, usage.ru_maxrss / 1024)
+
+
+def pip_recipe(packages: Sequence[str], root: Path, *, python: str, env: Mapping[str, str]):
+    """AWS's documented recipe: pip for manylinux2014 into python/, then zip -r."""
+    site = root / "python" / "lib" / f"python{python}" / "site-packages"
+    install = run(
+        [
+            sys.executable, "-m", "pip", "install",
+            "--platform", "manylinux2014_x86_64",
+            "--implementation", "cp",
+            "--python-version", python,
+            "--only-binary=:all:",
+            "--target", str(site),
+            *packages,
+        ],
+        env=env,
+    )  # fmt: skip
+    zipped = run(["zip", "-r", "-q", "-X", str(root / "layer.zip"), "python"], env=env, cwd=root)
+    return install, zipped, root / "layer.zip"
+
+
+def layerkit_build(
+    project: Path, out: Path, *, python: str, env: Mapping[str, str], force: bool
+) -> tuple[Measure, Path]:
+    argv = [
+        sys.executable, "-m", "layerkit", "build", str(project),
+        "-r", str(project / "requirements.txt"),
+        "--python", python, "--arch", "x86_64",
+        "--name", "bench", "-o", str(out), "--quiet",
+    ]  # fmt: skip
+    if force:
+        argv.append("--force")
+    measure = run(argv, env=env)
+    (zip_path,) = out.glob("bench-*.zip")
+    return measure, zip_path
+
+
+def layerkit_has(option: str) -> bool:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "layerkit", "build", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean_env(os.environ, COLUMNS="200"),
+    ).stdout
+    return option in help_text
+
+
+ZIP_SNIPPET = """
+import sys
+from pathlib import Path
+from layerkit.archive import layer_members, write_zip
+from layerkit.contents import scan_tree
+root, dest, prefix = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+write_zip(layer_members(root, scan_tree(root), prefix), dest)
+"""
+
+
+def zip_stage(root: Path, python: str, work: Path, env: Mapping[str, str]):
+    """Both zippers on the same installed tree (layer root containing python/)."""
+    prefix = f"python/lib/python{python}/site-packages"
+    reference = work / "zip-r.zip"
+    ours = work / "layerkit.zip"
+    reference.unlink(missing_ok=True)
+    zip_r = run(["zip", "-r", "-q", "-X", str(reference), "python"], env=env, cwd=root)
+    mine = run([sys.executable, "-c", ZIP_SNIPPET, str(root / prefix), str(ours), prefix], env=env)
+    return zip_r, mine, reference.stat().st_size, ours.stat().st_size
+
+
+def one_run(
+    name: str, packages: Sequence[str], results: Results, *, python: str, force: str | None
+) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"layerkit-bench-{name}-") as tmp:
+        work = Path(tmp)
+        project = work / "project"
+        project.mkdir()
+        (project / "requirements.txt").write_text("".join(f"{p}\n" for p in packages))
+        pip_env = clean_env(os.environ, PIP_CACHE_DIR=str(work / "pip-cache"))
+        lk_env = clean_env(
+            os.environ,
+            UV_CACHE_DIR=str(work / "uv-cache"),
+            LAYERKIT_CACHE_DIR=str(work / "layerkit-cache"),
+        )
+
+        # cold, interleaved
+        install, zipped, aws_zip = pip_recipe(
+            packages, work / "aws-cold", python=python, env=pip_env
+        )
+        results.add("aws cold s", install.seconds + zipped.seconds)
+        results.add("aws peak MB", max(install.peak_rss_mb, zipped.peak_rss_mb))
+        lk, lk_zip = layerkit_build(
+            project, work / "lk-cold", python=python, env=lk_env, force=False
+        )
+        results.add("layerkit cold s", lk.seconds)
+        results.add("layerkit peak MB", lk.peak_rss_mb)
+
+        # warm, interleaved
+        install, zipped, aws_zip = pip_recipe(
+            packages, work / "aws-warm", python=python, env=pip_env
+        )
+        results.add("aws warm s", install.seconds + zipped.seconds)
+        results.add("aws install warm s", install.seconds)
+        results.add("aws zip MB", aws_zip.stat().st_size / 1e6)
+        lk, lk_zip = layerkit_build(
+            project, work / "lk-warm", python=python, env=lk_env, force=force is not None
+        )
+        results.add("layerkit warm s", lk.seconds)
+        results.add("layerkit peak MB", lk.peak_rss_mb)
+        results.add("layerkit zip MB", lk_zip.stat().st_size / 1e6)
+
+        # no-op: the same build again into the same output directory
+        noop, _ = layerkit_build(project, work / "lk-warm", python=python, env=lk_env, force=False)
+        results.add("layerkit no-op s", noop.seconds)
+
+        # the zip stage alone, on the tree the recipe installed
+        zip_r, mine, size_r, size_mine = zip_stage(work / "aws-warm", python, work, pip_env)
+        results.add("zip -r s", zip_r.seconds)
+        results.add("layerkit zip stage s", mine.seconds)
+        results.add("zip -r MB", size_r / 1e6)
+        results.add("layerkit same-tree MB", size_mine / 1e6)
+        results.add("layerkit zip stage peak MB", mine.peak_rss_mb)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    if not numerator or not denominator:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def fmt(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.2f} {unit}"
+
+
+def report(results: Results) -> str:
+    m = results.median
+    rows = [
+        ("cold build", fmt(m("aws cold s"), "s"), fmt(m("layerkit cold s"), "s"),
+         ratio(m("aws cold s"), m("layerkit cold s"))),
+        ("warm build", fmt(m("aws warm s"), "s"), fmt(m("layerkit warm s"), "s"),
+         ratio(m("aws warm s"), m("layerkit warm s"))),
+        ("no-op rebuild", "-", fmt(m("layerkit no-op s"), "s"),
+         f"{m('layerkit no-op s') / m('layerkit warm s'):.3f} of warm"
+         if m("layerkit no-op s") and m("layerkit warm s") else "-"),
+        ("zip stage, same tree", fmt(m("zip -r s"), "s"), fmt(m("layerkit zip stage s"), "s"),
+         ratio(m("zip -r s"), m("layerkit zip stage s"))),
+        ("zip size, same tree", fmt(m("zip -r MB"), "MB"), fmt(m("layerkit same-tree MB"), "MB"),
+         f"{m('layerkit same-tree MB') / m('zip -r MB'):.3f} of zip -r"
+         if m("zip -r MB") and m("layerkit same-tree MB") else "-"),
+        ("layer zip (each recipe)", fmt(m("aws zip MB"), "MB"), fmt(m("layerkit zip MB"), "MB"),
+         ratio(m("aws zip MB"), m("layerkit zip MB"))),
+        ("peak RSS, build", fmt(m("aws peak MB"), "MB"), fmt(m("layerkit peak MB"), "MB"), ""),
+        ("peak RSS, zip stage", "", fmt(m("layerkit zip stage peak MB"), "MB"), ""),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"{results.workload}: {' '.join(WORKLOADS[results.workload])} "
+        f"(median of {len(results.runs.get('layerkit warm s', []))} runs)",
+        f"  {'':{width}}  {'AWS recipe':>12}  {'layerkit':>12}  ratio",
+    ]
+    lines += [f"  {a:{width}}  {b:>12}  {c:>12}  {d}" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    zip_version = subprocess.run(["zip", "-v"], capture_output=True, text=True, check=False)
+    return {
+        "cpu": cpu,
+        "cores": str(len(os.sched_getaffinity(0))),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "zip": next((ln.strip() for ln in zip_version.stdout.splitlines() if "Zip 3" in ln), "?"),
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    parser.add_argument("--python", default="3.12")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args(argv)
+    if not shutil.which("zip"):
+        parser.error("the recipe needs Info-ZIP `zip` on PATH (apt-get install zip)")
+    force = "--force" if layerkit_has("--force") else None
+    info = machine()
+    print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
+    if force is None:
+        print(
+            "note: this layerkit has no --force: its 'warm' build may be served by no cache at all"
+        )
+    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    all_results = []
+    for name in names:
+        results = Results(name)
+        for index in range(args.runs):
+            print(f"{name}: run {index + 1}/{args.runs}", file=sys.stderr, flush=True)
+            one_run(name, WORKLOADS[name], results, python=args.python, force=force)
+        print(report(results), flush=True)
+        all_results.append(results)
+    info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average after: {info['load_after']}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"machine": info, "results": [asdict(r) for r in all_results]}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
