@@ -1,9 +1,71 @@
-"""Commands of this group are registered on the app by `register`."""
+"""`layerkit init`: write a starting point (configuration, requirements, CI workflow)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from layerkit.commands.common import JsonOption, Output, QuietOption
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Directory to write into (created when missing).")
+    ] = Path(),
+    template: Annotated[
+        str, typer.Option("--template", "-t", help="Template to write (see --list).")
+    ] = "minimal",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    list_templates: Annotated[
+        bool, typer.Option("--list", help="List the templates and write nothing.")
+    ] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write a working starting point from a template: config, requirements and a CI workflow."""
+    from layerkit import scaffold
+
+    out = Output(json=json_output, quiet=quiet)
+    if list_templates:
+        out.emit("templates", {"templates": scaffold.list_templates()}, render_templates)
+        return
+    result = scaffold.init_project(directory.resolve(), template, force=force)
+    out.emit("init", result, render_init)
+
+
+def render_templates(console: Console, view: dict[str, Any]) -> None:
+    """The templates, one per line with what they hold."""
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+    table.add_column("template")
+    table.add_column("what it writes")
+    for template in view["templates"]:
+        table.add_row(template.name, template.description)
+    console.print(table)
+
+
+def render_init(console: Console, result: Any) -> None:
+    """The files written, then what to do next."""
+    directory = result.directory
+    console.print(
+        f"wrote {len(result.written)} files of template {result.template} into {directory}",
+        markup=False,
+    )
+    overwritten = set(result.overwritten)
+    for path in result.written:
+        console.print(f"  {path}{' (overwritten)' if path in overwritten else ''}", markup=False)
+    steps = list(result.next_steps)
+    if steps and directory != Path.cwd():
+        steps.insert(0, f"cd {directory}")
+    if steps:
+        console.print("next:", markup=False)
+        for step in steps:
+            console.print(f"  {step}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add `init` to the app."""
+    app.command("init")(init)

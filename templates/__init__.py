@@ -1,0 +1,1 @@
+"""Starting points written by `layerkit init` (package data: see templates.toml)."""
