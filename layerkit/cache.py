@@ -43,6 +43,7 @@ CACHE_ENV = "LAYERKIT_CACHE_DIR"
 CACHE_LAYOUT = 1  # bump when the key document or the entry layout changes
 _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
+_DETAILS_NAME = "details.json"
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -241,6 +242,7 @@ class CacheEntry:
     key: str
     zip_path: Path
     manifest: Manifest
+    details: Mapping[str, Any] = field(default_factory=dict)  # what the build reported (JSON)
 
 
 def _sha256_file(path: Path) -> str:
@@ -275,6 +277,9 @@ class BuildCache:
             if not isinstance(document, dict):
                 raise ValueError("not a manifest")
             manifest = parse_manifest(document, source=str(directory))
+            details = json.loads((directory / _DETAILS_NAME).read_text(encoding="utf-8"))
+            if not isinstance(details, dict):
+                raise ValueError("damaged details")
             intact = (
                 manifest.inputs_digest == key
                 and zip_path.stat().st_size == manifest.zipped_bytes
@@ -285,10 +290,18 @@ class BuildCache:
         if not intact:
             _remove_tree(directory)
             return None
-        return CacheEntry(key, zip_path, manifest)
+        return CacheEntry(key, zip_path, manifest, details)
 
-    def store(self, key: str, zip_path: Path, manifest: Manifest) -> CacheEntry:
-        """Add the build `key` (its zip and manifest); the manifest must carry `key`."""
+    def store(
+        self,
+        key: str,
+        zip_path: Path,
+        manifest: Manifest,
+        details: Mapping[str, Any] | None = None,
+    ) -> CacheEntry:
+        """Add the build `key`: its zip, its manifest (which must carry `key`) and `details`,
+        any JSON-able summary the build reported (size report, slimming) to show again on a hit.
+        """
         if manifest.inputs_digest != key:
             raise ValueError("the manifest's inputs_digest must be the cache key")
         scratch = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex}"
@@ -297,6 +310,8 @@ class BuildCache:
             scratch.mkdir(parents=True)
             shutil.copyfile(zip_path, scratch / _ZIP_NAME)
             (scratch / _MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+            document = json.dumps(to_jsonable(dict(details or {})), sort_keys=True)
+            (scratch / _DETAILS_NAME).write_text(document, encoding="utf-8")
             directory.parent.mkdir(parents=True, exist_ok=True)
             _remove_tree(directory)  # a stale or damaged entry of the same key
             try:
@@ -311,7 +326,7 @@ class BuildCache:
                 f"cannot write the build cache at {self.root}: {exc}",
                 hint=f"set {CACHE_ENV} to a writable directory, or build with --force",
             ) from exc
-        return CacheEntry(key, directory / _ZIP_NAME, manifest)
+        return CacheEntry(key, directory / _ZIP_NAME, manifest, json.loads(document))
 
     def restore(self, entry: CacheEntry, dest: Path) -> Path:
         """Copy the cached zip to `dest` atomically.

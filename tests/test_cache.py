@@ -248,10 +248,13 @@ def stored(cache: BuildCache, tmp_path: Path, key: str, dists: Sequence[tuple[st
 
 def test_store_then_lookup_then_restore(cache: BuildCache, tmp_path: Path) -> None:
     key = cache_key(INPUTS, PINS)
-    entry = stored(cache, tmp_path, key)
+    zip_path = make_zip(tmp_path / "dist" / "deps.zip", b"PK\x05\x06" + bytes(18))
+    details = {"size": {"total_bytes": 10}, "slim": [Path("tests")]}
+    entry = cache.store(key, zip_path, make_manifest(zip_path, key), details)
     hit = cache.lookup(key)
     assert hit is not None
     assert hit.manifest == entry.manifest
+    assert hit.details == entry.details == {"size": {"total_bytes": 10}, "slim": ["tests"]}
     dest = cache.restore(hit, tmp_path / "out" / "deps-python3.12-x86_64.zip")
     assert dest.read_bytes() == entry.zip_path.read_bytes()
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no partial file left
@@ -265,7 +268,9 @@ def test_restore_replaces_an_existing_output(cache: BuildCache, tmp_path: Path) 
     assert dest.read_bytes() == entry.zip_path.read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "no-zip", "no-manifest", "garbage", "key"])
+@pytest.mark.parametrize(
+    "damage", ["flip", "truncate", "no-zip", "no-manifest", "garbage", "key", "no-details"]
+)
 def test_damaged_entries_are_misses_and_removed(
     damage: str, cache: BuildCache, tmp_path: Path
 ) -> None:
@@ -285,6 +290,8 @@ def test_damaged_entries_are_misses_and_removed(
         entry.zip_path.unlink()
     elif damage == "no-manifest":
         manifest_file.unlink()
+    elif damage == "no-details":  # a partial entry
+        (directory / "details.json").unlink()
     elif damage == "garbage":
         manifest_file.write_text("[1, 2")
     else:
