@@ -9,11 +9,12 @@ root element, so a headless browser can tell that the page ran cleanly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
 from layerkit import __version__
-from layerkit.budget import SizeReport
+from layerkit.budget import UNOWNED, SizeReport
+from layerkit.contents import FileEntry, InstalledDistribution
 from layerkit.report import human_bytes
 
 # Distributions drawn in their own colour in the overview; the rest share one grey segment.
@@ -114,6 +115,26 @@ def _percent(part: int, whole: int) -> str:
     if whole <= 0:
         return "0%"
     return f"{min(100.0, max(0.0, 100.0 * part / whole)):.3f}%"
+
+
+def files_by_distribution(
+    entries: Sequence[FileEntry], distributions: Iterable[InstalledDistribution]
+) -> dict[str, list[tuple[str, int]]]:
+    """Each distribution's (path, bytes) files, as `render_html` takes them.
+
+    Files no RECORD claims are listed under the same name `size_report` gives them.
+    """
+    size_of = {e.path: e.size for e in entries}
+    listing: dict[str, list[tuple[str, int]]] = {}
+    owned: set[str] = set()
+    for dist in distributions:
+        files = [f for f in dist.files if f in size_of]
+        owned.update(files)
+        listing[dist.name] = [(f, size_of[f]) for f in files]
+    unowned = [(p, s) for p, s in size_of.items() if p not in owned]
+    if unowned:
+        listing[UNOWNED] = unowned
+    return listing
 
 
 def share_text(part: int, whole: int) -> str:

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from layerkit.budget import DistributionSize, SizeReport
+from layerkit.budget import UNOWNED, DistributionSize, SizeReport, size_report
 from layerkit.charts import BUDGET_MARK, LIMIT_MARK, bar_cells, render_size_chart, total_bar
-from layerkit.htmlreport import render_html, share_text
+from layerkit.contents import FileEntry, InstalledDistribution
+from layerkit.htmlreport import files_by_distribution, render_html, share_text
 
 MIB = 1024 * 1024
 LIMIT = 262_144_000
@@ -142,6 +143,30 @@ def test_long_file_lists_are_cut_and_summed() -> None:
     # Largest files first.
     first = re.search(r'<tr data-path="([^"]+)"', page)
     assert first is not None and first.group(1) == "big/f000.py"
+
+
+def test_files_by_distribution_matches_the_size_report() -> None:
+    entries = (
+        FileEntry("a/__init__.py", 10),
+        FileEntry("a/big.so", 1000),
+        FileEntry("a-1.0.dist-info/RECORD", 5),
+        FileEntry("stray.txt", 7),
+    )
+    dists = (
+        InstalledDistribution(
+            "a", "1.0", "a-1.0.dist-info",
+            ("a/__init__.py", "a/big.so", "a-1.0.dist-info/RECORD", "a/gone.py"),
+        ),
+    )  # fmt: skip
+    listing = files_by_distribution(entries, dists)
+    assert listing == {
+        "a": [("a/__init__.py", 10), ("a/big.so", 1000), ("a-1.0.dist-info/RECORD", 5)],
+        UNOWNED: [("stray.txt", 7)],
+    }
+    report = size_report(entries, dists)
+    assert {d.name: d.bytes for d in report.distributions} == {
+        name: sum(size for _, size in files) for name, files in listing.items()
+    }
 
 
 def test_share_text() -> None:

@@ -449,7 +449,7 @@ def test_actionlint_catches_a_broken_workflow(actionlint: list[str], tmp_path: P
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("template", ["minimal", "arm64"])
+@pytest.mark.parametrize("template", PROJECT_TEMPLATES)
 def test_template_builds_from_pypi(template: str, tmp_path: Path) -> None:
     project = tmp_path / "proj"
     assert run_cli("init", str(project), "--template", template).returncode == 0
