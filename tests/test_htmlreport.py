@@ -305,3 +305,12 @@ def test_chart_over_budget_says_by_how_much_and_folds_the_tail() -> None:
     out = _chart(_report(sizes, budget=100 * MIB), rows=12)
     assert "195.0 MiB of 100.0 MiB budget (195%), 95.0 MiB over budget" in out.splitlines()[0]
     assert "3 more" in out and "d11 1.0" in out and "d12 1.0" not in out
+
+
+def test_an_empty_layer_renders_in_both_forms() -> None:
+    empty = _report({}, budget=100 * MIB)
+    page = render_html(empty, title="empty", files_by_distribution={})
+    assert "within budget: 100.0 MiB left" in page and '<details class="dist"' not in page
+    lines = _chart(empty).splitlines()
+    assert lines[0] == "0 B of 100.0 MiB budget (0%), 100.0 MiB left; 0 files"
+    assert "█" not in lines[1]
