@@ -18,6 +18,8 @@ from layerkit.aws.attach import (
 )
 from layerkit.aws.layers import LayerVersionInfo
 from layerkit.errors import AwsError, LambdaRuleError
+from tests.faultproxy import FaultProxy
+from tests.support import run_cli
 from tests.test_publish import (
     ACCOUNT,
     BUCKET,
@@ -502,3 +504,61 @@ def test_a_failed_attach_fails_the_command_but_keeps_the_published_result(
     assert entry["outcome"] == "published"
     assert entry["attach_failures"][0]["function"] == "nope"
     assert "function nope" in entry["error"]
+
+
+# --- 409/412 from a real HTTP exchange, through the fault proxy ---------------------------------
+
+
+@pytest.mark.parametrize("status", [409, 412])
+def test_a_racing_change_is_survived_through_the_cli(
+    faulty_aws_env: dict[str, str], fault_proxy: FaultProxy, status: int
+) -> None:
+    alpha = publish_layer_version(faulty_aws_env, "alpha")
+    make_function(faulty_aws_env, "my-fn", layers_=[alpha])
+    ours = publish_layer_version(faulty_aws_env, "deps")
+    fault_proxy.add_fault("UpdateFunctionConfiguration", status=status)
+    result = lk(faulty_aws_env, "attach", "my-fn", "--layer", ours, "--json")
+    assert result.returncode == 0, result.output
+    (attached,) = doc(result)["results"]
+    assert "re-applied on top of a concurrent change" in attached["notes"][0]
+    assert fault_proxy.count("UpdateFunctionConfiguration") == 2
+    current = aws(faulty_aws_env, "lambda").get_function_configuration(FunctionName="my-fn")
+    assert [layer["Arn"] for layer in current["Layers"]] == [alpha, ours]
+
+
+# --- deploy: build + publish + attach in one step -----------------------------------------------
+
+
+def test_deploy_builds_publishes_and_attaches_from_the_project_config(
+    aws_env: dict[str, str], env: dict[str, str], index_url: str, tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    alpha = publish_layer_version(aws_env, "alpha")
+    make_function(aws_env, "my-fn", layers_=[alpha])
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.layerkit]\nname = "deps"\npackages = ["purepkg"]\npython = ["3.12"]\n'
+        f'arch = ["arm64"]\nindex-url = "{index_url}"\n\n'
+        f'[tool.layerkit.publish]\nbucket = "{BUCKET}"\nregions = ["eu-west-1"]\n'
+        'functions = ["my-fn"]\n'
+    )
+    deploy_env = {**env, "AWS_ENDPOINT_URL": aws_env["AWS_ENDPOINT_URL"]}  # uv cache + moto
+    result = run_cli("deploy", str(project), "--json", env=deploy_env)
+    assert result.returncode == 0, result.output
+    document = doc(result)
+    assert document["schema"] == "layerkit/deploy"
+    (build,) = document["build"]["builds"]
+    (entry,) = document["publish"]["results"]
+    assert (entry["outcome"], entry["version"]) == ("published", 1)
+    assert entry["code_sha256"] == build["code_sha256"]
+    assert [a["outcome"] for a in entry["attachments"]] == ["attached"]
+    current = aws(aws_env, "lambda").get_function_configuration(FunctionName="my-fn")
+    assert [layer["Arn"] for layer in current["Layers"]] == [alpha, entry["layer_arn"]]
+
+    again = run_cli("deploy", str(project), "--json", env=deploy_env)
+    assert again.returncode == 0, again.output
+    (entry,) = doc(again)["publish"]["results"]
+    assert entry["outcome"] == "unchanged"  # the build is reproducible: same bytes, no version
+    assert [a["outcome"] for a in entry["attachments"]] == ["unchanged"]
+    assert version_numbers(aws_env, "deps") == [1]

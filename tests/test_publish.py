@@ -16,9 +16,11 @@ import sys
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
@@ -28,6 +30,7 @@ from layerkit.cli import run
 from layerkit.errors import AwsError
 from layerkit.manifest import Manifest, code_sha256
 from layerkit.publishing import load_zips, plan_publish, publish_layers
+from tests.faultproxy import FaultProxy
 from tests.support import CliResult, run_cli
 
 ACCOUNT = "123456789012"
@@ -664,3 +667,83 @@ def test_public_needs_its_own_flag_and_warns(aws_env: dict[str, str], tmp_path: 
     assert "warning: --public: every AWS account" in public.stderr
     (statement,) = _statements(aws_env, "deps", 1)
     assert (statement["Sid"], statement["Principal"]) == ("layerkit-public", "*")
+
+
+def test_an_invalid_bucket_name_is_refused_before_any_call(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    result = lk(aws_env, "publish", str(zip_path), "--bucket", "My_Bucket", "--region", "eu-west-1")
+    assert result.returncode == 6
+    assert "bucket name 'My_Bucket' is not a valid S3 bucket name" in result.stderr
+    assert result.stdout == ""
+
+
+# --- faults moto never makes, through the fault proxy -------------------------------------------
+
+
+def test_a_lost_publish_response_is_not_retried_blindly(
+    faulty_aws_env: dict[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """botocore would re-send PublishLayerVersion after a lost answer: a second version."""
+    zip_path, manifest = write_layer_zip(tmp_path)
+    fault_proxy.add_fault("PublishLayerVersion", drop=True, forward=True)
+    result = run_cli(
+        "publish", str(zip_path), "--direct", "--region", "eu-west-1", "--json", env=faulty_aws_env
+    )
+    assert result.returncode == 0, result.output
+    (entry,) = doc(result)["results"]
+    assert (entry["outcome"], entry["version"]) == ("published", 1)
+    assert entry["code_sha256"] == manifest.code_sha256
+    assert fault_proxy.forwarded("PublishLayerVersion") == 1
+    assert version_numbers(faulty_aws_env, "deps") == [1]
+
+
+def test_a_5xx_on_publish_is_retried_after_checking(
+    faulty_aws_env: dict[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    fault_proxy.add_fault("PublishLayerVersion", status=503)  # not forwarded: nothing published
+    result = lk(faulty_aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1")
+    assert result.returncode == 0, result.output
+    assert fault_proxy.count("PublishLayerVersion") == 2
+    assert fault_proxy.forwarded("PublishLayerVersion") == 1
+    assert version_numbers(faulty_aws_env, "deps") == [1]
+
+
+def test_throttling_is_retried_with_backoff(
+    faulty_aws_env: dict[str, str],
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=slept.append))
+    zip_path, _ = write_layer_zip(tmp_path)
+    fault_proxy.add_fault("ListLayerVersions", status=429, times=2)
+    result = lk(faulty_aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1")
+    assert result.returncode == 0, result.output
+    assert fault_proxy.count("ListLayerVersions") == 3
+    assert len(slept) == 2
+    assert version_numbers(faulty_aws_env, "deps") == [1]
+
+
+def test_throttling_that_lasts_ends_with_a_clear_message(
+    faulty_aws_env: dict[str, str],
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    # botocore's own backoff sleeps, recorded instead of waited (in-process run only).
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=slept.append))
+    zip_path, _ = write_layer_zip(tmp_path)
+    fault_proxy.add_fault("ListLayerVersions", status=429, always=True)
+    result = lk(faulty_aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1")
+    assert result.returncode == 6
+    assert "ListLayerVersions on layer deps failed: TooManyRequestsException" in result.stderr
+    assert "throttled the calls even after retries" in result.stderr
+    # botocore counts `max_attempts` (5 in ClientFactory) as retries after the first request.
+    assert fault_proxy.count("ListLayerVersions") == 6
+    assert len(slept) == 5 and all(0 <= delay <= 20 for delay in slept)
+    assert "testing" not in result.output  # the (dummy) credentials never appear

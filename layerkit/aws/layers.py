@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from layerkit.aws.errors import aws_call, error_code, translate
-from layerkit.aws.functions import layer_users
+from layerkit.aws.functions import Sleep, layer_users
 from layerkit.aws.rules import (
     LayerVersionArn,
     check_account_id,
@@ -244,11 +245,49 @@ def list_layers(client: Any) -> tuple[LayerSummary, ...]:
     return tuple(sorted(layers, key=lambda layer: layer.name))
 
 
-def publish(client: Any, request: PublishRequest) -> PublishResult:
+class _AttemptLost(Exception):
+    """A PublishLayerVersion attempt whose outcome is unknown (connection lost, 5xx, throttled)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+_THROTTLING = ("TooManyRequestsException", "ThrottlingException", "Throttling")
+_PUBLISH_RETRY_EVENT = "needs-retry.lambda.PublishLayerVersion"
+
+
+def _no_blind_retry(
+    response: tuple[Any, Mapping[str, Any]] | None,
+    caught_exception: Exception | None,
+    operation: Any,
+    **kwargs: Any,
+) -> None:
+    """Stop botocore from re-sending PublishLayerVersion: a retry after a lost response would
+    publish a second version. `publish` checks the latest version and retries itself."""
+    if caught_exception is not None:
+        raise _AttemptLost(caught_exception)
+    if response is None:
+        return
+    http, parsed = response
+    code = str(parsed.get("Error", {}).get("Code", ""))
+    if http.status_code >= 500 or http.status_code == 429 or code in _THROTTLING:
+        raise _AttemptLost(ClientError(dict(parsed), operation.name))  # type: ignore[arg-type]
+
+
+def publish(
+    client: Any,
+    request: PublishRequest,
+    *,
+    attempts: int = 4,
+    sleep: Sleep = time.sleep,
+) -> PublishResult:
     """Publish a version unless the latest one already holds the same bytes (`CodeSha256`).
 
-    PublishLayerVersion has no idempotency token, so checking first is also what keeps a re-run
-    after a lost response from creating a duplicate version.
+    PublishLayerVersion has no idempotency token, so botocore's blind retry is switched off for
+    it: after an attempt with an unknown outcome layerkit looks at the latest version first and
+    publishes again only if the bytes are not there. The same check makes a re-run after a crash
+    report the existing version instead of creating a duplicate.
     """
     check_layer_name(request.layer_name)
     check_runtimes(request.runtimes)
@@ -256,9 +295,9 @@ def publish(client: Any, request: PublishRequest) -> PublishResult:
     check_description(request.description)
     if request.license is not None:
         check_license(request.license)
-    latest = latest_version(client, request.layer_name)
-    if latest is not None and latest.code_sha256 == request.code_sha256:
-        return PublishResult("unchanged", latest)
+    client.meta.events.register(
+        _PUBLISH_RETRY_EVENT, _no_blind_retry, unique_id="layerkit-publish-no-blind-retry"
+    )
     params: dict[str, Any] = {
         "LayerName": request.layer_name,
         "Content": request.content.as_request(),
@@ -268,17 +307,38 @@ def publish(client: Any, request: PublishRequest) -> PublishResult:
     }
     if request.license:
         params["LicenseInfo"] = request.license
-    with aws_call("PublishLayerVersion", f"layer {request.layer_name}"):
-        answer = client.publish_layer_version(**params)
-    info = _info(request.layer_name, answer)
-    if info.code_sha256 != request.code_sha256:
-        raise AwsError(
-            f"Lambda stored layer {info.arn} with CodeSha256 {info.code_sha256}, but the zip's "
-            f"is {request.code_sha256}",
-            hint="the S3 object changed between upload and publish; re-run, and delete "
-            f"version {info.version} (`layerkit layers delete {info.name} {info.version}`)",
-        )
-    return PublishResult("published", info)
+    resource = f"layer {request.layer_name}"
+    lost: _AttemptLost | None = None
+    for attempt in range(attempts):
+        latest = latest_version(client, request.layer_name)
+        if latest is not None and latest.code_sha256 == request.code_sha256:
+            # After a lost attempt, the version there is the one that attempt published.
+            return PublishResult("published" if lost else "unchanged", latest)
+        if lost is not None:
+            sleep(min(0.5 * 2**attempt, 8.0))
+        try:
+            with aws_call("PublishLayerVersion", resource):
+                answer = client.publish_layer_version(**params)
+        except _AttemptLost as error:
+            lost = error
+            continue
+        info = _info(request.layer_name, answer)
+        if info.code_sha256 != request.code_sha256:
+            raise AwsError(
+                f"Lambda stored layer {info.arn} with CodeSha256 {info.code_sha256}, but the "
+                f"zip's is {request.code_sha256}",
+                hint="the S3 object changed between upload and publish; re-run, and delete "
+                f"version {info.version} (`layerkit layers delete {info.name} {info.version}`)",
+            )
+        return PublishResult("published", info)
+    assert lost is not None
+    failure = translate(lost.cause, operation="PublishLayerVersion", resource=resource)
+    raise AwsError(
+        f"{failure.message} (after {attempts} attempts, each checked for a published version "
+        "first)",
+        hint=failure.hint,
+        code=failure.code,
+    ) from lost.cause
 
 
 def delete_version(client: Any, name: str, version: int) -> None:

@@ -6,6 +6,8 @@ and `layerkit build` never import them.
 
 from __future__ import annotations
 
+import platform
+import shutil
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -324,6 +326,9 @@ def deploy(
         runner=run_command,
         env=installer_environment(),
         progress=out.progress,
+        warn=out.warn,
+        which=shutil.which,
+        host_machine=platform.machine(),
     )
     built = build_layers(build_settings, ctx)
     report = _run_publish(
