@@ -14,10 +14,12 @@ The writer consumes chunks in member order with a bounded number in flight (memo
 per thread whatever the layer's size); a file spanning several chunks gets its local header
 patched with its CRC and sizes once its last chunk is written.
 
-Codecs were chosen by measurement on a numpy+pandas+pyarrow tree (268 MB, one core): stdlib zlib
-level 6 40 MB/s; zlib-ng level 6 95 MB/s at +2.2% size (zip -r's size within 3%); isal level 1
-610 MB/s at +16%; zlib-ng level 9 34 MB/s at -0.7%. A file that deflate does not shrink (and that
-fits in one chunk) is stored, as ``zip -r`` does.
+Codecs were chosen by measurement on a numpy+pandas+pyarrow tree (268 MB, 1 MiB chunks, one
+core): stdlib zlib level 6 40 MB/s; zlib-ng level 6 94 MB/s, level 5 113 MB/s at +0.3% (about
+1.02x the size of ``zip -r``'s output, inside the 3% we allow the default); isal level 1 610 MB/s
+at +13%; zlib-ng level 9 34 MB/s at -3%. A file that deflate does not shrink (and that fits in one
+chunk) is stored, as ``zip -r`` does. The codec's name, version and level are part of the build
+cache key (`Codec.identity`): another zlib-ng may produce other bytes.
 
 The zip is written to a temporary name in the output directory and renamed into place only when
 complete, so a failure never leaves a half-written zip behind.
@@ -45,7 +47,7 @@ from layerkit.contents import FileEntry
 from layerkit.errors import FilesystemError
 
 ZIP_EPOCH = 315_532_800  # 1980-01-01T00:00:00Z, the earliest time a zip can store
-COMPRESSION_LEVELS: dict[CompressionName, int] = {"fast": 1, "default": 6, "small": 9}
+COMPRESSION_LEVELS: dict[CompressionName, int] = {"fast": 1, "default": 5, "small": 9}
 CHUNK_SIZE = 1 << 20
 _WINDOW = 32 * 1024  # deflate's history: what a chunk may refer back to
 _MAX_IN_FLIGHT = 64 << 20  # input bytes read but not yet written, whatever the core count

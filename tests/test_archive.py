@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from zlib_ng import zlib_ng
 
 from layerkit import archive
 from layerkit.archive import (
     CHUNK_SIZE,
     CODECS,
+    COMPRESSION_LEVELS,
     ZIP_EPOCH,
     ArchiveMember,
     layer_members,
@@ -161,9 +163,9 @@ def test_chunks_of_a_large_file_form_one_deflate_stream(tree: Path, tmp_path: Pa
     assert zlib.decompress(raw, -15) == content
     assert zlib.crc32(content) == info.CRC
     # Chunks primed with the previous window compress about as well as one stream.
-    whole = zlib.compressobj(6, zlib.DEFLATED, -15)
+    whole = zlib_ng.compressobj(COMPRESSION_LEVELS["default"], zlib.DEFLATED, -15)
     single = len(whole.compress(content) + whole.flush())
-    assert info.compress_size < single * 1.02
+    assert info.compress_size < single * 1.003  # unprimed chunks: +0.9%
 
 
 @pytest.fixture
@@ -234,7 +236,7 @@ def test_levels_trade_size_for_speed(tree: Path, tmp_path: Path) -> None:
 def test_codec_identity_names_library_version_and_level() -> None:
     identity = CODECS["default"].identity()
     assert identity.startswith("zlib-ng ")
-    assert "level 6" in identity
+    assert f"level {COMPRESSION_LEVELS['default']}" in identity
     assert CODECS["fast"].identity().startswith("isal ")
 
 
