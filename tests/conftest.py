@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faultproxy import FaultProxy
 from tests.support import isolated_env, reset_moto, start_moto_server
 
 
@@ -36,3 +37,22 @@ def hermetic_env() -> dict[str, str]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fault_proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy (tests/faultproxy.py) in front of a freshly reset moto server.
+
+    Program it with `add_fault`, read it with `calls`/`count`/`forwarded`; it is stopped (threads
+    joined, sockets closed) after the test, which fails if the proxy itself hit a bug.
+    """
+    reset_moto(moto_endpoint)
+    with FaultProxy(moto_endpoint) as proxy:
+        yield proxy
+    assert not proxy.errors, "fault proxy internal errors:\n" + "\n".join(proxy.errors)
+
+
+@pytest.fixture
+def faulty_aws_env(fault_proxy: FaultProxy) -> dict[str, str]:
+    """Like `aws_env`, but the CLI's AWS calls go through `fault_proxy`."""
+    return isolated_env({"AWS_ENDPOINT_URL": fault_proxy.endpoint})
