@@ -370,7 +370,12 @@ def _attach_in_region(
     functions = [f for f in plan.functions if function_region(f) in (None, region)]
     if not functions or not published:
         return results
+
+    def slot(layer_arn: str | None) -> int:
+        return next(i for i, r in enumerate(results) if r.layer_arn == layer_arn)
+
     for function in functions:
+        chosen = published[0]  # failures before a layer is chosen are reported on the first
         try:
             chosen = _choose_zip(lambda_client, function, published)
             info = _layer_info(lambda_client, chosen)
@@ -384,17 +389,19 @@ def _attach_in_region(
                 wait=waiting,
             )
         except LayerkitError as error:
-            failure = AttachFailure(function, region, error.message, error.hint)
-            index = results.index(published[0])
+            index = slot(chosen.layer_arn)
             current = results[index]
             results[index] = _with(
                 current,
-                attach_failures=(*current.attach_failures, failure),
+                attach_failures=(
+                    *current.attach_failures,
+                    AttachFailure(function, region, error.message, error.hint),
+                ),
                 error=current.error or f"attach {function}: {error.message}",
                 hint=current.hint or error.hint,
             )
             continue
-        index = next(i for i, r in enumerate(results) if r.layer_arn == chosen.layer_arn)
+        index = slot(chosen.layer_arn)
         results[index] = _with(results[index], attachments=(*results[index].attachments, attached))
     return results
 

@@ -484,26 +484,23 @@ def test_publish_attaches_the_zip_matching_each_function(
         assert arns == [arn(layer, 1)]
 
 
-def test_a_failed_attach_fails_the_command_but_keeps_the_published_result(
+def test_a_failed_attach_fails_the_command_but_keeps_the_other_results(
     aws_env: dict[str, str], tmp_path: Path
 ) -> None:
+    make_function(aws_env, "my-fn")
     zip_path, _ = write_layer_zip(tmp_path)
     result = lk(
-        aws_env,
-        "publish",
-        str(zip_path),
-        "--direct",
-        "--region",
-        "eu-west-1",
-        "--attach",
-        "nope",
-        "--json",
-    )
+        aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1",
+        "--attach", "my-fn", "--attach", "nope", "--json",
+    )  # fmt: skip
     assert result.returncode == 6
     (entry,) = doc(result)["results"]
     assert entry["outcome"] == "published"
-    assert entry["attach_failures"][0]["function"] == "nope"
+    assert [a["function"] for a in entry["attachments"]] == ["my-fn"]
+    assert [f["function"] for f in entry["attach_failures"]] == ["nope"]
     assert "function nope" in entry["error"]
+    current = aws(aws_env, "lambda").get_function_configuration(FunctionName="my-fn")
+    assert [layer["Arn"] for layer in current["Layers"]] == [entry["layer_arn"]]
 
 
 # --- 409/412 from a real HTTP exchange, through the fault proxy ---------------------------------

@@ -747,3 +747,13 @@ def test_throttling_that_lasts_ends_with_a_clear_message(
     assert fault_proxy.count("ListLayerVersions") == 6
     assert len(slept) == 5 and all(0 <= delay <= 20 for delay in slept)
     assert "testing" not in result.output  # the (dummy) credentials never appear
+
+
+def test_help_and_build_commands_never_import_boto3() -> None:
+    code = (
+        "import sys, layerkit.cli; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore') "
+        "or m.startswith('layerkit.aws')); print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
