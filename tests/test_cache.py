@@ -246,7 +246,7 @@ def stored(cache: BuildCache, tmp_path: Path, key: str, dists: Sequence[tuple[st
     return cache.store(key, zip_path, make_manifest(zip_path, key, dists))
 
 
-def test_store_then_lookup_then_restore(cache: BuildCache, tmp_path: Path) -> None:
+def test_store_then_lookup_then_place(cache: BuildCache, tmp_path: Path) -> None:
     key = cache_key(INPUTS, PINS)
     zip_path = make_zip(tmp_path / "dist" / "deps.zip", b"PK\x05\x06" + bytes(18))
     details = {"size": {"total_bytes": 10}, "slim": [Path("tests")]}
@@ -255,21 +255,50 @@ def test_store_then_lookup_then_restore(cache: BuildCache, tmp_path: Path) -> No
     assert hit is not None
     assert hit.manifest == entry.manifest
     assert hit.details == entry.details == {"size": {"total_bytes": 10}, "slim": ["tests"]}
-    dest = cache.restore(hit, tmp_path / "out" / "deps-python3.12-x86_64.zip")
+    dest = tmp_path / "out" / "deps-python3.12-x86_64.zip"
+    assert cache.place(hit, dest)
     assert dest.read_bytes() == entry.zip_path.read_bytes()
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no partial file left
     assert cache.lookup("0" * 64) is None
 
 
-def test_restore_replaces_an_existing_output(cache: BuildCache, tmp_path: Path) -> None:
+def test_placing_over_an_existing_output(cache: BuildCache, tmp_path: Path) -> None:
     entry = stored(cache, tmp_path, "a" * 64)
     dest = make_zip(tmp_path / "out" / "deps.zip", b"old")
-    cache.restore(entry, dest)
+    assert cache.place(entry, dest)
     assert dest.read_bytes() == entry.zip_path.read_bytes()
 
 
+def corrupt(path: Path) -> None:
+    """Same size, other bytes: only a digest notices."""
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_an_output_still_in_place_is_neither_read_nor_copied(
+    cache: BuildCache, tmp_path: Path
+) -> None:
+    built = make_zip(tmp_path / "dist" / "deps.zip", b"PK\x05\x06" + bytes(18) + b"built")
+    entry = cache.store("a" * 64, built, make_manifest(built, "a" * 64))
+    corrupt(entry.zip_path)  # were it read, the digest would fail
+    assert cache.place(entry, built)  # the build's own output: nothing to do
+    built.write_bytes(built.read_bytes() + b"!")  # rewritten in place: no longer trusted
+    assert not cache.place(entry, built)
+    assert cache.lookup("a" * 64) is None
+
+
+def test_a_damaged_zip_is_found_when_placed(cache: BuildCache, tmp_path: Path) -> None:
+    entry = stored(cache, tmp_path, "b" * 64)
+    corrupt(entry.zip_path)
+    dest = tmp_path / "elsewhere" / "deps.zip"
+    assert not cache.place(entry, dest)
+    assert not dest.exists()
+    assert not cache.entry_dir("b" * 64).exists()
+
+
 @pytest.mark.parametrize(
-    "damage", ["flip", "truncate", "no-zip", "no-manifest", "garbage", "key", "no-details"]
+    "damage", ["truncate", "no-zip", "no-manifest", "garbage", "key", "no-details"]
 )
 def test_damaged_entries_are_misses_and_removed(
     damage: str, cache: BuildCache, tmp_path: Path
@@ -278,13 +307,7 @@ def test_damaged_entries_are_misses_and_removed(
     entry = stored(cache, tmp_path, key)
     directory = cache.entry_dir(key)
     manifest_file = directory / "manifest.json"
-    if damage == "flip":  # same size, different bytes: only the digest notices
-        data = bytearray(entry.zip_path.read_bytes())
-        data[0] ^= 0xFF
-        entry.zip_path.unlink()  # a hard link to the output: write a new file
-        entry.zip_path.write_bytes(bytes(data))
-    elif damage == "truncate":
-        entry.zip_path.unlink()
+    if damage == "truncate":
         entry.zip_path.write_bytes(b"PK")
     elif damage == "no-zip":
         entry.zip_path.unlink()
