@@ -711,6 +711,21 @@ def test_a_5xx_on_publish_is_retried_after_checking(
     assert version_numbers(faulty_aws_env, "deps") == [1]
 
 
+def test_a_5xx_after_the_version_was_made_is_not_published_again(
+    faulty_aws_env: dict[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    fault_proxy.add_fault("PublishLayerVersion", status=500, forward=True)
+    result = lk(
+        faulty_aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1", "--json"
+    )
+    assert result.returncode == 0, result.output
+    (entry,) = doc(result)["results"]
+    assert (entry["outcome"], entry["version"]) == ("published", 1)
+    assert fault_proxy.count("PublishLayerVersion") == 1  # the check found it: no second send
+    assert version_numbers(faulty_aws_env, "deps") == [1]
+
+
 def test_throttling_is_retried_with_backoff(
     faulty_aws_env: dict[str, str],
     fault_proxy: FaultProxy,
