@@ -559,3 +559,34 @@ def test_deploy_builds_publishes_and_attaches_from_the_project_config(
     assert entry["outcome"] == "unchanged"  # the build is reproducible: same bytes, no version
     assert [a["outcome"] for a in entry["attachments"]] == ["unchanged"]
     assert version_numbers(aws_env, "deps") == [1]
+
+
+def test_publish_attaches_in_every_region_to_that_region_s_layer(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    for region in ("eu-west-1", "us-east-1"):
+        make_function(aws_env, "my-fn", region=region)
+    zip_path, _ = write_layer_zip(tmp_path)
+    result = lk(
+        aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1",
+        "--region", "us-east-1", "--attach", "my-fn", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    for region in ("eu-west-1", "us-east-1"):
+        config = aws(aws_env, "lambda", region).get_function_configuration(FunctionName="my-fn")
+        assert [layer["Arn"] for layer in config["Layers"]] == [
+            f"arn:aws:lambda:{region}:{ACCOUNT}:layer:deps:1"
+        ]
+
+
+def test_a_function_arn_of_a_region_not_published_to_is_refused_first(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:my-fn"
+    result = lk(
+        aws_env, "publish", str(zip_path), "--direct", "--region", "eu-west-1", "--attach", function
+    )
+    assert result.returncode == 6
+    assert "is in us-east-1, which is not published to" in result.stderr
+    assert version_numbers(aws_env, "deps") == []

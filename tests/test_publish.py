@@ -772,3 +772,51 @@ def test_help_and_build_commands_never_import_boto3() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_regions_really_run_at_the_same_time(tmp_path: Path) -> None:
+    """Each region's first call waits for the other's: a sequential run would break the barrier."""
+    import threading
+
+    from layerkit.config import PublishSettings
+
+    barrier = threading.Barrier(2, timeout=5)
+    zip_path, manifest = write_layer_zip(tmp_path)
+
+    class Region:
+        def __init__(self, region: str) -> None:
+            self.region = region
+            self.meta = SimpleNamespace(events=SimpleNamespace(register=lambda *a, **k: None))
+
+        def list_layer_versions(self, **params: Any) -> Any:
+            barrier.wait()
+            return {"LayerVersions": []}
+
+        def publish_layer_version(self, **params: Any) -> Any:
+            return {
+                "LayerVersionArn": f"arn:aws:lambda:{self.region}:{ACCOUNT}:layer:deps:1",
+                "Version": 1,
+                "Content": {"CodeSha256": manifest.code_sha256, "CodeSize": 1},
+            }
+
+    class Clients:
+        def __init__(self) -> None:
+            self.made = {r: Region(r) for r in ("eu-west-1", "us-east-1")}
+
+        def client(self, service: str, region: str | None = None) -> Any:
+            assert service == "lambda" and region is not None
+            return self.made[region]
+
+        def region(self, region: str | None = None) -> str:
+            return region or "eu-west-1"
+
+    plan = plan_publish(
+        load_zips([zip_path], layer_name=None),
+        PublishSettings(direct=True, regions=("eu-west-1", "us-east-1")),
+        default_region="eu-west-1",
+    )
+    report = publish_layers(plan, clients=Clients(), reporter=FakeReporter())
+    assert [(r.region, r.outcome) for r in report.results] == [
+        ("eu-west-1", "published"),
+        ("us-east-1", "published"),
+    ]
