@@ -36,6 +36,7 @@ from layerkit.aws.rules import (
     check_direct_upload_size,
     check_function_name,
     check_layer_name,
+    check_license,
     function_region,
     parse_layer_version_arn,
 )
@@ -216,6 +217,14 @@ def plan_publish(
 ) -> PublishPlan:
     """Validate everything a publish needs before any AWS call."""
     regions = tuple(dict.fromkeys(settings.regions)) or (default_region,)
+    for z in zips:  # the same text goes to every region: refuse it once, before any call
+        layer_description(
+            settings.description,
+            sha256_hex=z.manifest.sha256,
+            unzipped_bytes=z.manifest.unzipped_bytes,
+        )
+    if settings.license is not None:
+        check_license(settings.license)
     if settings.direct:
         for z in zips:
             check_direct_upload_size(z.path.stat().st_size)
@@ -290,7 +299,6 @@ def _publish_zip(
             key = content_key(settings.prefix, layer_zip.layer_name, manifest.sha256)
             base = _with(base, s3_bucket=bucket, s3_key=key)
             check_bucket_region(s3_client, bucket=bucket, region=region, owner=owner)
-            reporter.step(f"{region}: uploading {layer_zip.path.name} to s3://{bucket}/{key}")
             uploaded = s3_upload(
                 s3_client,
                 path=layer_zip.path,
@@ -304,6 +312,8 @@ def _publish_zip(
             )
             content = LayerContent(s3_bucket=bucket, s3_key=key)
             upload = uploaded.outcome
+            done = "uploaded to" if upload == "uploaded" else "already in"
+            reporter.step(f"{region}: {layer_zip.path.name} {done} s3://{bucket}/{key}")
         base = _with(base, upload=upload)
         result = publish(
             lambda_client,

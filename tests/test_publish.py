@@ -820,3 +820,18 @@ def test_regions_really_run_at_the_same_time(tmp_path: Path) -> None:
         ("eu-west-1", "published"),
         ("us-east-1", "published"),
     ]
+
+
+def test_a_too_long_description_or_licence_is_refused_before_any_call(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    base = ("publish", str(zip_path), "--direct", "--region", "eu-west-1", "--region", "us-east-1")
+    long_description = lk(aws_env, *base, "--description", "d" * 200)
+    assert long_description.returncode == 6
+    assert "Lambda allows 256" in long_description.stderr
+    assert long_description.stdout == ""  # refused once, not once per region
+    long_licence = lk(aws_env, *base, "--license", "l" * 513)
+    assert long_licence.returncode == 6
+    assert "Lambda allows 512" in long_licence.stderr
+    assert version_numbers(aws_env, "deps") == []
