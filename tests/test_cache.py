@@ -26,7 +26,7 @@ from layerkit.cache import (
 )
 from layerkit.config import IndexOptions
 from layerkit.errors import CompatibilityError, FilesystemError
-from layerkit.installer import CommandResult, InstallRequest
+from layerkit.installer import CommandResult, InstallRequest, UvBackend
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256
 from layerkit.targets import make_target
 
@@ -40,6 +40,7 @@ INPUTS = BuildInputs(
     options={"slim": {"remove_tests": True}, "compression": "zlib-ng 1.1.0 level 6"},
 )
 PINS = "pydantic==2.11.0\nrequests==2.32.3\n"
+UV = UvBackend(uv="uv", python="/usr/bin/python3")
 
 
 def make_zip(path: Path, content: bytes = b"PK\x05\x06" + bytes(18)) -> Path:
@@ -188,8 +189,9 @@ def test_compile_command_resolves_for_the_target(tmp_path: Path) -> None:
         requirements=("numpy",),
         index=IndexOptions(index_url="https://mirror.invalid/simple"),
     )
-    assert compile_command("uv", request, tmp_path / "specs.in") == [
+    assert compile_command(UV, request, tmp_path / "specs.in") == [
         "uv", "pip", "compile",
+        "--python", "/usr/bin/python3",
         "--python-version", "3.12",
         "--python-platform", "aarch64-manylinux_2_34",
         "--only-binary", ":all:",
@@ -218,7 +220,7 @@ def test_resolve_pins_passes_specs_in_a_file_and_normalises(tmp_path: Path) -> N
     request = InstallRequest(
         target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("requests", "idna")
     )
-    pins = resolve_pins(request, uv="uv", runner=runner, scratch=tmp_path)
+    pins = resolve_pins(request, uv=UV, runner=runner, scratch=tmp_path)
     assert pins == normalize_pins(COMPILED)
     assert runner.specs == ["requests\nidna\n"]
 
@@ -230,7 +232,7 @@ def test_resolve_failure_is_classified(tmp_path: Path) -> None:
         target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("torch==9",)
     )
     with pytest.raises(CompatibilityError):
-        resolve_pins(request, uv="uv", runner=runner, scratch=tmp_path)
+        resolve_pins(request, uv=UV, runner=runner, scratch=tmp_path)
 
 
 # --- entries ------------------------------------------------------------------------------------
