@@ -7,7 +7,8 @@ For each workload and run, in fresh temporary directories, interleaving the two 
 
   cold     empty installer caches (wheels come from the index)
   warm     the same caches, a fresh output directory (layerkit: --force when it has a build cache)
-  no-op    layerkit only: the same build again, nothing changed
+  no-op    layerkit only: the same build again, nothing changed (from requirements.txt, which
+           costs a resolution against the index, and from a lock made by `uv pip compile`)
   zip      the zip stage alone on the recipe's installed tree: `zip -r -q -X` vs layerkit's writer
   rss      peak resident memory of each build (the process and everything it ran)
   size     the zip each one produced, and the two zips of the same tree
@@ -61,7 +62,7 @@ class Results:
 
 def clean_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
     """The machine's environment without pip/uv/layerkit settings, plus `extra`."""
-    leaky = ("PIP_", "UV_", "LAYERKIT_", "SOURCE_DATE_EPOCH", "PYTHONPATH")
+    leaky = ("PIP_", "UV_", "LAYERKIT_", "SOURCE_DATE_EPOCH")
     env = {k: v for k, v in base.items() if not k.startswith(leaky)}
     env.update(
         PIP_CONFIG_FILE=os.devnull,
@@ -111,11 +112,17 @@ def pip_recipe(packages: Sequence[str], root: Path, *, python: str, env: Mapping
 
 
 def layerkit_build(
-    project: Path, out: Path, *, python: str, env: Mapping[str, str], force: bool
+    project: Path,
+    out: Path,
+    *,
+    python: str,
+    env: Mapping[str, str],
+    force: bool,
+    requirements: str = "requirements.txt",
 ) -> tuple[Measure, Path]:
     argv = [
         sys.executable, "-m", "layerkit", "build", str(project),
-        "-r", str(project / "requirements.txt"),
+        "-r", str(project / requirements),
         "--python", python, "--arch", "x86_64",
         "--name", "bench", "-o", str(out), "--quiet",
     ]  # fmt: skip
@@ -124,6 +131,23 @@ def layerkit_build(
     measure = run(argv, env=env)
     (zip_path,) = out.glob("bench-*.zip")
     return measure, zip_path
+
+
+def lock(project: Path, *, python: str, env: Mapping[str, str]) -> None:
+    """requirements.txt -> lock.txt: every version pinned, as a CI pipeline would keep it."""
+    from uv import find_uv_bin
+
+    result = subprocess.run(
+        [
+            find_uv_bin(), "pip", "compile", "--python", sys.executable,
+            "--python-version", python, "--python-platform", "x86_64-manylinux_2_34",
+            "--only-binary", ":all:", "--no-header", "--no-annotate", "--quiet",
+            str(project / "requirements.txt"), "-o", str(project / "lock.txt"),
+        ],
+        env=dict(env), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"uv pip compile failed:\n{result.stderr}")
 
 
 def layerkit_has(option: str) -> bool:
@@ -199,9 +223,28 @@ def one_run(
         results.add("layerkit peak MB", lk.peak_rss_mb)
         results.add("layerkit zip MB", lk_zip.stat().st_size / 1e6)
 
-        # no-op: the same build again into the same output directory
+        # no-op: the same build again into the same output directory. Unpinned requirements
+        # must ask the index whether anything changed; a lock pins itself.
         noop, _ = layerkit_build(project, work / "lk-warm", python=python, env=lk_env, force=False)
         results.add("layerkit no-op s", noop.seconds)
+        lock(project, python=python, env=lk_env)
+        layerkit_build(
+            project,
+            work / "lk-lock",
+            python=python,
+            env=lk_env,
+            force=False,
+            requirements="lock.txt",
+        )
+        noop, _ = layerkit_build(
+            project,
+            work / "lk-lock",
+            python=python,
+            env=lk_env,
+            force=False,
+            requirements="lock.txt",
+        )
+        results.add("layerkit no-op lock s", noop.seconds)
 
         # the zip stage alone, on the tree the recipe installed
         zip_r, mine, size_r, size_mine = zip_stage(work / "aws-warm", python, work, pip_env)
@@ -232,6 +275,9 @@ def report(results: Results) -> str:
         ("no-op rebuild", "-", fmt(m("layerkit no-op s"), "s"),
          f"{m('layerkit no-op s') / m('layerkit warm s'):.3f} of warm"
          if m("layerkit no-op s") and m("layerkit warm s") else "-"),
+        ("no-op rebuild, lock", "-", fmt(m("layerkit no-op lock s"), "s"),
+         f"{m('layerkit no-op lock s') / m('layerkit warm s'):.3f} of warm"
+         if m("layerkit no-op lock s") and m("layerkit warm s") else "-"),
         ("zip stage, same tree", fmt(m("zip -r s"), "s"), fmt(m("layerkit zip stage s"), "s"),
          ratio(m("zip -r s"), m("layerkit zip stage s"))),
         ("zip size, same tree", fmt(m("zip -r MB"), "MB"), fmt(m("layerkit same-tree MB"), "MB"),
