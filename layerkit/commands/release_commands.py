@@ -7,6 +7,7 @@ and the commands that never reach AWS stay fast.
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -374,6 +375,9 @@ def _sigterm_interrupts() -> Iterator[None]:
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (e.g. run() called from a worker thread)
+        return
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
