@@ -373,3 +373,43 @@ def test_lost_answers_mid_shift_still_restore_exactly(
     )
     assert fault_proxy.count("UpdateAlias") == 4  # step 1, step 2 (lost), its retry, restore
     assert world.raw_alias("my-fn", "prod") == before
+
+
+def test_alias_text_and_json_output(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1", "--description", "live"]) == 0
+    assert capsys.readouterr().out == "alias my-fn:prod (created): 100% -> 1\n  description: live\n"
+    assert run(["alias", "update", "my-fn", "prod", "--weight", "2=0.25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [
+        "alias my-fn:prod (updated): 75% -> 1, 25% -> 2",
+        "  before: 100% -> 1",
+        "  description: live",
+    ]
+    assert lines[3].startswith("  rollback restores: 100% -> 1 (recorded by update at 20")
+    assert run(["alias", "get", "my-fn", "prod", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert list(document) == [
+        "schema",
+        "schema_version",
+        "function",
+        "name",
+        "arn",
+        "function_version",
+        "additional_version_weights",
+        "routing",
+        "description",
+        "rollback",
+        "revision_id",
+        "action",
+        "dry_run",
+        "previous",
+    ]
+    assert document["rollback"]["before"] == {
+        "function_version": "1",
+        "additional_version_weights": {},
+    }
+    assert document["rollback"]["op"] == "update"
