@@ -423,3 +423,19 @@ def find_build(
     pins = normalize_pins(resolve())
     key = cache_key(inputs, pins)
     return CacheDecision(key, cache.lookup(key), resolved=True)
+
+
+def key_after_install(inputs: BuildInputs, installed: Iterable[tuple[str, str]]) -> str:
+    """The key of a build that skipped `find_build` (``--force``), from what it installed.
+
+    `installed` are the (name, version) pairs found right after the install, before slimming
+    excludes any: for uv they are what ``uv pip compile`` resolves, so a later `find_build` finds
+    this build without the forced one paying for a resolution. A lock keys on itself, as there.
+    """
+    lock = lock_pins(inputs.requirement_texts, inputs.requirements)
+    pins = (
+        lock
+        if lock is not None
+        else _format_pins((canonicalize_name(name), version) for name, version in installed)
+    )
+    return cache_key(inputs, pins)

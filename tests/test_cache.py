@@ -19,6 +19,7 @@ from layerkit.cache import (
     compile_command,
     find_build,
     installer_cache_env,
+    key_after_install,
     lock_pins,
     normalize_pins,
     pins_cover,
@@ -394,3 +395,13 @@ def test_unpinned_requirements_are_resolved_every_time(cache: BuildCache, tmp_pa
     assert find_build(cache, INPUTS, resolve=lambda: next(answers)).entry is not None
     newer = find_build(cache, INPUTS, resolve=lambda: next(answers))  # a new release: rebuild
     assert newer.entry is None and newer.key != first.key
+
+
+def test_a_forced_build_is_keyed_as_a_lookup_would_key_it(cache: BuildCache) -> None:
+    resolved = "charset-normalizer==3.4.1\nrequests==2.32.3\n"
+    installed = [("requests", "2.32.3"), ("charset_normalizer", "3.4.1")]
+    looked_up = find_build(cache, INPUTS, resolve=lambda: resolved)
+    assert key_after_install(INPUTS, installed) == looked_up.key
+    assert (
+        key_after_install(LOCKED, installed) == find_build(cache, LOCKED, resolve=never_resolve).key
+    )
