@@ -439,3 +439,17 @@ def key_after_install(inputs: BuildInputs, installed: Iterable[tuple[str, str]])
         else _format_pins((canonicalize_name(name), version) for name, version in installed)
     )
     return cache_key(inputs, pins)
+
+
+def dist_info_pins(names: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, version) of each ``<name>-<version>.dist-info`` among directory `names`.
+
+    Reading directory names is enough for `key_after_install` (no METADATA parsing, no scan).
+    """
+    pins: list[tuple[str, str]] = []
+    for name in names:
+        stem = name.removesuffix(".dist-info")
+        if stem != name and "-" in stem:
+            project, version = stem.rsplit("-", 1)
+            pins.append((project, version))
+    return pins

@@ -19,6 +19,7 @@ from layerkit.cache import (
     compile_command,
     find_build,
     installer_cache_env,
+    dist_info_pins,
     key_after_install,
     lock_pins,
     normalize_pins,
@@ -405,3 +406,14 @@ def test_a_forced_build_is_keyed_as_a_lookup_would_key_it(cache: BuildCache) -> 
     assert (
         key_after_install(LOCKED, installed) == find_build(cache, LOCKED, resolve=never_resolve).key
     )
+
+
+def test_dist_info_directory_names_give_the_installed_pins() -> None:
+    names = [
+        "numpy",
+        "numpy-2.5.5.dist-info",
+        "python_dateutil-4.0.0.dist-info",
+        "six.py",
+        "x.libs",
+    ]
+    assert dist_info_pins(names) == [("numpy", "2.5.5"), ("python_dateutil", "4.0.0")]
