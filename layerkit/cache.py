@@ -5,8 +5,10 @@ contents of the requirement files, the requirement specs, the resolved pins, the
 installer and its version, the options that shape the tree or the zip (slim, verify, codec...) and
 layerkit's version. An entry is a directory ``builds/<key[:2]>/<key>/`` holding ``layer.zip`` and
 ``manifest.json``, made in a scratch directory and renamed into place, so a reader never sees half
-an entry. A hit is trusted only when the zip's size and SHA-256 match its manifest; a damaged or
-partial entry is removed and reported as a miss.
+an entry. A cached zip is copied out only when its size and SHA-256 match its manifest; a damaged
+or partial entry is removed and reported as a miss. When the output directory still holds the very
+file the cache put (or saw) there last — same size, inode, mtime and ctime — a rebuild reads and
+copies nothing (`BuildCache.place`).
 
 Pins. Asking the index is the only way to know that unpinned requirements still resolve to the
 same versions: ``uv pip compile`` for the target, ~0.3 s with a warm uv cache here (anchored with
