@@ -10,6 +10,9 @@ import pytest
 from tests.faultproxy import FaultProxy
 from tests.support import isolated_env, reset_moto, start_moto_server
 
+# Fixtures shared by several test modules live in their own modules, loaded here.
+pytest_plugins = ["tests.build_fixtures", "tests.release_support"]
+
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

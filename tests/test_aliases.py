@@ -16,7 +16,6 @@ from layerkit.errors import AwsError, LambdaRuleError, UsageError
 if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
 
-pytest_plugins = ["tests.release_support"]
 
 FIXED = datetime(2026, 11, 27, 6, 43, 0, tzinfo=timezone.utc)
 

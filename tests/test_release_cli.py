@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
 
-pytest_plugins = ["tests.release_support"]
 
 
 def aws_cli(env: dict[str, str], *args: str) -> dict[str, Any]:

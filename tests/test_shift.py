@@ -15,7 +15,6 @@ from layerkit.errors import AwsError, LambdaRuleError, UsageError
 if TYPE_CHECKING:
     from tests.release_support import FakeTime, LambdaWorld
 
-pytest_plugins = ["tests.release_support"]
 
 
 # --- parsing ------------------------------------------------------------------------------------

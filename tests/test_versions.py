@@ -15,7 +15,6 @@ from layerkit.errors import AwsError, LambdaRuleError, UsageError
 if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
 
-pytest_plugins = ["tests.release_support"]
 
 
 def _layer(world: LambdaWorld, name: str = "deps") -> str:
