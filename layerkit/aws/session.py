@@ -6,6 +6,8 @@ Credentials, region and endpoint come from the standard AWS chain (profiles, env
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +15,7 @@ import boto3
 from botocore.config import Config
 
 from layerkit import __version__
-from layerkit.errors import AwsError
+from layerkit.errors import AwsError, UsageError
 
 
 @dataclass(frozen=True)
@@ -22,15 +24,52 @@ class AwsSettings:
 
     profile: str | None = None
     region: str | None = None
-    max_attempts: int = 5
+    max_attempts: int = 5  # in total, the first try included
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
 
 
+# Environment variables that tune how layerkit reaches AWS (documented in the README).
+# AWS_MAX_ATTEMPTS is the AWS SDKs' own; botocore has no variable for the timeouts.
+ENV_MAX_ATTEMPTS = "AWS_MAX_ATTEMPTS"
+ENV_CONNECT_TIMEOUT = "LAYERKIT_AWS_CONNECT_TIMEOUT"
+ENV_READ_TIMEOUT = "LAYERKIT_AWS_READ_TIMEOUT"
+
+
+def settings_from_env(
+    env: Mapping[str, str], *, profile: str | None, region: str | None
+) -> AwsSettings:
+    """AwsSettings from the command line's choices and the environment's tuning variables."""
+    defaults = AwsSettings()
+
+    def number(name: str, default: float) -> float:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value <= 0:
+            raise UsageError(f"{name}={raw!r} is not a positive number")
+        return value
+
+    return AwsSettings(
+        profile=profile,
+        region=region,
+        max_attempts=int(number(ENV_MAX_ATTEMPTS, defaults.max_attempts)),
+        connect_timeout=number(ENV_CONNECT_TIMEOUT, defaults.connect_timeout),
+        read_timeout=number(ENV_READ_TIMEOUT, defaults.read_timeout),
+    )
+
+
 def client_config(settings: AwsSettings) -> Config:
-    """botocore's `standard` retry mode retries throttling (429) and 5xx with backoff."""
+    """botocore's `standard` retry mode retries throttling (429) and 5xx with backoff.
+
+    `total_max_attempts` counts the first try; botocore's `max_attempts` would count retries only.
+    """
     return Config(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         user_agent_extra=f"layerkit/{__version__}",
@@ -79,7 +118,10 @@ class ClientFactory:
     def s3_client(self, region: str | None = None) -> Any:
         return self.client("s3", region)
 
+    def cloudwatch_client(self, region: str | None = None) -> Any:
+        return self.client("cloudwatch", region)
+
 
 def make_factory(*, profile: str | None, region: str | None) -> ClientFactory:
     """Entry point for the CLI: the only caller that builds a factory from user options."""
-    return ClientFactory(AwsSettings(profile=profile, region=region))
+    return ClientFactory(settings_from_env(os.environ, profile=profile, region=region))
