@@ -116,6 +116,9 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec("allow", "str-list", "Distributions whose compatibility violations are waived."),
     OptionSpec("compression", "str", "fast, default or small."),
+    OptionSpec(
+        "sbom", "bool", "Write a CycloneDX SBOM (`<zip>.cdx.json`) beside each zip. Default: false."
+    ),
 )
 
 PUBLISH_OPTIONS: tuple[OptionSpec, ...] = (
@@ -178,6 +181,7 @@ class BuildSettings:
     slim: SlimSettings = SlimSettings()
     allow: tuple[str, ...] = ()
     compression: CompressionName = "default"
+    sbom: bool = False
     config_file: Path | None = None
 
 
@@ -466,6 +470,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         ),
         allow=merged.get("allow", ()),
         compression=compression,
+        sbom=merged.get("sbom", False),
         config_file=config.source,
     )
 

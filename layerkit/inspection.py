@@ -65,6 +65,7 @@ class InspectResult:
     violations: tuple[Violation, ...]
     slim: SlimPlan
     distributions: tuple[InstalledDistribution, ...]
+    entries: tuple[FileEntry, ...]
     notes: tuple[str, ...]
 
 
@@ -181,14 +182,23 @@ def _arch_from_binaries(layer: _Layer) -> str | None:
     return machines.most_common(1)[0][0] if machines else None
 
 
+def _recorded_budget(source: Path) -> int:
+    if source.is_file() and manifest_path_for(source).is_file():
+        return read_manifest(source).budget_bytes
+    return LAMBDA_UNZIPPED_LIMIT
+
+
 def inspect_layer(
     source: Path,
     *,
     python: str | None = None,
     arch: str | None = None,
-    budget_bytes: int = LAMBDA_UNZIPPED_LIMIT,
+    budget_bytes: int | None = None,
 ) -> InspectResult:
-    """Inspect a layer zip or directory against a target (given, recorded, or inferred)."""
+    """Inspect a layer zip or directory against a target (given, recorded, or inferred).
+
+    The budget defaults to the one recorded in the zip's manifest, else Lambda's limit.
+    """
     if not source.exists():
         raise InputFileError(f"{source} does not exist", hint="give a layer zip or a directory")
     archive: zipfile.ZipFile | None = None
@@ -200,6 +210,8 @@ def inspect_layer(
             layer, archive = _open_zip(source, python)
             kind = "zip"
         target, origin, notes = _guess_target(source, layer, python, arch)
+        if budget_bytes is None:
+            budget_bytes = _recorded_budget(source)
         violations = check_shared_objects(
             [e.path for e in layer.entries],
             layer.opener,
@@ -231,5 +243,6 @@ def inspect_layer(
         violations=violations,
         slim=slim_plan,
         distributions=layer.distributions,
+        entries=layer.entries,
         notes=tuple(notes),
     )

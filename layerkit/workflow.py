@@ -33,6 +33,7 @@ from layerkit.installer import (
     install,
 )
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
+from layerkit.sbom import sbom_path_for, write_sbom
 from layerkit.slim import SlimReport, Which, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import (
@@ -58,6 +59,7 @@ class TargetBuild:
     size: SizeReport
     slim: SlimReport
     waived: tuple[Violation, ...]  # compatibility problems the user explicitly accepted
+    sbom_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -227,8 +229,11 @@ def build_target(
         report=report,
     )
     manifest_path = manifest_path_for(zip_path)
+    sbom_path = sbom_path_for(zip_path) if settings.sbom else None
     try:
         write_text_atomic(manifest_path, manifest.to_json())
+        if sbom_path is not None:
+            write_sbom(manifest, sbom_path, env=ctx.env)
     except FilesystemError:
         zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
         raise
@@ -240,6 +245,7 @@ def build_target(
         size=report,
         slim=slimmed,
         waived=tuple(v for v in violations if v.waived),
+        sbom_path=sbom_path,
     )
 
 

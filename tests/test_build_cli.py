@@ -292,3 +292,16 @@ def test_requirements_path_that_is_a_directory_exits_2(tmp_path: Path, env: dict
     result = run_cli("build", str(project), "-r", str(tmp_path), env=env)
     assert result.returncode == 2, result.output
     assert "is not a readable file" in result.stderr
+
+
+def test_sbom_beside_the_zip(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
+    project = make_project(tmp_path, "purepkg\n")
+    result = run_cli("build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url,
+                     "--sbom", "--json", env=env)  # fmt: skip
+    assert result.returncode == 0, result.output
+    build = json.loads(result.stdout)["builds"][0]
+    sbom = json.loads(Path(build["sbom"]).read_text())
+    assert Path(build["sbom"]) == Path(build["zip"]).with_suffix(".cdx.json")
+    assert sbom["bomFormat"] == "CycloneDX"
+    purls = sorted(c["purl"] for c in sbom["components"])
+    assert purls == ["pkg:pypi/helperpkg@1.2", "pkg:pypi/purepkg@1.0"]

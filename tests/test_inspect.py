@@ -160,3 +160,22 @@ def test_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "judged as python3.12 x86_64 (inferred)" in out
     assert "problems: none" in out
     assert "slimming would save: nothing" in out
+
+
+def test_html_report_and_the_manifest_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    zip_path = _zip(tmp_path / "deps.zip", _dist(SITE, "fast", {"fast/__init__.py": b"x" * 100}))
+    manifest = {
+        "schema": "layerkit/manifest", "schema_version": 1, "layerkit_version": "0.1.0",
+        "name": "deps", "python": "3.12", "arch": "arm64", "runtime": "python3.12", "abi": "cp312",
+        "glibc": "2.34", "installer": "uv", "installer_version": "0", "zip": "deps.zip",
+        "sha256": "0" * 64, "code_sha256": "", "file_count": 3, "unzipped_bytes": 1,
+        "zipped_bytes": 1, "budget_bytes": 1_000_000, "distributions": [],
+    }  # fmt: skip
+    (tmp_path / "deps.json").write_text(json.dumps(manifest))
+    html = tmp_path / "report.html"
+    code, view, err = _inspect(capsys, str(zip_path), "--html", str(html))
+    assert code == 0, err
+    assert (view["target_origin"], view["architecture"], view["budget_bytes"]) == ("manifest", "arm64", 1_000_000)
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    assert "fast" in page

@@ -5,16 +5,20 @@ from __future__ import annotations
 import platform
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
+from layerkit.charts import render_size_chart
 from layerkit.commands.common import JsonOption, Output, QuietOption
 from layerkit.report import human_bytes
 from layerkit.slim import SlimReport
+
+if TYPE_CHECKING:
+    from layerkit.inspection import InspectResult
+    from layerkit.workflow import BuildResult
 
 DIRECT_UPLOAD_NOTE = "over 50 MB zipped: publish through S3 (--bucket), not --direct"
 
@@ -96,6 +100,9 @@ def build(
     compression: Annotated[
         str | None, typer.Option("--compression", help="fast, default or small.")
     ] = None,
+    sbom: Annotated[
+        bool | None, typer.Option("--sbom/--no-sbom", help="Write a CycloneDX SBOM per zip.")
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -127,6 +134,7 @@ def build(
             "compile": compile_pyc,
             "allow": tuple(allow) if allow else None,
             "compression": compression,
+            "sbom": sbom,
         },
     )
     ctx = BuildContext(
@@ -139,10 +147,10 @@ def build(
         host_machine=platform.machine(),
     )
     result = build_layers(settings, ctx)
-    out.emit("build", build_view(result), render_build)
+    out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
 
 
-def build_view(result: Any) -> dict[str, Any]:
+def build_view(result: BuildResult) -> dict[str, Any]:
     """The `--json` payload of a build: one entry per target."""
     return {
         "name": result.name,
@@ -167,6 +175,7 @@ def build_view(result: Any) -> dict[str, Any]:
                     {"name": d.name, "version": d.version, "files": d.files, "bytes": d.bytes}
                     for d in build.size.distributions
                 ],
+                "sbom": str(build.sbom_path) if build.sbom_path else None,
                 "slim": slim_view(build.slim),
                 "waived": [v.describe() for v in build.waived],
             }
@@ -229,42 +238,22 @@ def _render_slim(console: Console, slim: dict[str, Any]) -> None:
         console.print("  slimming: " + "; ".join(parts), markup=False)
 
 
-def render_build(console: Console, view: dict[str, Any]) -> None:
-    """Human-readable build report: per target, totals against the budget and the biggest parts."""
-    for build in view["builds"]:
-        used = build["unzipped_bytes"] / build["budget_bytes"]
+def render_build(console: Console, result: BuildResult) -> None:
+    """Human-readable build report: per target, the zip, a chart against the budget, slimming."""
+    for build in result.builds:
         console.print(
-            f"built {build['zip']}\n"
-            f"  {build['file_count']} files, {human_bytes(build['unzipped_bytes'])} unzipped "
-            f"({used:.0%} of {human_bytes(build['budget_bytes'])} budget, "
-            f"{human_bytes(build['headroom_bytes'])} left), "
-            f"{human_bytes(build['zipped_bytes'])} zipped\n"
-            f"  sha256 {build['sha256']}",
+            f"built {build.zip_path} ({human_bytes(build.manifest.zipped_bytes)} zipped)\n"
+            f"  sha256 {build.manifest.sha256}",
             markup=False,
         )
-        _render_slim(console, build["slim"])
-        for waived in build["waived"]:
-            console.print(f"  waived: {waived}", markup=False)
-        if not build["direct_upload_ok"]:
+        if build.sbom_path is not None:
+            console.print(f"  sbom {build.sbom_path}", markup=False)
+        render_size_chart(console, build.size)
+        _render_slim(console, slim_view(build.slim))
+        for waived in build.waived:
+            console.print(f"  waived: {waived.describe()}", markup=False)
+        if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
-        _size_table(console, build["distributions"], build["unzipped_bytes"])
-
-
-def _size_table(console: Console, distributions: list[dict[str, Any]], total: int) -> None:
-    """The ten biggest distributions with their share of the layer."""
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-    table.add_column("distribution")
-    table.add_column("version")
-    table.add_column("files", justify="right")
-    table.add_column("unzipped", justify="right")
-    table.add_column("share", justify="right")
-    for dist in distributions[:10]:
-        share = dist["bytes"] / total if total else 0
-        table.add_row(
-            dist["name"], dist["version"], str(dist["files"]), human_bytes(dist["bytes"]),
-            f"{share:.0%}",
-        )  # fmt: skip
-    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -284,25 +273,42 @@ def inspect(
     budget: Annotated[
         str | None, typer.Option("--budget", help="Unzipped budget, e.g. 200MB (max 250MB).")
     ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")
+    ] = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Show a layer's sizes, compatibility problems and what slimming would save."""
+    from layerkit.archive import write_text_atomic
     from layerkit.budget import check_budget
-    from layerkit.config import LAMBDA_UNZIPPED_LIMIT, parse_size
+    from layerkit.config import parse_size
+    from layerkit.htmlreport import files_by_distribution, render_html
     from layerkit.inspection import inspect_layer
     from layerkit.verify import raise_for
 
     out = Output(json=json_output, quiet=quiet)
-    budget_bytes = parse_size(budget) if budget else LAMBDA_UNZIPPED_LIMIT
+    budget_bytes = parse_size(budget) if budget else None
     result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
-    out.emit("inspect", inspect_view(result), render_inspect)
+    if html is not None:
+        write_text_atomic(
+            html,
+            render_html(
+                result.size,
+                title=f"{path.name}: {result.target.runtime} {result.target.arch}",
+                files_by_distribution=files_by_distribution(result.entries, result.distributions),
+            ),
+        )
+        out.progress(f"wrote {html}")
+    out.emit(
+        "inspect", inspect_view(result), lambda console, _view: render_inspect(console, result)
+    )
     label = f"layer {path.name}"
     raise_for(result.violations, label=label)
     check_budget(result.size, label=label)
 
 
-def inspect_view(result: Any) -> dict[str, Any]:
+def inspect_view(result: InspectResult) -> dict[str, Any]:
     """The `--json` payload of `inspect`."""
     size, slim = result.size, result.slim
     return {
@@ -350,18 +356,16 @@ def inspect_view(result: Any) -> dict[str, Any]:
     }
 
 
-def render_inspect(console: Console, view: dict[str, Any]) -> None:
-    """Human-readable inspection: sizes, problems, slimming potential."""
-    used = view["unzipped_bytes"] / view["budget_bytes"]
+def render_inspect(console: Console, result: InspectResult) -> None:
+    """Human-readable inspection: a chart against the budget, problems, slimming potential."""
+    view = inspect_view(result)
     zipped = f", {human_bytes(view['zipped_bytes'])} zipped" if view["zipped_bytes"] else ""
     console.print(
-        f"{view['source']} ({view['kind']}), judged as {view['runtime']} {view['architecture']} "
-        f"({view['target_origin']}); packages in {view['packages_dir']}/\n"
-        f"  {view['file_count']} files, {human_bytes(view['unzipped_bytes'])} unzipped "
-        f"({used:.0%} of {human_bytes(view['budget_bytes'])} budget){zipped}",
+        f"{view['source']} ({view['kind']}{zipped}), judged as {view['runtime']} "
+        f"{view['architecture']} ({view['target_origin']}); packages in {view['packages_dir']}/",
         markup=False,
     )
-    _size_table(console, view["distributions"], view["unzipped_bytes"])
+    render_size_chart(console, result.size)
     console.print("  top-level: " + ", ".join(
         f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
     ), markup=False)  # fmt: skip
