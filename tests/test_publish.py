@@ -835,3 +835,40 @@ def test_a_too_long_description_or_licence_is_refused_before_any_call(
     assert long_licence.returncode == 6
     assert "Lambda allows 512" in long_licence.stderr
     assert version_numbers(aws_env, "deps") == []
+
+
+def test_an_upload_cut_off_mid_part_leaves_no_orphan(
+    faulty_aws_env: dict[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A real connection cut (botocore retries the part, then gives up): the upload is aborted."""
+    from botocore.config import Config
+
+    make_bucket(faulty_aws_env)
+    path = tmp_path / "big.zip"
+    sha = _big_file(path, 11 * 1024 * 1024)
+    client = boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        endpoint_url=faulty_aws_env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 2}),
+    )
+    options: dict[str, Any] = {
+        "path": path,
+        "bucket": BUCKET,
+        "key": "k/big.zip",
+        "sha256_hex": sha,
+        "owner": ACCOUNT,
+        "progress": lambda done, total: None,
+        "part_bytes": s3.MIN_PART_BYTES,
+        "multipart_threshold": s3.MIN_PART_BYTES,
+    }
+    fault_proxy.add_fault("UploadPart", drop_mid_body=True, nth=2, always=True)
+    with pytest.raises(AwsError, match=r"s3:UploadPart on s3://layerkit-artifacts/k/big\.zip"):
+        s3.ensure_uploaded(client, **options)
+    assert fault_proxy.count("AbortMultipartUpload") == 1
+    assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    fault_proxy.reset()
+    result = s3.ensure_uploaded(client, **options)
+    assert (result.outcome, result.parts) == ("uploaded", 3)
