@@ -18,18 +18,16 @@ from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import get_configuration
 from layerkit.aws.layers import (
-    PUBLIC,
     GrantResult,
     LayerContent,
     LayerVersionInfo,
     Principal,
     PublishRequest,
-    account_principal,
     get_version,
     get_version_by_arn,
     grant,
     layer_description,
-    org_principal,
+    principals,
     publish,
 )
 from layerkit.aws.rules import (
@@ -198,15 +196,6 @@ def last_build_zips(output_dir: Path, name: str, slugs: Sequence[str]) -> tuple[
     return paths
 
 
-def principals_for(settings: PublishSettings, *, public: bool) -> tuple[Principal, ...]:
-    principals = [account_principal(a) for a in settings.grant_accounts]
-    if settings.grant_org:
-        principals.append(org_principal(settings.grant_org))
-    if public:
-        principals.append(PUBLIC)
-    return tuple(principals)
-
-
 def plan_publish(
     zips: tuple[LayerZip, ...],
     settings: PublishSettings,
@@ -249,7 +238,7 @@ def plan_publish(
         zips=zips,
         regions=regions,
         settings=settings,
-        principals=principals_for(settings, public=public),
+        principals=principals(settings.grant_accounts, settings.grant_org, public=public),
         functions=functions,
         allow_downgrade=allow_downgrade,
     )

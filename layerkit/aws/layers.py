@@ -33,9 +33,6 @@ from layerkit.aws.rules import (
 from layerkit.errors import AwsError, UsageError
 
 _RECORD_RE = re.compile(r"layerkit sha256=(?P<sha>[0-9a-f]{64}) unzipped=(?P<size>\d+)")
-# Codes meaning "no such layer version": moto says 404 ResourceNotFound, AWS says
-# InvalidParameterValue for an unknown version number.
-_NOT_FOUND = ("ResourceNotFoundException", "InvalidParameterValueException")
 
 PublishOutcome = Literal["published", "unchanged"]
 GrantOutcome = Literal["granted", "unchanged"]
@@ -153,6 +150,16 @@ def org_principal(org: str) -> Principal:
 
 
 PUBLIC = Principal("public")
+
+
+def principals(accounts: Sequence[str], org: str | None, *, public: bool) -> tuple[Principal, ...]:
+    """Who to share with: accounts, an organization, and everyone only when `public` says so."""
+    chosen = [account_principal(a) for a in accounts]
+    if org:
+        chosen.append(org_principal(org))
+    if public:
+        chosen.append(PUBLIC)
+    return tuple(chosen)
 
 
 def layer_description(user_text: str | None, *, sha256_hex: str, unzipped_bytes: int) -> str:
@@ -437,11 +444,6 @@ def revoke(
             )
         results.append(GrantResult(principal, sid, "revoked"))
     return tuple(results)
-
-
-def is_not_found(error: AwsError) -> bool:
-    """True when an AWS error means the layer version does not exist (codes differ by service)."""
-    return error.code in _NOT_FOUND
 
 
 @dataclass(frozen=True)

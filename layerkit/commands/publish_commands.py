@@ -469,16 +469,12 @@ def layers_prune(
 
 
 def _principals(accounts: list[str] | None, org: str | None, public: bool) -> tuple[Any, ...]:
-    from layerkit.aws.layers import PUBLIC, account_principal, org_principal
+    from layerkit.aws.layers import principals
 
-    principals = [account_principal(a) for a in accounts or ()]
-    if org:
-        principals.append(org_principal(org))
-    if public:
-        principals.append(PUBLIC)
-    if not principals:
+    chosen = principals(accounts or (), org, public=public)
+    if not chosen:
         raise UsageError("say who: --account ID, --org o-... or --public")
-    return tuple(principals)
+    return chosen
 
 
 AccountsOption = Annotated[
