@@ -17,8 +17,9 @@ from layerkit.report import human_bytes
 from layerkit.slim import SlimReport
 
 if TYPE_CHECKING:
+    from layerkit.config import BuildSettings
     from layerkit.inspection import InspectResult
-    from layerkit.workflow import BuildResult
+    from layerkit.workflow import BuildContext, BuildResult
 
 DIRECT_UPLOAD_NOTE = "over 50 MB zipped: publish through S3 (--bucket), not --direct"
 
@@ -108,8 +109,7 @@ def build(
 ) -> None:
     """Build a Lambda layer zip (and manifest) per target from a project's dependencies."""
     from layerkit.config import load_project, resolve_build_settings
-    from layerkit.installer import installer_environment, make_backend, run_command
-    from layerkit.workflow import BuildContext, build_layers
+    from layerkit.workflow import build_layers
 
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project_dir.resolve())
@@ -137,7 +137,16 @@ def build(
             "sbom": sbom,
         },
     )
-    ctx = BuildContext(
+    result = build_layers(settings, build_context(settings, out))
+    out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
+
+
+def build_context(settings: BuildSettings, out: Output) -> BuildContext:
+    """Wire a build's collaborators: the real installer, subprocess runner and host tools."""
+    from layerkit.installer import installer_environment, make_backend, run_command
+    from layerkit.workflow import BuildContext
+
+    return BuildContext(
         backend=make_backend(settings.installer),
         runner=run_command,
         env=installer_environment(),
@@ -146,8 +155,6 @@ def build(
         which=shutil.which,
         host_machine=platform.machine(),
     )
-    result = build_layers(settings, ctx)
-    out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
 
 
 def build_view(result: BuildResult) -> dict[str, Any]:

@@ -6,8 +6,6 @@ and `layerkit build` never import them.
 
 from __future__ import annotations
 
-import platform
-import shutil
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -299,10 +297,9 @@ def deploy(
     quiet: QuietOption = False,
 ) -> None:
     """Build, publish and attach in one step, all configured by [tool.layerkit]."""
-    from layerkit.commands.build_commands import build_view
+    from layerkit.commands.build_commands import build_context, build_view
     from layerkit.config import load_project, resolve_build_settings
-    from layerkit.installer import installer_environment, make_backend, run_command
-    from layerkit.workflow import BuildContext, build_layers
+    from layerkit.workflow import build_layers
 
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project_dir.resolve())
@@ -321,16 +318,7 @@ def deploy(
         direct=direct,
     )
     build_settings = resolve_build_settings(config, {})
-    ctx = BuildContext(
-        backend=make_backend(build_settings.installer),
-        runner=run_command,
-        env=installer_environment(),
-        progress=out.progress,
-        warn=out.warn,
-        which=shutil.which,
-        host_machine=platform.machine(),
-    )
-    built = build_layers(build_settings, ctx)
+    built = build_layers(build_settings, build_context(build_settings, out))
     report = _run_publish(
         out,
         [b.zip_path for b in built.builds],
