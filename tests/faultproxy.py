@@ -8,6 +8,7 @@ per call count, so a test can point ``AWS_ENDPOINT_URL`` at it and run the real 
     proxy = FaultProxy("http://127.0.0.1:5000").start()
     proxy.add_fault("UpdateFunctionConfiguration", status=409, times=2)
     proxy.add_fault("PublishLayerVersion", drop=True, forward=True)   # done, but the answer is lost
+    proxy.add_fault("GetFunctionConfiguration", rewrite={"LastUpdateStatus": "InProgress"})
     ...run the CLI with AWS_ENDPOINT_URL=proxy.endpoint...
     assert proxy.forwarded("PublishLayerVersion") == 1
     proxy.stop()
@@ -35,7 +36,7 @@ import time
 import traceback
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -46,12 +47,15 @@ SERVICES = ("lambda", "s3", "sts", "cloudwatch", "iam", "logs")
 UNKNOWN = "Unknown"
 ANY = "*"
 
-FaultKind = Literal["pass", "error", "hang", "drop", "drop-mid-body"]
+FaultKind = Literal["pass", "error", "hang", "drop", "drop-mid-body", "rewrite"]
+# A JSON answer's new body: from a function of the old one, or keys merged into the old one.
+Rewrite = Callable[[dict[str, Any]], dict[str, Any]] | Mapping[str, Any]
 
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect"}
 )
 _NOT_RELAYED = _HOP_BY_HOP | {"transfer-encoding", "content-length"}
+_BODY_DIGESTS = frozenset({"content-md5", "x-amz-crc32", "etag"})
 
 
 # --------------------------------------------------------------------------- operations
@@ -399,6 +403,16 @@ class Fault:
     seconds: float = 0.0
     forward: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    rewrite: Rewrite | None = None
+
+
+def rewrite_json(body: bytes, rewrite: Rewrite) -> bytes:
+    """`body` (a JSON object) patched by `rewrite`: a function of it, or keys merged into it."""
+    document = json.loads(body)
+    if not isinstance(document, dict):
+        raise ValueError(f"rewrite= needs a JSON object answer, got {type(document).__name__}")
+    patched = rewrite(document) if callable(rewrite) else {**document, **rewrite}
+    return json.dumps(patched).encode()
 
 
 @dataclass
@@ -537,7 +551,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         response = None
-        if fault.kind == "pass" or fault.forward:
+        if fault.kind in ("pass", "rewrite") or fault.forward:
             response = self._forward(body)
             if response is None:
                 proxy._update(index, status=502)
@@ -560,6 +574,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._cut()
         elif response is not None:
             status, reason, headers, data = response
+            if fault.kind == "rewrite" and fault.rewrite is not None and 200 <= status < 300:
+                try:
+                    data = rewrite_json(data, fault.rewrite)
+                except ValueError as exc:  # a test asked to rewrite a non-JSON answer
+                    proxy.errors.append(f"rewrite of {operation.name} failed: {exc!r}")
+                # The relayed headers may describe the old body (checksums): drop those.
+                headers = [(k, v) for k, v in headers if k.lower() not in _BODY_DIGESTS]
             self._send(status, reason, headers, data, relay=True)
 
     def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes] | None:
@@ -748,6 +769,7 @@ class FaultProxy:
         drop: bool = False,
         drop_mid_body: bool = False,
         passthrough: bool = False,
+        rewrite: Rewrite | None = None,
         forward: bool = False,
         nth: int = 1,
         times: int = 1,
@@ -764,6 +786,11 @@ class FaultProxy:
           drop_mid_body=True  read about half the request body, then close (an upload cut off;
                             a query-protocol call, whose body names it, is read whole first)
           passthrough=True  forward unchanged (to exempt calls from a later, broader rule)
+          rewrite=...       forward, then change the JSON answer before the client sees it: a
+                            mapping is merged into the top-level object (e.g.
+                            {"LastUpdateStatus": "InProgress"}, which moto never reports), a
+                            callable gets the parsed object and returns the new one; error
+                            answers pass unchanged
         forward=True sends the request to moto before an error/hang/drop: the operation takes
         effect but the client never learns it (a lost response).
         Which calls: the `nth` .. `nth + times - 1` calls of `operation` counted from now
@@ -776,16 +803,17 @@ class FaultProxy:
             ("drop", drop),
             ("drop-mid-body", drop_mid_body),
             ("pass", passthrough),
+            ("rewrite", rewrite is not None),
         )
         kinds = [kind for kind, chosen in choices if chosen]
         if len(kinds) != 1:
             raise ValueError(
-                "give exactly one of status=, hang=, drop=, drop_mid_body=, passthrough="
+                "give exactly one of status=, hang=, drop=, drop_mid_body=, passthrough=, rewrite="
             )
         kind = kinds[0]
         if kind != "error" and (code or message or headers):
             raise ValueError("code=, message= and headers= only go with status=")
-        if forward and kind in ("pass", "drop-mid-body"):
+        if forward and kind in ("pass", "drop-mid-body", "rewrite"):
             raise ValueError(f"forward=True makes no sense with {kind}")
         if kind == "error":
             assert status is not None
@@ -807,6 +835,7 @@ class FaultProxy:
                 seconds=hang or 0.0,
                 forward=forward,
                 headers=tuple((headers or {}).items()),
+                rewrite=rewrite,
             ),
             first=nth,
             times=math.inf if always else times,

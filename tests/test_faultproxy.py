@@ -322,6 +322,35 @@ def test_error_after_forwarding_takes_effect_in_moto(fault_proxy: FaultProxy) ->
     assert fault_proxy.forwarded("PublishLayerVersion") == 1
 
 
+def test_rewrite_patches_the_json_answer_moto_gave(fault_proxy: FaultProxy) -> None:
+    create_function(fault_proxy.endpoint)
+    fault_proxy.add_fault(
+        "GetFunctionConfiguration", rewrite={"LastUpdateStatus": "InProgress"}, times=2
+    )
+    fault_proxy.add_fault("GetFunction", rewrite=lambda doc: {**doc, "Tags": {"k": "v"}})
+    lam = client("lambda", fault_proxy.endpoint)
+    seen = [lam.get_function_configuration(FunctionName="fn") for _ in range(3)]
+    assert [c["LastUpdateStatus"] for c in seen] == ["InProgress", "InProgress", "Successful"]
+    assert {c["FunctionName"] for c in seen} == {"fn"}  # the rest of moto's answer is kept
+    assert lam.get_function(FunctionName="fn")["Tags"] == {"k": "v"}
+    assert fault_proxy.forwarded("GetFunctionConfiguration") == 3
+
+
+def test_rewrite_leaves_error_answers_alone(fault_proxy: FaultProxy) -> None:
+    fault_proxy.add_fault("GetFunctionConfiguration", rewrite={"State": "Pending"})
+    lam = client("lambda", fault_proxy.endpoint)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_configuration(FunctionName="missing")
+    assert fault_proxy.forwarded("GetFunctionConfiguration") == 1
+
+
+def test_rewrite_goes_alone(fault_proxy: FaultProxy) -> None:
+    with pytest.raises(ValueError, match="exactly one of"):
+        fault_proxy.add_fault("GetFunction", rewrite={"a": 1}, status=500)
+    with pytest.raises(ValueError, match="makes no sense"):
+        fault_proxy.add_fault("GetFunction", rewrite={"a": 1}, forward=True)
+
+
 # --------------------------------------------------------------------------- which calls
 
 
