@@ -18,8 +18,11 @@ Codecs were chosen by measurement on a numpy+pandas+pyarrow tree (268 MB, 1 MiB 
 core): stdlib zlib level 6 40 MB/s; zlib-ng level 6 94 MB/s, level 5 113 MB/s at +0.3% (about
 1.02x the size of ``zip -r``'s output, inside the 3% we allow the default); isal level 1 610 MB/s
 at +13%; zlib-ng level 9 34 MB/s at -3%. A file that deflate does not shrink (and that fits in one
-chunk) is stored, as ``zip -r`` does. The codec's name, version and level are part of the build
-cache key (`Codec.identity`): another zlib-ng may produce other bytes.
+chunk) is stored, as ``zip -r`` does. The codec's name, version and level and the host's machine
+type are part of the build cache key (`Codec.identity`): neither zlib-ng nor zlib promises the same
+bytes across versions, and zlib-ng's SIMD paths are known to differ between x86_64 and aarch64.
+So the bytes are the same for any thread count, umask, TZ or mtimes on one kind of machine; a zip
+built elsewhere has the same contents, not necessarily the same digest.
 
 The zip is written to a temporary name in the output directory and renamed into place only when
 complete, so a failure never leaves a half-written zip behind.
@@ -33,6 +36,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import os
+import platform
 import struct
 import time
 from collections import deque
@@ -133,9 +137,11 @@ class Codec:
         return module
 
     def identity(self) -> str:
-        """What decides the compressed bytes, e.g. ``zlib-ng 1.1.0 level 6`` (a cache input)."""
+        """What decides the compressed bytes (a cache input), e.g.
+        ``zlib-ng 1.1.0 level 5 chunk 1048576 on x86_64``."""
         version = importlib.metadata.version(self.distribution)
-        return f"{self.distribution} {version} level {self.level} chunk {CHUNK_SIZE}"
+        machine = platform.machine()
+        return f"{self.distribution} {version} level {self.level} chunk {CHUNK_SIZE} on {machine}"
 
 
 CODECS: dict[CompressionName, Codec] = {

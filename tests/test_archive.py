@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import shutil
 import struct
@@ -237,6 +238,7 @@ def test_codec_identity_names_library_version_and_level() -> None:
     identity = CODECS["default"].identity()
     assert identity.startswith("zlib-ng ")
     assert f"level {COMPRESSION_LEVELS['default']}" in identity
+    assert identity.endswith(f" on {platform.machine()}")
     assert CODECS["fast"].identity().startswith("isal ")
 
 
