@@ -18,9 +18,7 @@ from layerkit.aws.attach import (
 )
 from layerkit.aws.layers import LayerVersionInfo
 from layerkit.errors import AwsError, LambdaRuleError
-from tests.faultproxy import FaultProxy
-from tests.support import run_cli
-from tests.test_publish import (
+from tests.aws_support import (
     ACCOUNT,
     BUCKET,
     aws,
@@ -32,6 +30,8 @@ from tests.test_publish import (
     version_numbers,
     write_layer_zip,
 )
+from tests.faultproxy import FaultProxy
+from tests.support import run_cli
 
 
 def arn(name: str, version: int, account: str = ACCOUNT) -> str:

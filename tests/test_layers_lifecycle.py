@@ -10,7 +10,7 @@ import pytest
 
 from layerkit.aws.layers import plan_prune
 from layerkit.errors import UsageError
-from tests.test_publish import (
+from tests.aws_support import (
     aws,
     doc,
     lk,
