@@ -20,11 +20,7 @@ from types import SimpleNamespace
 import botocore.endpoint
 import pytest
 
-from tests.build_fixtures import make_project
-from tests.faultproxy import FaultProxy
-from tests.release_support import LambdaWorld
-from tests.support import CliResult, run_cli
-from tests.test_publish import (
+from tests.aws_support import (
     aws,
     doc,
     lk,
@@ -33,6 +29,10 @@ from tests.test_publish import (
     version_numbers,
     write_layer_zip,
 )
+from tests.build_fixtures import make_project
+from tests.faultproxy import FaultProxy
+from tests.release_support import LambdaWorld
+from tests.support import CliResult, run_cli
 
 IN_PROGRESS = {"LastUpdateStatus": "InProgress"}
 
