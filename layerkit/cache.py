@@ -42,8 +42,8 @@ from layerkit.installer import (
     CommandRunner,
     InstallRequest,
     UvBackend,
-    _index_args,
     classify_failure,
+    index_args,
 )
 from layerkit.manifest import Manifest, parse_manifest
 from layerkit.report import to_jsonable
@@ -222,7 +222,7 @@ def compile_command(uv: UvBackend, request: InstallRequest, specs_file: Path | N
         "--python-platform", target.uv_platform,
         "--only-binary", ":all:",
         "--no-header", "--no-annotate", "--quiet", "--no-progress",
-        *_index_args(request.index),
+        *index_args(request.index),
         *files,
     ]  # fmt: skip
 

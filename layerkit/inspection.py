@@ -129,6 +129,14 @@ def _open_zip(path: Path, python: str | None) -> tuple[_Layer, zipfile.ZipFile]:
     return layer, archive
 
 
+def zip_size_report(zip_path: Path, target: Target, *, budget_bytes: int) -> SizeReport:
+    """The size report of a layer zip, from its central directory and dist-info files only."""
+    with zipfile.ZipFile(zip_path) as archive:
+        entries = zip_file_entries(archive, target.site_packages)
+        distributions = _distributions_via(zip_opener(archive, target.site_packages), entries)
+    return size_report(entries, distributions, budget_bytes=budget_bytes)
+
+
 def _open_directory(path: Path, python: str | None) -> _Layer:
     if (path / "python").is_dir():
         layout = layout_entries_from_tree(path)

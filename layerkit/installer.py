@@ -89,7 +89,8 @@ class InstallRequest:
     index: IndexOptions = field(default_factory=IndexOptions)
 
 
-def _index_args(index: IndexOptions) -> list[str]:
+def index_args(index: IndexOptions) -> list[str]:
+    """The index options every installer command (install, compile) shares."""
     args: list[str] = []
     if index.index_url:
         args += ["--index-url", index.index_url]
@@ -136,7 +137,7 @@ class UvBackend:
             "--python-platform", target.uv_platform,
             "--only-binary", ":all:",
             "--no-progress",
-            *_index_args(request.index),
+            *index_args(request.index),
             *_requirement_args(request),
         ]  # fmt: skip
 
@@ -171,7 +172,7 @@ class PipBackend:
             "--no-input",
             "--disable-pip-version-check",
             "--progress-bar", "off",
-            *_index_args(request.index),
+            *index_args(request.index),
             *_requirement_args(request),
         ]  # fmt: skip
 

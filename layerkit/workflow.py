@@ -12,10 +12,27 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from layerkit import __version__
-from layerkit.archive import ZipResult, layer_members, write_text_atomic, write_zip, zip_timestamp
+from layerkit.archive import (
+    CODECS,
+    ZipResult,
+    layer_members,
+    write_text_atomic,
+    write_zip,
+    zip_timestamp,
+)
 from layerkit.budget import SizeReport, check_budget, size_report
+from layerkit.cache import (
+    BuildCache,
+    BuildInputs,
+    CacheEntry,
+    dist_info_pins,
+    find_build,
+    key_after_install,
+    resolve_pins,
+)
 from layerkit.config import BuildSettings
 from layerkit.contents import (
     FileEntry,
@@ -25,20 +42,21 @@ from layerkit.contents import (
     scan_tree,
 )
 from layerkit.errors import FilesystemError
+from layerkit.inspection import zip_size_report
 from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
     InstallRequest,
+    UvBackend,
     build_wheel,
     install,
 )
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.sbom import sbom_path_for, write_sbom
-from layerkit.slim import SlimReport, Which, slim_tree
+from layerkit.slim import SlimReport, Which, find_strip, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import (
     LayoutEntry,
-    Violation,
     check_layout,
     check_shared_objects,
     raise_for,
@@ -57,9 +75,10 @@ class TargetBuild:
     manifest_path: Path
     manifest: Manifest
     size: SizeReport
-    slim: SlimReport
-    waived: tuple[Violation, ...]  # compatibility problems the user explicitly accepted
+    slim: Mapping[str, Any]  # `slim_summary` of what slimming did
+    waived: tuple[str, ...]  # compatibility problems the user explicitly accepted
     sbom_path: Path | None = None
+    cached: bool = False  # reused from the build cache: nothing was installed or zipped
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,9 @@ class BuildContext:
     warn: Progress
     which: Which
     host_machine: str
+    resolver: UvBackend  # resolves pins for the cache key (uv pip compile), whatever installs
+    cache: BuildCache | None = None
+    force: bool = False  # rebuild even when the cache holds the same inputs
 
 
 def zip_name(name: str, target: Target) -> str:
@@ -135,6 +157,7 @@ def _manifest(
     entries: tuple[FileEntry, ...],
     distributions: tuple[InstalledDistribution, ...],
     report: SizeReport,
+    inputs_digest: str,
 ) -> Manifest:
     by_name = {d.name: d for d in report.distributions}
     return Manifest(
@@ -158,6 +181,106 @@ def _manifest(
             DistributionInfo(d.name, d.version, by_name[d.name].files, by_name[d.name].bytes)
             for d in distributions
         ),
+        inputs_digest=inputs_digest,
+    )
+
+
+def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> BuildInputs:
+    """Every input besides the resolved pins that decides the bytes of `target`'s zip."""
+    options: dict[str, Any] = {
+        "name": settings.name,
+        "slim": settings.slim,
+        "allow": sorted(settings.allow),
+        "budget_bytes": settings.budget_bytes,
+        "index": settings.index,
+        "codec": CODECS[settings.compression].identity(),
+        "timestamp": zip_timestamp(ctx.env),
+    }
+    if settings.slim.strip:
+        options["strip_tool"] = find_strip(
+            target, which=ctx.which, host_machine=ctx.host_machine
+        )
+    if settings.slim.compile:
+        options["compile_with"] = ctx.which(f"python{target.python}")
+    return BuildInputs(
+        requirement_texts=tuple(
+            path.read_text(encoding="utf-8", errors="replace")
+            for path in settings.requirement_files
+        ),
+        requirements=settings.requirements,
+        target=target.slug,
+        installer=ctx.backend.name,
+        installer_version=ctx.backend.version(),
+        layerkit_version=__version__,
+        options=options,
+    )
+
+
+def slim_summary(report: SlimReport) -> dict[str, Any]:
+    """What slimming removed, per rule, and what strip/compile did, as plain data."""
+    strip, compiled = report.strip, report.compile
+    return {
+        "removed_files": report.files,
+        "removed_bytes": report.bytes,
+        "rules": [
+            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
+            for r in report.rules
+        ],
+        "strip": None
+        if strip is None
+        else {
+            "tool": strip.tool,
+            "files": len(strip.files),
+            "bytes_saved": strip.bytes_saved,
+            "skipped_reason": strip.skipped_reason,
+        },
+        "compile": None
+        if compiled is None
+        else {
+            "interpreter": compiled.interpreter,
+            "files": compiled.files,
+            "bytes": compiled.bytes,
+            "skipped_reason": compiled.skipped_reason,
+        },
+        "notes": list(report.notes),
+    }
+
+
+def _write_beside_zip(
+    settings: BuildSettings, zip_path: Path, manifest: Manifest, ctx: BuildContext
+) -> tuple[Path, Path | None]:
+    """The manifest (and SBOM) next to the zip; a zip without its manifest is removed."""
+    manifest_path = manifest_path_for(zip_path)
+    sbom_path = sbom_path_for(zip_path) if settings.sbom else None
+    try:
+        write_text_atomic(manifest_path, manifest.to_json())
+        if sbom_path is not None:
+            write_sbom(manifest, sbom_path, env=ctx.env)
+    except FilesystemError:
+        zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
+        raise
+    return manifest_path, sbom_path
+
+
+def _reuse(
+    settings: BuildSettings, target: Target, entry: CacheEntry, ctx: BuildContext
+) -> TargetBuild | None:
+    """The cached build placed into the output directory, or None if the entry was bad."""
+    zip_path = settings.output_dir / zip_name(settings.name, target)
+    if ctx.cache is None or not ctx.cache.place(entry, zip_path):
+        return None
+    manifest_path, sbom_path = _write_beside_zip(settings, zip_path, entry.manifest, ctx)
+    ctx.progress(f"{target}: unchanged inputs, reused the cached build")
+    return TargetBuild(
+        target=target,
+        zip_path=zip_path,
+        manifest_path=manifest_path,
+        manifest=entry.manifest,
+        size=zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes),
+        slim=entry.details.get("slim", {}),
+        waived=tuple(entry.details.get("waived", ())),
+        sbom_path=sbom_path,
+        cached=True,
     )
 
 
@@ -169,10 +292,14 @@ def build_target(
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
 ) -> TargetBuild:
-    """Install, check and zip one target; write its zip and manifest into the output dir."""
+    """Install, check and zip one target; write its zip and manifest into the output dir.
+
+    With a build cache, unchanged inputs (same pins, target, options, tools) reuse the cached
+    zip instead: no install, no zip. Local path packages are rebuilt every time, so a build that
+    has them is never cached.
+    """
     site_packages = staging / target.slug
     site_packages.mkdir()
-    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
     request = InstallRequest(
         target=target,
         dest=site_packages,
@@ -180,8 +307,32 @@ def build_target(
         requirements=settings.requirements + extra_requirements,
         index=settings.index,
     )
+    cacheable = ctx.cache is not None and not settings.local_packages
+    inputs = cache_inputs(settings, target, ctx) if cacheable else None
+    decision = None
+    if ctx.cache is not None and inputs is not None and not ctx.force:
+        decision = find_build(
+            ctx.cache,
+            inputs,
+            resolve=lambda: resolve_pins(
+                request, uv=ctx.resolver, runner=ctx.runner, scratch=staging, env=ctx.env
+            ),
+        )
+        if decision.entry is not None:
+            reused = _reuse(settings, target, decision.entry, ctx)
+            if reused is not None:
+                return reused
+
+    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
     install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
     _drop_installer_artifacts(site_packages)
+    key = ""
+    if inputs is not None:
+        key = (
+            decision.key
+            if decision is not None
+            else key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
+        )
 
     # Slim before verifying: an excluded or stripped file must be judged as it will ship.
     slimmed = slim_tree(
@@ -227,26 +378,25 @@ def build_target(
         entries=entries,
         distributions=distributions,
         report=report,
+        inputs_digest=key,
     )
-    manifest_path = manifest_path_for(zip_path)
-    sbom_path = sbom_path_for(zip_path) if settings.sbom else None
-    try:
-        write_text_atomic(manifest_path, manifest.to_json())
-        if sbom_path is not None:
-            write_sbom(manifest, sbom_path, env=ctx.env)
-    except FilesystemError:
-        zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
-        raise
-    return TargetBuild(
+    manifest_path, sbom_path = _write_beside_zip(settings, zip_path, manifest, ctx)
+    built = TargetBuild(
         target=target,
         zip_path=zip_path,
         manifest_path=manifest_path,
         manifest=manifest,
         size=report,
-        slim=slimmed,
-        waived=tuple(v for v in violations if v.waived),
+        slim=slim_summary(slimmed),
+        waived=tuple(v.describe() for v in violations if v.waived),
         sbom_path=sbom_path,
     )
+    if ctx.cache is not None and key:
+        try:
+            ctx.cache.store(key, zip_path, manifest, {"slim": built.slim, "waived": built.waived})
+        except FilesystemError as exc:  # the build succeeded; only reuse is lost
+            ctx.warn(f"could not save the build in the cache: {exc.message}")
+    return built
 
 
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -34,6 +35,9 @@ def isolated_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             "AWS_EC2_METADATA_DISABLED": "true",
             "NO_COLOR": "1",
             "COLUMNS": "200",
+            # The build cache of tests, away from the user's; content-addressed, so sharing it
+            # between tests is safe (each local index has its own URL, part of every key).
+            "LAYERKIT_CACHE_DIR": str(Path(tempfile.gettempdir()) / "layerkit-tests-cache"),
         }
     )
     if extra:

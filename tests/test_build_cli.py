@@ -7,6 +7,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -305,3 +306,46 @@ def test_sbom_beside_the_zip(tmp_path: Path, index_url: str, env: dict[str, str]
     assert sbom["bomFormat"] == "CycloneDX"
     purls = sorted(c["purl"] for c in sbom["components"])
     assert purls == ["pkg:pypi/helperpkg@1.2", "pkg:pypi/purepkg@1.0"]
+
+
+def _build_json(project: Path, out: Path, index_url: str, env: dict[str, str], *extra: str) -> dict[str, Any]:
+    result = run_cli("build", str(project), "-o", str(out), "--index-url", index_url, "--json",
+                     *extra, env=env)  # fmt: skip
+    assert result.returncode == 0, result.output
+    build: dict[str, Any] = json.loads(result.stdout)["builds"][0]
+    return build
+
+
+def test_unchanged_inputs_reuse_the_cached_build(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
+    project = make_project(tmp_path, "purepkg\n")
+    first = _build_json(project, tmp_path / "o", index_url, env)
+    second = _build_json(project, tmp_path / "o", index_url, env)
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["sha256"] == first["sha256"]
+    assert second["distributions"] == first["distributions"]
+    assert second["slim"] == first["slim"]
+    # placed into another output directory: copied, same bytes
+    elsewhere = _build_json(project, tmp_path / "o2", index_url, env)
+    assert elsewhere["cached"] and elsewhere["sha256"] == first["sha256"]
+    assert hashlib.sha256(Path(elsewhere["zip"]).read_bytes()).hexdigest() == first["sha256"]
+    # --force rebuilds; so does any change of input
+    assert _build_json(project, tmp_path / "o", index_url, env, "--force")["cached"] is False
+    assert _build_json(project, tmp_path / "o", index_url, env, "--strip")["cached"] is False
+    (project / "requirements.txt").write_text("purepkg\nfatpkg\n")
+    changed = _build_json(project, tmp_path / "o", index_url, env)
+    assert changed["cached"] is False and changed["sha256"] != first["sha256"]
+
+
+def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
+    cache = tmp_path / "cache"
+    env = {**env, "LAYERKIT_CACHE_DIR": str(cache)}
+    project = make_project(tmp_path, "purepkg\n")
+    first = _build_json(project, tmp_path / "o", index_url, env)
+    for cached_zip in cache.rglob("layer.zip"):
+        cached_zip.write_bytes(b"garbage")
+    again = _build_json(project, tmp_path / "o2", index_url, env)
+    assert again["cached"] is False
+    assert again["sha256"] == first["sha256"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +17,6 @@ from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.charts import render_size_chart
 from layerkit.commands.common import JsonOption, Output, QuietOption
 from layerkit.report import human_bytes
-from layerkit.slim import SlimReport
 
 if TYPE_CHECKING:
     from layerkit.config import BuildSettings
@@ -104,6 +106,9 @@ def build(
     sbom: Annotated[
         bool | None, typer.Option("--sbom/--no-sbom", help="Write a CycloneDX SBOM per zip.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
+    ] = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -137,23 +142,30 @@ def build(
             "sbom": sbom,
         },
     )
-    result = build_layers(settings, build_context(settings, out))
+    result = build_layers(settings, build_context(settings, out, force=force))
     out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
 
 
-def build_context(settings: BuildSettings, out: Output) -> BuildContext:
-    """Wire a build's collaborators: the real installer, subprocess runner and host tools."""
-    from layerkit.installer import installer_environment, make_backend, run_command
+def build_context(settings: BuildSettings, out: Output, *, force: bool = False) -> BuildContext:
+    """Wire a build's collaborators: the real installer, subprocess runner, host tools, cache."""
+    from uv import find_uv_bin
+
+    from layerkit.cache import BuildCache, cache_dir, installer_cache_env
+    from layerkit.installer import UvBackend, installer_environment, make_backend, run_command
     from layerkit.workflow import BuildContext
 
+    env = {**installer_environment(), **installer_cache_env(os.environ, settings.installer)}
     return BuildContext(
         backend=make_backend(settings.installer),
         runner=run_command,
-        env=installer_environment(),
+        env=env,
         progress=out.progress,
         warn=out.warn,
         which=shutil.which,
         host_machine=platform.machine(),
+        resolver=UvBackend(uv=find_uv_bin(), python=sys.executable),
+        cache=BuildCache(cache_dir(os.environ)),
+        force=force,
     )
 
 
@@ -183,45 +195,16 @@ def build_view(result: BuildResult) -> dict[str, Any]:
                     for d in build.size.distributions
                 ],
                 "sbom": str(build.sbom_path) if build.sbom_path else None,
-                "slim": slim_view(build.slim),
-                "waived": [v.describe() for v in build.waived],
+                "cached": build.cached,
+                "slim": build.slim,
+                "waived": list(build.waived),
             }
             for build in result.builds
         ],
     }
 
 
-def slim_view(report: SlimReport) -> dict[str, Any]:
-    """What slimming removed, per rule, and what strip/compile did."""
-    strip, compiled = report.strip, report.compile
-    return {
-        "removed_files": report.files,
-        "removed_bytes": report.bytes,
-        "rules": [
-            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
-            for r in report.rules
-        ],
-        "strip": None
-        if strip is None
-        else {
-            "tool": strip.tool,
-            "files": len(strip.files),
-            "bytes_saved": strip.bytes_saved,
-            "skipped_reason": strip.skipped_reason,
-        },
-        "compile": None
-        if compiled is None
-        else {
-            "interpreter": compiled.interpreter,
-            "files": compiled.files,
-            "bytes": compiled.bytes,
-            "skipped_reason": compiled.skipped_reason,
-        },
-        "notes": list(report.notes),
-    }
-
-
-def _render_slim(console: Console, slim: dict[str, Any]) -> None:
+def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
     parts = [
         f"{r['rule']} -{human_bytes(r['bytes'])} ({r['files']} files)"
         for r in slim["rules"]
@@ -256,9 +239,11 @@ def render_build(console: Console, result: BuildResult) -> None:
         if build.sbom_path is not None:
             console.print(f"  sbom {build.sbom_path}", markup=False)
         render_size_chart(console, build.size)
-        _render_slim(console, slim_view(build.slim))
+        if build.cached:
+            console.print("  unchanged inputs: reused from the build cache", markup=False)
+        _render_slim(console, build.slim)
         for waived in build.waived:
-            console.print(f"  waived: {waived.describe()}", markup=False)
+            console.print(f"  waived: {waived}", markup=False)
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
 
