@@ -52,7 +52,6 @@ from layerkit.installer import (
     install,
 )
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
-from layerkit.sbom import sbom_path_for, write_sbom
 from layerkit.slim import SlimReport, Which, find_strip, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import (
@@ -251,10 +250,14 @@ def _write_beside_zip(
 ) -> tuple[Path, Path | None]:
     """The manifest (and SBOM) next to the zip; a zip without its manifest is removed."""
     manifest_path = manifest_path_for(zip_path)
-    sbom_path = sbom_path_for(zip_path) if settings.sbom else None
+    sbom_path = None
     try:
         write_text_atomic(manifest_path, manifest.to_json())
-        if sbom_path is not None:
+        if settings.sbom:
+            # The CycloneDX library is heavy; only builds that ask for an SBOM load it.
+            from layerkit.sbom import sbom_path_for, write_sbom
+
+            sbom_path = sbom_path_for(zip_path)
             write_sbom(manifest, sbom_path, env=ctx.env)
     except FilesystemError:
         zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
