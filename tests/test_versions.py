@@ -197,6 +197,9 @@ def test_plan_prune_keeps_newest_and_aliased() -> None:
     assert newest == ("8", "9", "10")
     assert aliased == ("2", "3", "5")
     assert ver.plan_prune(["1", "2"], [], keep=0)[0] == ("1", "2")
+    # keeping more than exist keeps everything (not a wrapped-around slice)
+    assert ver.plan_prune(["1", "2", "3"], [], keep=5) == ((), ("1", "2", "3"), ())
+    assert ver.plan_prune(["1", "2", "3"], [], keep=3)[0] == ()
     with pytest.raises(UsageError):
         ver.plan_prune(["1"], [], keep=-1)
 

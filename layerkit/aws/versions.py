@@ -183,7 +183,8 @@ def plan_prune(
     if keep < 0:
         raise UsageError(f"--keep must be 0 or more, got {keep}")
     ordered = sorted(set(versions), key=int)
-    newest = ordered[len(ordered) - keep :] if keep else []
+    # max(): keeping more versions than exist keeps them all (a negative start would wrap).
+    newest = ordered[max(len(ordered) - keep, 0) :] if keep else []
     referenced = {
         v for alias in aliases for v in (alias.function_version, *alias.additional_version_weights)
     }
