@@ -6,9 +6,11 @@ Every fault here is real HTTP (tests/faultproxy.py in front of moto) or a real p
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -342,3 +344,24 @@ def test_the_same_build_is_byte_identical_under_another_tz_umask_locale_mtime_an
         os.umask(old_umask)
     assert (threads_first, threads_second) != ("1", "1") and threads_second == "1"
     assert first == second
+    # The digest does see what changes the bytes (so the equality above is not a cache echo).
+    third, _ = _build(tmp_path / "c", index_url, {**env, "SOURCE_DATE_EPOCH": "1700000000"})
+    assert third != first
+
+
+# --- docs/reliability.md names only tests that exist ----------------------------------------------
+
+
+def test_every_test_the_reliability_doc_cites_exists() -> None:
+    root = Path(__file__).resolve().parent.parent
+    cited = re.findall(
+        r"`(tests/[\w/]+\.py)::(\w+)`", (root / "docs" / "reliability.md").read_text()
+    )
+    assert len(cited) > 40
+    missing = []
+    for path, name in cited:
+        tree = ast.parse((root / path).read_text())
+        names = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        if name not in names:
+            missing.append(f"{path}::{name}")
+    assert missing == []
