@@ -416,9 +416,15 @@ class _ZipStream:
 
 
 def _filesystem_error(exc: OSError, dest: Path) -> FilesystemError:
-    if exc.errno == errno.ENOSPC:
+    out_of_room = {
+        errno.ENOSPC: "disk full",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file size limit reached",
+    }
+    if exc.errno in out_of_room:
         return FilesystemError(
-            f"disk full while writing {dest}", hint="free space in the output directory's disk"
+            f"{out_of_room[exc.errno]} while writing {dest}",
+            hint="free space in the output directory's disk (or raise the quota / `ulimit -f`)",
         )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return FilesystemError(

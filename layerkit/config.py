@@ -406,6 +406,18 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
                 f"requirements file {path} is not a readable file",
                 hint="give the path of a pip requirements file",
             )
+        try:
+            path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                f"requirements file {path} is not UTF-8 text (byte {exc.start})",
+                hint="save it as UTF-8",
+            ) from exc
+        except OSError as exc:
+            raise InputFileError(
+                f"cannot read requirements file {path}: {exc.strerror}",
+                hint="check its permissions",
+            ) from exc
     specs: list[str] = []
     local_packages: list[Path] = []
     for spec in merged.get("packages", ()):

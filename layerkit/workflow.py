@@ -196,9 +196,7 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
         "timestamp": zip_timestamp(ctx.env),
     }
     if settings.slim.strip:
-        options["strip_tool"] = find_strip(
-            target, which=ctx.which, host_machine=ctx.host_machine
-        )
+        options["strip_tool"] = find_strip(target, which=ctx.which, host_machine=ctx.host_machine)
     if settings.slim.compile:
         options["compile_with"] = ctx.which(f"python{target.python}")
     return BuildInputs(

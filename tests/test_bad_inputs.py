@@ -160,11 +160,6 @@ def test_invalid_names_and_arns_are_refused_before_any_call(
     assert fault_proxy.operations() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a layer ARN's partition is never compared with the function's (or checked "
-    "against its region), so layerkit calls AWS with it; see docs/reliability.md",
-)
 def test_a_layer_of_another_partition_is_refused_before_any_call(
     faulty_aws_env: dict[str, str], fault_proxy: FaultProxy
 ) -> None:
@@ -175,15 +170,8 @@ def test_a_layer_of_another_partition_is_refused_before_any_call(
     assert fault_proxy.operations() == []
 
 
-NAN_HAS_NO_HINT = pytest.mark.xfail(
-    strict=True,
-    reason="bug: --weight 2=nan passes parse_weight_option and is refused by the alias rule "
-    "without a hint; see docs/reliability.md",
-)
-
-
 @pytest.mark.parametrize(
-    "weight", ["2=-0.1", "2=1", "2=1.0", pytest.param("2=nan", marks=NAN_HAS_NO_HINT), "2=inf"]
+    "weight", ["2=-0.1", "2=1", "2=1.0", "2=nan", "2=inf"]
 )
 def test_a_weight_out_of_range_leaves_the_alias_alone(world: LambdaWorld, weight: str) -> None:
     world.function_with_versions(count=2)
@@ -220,11 +208,6 @@ def test_a_requirements_path_that_is_a_fifo_is_refused(
     assert leftovers(out) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a requirements file that is not UTF-8 reaches uv and fails as an install error "
-    "(exit 4, 'check the package names'); it should be an InputFileError (exit 2)",
-)
 def test_a_requirements_file_that_is_not_text_is_refused(
     tmp_path: Path, bare_env: dict[str, str], index_url: str
 ) -> None:
@@ -339,11 +322,6 @@ def test_a_file_size_limit_during_the_zip_exits_8_and_leaves_nothing(
     assert leftovers(out) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="archive._filesystem_error translates ENOSPC only: EFBIG (file-size limit) and "
-    "EDQUOT (quota) get no hint; see docs/reliability.md",
-)
 def test_a_file_size_limit_is_explained_like_a_full_disk(
     tmp_path: Path, bare_env: dict[str, str], noise_index: str
 ) -> None:

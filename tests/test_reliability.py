@@ -159,11 +159,6 @@ def test_a_hang_past_the_read_timeout_fails_clearly_and_changes_nothing(
     assert world.raw_alias("my-fn", "prod") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: attach_layer catches only ClientError around UpdateFunctionConfiguration, so a "
-    "read timeout escapes untranslated (exit 1, 'internal error'); see docs/reliability.md",
-)
 def test_a_hang_on_the_attach_write_fails_clearly_and_changes_nothing(
     faulty_aws_env: dict[str, str], fault_proxy: FaultProxy
 ) -> None:
@@ -177,11 +172,6 @@ def test_a_hang_on_the_attach_write_fails_clearly_and_changes_nothing(
     assert_clean_failure(result, 6, "could not reach AWS (ReadTimeoutError)", "function my-fn")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: layers.grant catches only ClientError around AddLayerVersionPermission, so a "
-    "read timeout escapes untranslated (exit 1, 'internal error'); see docs/reliability.md",
-)
 def test_a_hang_on_a_grant_fails_clearly(
     faulty_aws_env: dict[str, str], fault_proxy: FaultProxy
 ) -> None:

@@ -270,7 +270,10 @@ def validate_target(target: AliasTarget) -> None:
             hint="route to a different version, or use --no-routing",
         )
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or math.isnan(weight):
-        raise LambdaRuleError(f"the weight of version {version} is not a number: {weight!r}")
+        raise LambdaRuleError(
+            f"the weight of version {version} is not a number: {weight!r}",
+            hint="the weight is a fraction of traffic, e.g. 0.1 for 10%",
+        )
     if not 0.0 <= weight < 1.0:
         raise LambdaRuleError(
             f"the weight of version {version} is {weight!r}; it must be at least 0 and below 1",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from layerkit.aws.errors import error_code, translate
 from layerkit.aws.functions import (
@@ -236,7 +236,12 @@ def _update(client: Any, function: str, layers: Sequence[str], revision: str | N
     if revision:
         # Optimistic locking: Lambda answers 412 if the function changed since we read it.
         params["RevisionId"] = revision
-    client.update_function_configuration(**params)
+    try:
+        client.update_function_configuration(**params)
+    except BotoCoreError as exc:  # ClientErrors are the caller's: 409/412 are handled there
+        raise translate(
+            exc, operation="UpdateFunctionConfiguration", resource=f"function {function}"
+        ) from exc
 
 
 def attach_layer(

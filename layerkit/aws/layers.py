@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from layerkit.aws.errors import aws_call, error_code, translate
 from layerkit.aws.functions import Sleep, layer_users
@@ -384,6 +384,8 @@ def _policy_statement_ids(client: Any, name: str, version: int) -> set[str]:
             # No policy yet, or no such version: the latter surfaces on the next call.
             return set()
         raise translate(exc, operation="GetLayerVersionPolicy", resource=f"layer {name}") from exc
+    except BotoCoreError as exc:
+        raise translate(exc, operation="GetLayerVersionPolicy", resource=f"layer {name}") from exc
     policy = json.loads(answer.get("Policy") or "{}")
     return {str(s.get("Sid", "")) for s in policy.get("Statement", [])}
 
@@ -420,6 +422,10 @@ def grant(
                 ) from exc
             results.append(GrantResult(principal, sid, "unchanged"))
             continue
+        except BotoCoreError as exc:
+            raise translate(
+                exc, operation="AddLayerVersionPermission", resource=f"layer {name}:{version}"
+            ) from exc
         existing.add(sid)
         results.append(GrantResult(principal, sid, "granted"))
     return tuple(results)

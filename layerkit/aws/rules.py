@@ -62,6 +62,22 @@ class LayerVersionArn:
         return f"{self.layer_arn}:{self.version}"
 
 
+# Regions outside the `aws` partition, by name prefix (longest first).
+_REGION_PARTITIONS = (
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-iso-", "aws-iso"),
+    ("us-gov-", "aws-us-gov"),
+    ("cn-", "aws-cn"),
+)
+
+
+def region_partition(region: str) -> str:
+    """The partition a region belongs to (``aws`` unless its name says otherwise)."""
+    return next((p for prefix, p in _REGION_PARTITIONS if region.startswith(prefix)), "aws")
+
+
 def parse_layer_version_arn(value: str) -> LayerVersionArn:
     """Parse a layer version ARN (any partition); raise `LambdaRuleError` if malformed."""
     match = _LAYER_VERSION_ARN_RE.fullmatch(value.strip())
@@ -74,7 +90,16 @@ def parse_layer_version_arn(value: str) -> LayerVersionArn:
         )
     version = int(match["version"])
     if version < 1:
-        raise LambdaRuleError(f"{value!r}: layer versions start at 1")
+        raise LambdaRuleError(
+            f"{value!r}: layer versions start at 1",
+            hint="see the versions with `layerkit layers versions NAME`",
+        )
+    expected = region_partition(match["region"])
+    if match["partition"] != expected:
+        raise LambdaRuleError(
+            f"{value!r}: region {match['region']} is not in partition {match['partition']}",
+            hint=f"layers in {match['region']} have ARNs starting arn:{expected}:lambda:",
+        )
     return LayerVersionArn(
         partition=match["partition"],
         region=match["region"],
