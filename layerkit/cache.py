@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -48,6 +48,7 @@ from layerkit.installer import (
 from layerkit.manifest import Manifest, parse_manifest
 from layerkit.report import to_jsonable
 
+CompileFormat = Literal["requirements.txt", "pylock.toml"]
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
 CACHE_LAYOUT = 1  # bump when the key document or the entry layout changes
 _ZIP_NAME = "layer.zip"
@@ -208,8 +209,15 @@ def pins_cover(pins: str, manifest: Manifest) -> bool:
     return True
 
 
-def compile_command(uv: UvBackend, request: InstallRequest, specs_file: Path | None) -> list[str]:
-    """``uv pip compile`` resolving `request` for its target: pinned versions on stdout."""
+def compile_command(
+    uv: UvBackend,
+    request: InstallRequest,
+    specs_file: Path | None,
+    *,
+    output_format: CompileFormat = "requirements.txt",
+) -> list[str]:
+    """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
+    (``pylock.toml`` also lists every candidate wheel with its hash)."""
     target = request.target
     files = [str(p) for p in request.requirement_files]
     if specs_file is not None:
@@ -222,9 +230,31 @@ def compile_command(uv: UvBackend, request: InstallRequest, specs_file: Path | N
         "--python-platform", target.uv_platform,
         "--only-binary", ":all:",
         "--no-header", "--no-annotate", "--quiet", "--no-progress",
+        *(["--format", output_format] if output_format != "requirements.txt" else []),
         *index_args(request.index),
         *files,
     ]  # fmt: skip
+
+
+def run_compile(
+    request: InstallRequest,
+    *,
+    uv: UvBackend,
+    runner: CommandRunner,
+    scratch: Path,
+    env: Mapping[str, str] | None = None,
+    output_format: CompileFormat = "requirements.txt",
+) -> str:
+    """Resolve `request` for its target with ``uv pip compile``; its output (never installs)."""
+    specs_file: Path | None = None
+    if request.requirements:
+        specs_file = scratch / "layerkit-requirements.in"
+        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
+    command = compile_command(uv, request, specs_file, output_format=output_format)
+    result = runner(command, env=env)
+    if result.returncode != 0:
+        raise classify_failure(result, backend="uv", target=request.target)
+    return result.stdout
 
 
 def resolve_pins(
@@ -236,14 +266,7 @@ def resolve_pins(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """Ask the index which versions `request` resolves to for its target (normalised pins)."""
-    specs_file: Path | None = None
-    if request.requirements:
-        specs_file = scratch / "layerkit-requirements.in"
-        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
-    result = runner(compile_command(uv, request, specs_file), env=env)
-    if result.returncode != 0:
-        raise classify_failure(result, backend="uv", target=request.target)
-    return normalize_pins(result.stdout)
+    return normalize_pins(run_compile(request, uv=uv, runner=runner, scratch=scratch, env=env))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class DistributionInfo:
     version: str
     files: int
     bytes: int
+    wheel_sha256: str = ""  # hex digest of the wheel it was installed from ('' if unknown)
 
 
 @dataclass(frozen=True)

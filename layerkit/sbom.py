@@ -49,15 +49,9 @@ def purl(dist: DistributionInfo) -> PackageURL:
     return PackageURL(type="pypi", name=canonicalize_name(dist.name), version=dist.version)
 
 
-def _wheel_sha256(dist: DistributionInfo) -> str:
-    # The manifest records each distribution's wheel hash once the build provides it.
-    value = getattr(dist, "wheel_sha256", "")
-    return value if isinstance(value, str) else ""
-
-
 def _component(dist: DistributionInfo) -> Component:
     package_url = purl(dist)
-    wheel_hash = _wheel_sha256(dist)
+    wheel_hash = dist.wheel_sha256
     return Component(
         type=ComponentType.LIBRARY,
         name=canonicalize_name(dist.name),

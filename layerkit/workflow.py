@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from layerkit.cache import (
     find_build,
     key_after_install,
     resolve_pins,
+    run_compile,
 )
 from layerkit.config import BuildSettings
 from layerkit.contents import (
@@ -41,7 +43,7 @@ from layerkit.contents import (
     read_distributions,
     scan_tree,
 )
-from layerkit.errors import FilesystemError
+from layerkit.errors import FilesystemError, LayerkitError
 from layerkit.inspection import zip_size_report
 from layerkit.installer import (
     CommandRunner,
@@ -52,6 +54,7 @@ from layerkit.installer import (
     install,
 )
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
+from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
 from layerkit.slim import SlimReport, Which, find_strip, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import (
@@ -157,6 +160,7 @@ def _manifest(
     distributions: tuple[InstalledDistribution, ...],
     report: SizeReport,
     inputs_digest: str,
+    wheel_hashes: Mapping[str, str],
 ) -> Manifest:
     by_name = {d.name: d for d in report.distributions}
     return Manifest(
@@ -177,11 +181,49 @@ def _manifest(
         zipped_bytes=archive.zipped_bytes,
         budget_bytes=report.budget_bytes,
         distributions=tuple(
-            DistributionInfo(d.name, d.version, by_name[d.name].files, by_name[d.name].bytes)
+            DistributionInfo(
+                d.name,
+                d.version,
+                by_name[d.name].files,
+                by_name[d.name].bytes,
+                wheel_sha256=wheel_hashes.get(d.dist_info, ""),
+            )
             for d in distributions
         ),
         inputs_digest=inputs_digest,
     )
+
+
+def _wheel_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> LockTable:
+    """The PEP 751 lock of `request` (every candidate wheel with its hash)."""
+    scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
+    text = run_compile(
+        request,
+        uv=ctx.resolver,
+        runner=ctx.runner,
+        scratch=scratch,
+        env=ctx.env,
+        output_format="pylock.toml",
+    )
+    return read_pylock(text)
+
+
+def _wheel_hashes(
+    site_packages: Path, lock_job: Future[LockTable], *, ctx: BuildContext
+) -> dict[str, str]:
+    """dist-info directory -> sha256 of the wheel it was installed from (when the lock knows)."""
+    try:
+        lock = lock_job.result()
+    except LayerkitError as exc:  # provenance is worth a warning, not a failed build
+        ctx.warn(f"wheel hashes unknown (the lock could not be resolved): {exc.message}")
+        return {}
+    hashes: dict[str, str] = {}
+    for wheel_file in site_packages.glob("*.dist-info/WHEEL"):
+        dist_info = wheel_file.parent.name
+        name, _, version = dist_info.removesuffix(".dist-info").rpartition("-")
+        tags = wheel_tags(wheel_file.read_text(encoding="utf-8", errors="replace"))
+        hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
+    return hashes
 
 
 def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> BuildInputs:
@@ -325,7 +367,12 @@ def build_target(
                 return reused
 
     ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
-    install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
+        # Installers don't say which wheel files they used; a lock of the same request names
+        # every candidate's hash. Resolving it alongside the install hides its cost.
+        lock_job = pool.submit(_wheel_lock, request, staging=staging, ctx=ctx)
+        install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+        wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
     _drop_installer_artifacts(site_packages)
     key = ""
     if inputs is not None:
@@ -380,6 +427,7 @@ def build_target(
         distributions=distributions,
         report=report,
         inputs_digest=key,
+        wheel_hashes=wheel_hashes,
     )
     manifest_path, sbom_path = _write_beside_zip(settings, zip_path, manifest, ctx)
     built = TargetBuild(

@@ -349,3 +349,21 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path, index_url: str, env: d
     again = _build_json(project, tmp_path / "o2", index_url, env)
     assert again["cached"] is False
     assert again["sha256"] == first["sha256"]
+
+
+def test_manifest_names_the_wheel_each_distribution_came_from(
+    tmp_path: Path, index_url: str, env: dict[str, str], dists: Path
+) -> None:
+    project = make_project(tmp_path, "purepkg\nnatpkg\n")
+    build = _build_json(project, tmp_path / "o", index_url, env, "--python", "3.12", "--sbom")
+    manifest = json.loads(Path(build["manifest_path"]).read_text())
+    served = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in dists.glob("*.whl")}
+    recorded = {d["name"]: d["wheel_sha256"] for d in manifest["distributions"]}
+    assert recorded == {
+        "helperpkg": served["helperpkg-1.2-py3-none-any.whl"],
+        "natpkg": served["natpkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"],
+        "purepkg": served["purepkg-1.0-py3-none-any.whl"],
+    }
+    sbom = json.loads(Path(build["sbom"]).read_text())
+    hashes = {c["name"]: c["hashes"][0]["content"] for c in sbom["components"]}
+    assert hashes["natpkg"] == recorded["natpkg"]

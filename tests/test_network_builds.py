@@ -88,9 +88,41 @@ def test_numpy_layers_contain_only_target_binaries(
             assert origin.startswith(str(site))
 
 
-def test_the_readme_example_builds(tmp_path: Path) -> None:
-    result = run_cli("build", str(REPO_ROOT / "examples" / "requests-layer"),
+@pytest.mark.parametrize(
+    ("example", "targets"),
+    [
+        ("requests-layer", ["python3.12-arm64", "python3.12-x86_64"]),
+        ("arm64-layer", ["python3.13-arm64"]),
+    ],
+)
+def test_the_examples_build(tmp_path: Path, example: str, targets: list[str]) -> None:
+    result = run_cli("build", str(REPO_ROOT / "examples" / example),
                      "-o", str(tmp_path), "--json", env=isolated_env(), timeout=900)  # fmt: skip
     assert result.returncode == 0, result.output
-    targets = [b["target"] for b in json.loads(result.stdout)["builds"]]
-    assert targets == ["python3.12-arm64", "python3.12-x86_64"]
+    assert [b["target"] for b in json.loads(result.stdout)["builds"]] == targets
+
+
+PARQUET_ROUND_TRIP = (
+    "import pandas, pyarrow, tempfile, os; "
+    "frame = pandas.DataFrame({'n': range(1000), 's': [str(i) for i in range(1000)]}); "
+    "path = os.path.join(tempfile.mkdtemp(), 'x.parquet'); frame.to_parquet(path); "
+    "assert pandas.read_parquet(path).equals(frame)"
+)
+
+
+def test_the_data_example_fits_and_round_trips_parquet(tmp_path: Path) -> None:
+    """numpy+pandas+pyarrow (~268 MB raw) with default slimming fits, then really works."""
+    result = run_cli("build", str(REPO_ROOT / "examples" / "data-layer"), "--no-strip",
+                     "-o", str(tmp_path / "dist"), "--json", env=isolated_env(), timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.output
+    build = json.loads(result.stdout)["builds"][0]
+    assert build["unzipped_bytes"] <= 262_144_000
+    rules = {r["rule"]: r for r in build["slim"]["rules"]}
+    assert rules["tests"]["bytes"] > 10_000_000  # what made it fit, reported
+    python312 = find_python("3.12")
+    if python312 is None:
+        pytest.skip("no python3.12 interpreter here: the layer fits, the import check did not run")
+    root = _extract(Path(build["zip"]), tmp_path / "opt")
+    site = root / "python/lib/python3.12/site-packages"
+    origin = _import_from_layer(python312, site, "pyarrow", PARQUET_ROUND_TRIP)
+    assert origin.startswith(str(site))
