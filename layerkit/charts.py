@@ -63,6 +63,8 @@ def render_size_chart(
     console: Console, report: SizeReport, *, rows: int = CHART_ROWS, width: int = BAR_WIDTH
 ) -> None:
     """Print the layer's size against the budget, then its largest distributions as bars."""
+    # Leave room for the name (~28), size (10) and share (5) columns on narrow consoles.
+    width = max(10, min(width, console.width - 46))
     used = report.total_bytes / report.budget_bytes if report.budget_bytes else 0.0
     if report.over_budget:
         verdict = Text(f"{human_bytes(-report.headroom_bytes)} over budget", style="bold red")
@@ -83,8 +85,8 @@ def render_size_chart(
     table = Table(box=None, pad_edge=False, show_header=False)
     table.add_column("distribution", no_wrap=True)
     table.add_column("bar", width=width, no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("share", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True, min_width=9)
+    table.add_column("share", justify="right", no_wrap=True, min_width=4)
     shown = report.distributions[:rows]
     for dist in shown:
         label = f"{dist.name} {dist.version}".rstrip()
