@@ -279,8 +279,17 @@ ALIAS_RESPONSE = {
 }
 
 
-def test_stale_revision_is_reported_not_overwritten() -> None:
-    client, stubber = _stubbed_lambda()
+UPDATE_TO_CANARY = {
+    "FunctionName": "fn",
+    "Name": "prod",
+    "FunctionVersion": "1",
+    "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}},
+    "Description": "[layerkit op=update from=1 to=1+2@0.1 at=2026-11-27T06:43:00Z]",
+}
+
+
+def _stale_update(stubber: Stubber) -> None:
+    """get_alias, both versions checked, then UpdateAlias answers 412 (stale RevisionId)."""
     stubber.add_response("get_alias", ALIAS_RESPONSE, {"FunctionName": "fn", "Name": "prod"})
     for version in ("1", "2"):
         stubber.add_response(
@@ -293,20 +302,38 @@ def test_stale_revision_is_reported_not_overwritten() -> None:
         service_error_code="PreconditionFailedException",
         service_message="The Revision Id provided does not match the latest Revision Id.",
         http_status_code=412,
-        expected_params={
-            "FunctionName": "fn",
-            "Name": "prod",
-            "FunctionVersion": "1",
-            "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}},
-            "Description": "[layerkit op=update from=1 to=1+2@0.1 at=2026-11-27T06:43:00Z]",
-            "RevisionId": "rev-1",
-        },
+        expected_params={**UPDATE_TO_CANARY, "RevisionId": "rev-1"},
     )
+
+
+def test_a_real_concurrent_change_is_reported_not_overwritten() -> None:
+    client, stubber = _stubbed_lambda()
+    _stale_update(stubber)
+    moved = {**ALIAS_RESPONSE, "FunctionVersion": "3", "RevisionId": "rev-2"}
+    stubber.add_response("get_alias", moved, {"FunctionName": "fn", "Name": "prod"})
     with stubber, pytest.raises(AwsError) as failed:
         al.update_alias(client, "fn", "prod", weights={"2": 0.1}, now=fixed_now)
-    stubber.assert_no_pending_responses()
+    stubber.assert_no_pending_responses()  # no second UpdateAlias
     assert failed.value.code == "PreconditionFailedException"
-    assert failed.value.hint is not None and "changed by someone else" in failed.value.hint
+    assert "changed by someone else meanwhile: it now routes 100% -> 3" in failed.value.message
+    assert "nothing was written" in failed.value.message
+
+
+def test_a_stale_revision_alone_is_reapplied_once_on_the_fresh_one() -> None:
+    client, stubber = _stubbed_lambda()
+    _stale_update(stubber)
+    same = {**ALIAS_RESPONSE, "RevisionId": "rev-2"}
+    stubber.add_response("get_alias", same, {"FunctionName": "fn", "Name": "prod"})
+    updated = {
+        **same,
+        "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1}},
+        "RevisionId": "rev-3",
+    }
+    stubber.add_response("update_alias", updated, {**UPDATE_TO_CANARY, "RevisionId": "rev-2"})
+    with stubber:
+        report = al.update_alias(client, "fn", "prod", weights={"2": 0.1}, now=fixed_now)
+    stubber.assert_no_pending_responses()
+    assert report.additional_version_weights == {"2": 0.1}
 
 
 def test_conflict_on_create_is_translated() -> None:

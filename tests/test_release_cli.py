@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
 
 
-
 def aws_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "awscli", *args, "--output", "json"],
@@ -311,17 +310,33 @@ def test_sigterm_mid_shift_restores_the_alias(world: LambdaWorld) -> None:
 # --- faults moto cannot produce, through the fault proxy ------------------------------------------
 
 
-def test_stale_revision_is_refused_and_reported(
+def test_a_stale_revision_alone_is_reapplied_once(
     world: LambdaWorld, fault_proxy: FaultProxy, faulty_aws_env: dict[str, str]
 ) -> None:
     world.function_with_versions(count=2)
     world.lam.create_alias(FunctionName="my-fn", Name="prod", FunctionVersion="1")
-    fault_proxy.add_fault("UpdateAlias", status=412)
+    fault_proxy.add_fault("UpdateAlias", status=412)  # a revision bump, no real change
+    result = run_cli("alias", "update", "my-fn", "prod", "--weight", "2=0.1", env=faulty_aws_env)
+    assert result.returncode == 0, result.output
+    assert fault_proxy.count("UpdateAlias") == 2 and fault_proxy.forwarded("UpdateAlias") == 1
+    alias = world.lam.get_alias(FunctionName="my-fn", Name="prod")
+    assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
+
+
+def test_a_revision_that_stays_stale_is_refused_and_reported(
+    world: LambdaWorld, fault_proxy: FaultProxy, faulty_aws_env: dict[str, str]
+) -> None:
+    world.function_with_versions(count=2)
+    world.lam.create_alias(FunctionName="my-fn", Name="prod", FunctionVersion="1")
+    before = world.raw_alias("my-fn", "prod")
+    fault_proxy.add_fault("UpdateAlias", status=412, always=True)
     result = run_cli("alias", "update", "my-fn", "prod", "--weight", "2=0.1", env=faulty_aws_env)
     assert result.returncode == 6, result.output
     assert "PreconditionFailedException" in result.stderr
     assert "was changed by someone else meanwhile" in result.stderr
+    assert fault_proxy.count("UpdateAlias") == 2  # re-applied once, not more
     assert fault_proxy.forwarded("UpdateAlias") == 0
+    assert world.raw_alias("my-fn", "prod") == before
 
 
 def test_publish_conflict_is_reported(

@@ -482,9 +482,26 @@ def apply_change(lambda_client: Any, change: AliasChange, *, dry_run: bool = Fal
             additional_version_weights=dict(change.target.additional_version_weights),
             description=change.description,
         )
-    return write_alias(
-        lambda_client, change.function, change.before, change.target, change.description
-    )
+    try:
+        return write_alias(
+            lambda_client, change.function, change.before, change.target, change.description
+        )
+    except AwsError as stale:
+        if stale.code != "PreconditionFailedException":
+            raise
+        # Someone wrote the alias after we read it. If it still routes as we planned from (only
+        # its RevisionId moved), the change is still right: re-apply once on the fresh revision.
+        # A second 412 fails as it is. Anything else is their change, never overwritten.
+        fresh = get_alias(lambda_client, change.function, change.before.name)
+        if (fresh.target, fresh.description) != (change.before.target, change.before.description):
+            raise AwsError(
+                f"alias {change.function}:{change.before.name} was changed by someone else "
+                f"meanwhile: it now routes {fresh.target.describe()} (it routed "
+                f"{change.before.target.describe()} when read); nothing was written",
+                hint="look at the alias, then re-run if your change still makes sense",
+                code=stale.code,
+            ) from stale
+        return write_alias(lambda_client, change.function, fresh, change.target, change.description)
 
 
 def refuse_while_shifting(function: str, current: AliasState, action: str) -> None:
