@@ -516,7 +516,15 @@ def _plan_exclusions(
     by_name = {canonicalize_name(d.name): d for d in distributions}
     excluded = [by_name[n] for n in sorted(wanted) if n in by_name]
     for missing in sorted(set(wanted) - set(by_name)):
-        claims.warnings.append(f"exclude: no distribution named {wanted[missing]!r} is installed")
+        if missing in RUNTIME_PROVIDED:
+            # Excluding what the runtime ships is a standing guard, not a typo: no warning.
+            claims.notes.append(
+                f"exclude: {wanted[missing]} is not installed (nothing to leave out)"
+            )
+        else:
+            claims.warnings.append(
+                f"exclude: no distribution named {wanted[missing]!r} is installed"
+            )
     for dist in excluded:
         files = set(dist.files) | {p for p in claims.present if p.startswith(f"{dist.dist_info}/")}
         files |= _bytecode_of(files, claims.present)

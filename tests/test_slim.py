@@ -326,6 +326,13 @@ def test_excluding_an_unknown_distribution_warns(tmp_path: Path) -> None:
     assert plan.warnings == ("exclude: no distribution named 'bot0core' is installed",)
 
 
+def test_excluding_an_absent_runtime_package_is_a_quiet_guard(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, boto_tree())
+    plan = make_plan(root, options=SlimSettings(exclude_distributions=("s3transfer",)))
+    assert plan.warnings == ()
+    assert "exclude: s3transfer is not installed (nothing to leave out)" in plan.notes
+
+
 def test_globs_remove_matching_files_and_directories(tmp_path: Path) -> None:
     root = write_tree(
         tmp_path,
