@@ -15,7 +15,7 @@ PACKAGE = REPO_ROOT / "layerkit"
 ALLOWED = {
     "subprocess": {"installer.py"},  # the one subprocess boundary
     "boto3": {"aws/session.py"},  # clients are made in one place
-    "botocore": {"aws/session.py", "aws/errors.py", "aws/attach.py", "aws/layers.py", "aws/s3.py"},
+    "botocore": {"aws/session.py", "aws/errors.py", "aws/layers.py", "aws/s3.py"},
     "typer": {"cli.py", "commands/*"},
     "rich": {"charts.py", "commands/*"},
 }

@@ -13,9 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from layerkit.aws.errors import error_code, translate
+from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import (
     DEFAULT_POLL_S,
     DEFAULT_UPDATE_TIMEOUT_S,
@@ -236,12 +234,8 @@ def _update(client: Any, function: str, layers: Sequence[str], revision: str | N
     if revision:
         # Optimistic locking: Lambda answers 412 if the function changed since we read it.
         params["RevisionId"] = revision
-    try:
+    with aws_call("UpdateFunctionConfiguration", f"function {function}"):
         client.update_function_configuration(**params)
-    except BotoCoreError as exc:  # ClientErrors are the caller's: 409/412 are handled there
-        raise translate(
-            exc, operation="UpdateFunctionConfiguration", resource=f"function {function}"
-        ) from exc
 
 
 def attach_layer(
@@ -299,11 +293,9 @@ def attach_layer(
         return result
     try:
         _update(client, function, plan.after, config.get("RevisionId"))
-    except ClientError as exc:
-        if error_code(exc) not in _RACE_CODES:
-            raise translate(
-                exc, operation="UpdateFunctionConfiguration", resource=f"function {function}"
-            ) from exc
+    except AwsError as exc:
+        if exc.code not in _RACE_CODES:
+            raise
         result = _reapply_once(
             client,
             function=function,
@@ -330,7 +322,7 @@ def _reapply_once(
     settle: Callable[[], dict[str, Any]],
     prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport]],
     result: AttachResult,
-    first_error: ClientError,
+    first_error: AwsError,
 ) -> AttachResult:
     """Someone changed the function between our read and write: re-read, re-apply if safe."""
     fresh = settle()
@@ -348,24 +340,22 @@ def _reapply_once(
     if ours_now != ours_before:
         raise AwsError(
             f"function {function} changed while layerkit was attaching {layer.arn}: its layers "
-            f"went from {list(plan.before)} to {list(current)} ({error_code(first_error)}); "
+            f"went from {list(plan.before)} to {list(current)} ({first_error.code}); "
             "nothing was applied",
             hint="another deployment changed this layer on the function; check it, then re-run",
-            code=error_code(first_error),
+            code=first_error.code,
         )
     new_plan, sizes = prepare(fresh)
     try:
         _update(client, function, new_plan.after, fresh.get("RevisionId"))
-    except ClientError as exc:
-        if error_code(exc) not in _RACE_CODES:
-            raise translate(
-                exc, operation="UpdateFunctionConfiguration", resource=f"function {function}"
-            ) from exc
+    except AwsError as exc:
+        if exc.code not in _RACE_CODES:
+            raise
         raise AwsError(
             f"function {function} kept changing while layerkit was attaching {layer.arn} "
-            f"({error_code(exc)} twice); nothing was applied, its layers are {list(current)}",
+            f"({exc.code} twice); nothing was applied, its layers are {list(current)}",
             hint="another deployment is changing this function right now; re-run when it is done",
-            code=error_code(exc),
+            code=exc.code,
         ) from exc
     return replace(
         result,
@@ -373,7 +363,7 @@ def _reapply_once(
         after=new_plan.after,
         replaced=new_plan.replaced,
         sizes=sizes,
-        notes=(f"re-applied on top of a concurrent change ({error_code(first_error)})",),
+        notes=(f"re-applied on top of a concurrent change ({first_error.code})",),
     )
 
 

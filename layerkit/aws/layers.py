@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from layerkit.aws.errors import aws_call, error_code, translate
+from layerkit.aws.errors import aws_call, translate
 from layerkit.aws.functions import Sleep, layer_users
 from layerkit.aws.rules import (
     LayerVersionArn,
@@ -378,14 +378,13 @@ def plan_prune(
 
 def _policy_statement_ids(client: Any, name: str, version: int) -> set[str]:
     try:
-        answer = client.get_layer_version_policy(LayerName=name, VersionNumber=version)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
+        with aws_call("GetLayerVersionPolicy", f"layer {name}"):
+            answer = client.get_layer_version_policy(LayerName=name, VersionNumber=version)
+    except AwsError as error:
+        if error.code == "ResourceNotFoundException":
             # No policy yet, or no such version: the latter surfaces on the next call.
             return set()
-        raise translate(exc, operation="GetLayerVersionPolicy", resource=f"layer {name}") from exc
-    except BotoCoreError as exc:
-        raise translate(exc, operation="GetLayerVersionPolicy", resource=f"layer {name}") from exc
+        raise
     policy = json.loads(answer.get("Policy") or "{}")
     return {str(s.get("Sid", "")) for s in policy.get("Statement", [])}
 
@@ -413,19 +412,14 @@ def grant(
         if principal.kind == "org":
             params["OrganizationId"] = principal.value
         try:
-            client.add_layer_version_permission(**params)
-        except ClientError as exc:
+            with aws_call("AddLayerVersionPermission", f"layer {name}:{version}"):
+                client.add_layer_version_permission(**params)
+        except AwsError as error:
             # A concurrent run added the same statement id between our read and write.
-            if error_code(exc) != "ResourceConflictException":
-                raise translate(
-                    exc, operation="AddLayerVersionPermission", resource=f"layer {name}:{version}"
-                ) from exc
+            if error.code != "ResourceConflictException":
+                raise
             results.append(GrantResult(principal, sid, "unchanged"))
             continue
-        except BotoCoreError as exc:
-            raise translate(
-                exc, operation="AddLayerVersionPermission", resource=f"layer {name}:{version}"
-            ) from exc
         existing.add(sid)
         results.append(GrantResult(principal, sid, "granted"))
     return tuple(results)
