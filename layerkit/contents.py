@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -126,20 +126,29 @@ def dist_info_dirs(paths: Iterable[str]) -> list[str]:
     return sorted(d for d in dirs if d.endswith(".dist-info"))
 
 
+def distributions_read_with(
+    read: Callable[[str], bytes], entries: Iterable[FileEntry]
+) -> tuple[InstalledDistribution, ...]:
+    """The distributions among `entries`, reading their METADATA and RECORD with `read`
+    (a path relative to the tree root -> bytes): the same for a directory and a zip."""
+    paths = [e.path for e in entries]
+    present = set(paths)
+
+    def text(member: str) -> str:
+        return read(member).decode("utf-8", errors="replace") if member in present else ""
+
+    texts = {
+        dist_info: (text(f"{dist_info}/METADATA"), text(f"{dist_info}/RECORD"))
+        for dist_info in dist_info_dirs(paths)
+    }
+    return distributions_from_texts(texts, paths)
+
+
 def read_distributions(
     root: Path, entries: Iterable[FileEntry]
 ) -> tuple[InstalledDistribution, ...]:
     """The distributions installed in `root` (a site-packages directory)."""
-    paths = [e.path for e in entries]
-    texts: dict[str, tuple[str, str]] = {}
-    for dist_info in dist_info_dirs(paths):
-        metadata = root / dist_info / "METADATA"
-        record = root / dist_info / "RECORD"
-        texts[dist_info] = (
-            metadata.read_text(encoding="utf-8", errors="replace") if metadata.is_file() else "",
-            record.read_text(encoding="utf-8", errors="replace") if record.is_file() else "",
-        )
-    return distributions_from_texts(texts, paths)
+    return distributions_read_with(lambda member: (root / member).read_bytes(), entries)
 
 
 def owners(distributions: Iterable[InstalledDistribution]) -> dict[str, str]:

@@ -20,8 +20,7 @@ from layerkit.config import LAMBDA_UNZIPPED_LIMIT, SlimSettings
 from layerkit.contents import (
     FileEntry,
     InstalledDistribution,
-    dist_info_dirs,
-    distributions_from_texts,
+    distributions_read_with,
     owners,
     read_distributions,
     scan_tree,
@@ -97,20 +96,11 @@ def _packages_dir(names: Sequence[str], python: str | None) -> str:
 def _distributions_via(
     opener: Opener, entries: Sequence[FileEntry]
 ) -> tuple[InstalledDistribution, ...]:
-    paths = [e.path for e in entries]
-    present = set(paths)
-    texts: dict[str, tuple[str, str]] = {}
-    for dist_info in dist_info_dirs(paths):
-        parts: list[str] = []
-        for name in ("METADATA", "RECORD"):
-            member = f"{dist_info}/{name}"
-            if member in present:
-                with opener(member) as stream:
-                    parts.append(stream.read().decode("utf-8", errors="replace"))
-            else:
-                parts.append("")
-        texts[dist_info] = (parts[0], parts[1])
-    return distributions_from_texts(texts, paths)
+    def read(member: str) -> bytes:
+        with opener(member) as stream:
+            return stream.read()
+
+    return distributions_read_with(read, entries)
 
 
 def _open_zip(path: Path, python: str | None) -> tuple[_Layer, zipfile.ZipFile]:
