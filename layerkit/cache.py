@@ -257,18 +257,6 @@ def run_compile(
     return result.stdout
 
 
-def resolve_pins(
-    request: InstallRequest,
-    *,
-    uv: UvBackend,
-    runner: CommandRunner,
-    scratch: Path,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """Ask the index which versions `request` resolves to for its target (normalised pins)."""
-    return normalize_pins(run_compile(request, uv=uv, runner=runner, scratch=scratch, env=env))
-
-
 @dataclass(frozen=True)
 class CacheEntry:
     """A verified cached build."""
@@ -437,7 +425,7 @@ def find_build(
 
     With a lock, the key uses the lock's pins and no resolution happens — provided the cached
     build shows the lock covers everything it installed (else the index is asked, as for
-    unpinned requirements). `resolve` returns ``uv pip compile`` output (see `resolve_pins`).
+    unpinned requirements). `resolve` returns ``name==version`` lines (see `run_compile`).
     """
     lock = lock_pins(inputs.requirement_texts, inputs.requirements)
     if lock is not None:

@@ -68,6 +68,12 @@ def read_pylock(text: str) -> LockTable:
     return table
 
 
+def pylock_requirements(text: str) -> str:
+    """``name==version`` lines of every package a ``pylock.toml`` pins (as its versions read)."""
+    packages = tomllib.loads(text).get("packages", [])
+    return "".join(f"{p['name']}=={p['version']}\n" for p in packages if p.get("version"))
+
+
 def installed_wheel_sha256(name: str, version: str, tags: Iterable[str], lock: LockTable) -> str:
     """The sha256 of the locked wheel of `name` `version` with exactly `tags`, or '' if none."""
     wanted = frozenset(tags)

@@ -7,6 +7,7 @@ renamed into the output directory only when complete, and a failure for one targ
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -32,7 +33,6 @@ from layerkit.cache import (
     dist_info_pins,
     find_build,
     key_after_install,
-    resolve_pins,
     run_compile,
 )
 from layerkit.config import BuildSettings
@@ -54,7 +54,13 @@ from layerkit.installer import (
     install,
 )
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
-from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
+from layerkit.provenance import (
+    LockTable,
+    installed_wheel_sha256,
+    pylock_requirements,
+    read_pylock,
+    wheel_tags,
+)
 from layerkit.slim import SlimReport, Which, find_strip, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import (
@@ -102,7 +108,7 @@ class BuildContext:
     warn: Progress
     which: Which
     host_machine: str
-    resolver: UvBackend  # resolves pins for the cache key (uv pip compile), whatever installs
+    resolver: UvBackend  # uv pip compile, whatever installs: cache-key pins and the wheel lock
     cache: BuildCache | None = None
     force: bool = False  # rebuild even when the cache holds the same inputs
 
@@ -194,10 +200,10 @@ def _manifest(
     )
 
 
-def _wheel_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> LockTable:
-    """The PEP 751 lock of `request` (every candidate wheel with its hash)."""
+def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> str:
+    """The PEP 751 lock (``pylock.toml``) of `request`: pins and every candidate wheel's hash."""
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
-    text = run_compile(
+    return run_compile(
         request,
         uv=ctx.resolver,
         runner=ctx.runner,
@@ -205,7 +211,6 @@ def _wheel_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) ->
         env=ctx.env,
         output_format="pylock.toml",
     )
-    return read_pylock(text)
 
 
 def _wheel_hashes(
@@ -350,17 +355,14 @@ def build_target(
         requirements=settings.requirements + extra_requirements,
         index=settings.index,
     )
+    # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
+    # memoised, it runs at most once, here or alongside the install below.
+    lock_text = functools.cache(functools.partial(_compile_lock, request, staging=staging, ctx=ctx))
     cacheable = ctx.cache is not None and not settings.local_packages
     inputs = cache_inputs(settings, target, ctx) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:
-        decision = find_build(
-            ctx.cache,
-            inputs,
-            resolve=lambda: resolve_pins(
-                request, uv=ctx.resolver, runner=ctx.runner, scratch=staging, env=ctx.env
-            ),
-        )
+        decision = find_build(ctx.cache, inputs, resolve=lambda: pylock_requirements(lock_text()))
         if decision.entry is not None:
             reused = _reuse(settings, target, decision.entry, ctx)
             if reused is not None:
@@ -368,9 +370,9 @@ def build_target(
 
     ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
-        # Installers don't say which wheel files they used; a lock of the same request names
-        # every candidate's hash. Resolving it alongside the install hides its cost.
-        lock_job = pool.submit(_wheel_lock, request, staging=staging, ctx=ctx)
+        # Installers don't say which wheel files they used; the lock of the same request names
+        # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
+        lock_job = pool.submit(lambda: read_pylock(lock_text()))
         install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
     _drop_installer_artifacts(site_packages)

@@ -24,7 +24,7 @@ from layerkit.cache import (
     lock_pins,
     normalize_pins,
     pins_cover,
-    resolve_pins,
+    run_compile,
 )
 from layerkit.config import IndexOptions
 from layerkit.errors import CompatibilityError, FilesystemError
@@ -217,12 +217,12 @@ class FakeRunner:
         return self.result
 
 
-def test_resolve_pins_passes_specs_in_a_file_and_normalises(tmp_path: Path) -> None:
+def test_run_compile_passes_specs_in_a_file_and_pins_normalise(tmp_path: Path) -> None:
     runner = FakeRunner(CommandResult((), 0, COMPILED, ""))
     request = InstallRequest(
         target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("requests", "idna")
     )
-    pins = resolve_pins(request, uv=UV, runner=runner, scratch=tmp_path)
+    pins = normalize_pins(run_compile(request, uv=UV, runner=runner, scratch=tmp_path))
     assert pins == normalize_pins(COMPILED)
     assert runner.specs == ["requests\nidna\n"]
 
@@ -234,7 +234,7 @@ def test_resolve_failure_is_classified(tmp_path: Path) -> None:
         target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("torch==9",)
     )
     with pytest.raises(CompatibilityError):
-        resolve_pins(request, uv=UV, runner=runner, scratch=tmp_path)
+        run_compile(request, uv=UV, runner=runner, scratch=tmp_path)
 
 
 # --- entries ------------------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from layerkit.provenance import installed_wheel_sha256, read_pylock, wheel_tags
+from layerkit.provenance import (
+    installed_wheel_sha256,
+    pylock_requirements,
+    read_pylock,
+    wheel_tags,
+)
 
 PYLOCK = """
 lock-version = "1.0"
@@ -34,3 +39,8 @@ def test_unknown_means_empty_not_a_guess() -> None:
     assert installed_wheel_sha256("charset-normalizer", "3.5.3", {"cp311-cp311-linux_x86_64"}, lock) == ""
     assert installed_wheel_sha256("charset-normalizer", "9.9", {"py3-none-any"}, lock) == ""
     assert installed_wheel_sha256("other", "1.0", {"py3-none-any"}, lock) == ""
+
+
+def test_pylock_requirements_pin_every_locked_package() -> None:
+    assert pylock_requirements(PYLOCK) == "Charset_Normalizer==3.5.3\n"
+    assert pylock_requirements('lock-version = "1.0"\n') == ""
