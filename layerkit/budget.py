@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from layerkit.config import LAMBDA_UNZIPPED_LIMIT
-from layerkit.contents import FileEntry, InstalledDistribution
 from layerkit.errors import BudgetExceededError
 from layerkit.report import human_bytes
+
+if TYPE_CHECKING:
+    from layerkit.contents import FileEntry, InstalledDistribution
 
 # Lambda accepts a zip of at most 50 MB in the request itself; larger ones go through S3.
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
@@ -91,6 +94,24 @@ def size_report(
         distributions=tuple(per_dist),
         top_level=tuple(top_level[:TOP_N]),
         largest_files=tuple(largest[:TOP_N]),
+    )
+
+
+def size_report_from_json(document: Mapping[str, Any]) -> SizeReport:
+    """A `SizeReport` from its JSON form (`report.to_jsonable`), as the build cache keeps it."""
+    return SizeReport(
+        total_bytes=int(document["total_bytes"]),
+        file_count=int(document["file_count"]),
+        budget_bytes=int(document["budget_bytes"]),
+        limit_bytes=int(document["limit_bytes"]),
+        distributions=tuple(
+            DistributionSize(str(d["name"]), str(d["version"]), int(d["files"]), int(d["bytes"]))
+            for d in document["distributions"]
+        ),
+        top_level=tuple(PathSize(str(p["path"]), int(p["bytes"])) for p in document["top_level"]),
+        largest_files=tuple(
+            PathSize(str(p["path"]), int(p["bytes"])) for p in document["largest_files"]
+        ),
     )
 
 

@@ -6,6 +6,7 @@ This is the only module that imports typer, prints errors or exits. Commands liv
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -22,14 +23,16 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
 from layerkit import __version__
 from layerkit.errors import ExitCode, LayerkitError
 
-app = typer.Typer(
-    name="layerkit",
-    help="Build, verify, publish and release AWS Lambda layers for Python.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+# The modules of `layerkit.commands`, each with the top-level commands its `register` adds.
+# Typer turns every registered command's signature into click parameters on each run (~15 ms for
+# all of them), so a run registers only the module of the command it names; `--help`, no command
+# or an unknown one get every module. tests/test_cli_wiring.py holds this table to the modules.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "build_commands": ("build", "inspect"),
+    "publish_commands": ("publish", "attach", "deploy", "layers"),
+    "release_commands": ("version", "alias"),
+    "init_commands": ("init",),
+}
 
 
 def _version_callback(value: bool) -> None:
@@ -38,7 +41,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
@@ -50,20 +52,28 @@ def _root(
     """Build, verify, publish and release AWS Lambda layers for Python."""
 
 
-def _register_commands() -> None:
-    # Each module adds its commands; modules that talk to AWS import boto3 only when they run.
-    from layerkit.commands import (
-        build_commands,
-        init_commands,
-        publish_commands,
-        release_commands,
+def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
+    # The root takes only flags, so the first word that is not an option names the command.
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    named = tuple(module for module, names in COMMAND_MODULES.items() if command in names)
+    return named or tuple(COMMAND_MODULES)
+
+
+def make_app(argv: Sequence[str] = ()) -> typer.Typer:
+    """The `layerkit` app, with the commands `argv` can reach (all of them for an empty one)."""
+    app = typer.Typer(
+        name="layerkit",
+        help="Build, verify, publish and release AWS Lambda layers for Python.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
     )
-
-    for module in (build_commands, publish_commands, release_commands, init_commands):
-        module.register(app)
-
-
-_register_commands()
+    app.callback()(_root)
+    for name in _modules_for(argv):
+        # Modules that talk to AWS import boto3 only when their commands run.
+        importlib.import_module(f"layerkit.commands.{name}").register(app)
+    return app
 
 
 def _debug_requested(argv: Sequence[str]) -> bool:
@@ -82,7 +92,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     debug = _debug_requested(args)
     try:
         # With standalone_mode=False click returns Exit's code instead of raising it.
-        returned = app(args=args, prog_name="layerkit", standalone_mode=False)
+        returned = make_app(args)(args=args, prog_name="layerkit", standalone_mode=False)
     except LayerkitError as error:
         if debug:
             traceback.print_exception(error)

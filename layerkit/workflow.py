@@ -8,24 +8,15 @@ renamed into the output directory only when complete, and a failure for one targ
 from __future__ import annotations
 
 import functools
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layerkit import __version__
-from layerkit.archive import (
-    CODECS,
-    ZipResult,
-    layer_members,
-    write_text_atomic,
-    write_zip,
-    zip_timestamp,
-)
-from layerkit.budget import SizeReport, check_budget, size_report
+from layerkit.archive import CODECS, write_text_atomic, zip_timestamp
+from layerkit.budget import SizeReport, size_report_from_json
 from layerkit.cache import (
     BuildCache,
     BuildInputs,
@@ -36,40 +27,19 @@ from layerkit.cache import (
     run_compile,
 )
 from layerkit.config import BuildSettings
-from layerkit.contents import (
-    FileEntry,
-    InstalledDistribution,
-    owners,
-    read_distributions,
-    scan_tree,
-)
-from layerkit.errors import FilesystemError, LayerkitError
-from layerkit.inspection import zip_size_report
+from layerkit.errors import FilesystemError
 from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
     InstallRequest,
     UvBackend,
     build_wheel,
-    install,
 )
-from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
-from layerkit.provenance import (
-    LockTable,
-    installed_wheel_sha256,
-    pylock_requirements,
-    read_pylock,
-    wheel_tags,
-)
-from layerkit.slim import SlimReport, Which, find_strip, slim_tree
+from layerkit.manifest import Manifest, manifest_path_for
 from layerkit.targets import Target
-from layerkit.verify import (
-    LayoutEntry,
-    check_layout,
-    check_shared_objects,
-    raise_for,
-    tree_opener,
-)
+
+if TYPE_CHECKING:
+    from layerkit.slim import Which
 
 Progress = Callable[[str], None]
 
@@ -132,15 +102,6 @@ def _prepare_output_dir(output_dir: Path) -> None:
         ) from exc
 
 
-def _drop_installer_artifacts(site_packages: Path) -> None:
-    """Remove what installers leave in a --target directory that is no part of any package:
-    console scripts in bin/ (their shebangs name the host Python) and uv's .lock file."""
-    scripts = site_packages / "bin"
-    if scripts.is_dir() and not (scripts / "__init__.py").exists():
-        shutil.rmtree(scripts)
-    (site_packages / ".lock").unlink(missing_ok=True)
-
-
 def _build_local_wheels(
     settings: BuildSettings, staging: Path, ctx: BuildContext
 ) -> tuple[str, ...]:
@@ -156,50 +117,6 @@ def _build_local_wheels(
     return tuple(wheels)
 
 
-def _manifest(
-    settings: BuildSettings,
-    target: Target,
-    *,
-    ctx: BuildContext,
-    archive: ZipResult,
-    entries: tuple[FileEntry, ...],
-    distributions: tuple[InstalledDistribution, ...],
-    report: SizeReport,
-    inputs_digest: str,
-    wheel_hashes: Mapping[str, str],
-) -> Manifest:
-    by_name = {d.name: d for d in report.distributions}
-    return Manifest(
-        layerkit_version=__version__,
-        name=settings.name,
-        python=target.python,
-        arch=target.arch,
-        runtime=target.runtime,
-        abi=target.cpython_abi,
-        glibc=f"{target.glibc[0]}.{target.glibc[1]}",
-        installer=ctx.backend.name,
-        installer_version=ctx.backend.version(),
-        zip=archive.path.name,
-        sha256=archive.sha256,
-        code_sha256=code_sha256(archive.sha256),
-        file_count=len(entries),
-        unzipped_bytes=report.total_bytes,
-        zipped_bytes=archive.zipped_bytes,
-        budget_bytes=report.budget_bytes,
-        distributions=tuple(
-            DistributionInfo(
-                d.name,
-                d.version,
-                by_name[d.name].files,
-                by_name[d.name].bytes,
-                wheel_sha256=wheel_hashes.get(d.dist_info, ""),
-            )
-            for d in distributions
-        ),
-        inputs_digest=inputs_digest,
-    )
-
-
 def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> str:
     """The PEP 751 lock (``pylock.toml``) of `request`: pins and every candidate wheel's hash."""
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
@@ -213,22 +130,10 @@ def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) 
     )
 
 
-def _wheel_hashes(
-    site_packages: Path, lock_job: Future[LockTable], *, ctx: BuildContext
-) -> dict[str, str]:
-    """dist-info directory -> sha256 of the wheel it was installed from (when the lock knows)."""
-    try:
-        lock = lock_job.result()
-    except LayerkitError as exc:  # provenance is worth a warning, not a failed build
-        ctx.warn(f"wheel hashes unknown (the lock could not be resolved): {exc.message}")
-        return {}
-    hashes: dict[str, str] = {}
-    for wheel_file in site_packages.glob("*.dist-info/WHEEL"):
-        dist_info = wheel_file.parent.name
-        name, _, version = dist_info.removesuffix(".dist-info").rpartition("-")
-        tags = wheel_tags(wheel_file.read_text(encoding="utf-8", errors="replace"))
-        hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
-    return hashes
+def _pinned(lock_text: str) -> str:
+    from layerkit.provenance import pylock_requirements  # only builds that must resolve
+
+    return pylock_requirements(lock_text)
 
 
 def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> BuildInputs:
@@ -243,6 +148,8 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
         "timestamp": zip_timestamp(ctx.env),
     }
     if settings.slim.strip:
+        from layerkit.slim import find_strip
+
         options["strip_tool"] = find_strip(target, which=ctx.which, host_machine=ctx.host_machine)
     if settings.slim.compile:
         options["compile_with"] = ctx.which(f"python{target.python}")
@@ -260,37 +167,7 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
     )
 
 
-def slim_summary(report: SlimReport) -> dict[str, Any]:
-    """What slimming removed, per rule, and what strip/compile did, as plain data."""
-    strip, compiled = report.strip, report.compile
-    return {
-        "removed_files": report.files,
-        "removed_bytes": report.bytes,
-        "rules": [
-            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
-            for r in report.rules
-        ],
-        "strip": None
-        if strip is None
-        else {
-            "tool": strip.tool,
-            "files": len(strip.files),
-            "bytes_saved": strip.bytes_saved,
-            "skipped_reason": strip.skipped_reason,
-        },
-        "compile": None
-        if compiled is None
-        else {
-            "interpreter": compiled.interpreter,
-            "files": compiled.files,
-            "bytes": compiled.bytes,
-            "skipped_reason": compiled.skipped_reason,
-        },
-        "notes": list(report.notes),
-    }
-
-
-def _write_beside_zip(
+def write_beside_zip(
     settings: BuildSettings, zip_path: Path, manifest: Manifest, ctx: BuildContext
 ) -> tuple[Path, Path | None]:
     """The manifest (and SBOM) next to the zip; a zip without its manifest is removed."""
@@ -310,6 +187,21 @@ def _write_beside_zip(
     return manifest_path, sbom_path
 
 
+def _cached_size(
+    entry: CacheEntry, zip_path: Path, target: Target, settings: BuildSettings
+) -> SizeReport:
+    """The size report saved with the build; entries from before it was saved read the zip."""
+    saved = entry.details.get("size")
+    if isinstance(saved, dict):
+        try:
+            return size_report_from_json(saved)
+        except (KeyError, TypeError, ValueError):
+            pass  # damaged: the zip itself says the same, only slower
+    from layerkit.inspection import zip_size_report
+
+    return zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes)
+
+
 def _reuse(
     settings: BuildSettings, target: Target, entry: CacheEntry, ctx: BuildContext
 ) -> TargetBuild | None:
@@ -317,14 +209,14 @@ def _reuse(
     zip_path = settings.output_dir / zip_name(settings.name, target)
     if ctx.cache is None or not ctx.cache.place(entry, zip_path):
         return None
-    manifest_path, sbom_path = _write_beside_zip(settings, zip_path, entry.manifest, ctx)
+    manifest_path, sbom_path = write_beside_zip(settings, zip_path, entry.manifest, ctx)
     ctx.progress(f"{target}: unchanged inputs, reused the cached build")
     return TargetBuild(
         target=target,
         zip_path=zip_path,
         manifest_path=manifest_path,
         manifest=entry.manifest,
-        size=zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes),
+        size=_cached_size(entry, zip_path, target, settings),
         slim=entry.details.get("slim", {}),
         waived=tuple(entry.details.get("waived", ())),
         sbom_path=sbom_path,
@@ -362,89 +254,30 @@ def build_target(
     inputs = cache_inputs(settings, target, ctx) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:
-        decision = find_build(ctx.cache, inputs, resolve=lambda: pylock_requirements(lock_text()))
+        decision = find_build(ctx.cache, inputs, resolve=lambda: _pinned(lock_text()))
         if decision.entry is not None:
             reused = _reuse(settings, target, decision.entry, ctx)
             if reused is not None:
                 return reused
 
-    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
-        # Installers don't say which wheel files they used; the lock of the same request names
-        # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
-        lock_job = pool.submit(lambda: read_pylock(lock_text()))
-        install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
-        wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
-    _drop_installer_artifacts(site_packages)
-    key = ""
-    if inputs is not None:
-        key = (
-            decision.key
-            if decision is not None
-            else key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
-        )
+    def key_for_install(site_packages: Path) -> str:
+        if inputs is None:
+            return ""
+        if decision is not None:
+            return decision.key
+        return key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
 
-    # Slim before verifying: an excluded or stripped file must be judged as it will ship.
-    slimmed = slim_tree(
-        site_packages,
-        target,
-        settings.slim,
-        runner=ctx.runner,
-        which=ctx.which,
-        host_machine=ctx.host_machine,
-    )
-    for warning in slimmed.warnings:
-        ctx.warn(warning)
-    entries = scan_tree(site_packages)
-    distributions = read_distributions(site_packages, entries)
-    members = layer_members(site_packages, entries, target.site_packages)
-    label = f"layer {zip_name(settings.name, target)}"
-    violations = check_shared_objects(
-        [e.path for e in entries],
-        tree_opener(site_packages),
-        target,
-        owners=owners(distributions),
-        waived=settings.allow,
-    ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
-    raise_for(violations, label=label)
+    # Only a build the cache cannot serve loads the installer, ELF reader and deflate codecs.
+    from layerkit.assembly import assemble
 
-    # The budget is checked after slimming and compiling: both change what ships.
-    report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
-    check_budget(report, label=label)
-
-    zip_path = settings.output_dir / zip_name(settings.name, target)
-    ctx.progress(f"{target}: zipping {len(entries)} files ({report.total_bytes:,} bytes)")
-    archive = write_zip(
-        members,
-        zip_path,
-        timestamp=zip_timestamp(ctx.env),
-        compression=settings.compression,
+    built = assemble(
+        settings, target, request, lock_text=lock_text, key_for_install=key_for_install, ctx=ctx
     )
-    manifest = _manifest(
-        settings,
-        target,
-        ctx=ctx,
-        archive=archive,
-        entries=entries,
-        distributions=distributions,
-        report=report,
-        inputs_digest=key,
-        wheel_hashes=wheel_hashes,
-    )
-    manifest_path, sbom_path = _write_beside_zip(settings, zip_path, manifest, ctx)
-    built = TargetBuild(
-        target=target,
-        zip_path=zip_path,
-        manifest_path=manifest_path,
-        manifest=manifest,
-        size=report,
-        slim=slim_summary(slimmed),
-        waived=tuple(v.describe() for v in violations if v.waived),
-        sbom_path=sbom_path,
-    )
+    key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
         try:
-            ctx.cache.store(key, zip_path, manifest, {"slim": built.slim, "waived": built.waived})
+            details = {"slim": built.slim, "waived": built.waived, "size": built.size}
+            ctx.cache.store(key, built.zip_path, built.manifest, details)
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
     return built

@@ -61,8 +61,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return isolated_env({"UV_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "uv-cache")})
 
 
-
-
 def make_project(tmp_path: Path, requirements: str, config: str = "") -> Path:
     """A project directory with a requirements.txt (and a layerkit.toml if `config`)."""
     project = tmp_path / "proj"

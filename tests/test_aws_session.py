@@ -11,9 +11,15 @@ from tests.faultproxy import FaultProxy
 
 
 def test_defaults_and_environment() -> None:
-    assert settings_from_env({}, profile=None, region="eu-west-1") == AwsSettings(region="eu-west-1")
+    assert settings_from_env({}, profile=None, region="eu-west-1") == AwsSettings(
+        region="eu-west-1"
+    )
     tuned = settings_from_env(
-        {"AWS_MAX_ATTEMPTS": "3", "LAYERKIT_AWS_READ_TIMEOUT": "0.5", "LAYERKIT_AWS_CONNECT_TIMEOUT": "2"},
+        {
+            "AWS_MAX_ATTEMPTS": "3",
+            "LAYERKIT_AWS_READ_TIMEOUT": "0.5",
+            "LAYERKIT_AWS_CONNECT_TIMEOUT": "2",
+        },
         profile="p",
         region=None,
     )

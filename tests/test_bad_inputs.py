@@ -170,9 +170,7 @@ def test_a_layer_of_another_partition_is_refused_before_any_call(
     assert fault_proxy.operations() == []
 
 
-@pytest.mark.parametrize(
-    "weight", ["2=-0.1", "2=1", "2=1.0", "2=nan", "2=inf"]
-)
+@pytest.mark.parametrize("weight", ["2=-0.1", "2=1", "2=1.0", "2=nan", "2=inf"])
 def test_a_weight_out_of_range_leaves_the_alias_alone(world: LambdaWorld, weight: str) -> None:
     world.function_with_versions(count=2)
     world.lam.create_alias(FunctionName="my-fn", Name="prod", FunctionVersion="1")

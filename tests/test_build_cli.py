@@ -308,7 +308,9 @@ def test_sbom_beside_the_zip(tmp_path: Path, index_url: str, env: dict[str, str]
     assert purls == ["pkg:pypi/helperpkg@1.2", "pkg:pypi/purepkg@1.0"]
 
 
-def _build_json(project: Path, out: Path, index_url: str, env: dict[str, str], *extra: str) -> dict[str, Any]:
+def _build_json(
+    project: Path, out: Path, index_url: str, env: dict[str, str], *extra: str
+) -> dict[str, Any]:
     result = run_cli("build", str(project), "-o", str(out), "--index-url", index_url, "--json",
                      *extra, env=env)  # fmt: skip
     assert result.returncode == 0, result.output
@@ -327,6 +329,8 @@ def test_unchanged_inputs_reuse_the_cached_build(
     assert second["sha256"] == first["sha256"]
     assert second["distributions"] == first["distributions"]
     assert second["slim"] == first["slim"]
+    sizes = ("unzipped_bytes", "zipped_bytes", "file_count", "budget_bytes", "headroom_bytes")
+    assert [second[k] for k in sizes] == [first[k] for k in sizes]
     # placed into another output directory: copied, same bytes
     elsewhere = _build_json(project, tmp_path / "o2", index_url, env)
     assert elsewhere["cached"] and elsewhere["sha256"] == first["sha256"]
@@ -339,7 +343,28 @@ def test_unchanged_inputs_reuse_the_cached_build(
     assert changed["cached"] is False and changed["sha256"] != first["sha256"]
 
 
-def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path, index_url: str, env: dict[str, str]) -> None:
+def test_a_cache_entry_without_its_size_report_measures_the_zip(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    """Entries saved before the size report was kept with them still report the same sizes."""
+    cache = tmp_path / "cache"
+    env = {**env, "LAYERKIT_CACHE_DIR": str(cache)}
+    project = make_project(tmp_path, "purepkg\nfatpkg\n")
+    first = _build_json(project, tmp_path / "o", index_url, env)
+    (details_file,) = cache.rglob("details.json")
+    details = json.loads(details_file.read_text())
+    assert details["size"]["total_bytes"] == first["unzipped_bytes"]
+    del details["size"]
+    details_file.write_text(json.dumps(details))
+    again = _build_json(project, tmp_path / "o", index_url, env)
+    assert again["cached"] is True
+    assert again["distributions"] == first["distributions"]
+    assert again["unzipped_bytes"] == first["unzipped_bytes"]
+
+
+def test_a_damaged_cache_entry_is_rebuilt(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
     cache = tmp_path / "cache"
     env = {**env, "LAYERKIT_CACHE_DIR": str(cache)}
     project = make_project(tmp_path, "purepkg\n")

@@ -53,7 +53,12 @@ def liars_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ],
 )
 def test_incompatible_binaries_are_refused(
-    tmp_path: Path, liars_index: str, env: dict[str, str], requirement: str, python: str, message: str
+    tmp_path: Path,
+    liars_index: str,
+    env: dict[str, str],
+    requirement: str,
+    python: str,
+    message: str,
 ) -> None:
     project = make_project(tmp_path, requirement + "\n")
     out = tmp_path / "out"
@@ -94,4 +99,6 @@ def test_tests_directories_are_slimmed_and_reported(
     kept = run_cli("build", str(project), "-o", str(tmp_path / "o2"), "--index-url", liars_index,
                    "--keep-tests", "--json", env=env)  # fmt: skip
     assert kept.returncode == 0, kept.output
-    assert json.loads(kept.stdout)["builds"][0]["unzipped_bytes"] == build["unzipped_bytes"] + 10_000
+    assert (
+        json.loads(kept.stdout)["builds"][0]["unzipped_bytes"] == build["unzipped_bytes"] + 10_000
+    )

@@ -31,7 +31,9 @@ def _dist(prefix: str, name: str, files: dict[str, bytes]) -> dict[str, bytes]:
     dist_info = f"{name}-1.0.dist-info"
     record = "".join(f"{p},,\n" for p in files) + f"{dist_info}/METADATA,,\n{dist_info}/RECORD,,\n"
     members = {f"{prefix}/{p}": d for p, d in files.items()}
-    members[f"{prefix}/{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+    members[f"{prefix}/{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+    )
     members[f"{prefix}/{dist_info}/RECORD"] = record.encode()
     return members
 
@@ -44,18 +46,28 @@ def _inspect(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[
 
 def test_a_good_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     so = make_elf(EM_X86_64, (Need("libc.so.6", "GLIBC_2.17", "strlen"),))
-    members = _dist(SITE, "fast", {"fast/__init__.py": b"x = 1\n", "fast/_c.cpython-312-x86_64-linux-gnu.so": so})
+    members = _dist(
+        SITE,
+        "fast",
+        {"fast/__init__.py": b"x = 1\n", "fast/_c.cpython-312-x86_64-linux-gnu.so": so},
+    )
     code, view, err = _inspect(capsys, str(_zip(tmp_path / "l.zip", members)))
     assert code == 0, err
     assert view["schema"] == "layerkit/inspect"
-    assert (view["runtime"], view["architecture"], view["target_origin"]) == ("python3.12", "x86_64", "inferred")
+    assert (view["runtime"], view["architecture"], view["target_origin"]) == (
+        "python3.12",
+        "x86_64",
+        "inferred",
+    )
     assert view["packages_dir"] == SITE
     assert view["problems"] == []
     assert [d["name"] for d in view["distributions"]] == ["fast"]  # type: ignore[index]
     assert view["unzipped_bytes"] == sum(len(d) for d in members.values())
 
 
-def test_the_aws_recipe_layout_and_its_host_bytecode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_aws_recipe_layout_and_its_host_bytecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "mod.py"
     source.write_text("VALUE = 42\n")
     host_pyc = Path(py_compile.compile(str(source), cfile=str(tmp_path / "mod.pyc"))).read_bytes()
@@ -71,7 +83,9 @@ def test_the_aws_recipe_layout_and_its_host_bytecode(tmp_path: Path, capsys: pyt
     assert rules["foreign-bytecode"]["bytes"] == len(host_pyc)
 
 
-def test_wrong_arch_binary_exits_5_and_still_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_arch_binary_exits_5_and_still_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     members = _dist(SITE, "arm", {"arm/_c.abi3.so": make_elf(EM_AARCH64)})
     code, view, err = _inspect(capsys, str(_zip(tmp_path / "l.zip", members)), "--arch", "x86_64")
     assert code == 5
@@ -88,14 +102,20 @@ def test_wrong_arch_binary_exits_5_and_still_reports(tmp_path: Path, capsys: pyt
         ("python/lib/python3.11/site-packages/old.py", "python-version"),
     ],
 )
-def test_bad_layouts_exit_5(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, rule: str) -> None:
+def test_bad_layouts_exit_5(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, rule: str
+) -> None:
     members = {f"{SITE}/ok.py": b"", name: b"x"}
-    code, view, _ = _inspect(capsys, str(_zip(tmp_path / "l.zip", members)), "--python", "3.12", "--arch", "x86_64")
+    code, view, _ = _inspect(
+        capsys, str(_zip(tmp_path / "l.zip", members)), "--python", "3.12", "--arch", "x86_64"
+    )
     assert code == 5
     assert rule in {p["rule"] for p in view["problems"]}  # type: ignore[union-attr]
 
 
-def test_symlink_escaping_the_layer_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_symlink_escaping_the_layer_exits_5(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     link = f"{SITE}/passwd"
     members = {f"{SITE}/ok.py": b"", link: b"../../../../../../etc/passwd"}
     zip_path = _zip(tmp_path / "l.zip", members, modes={link: (stat.S_IFLNK | 0o777) << 16})
@@ -112,7 +132,9 @@ def test_unreadable_entry_mode_exits_5(tmp_path: Path, capsys: pytest.CaptureFix
     assert "permissions" in {p["rule"] for p in view["problems"]}  # type: ignore[union-attr]
 
 
-def test_not_a_zip_and_truncated_zip_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_a_zip_and_truncated_zip_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = tmp_path / "notes.zip"
     text.write_text("hello")
     code, _, err = _inspect(capsys, str(text))
@@ -136,7 +158,9 @@ def test_corrupt_member_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2 and "damaged" in err
 
 
-def test_over_budget_exits_3_with_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_over_budget_exits_3_with_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     zip_path = _zip(tmp_path / "l.zip", _dist(SITE, "big", {"big/blob.bin": b"x" * 5000}))
     code, view, err = _inspect(capsys, str(zip_path), "--budget", "1KB")
     assert code == 3
@@ -162,7 +186,9 @@ def test_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "slimming would save: nothing" in out
 
 
-def test_html_report_and_the_manifest_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_report_and_the_manifest_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     zip_path = _zip(tmp_path / "deps.zip", _dist(SITE, "fast", {"fast/__init__.py": b"x" * 100}))
     manifest = {
         "schema": "layerkit/manifest", "schema_version": 1, "layerkit_version": "0.1.0",
@@ -175,7 +201,11 @@ def test_html_report_and_the_manifest_budget(tmp_path: Path, capsys: pytest.Capt
     html = tmp_path / "report.html"
     code, view, err = _inspect(capsys, str(zip_path), "--html", str(html))
     assert code == 0, err
-    assert (view["target_origin"], view["architecture"], view["budget_bytes"]) == ("manifest", "arm64", 1_000_000)
+    assert (view["target_origin"], view["architecture"], view["budget_bytes"]) == (
+        "manifest",
+        "arm64",
+        1_000_000,
+    )
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
     assert "fast" in page

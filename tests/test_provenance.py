@@ -31,12 +31,20 @@ def test_the_installed_wheel_is_the_one_with_exactly_its_tags() -> None:
     assert tags == {"cp312-cp312-manylinux1_x86_64", "cp312-cp312-manylinux_2_28_x86_64"}
     assert installed_wheel_sha256("charset-normalizer", "3.5.3", tags, lock) == "aaa"
     assert installed_wheel_sha256("charset_normalizer", "3.5.3", {"py3-none-any"}, lock) == "bbb"
-    assert installed_wheel_sha256("charset-normalizer", "3.5.3", {"cp37-abi3-manylinux_2_28_x86_64"}, lock) == "ccc"
+    assert (
+        installed_wheel_sha256(
+            "charset-normalizer", "3.5.3", {"cp37-abi3-manylinux_2_28_x86_64"}, lock
+        )
+        == "ccc"
+    )
 
 
 def test_unknown_means_empty_not_a_guess() -> None:
     lock = read_pylock(PYLOCK)
-    assert installed_wheel_sha256("charset-normalizer", "3.5.3", {"cp311-cp311-linux_x86_64"}, lock) == ""
+    assert (
+        installed_wheel_sha256("charset-normalizer", "3.5.3", {"cp311-cp311-linux_x86_64"}, lock)
+        == ""
+    )
     assert installed_wheel_sha256("charset-normalizer", "9.9", {"py3-none-any"}, lock) == ""
     assert installed_wheel_sha256("other", "1.0", {"py3-none-any"}, lock) == ""
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from tests.release_support import FakeTime, LambdaWorld
 
 
-
 # --- parsing ------------------------------------------------------------------------------------
 
 

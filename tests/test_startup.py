@@ -1,4 +1,6 @@
-"""Commands that do not talk to AWS never import boto3, so they start fast."""
+"""Start-up: what a command loads. Commands that do not talk to AWS never import boto3, and a
+build the cache serves loads nothing of the install/verify/zip path (see `workflow.build_target`).
+Timing itself is the benchmark's business (bench/run.py); these tests hold what makes it fast."""
 
 from __future__ import annotations
 
@@ -6,16 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import isolated_env
+import typer
+
+from layerkit.cli import COMMAND_MODULES, make_app
+from tests.build_fixtures import make_project
+from tests.support import isolated_env, run_cli
 
 
-def _imported_modules(code: str, tmp_path: Path) -> set[str]:
+def _imported_modules(code: str, tmp_path: Path, env: dict[str, str] | None = None) -> set[str]:
     """Run `code` in a fresh interpreter; return the modules it imported (written to a file, as
     the commands print their own output)."""
     listing = tmp_path / "modules.txt"
     script = f"import sys\n{code}\nopen({str(listing)!r}, 'w').write('\\n'.join(sys.modules))"
     subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                   env=isolated_env(), check=True)  # fmt: skip
+                   env=env or isolated_env(), check=True)  # fmt: skip
     return set(listing.read_text().split())
 
 
@@ -29,3 +35,52 @@ def test_help_and_build_do_not_import_boto3(tmp_path: Path) -> None:
     assert "layerkit.cli" in modules
     assert "layerkit.workflow" in modules  # the build really ran (and failed on its input)
     assert not {m for m in modules if m.split(".")[0] in ("boto3", "botocore")}
+
+
+# What only a build from scratch needs: the installer's path, slimming, ELF checks, the zip writer
+# and its codecs, and the reader that measures a layer from its zip.
+BUILD_FROM_SCRATCH = (
+    "layerkit.assembly", "layerkit.slim", "layerkit.verify", "layerkit.inspection",
+    "layerkit.provenance", "elftools", "zlib_ng", "isal",
+)  # fmt: skip
+
+
+def test_a_build_the_cache_serves_loads_nothing_of_a_build_from_scratch(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
+    project = make_project(tmp_path, "purepkg==1.0\nhelperpkg==1.2\n")  # a lock: no resolution
+    argv = ["build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url, "-q"]
+    first = run_cli(*argv, env=env)
+    assert first.returncode == 0, first.output
+    modules = _imported_modules(
+        f"from layerkit.cli import run\nassert run({argv!r}) == 0", tmp_path, env
+    )
+    assert "layerkit.workflow" in modules and "layerkit.cache" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("rich", "boto3", "botocore")}
+    loaded = {m for m in modules if m.startswith(BUILD_FROM_SCRATCH)}
+    assert not loaded, f"a cache hit loaded {sorted(loaded)}"
+    # only the module of the command that ran was registered
+    assert {m for m in modules if m.startswith("layerkit.commands.")} == {
+        "layerkit.commands.build_commands",
+        "layerkit.commands.common",
+    }
+
+
+def _registered_names(app: typer.Typer) -> set[str]:
+    commands = {info.name or "" for info in app.registered_commands}
+    groups = {info.name or (info.typer_instance.info.name or "") for info in app.registered_groups}
+    return commands | groups
+
+
+def test_each_command_module_adds_the_commands_the_cli_table_names() -> None:
+    for module, names in COMMAND_MODULES.items():
+        app = make_app([names[0]])
+        assert _registered_names(app) == set(names), module
+
+
+def test_help_and_unknown_commands_see_every_command() -> None:
+    everything = {name for names in COMMAND_MODULES.values() for name in names}
+    for argv in ([], ["--help"], ["--debug"], ["buidl"]):
+        assert _registered_names(make_app(argv)) == everything, argv
+    assert _registered_names(make_app(["--debug", "inspect", "x.zip"])) == {"build", "inspect"}

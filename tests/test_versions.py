@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
 
 
-
 def _layer(world: LambdaWorld, name: str = "deps") -> str:
     from tests.release_support import code_zip
 

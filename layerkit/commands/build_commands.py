@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
-from layerkit.charts import render_size_chart
 from layerkit.commands.common import JsonOption, Output, QuietOption
 from layerkit.report import human_bytes
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from layerkit.config import BuildSettings
     from layerkit.inspection import InspectResult
     from layerkit.workflow import BuildContext, BuildResult
@@ -230,6 +230,8 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
 
 def render_build(console: Console, result: BuildResult) -> None:
     """Human-readable build report: per target, the zip, a chart against the budget, slimming."""
+    from layerkit.charts import render_size_chart
+
     for build in result.builds:
         console.print(
             f"built {build.zip_path} ({human_bytes(build.manifest.zipped_bytes)} zipped)\n"
@@ -350,6 +352,8 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
 
 def render_inspect(console: Console, result: InspectResult) -> None:
     """Human-readable inspection: a chart against the budget, problems, slimming potential."""
+    from layerkit.charts import render_size_chart
+
     view = inspect_view(result)
     zipped = f", {human_bytes(view['zipped_bytes'])} zipped" if view["zipped_bytes"] else ""
     console.print(

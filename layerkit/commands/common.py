@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from layerkit.report import json_document
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
@@ -36,10 +38,15 @@ class Output:
 
     @property
     def stdout(self) -> Console:
+        # rich costs ~15 ms to import; --quiet and --json runs never need it.
+        from rich.console import Console
+
         return Console(soft_wrap=True, highlight=False)
 
     @property
     def stderr(self) -> Console:
+        from rich.console import Console
+
         return Console(stderr=True, soft_wrap=True, highlight=False)
 
     @property

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from layerkit.commands.common import JsonOption, Output, QuietOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def init(
@@ -39,6 +40,8 @@ def init(
 
 def render_templates(console: Console, view: dict[str, Any]) -> None:
     """The templates, one per line with what they hold."""
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     table.add_column("template")
     table.add_column("what it writes")

@@ -11,8 +11,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from layerkit.commands.common import (
     DryRunOption,
@@ -25,6 +23,9 @@ from layerkit.commands.common import (
 from layerkit.errors import AwsError, UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
     from layerkit.aws.attach import AttachResult
     from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
     from layerkit.aws.session import ClientFactory
@@ -114,6 +115,14 @@ class _Reporter:
 
     def __enter__(self) -> _Reporter:
         if self._out.interactive:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TransferSpeedColumn,
+            )
+
             self._bars = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -14,7 +14,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from layerkit.commands.common import (
     DryRunOption,
@@ -27,6 +26,8 @@ from layerkit.commands.common import (
 from layerkit.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from layerkit.aws.aliases import AliasListing, AliasReport
     from layerkit.aws.shift import ShiftEvent, ShiftResult
     from layerkit.aws.versions import PruneResult, PublishResult, VersionInfo, VersionListing

@@ -1,0 +1,220 @@
+"""A build from scratch: install, slim, verify, measure and zip one target.
+
+`workflow.build_target` comes here only when the build cache cannot serve the target. Keeping this
+path (and the installer runner, the ELF reader and the deflate codecs it loads) out of `workflow`
+is what keeps a no-op rebuild at interpreter start-up plus a cache lookup.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from layerkit import __version__
+from layerkit.archive import ZipResult, layer_members, write_zip, zip_timestamp
+from layerkit.budget import SizeReport, check_budget, size_report
+from layerkit.config import BuildSettings
+from layerkit.contents import (
+    FileEntry,
+    InstalledDistribution,
+    owners,
+    read_distributions,
+    scan_tree,
+)
+from layerkit.errors import LayerkitError
+from layerkit.installer import InstallRequest, install
+from layerkit.manifest import DistributionInfo, Manifest, code_sha256
+from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
+from layerkit.slim import SlimReport, slim_tree
+from layerkit.targets import Target
+from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
+from layerkit.workflow import BuildContext, TargetBuild, write_beside_zip, zip_name
+
+
+def _drop_installer_artifacts(site_packages: Path) -> None:
+    """Remove what installers leave in a --target directory that is no part of any package:
+    console scripts in bin/ (their shebangs name the host Python) and uv's .lock file."""
+    scripts = site_packages / "bin"
+    if scripts.is_dir() and not (scripts / "__init__.py").exists():
+        shutil.rmtree(scripts)
+    (site_packages / ".lock").unlink(missing_ok=True)
+
+
+def _manifest(
+    settings: BuildSettings,
+    target: Target,
+    *,
+    ctx: BuildContext,
+    archive: ZipResult,
+    entries: tuple[FileEntry, ...],
+    distributions: tuple[InstalledDistribution, ...],
+    report: SizeReport,
+    inputs_digest: str,
+    wheel_hashes: Mapping[str, str],
+) -> Manifest:
+    by_name = {d.name: d for d in report.distributions}
+    return Manifest(
+        layerkit_version=__version__,
+        name=settings.name,
+        python=target.python,
+        arch=target.arch,
+        runtime=target.runtime,
+        abi=target.cpython_abi,
+        glibc=f"{target.glibc[0]}.{target.glibc[1]}",
+        installer=ctx.backend.name,
+        installer_version=ctx.backend.version(),
+        zip=archive.path.name,
+        sha256=archive.sha256,
+        code_sha256=code_sha256(archive.sha256),
+        file_count=len(entries),
+        unzipped_bytes=report.total_bytes,
+        zipped_bytes=archive.zipped_bytes,
+        budget_bytes=report.budget_bytes,
+        distributions=tuple(
+            DistributionInfo(
+                d.name,
+                d.version,
+                by_name[d.name].files,
+                by_name[d.name].bytes,
+                wheel_sha256=wheel_hashes.get(d.dist_info, ""),
+            )
+            for d in distributions
+        ),
+        inputs_digest=inputs_digest,
+    )
+
+
+def _wheel_hashes(
+    site_packages: Path, lock_job: Future[LockTable], *, ctx: BuildContext
+) -> dict[str, str]:
+    """dist-info directory -> sha256 of the wheel it was installed from (when the lock knows)."""
+    try:
+        lock = lock_job.result()
+    except LayerkitError as exc:  # provenance is worth a warning, not a failed build
+        ctx.warn(f"wheel hashes unknown (the lock could not be resolved): {exc.message}")
+        return {}
+    hashes: dict[str, str] = {}
+    for wheel_file in site_packages.glob("*.dist-info/WHEEL"):
+        dist_info = wheel_file.parent.name
+        name, _, version = dist_info.removesuffix(".dist-info").rpartition("-")
+        tags = wheel_tags(wheel_file.read_text(encoding="utf-8", errors="replace"))
+        hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
+    return hashes
+
+
+def slim_summary(report: SlimReport) -> dict[str, Any]:
+    """What slimming removed, per rule, and what strip/compile did, as plain data."""
+    strip, compiled = report.strip, report.compile
+    return {
+        "removed_files": report.files,
+        "removed_bytes": report.bytes,
+        "rules": [
+            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
+            for r in report.rules
+        ],
+        "strip": None
+        if strip is None
+        else {
+            "tool": strip.tool,
+            "files": len(strip.files),
+            "bytes_saved": strip.bytes_saved,
+            "skipped_reason": strip.skipped_reason,
+        },
+        "compile": None
+        if compiled is None
+        else {
+            "interpreter": compiled.interpreter,
+            "files": compiled.files,
+            "bytes": compiled.bytes,
+            "skipped_reason": compiled.skipped_reason,
+        },
+        "notes": list(report.notes),
+    }
+
+
+def assemble(
+    settings: BuildSettings,
+    target: Target,
+    request: InstallRequest,
+    *,
+    lock_text: Callable[[], str],
+    key_for_install: Callable[[Path], str],
+    ctx: BuildContext,
+) -> TargetBuild:
+    """Install `request`, then slim, verify, size and zip it into the output directory.
+
+    `lock_text` gives the request's pylock (resolved alongside the install if not yet done);
+    `key_for_install` names the cache key of what was installed, before slimming changes it.
+    """
+    site_packages = request.dest
+    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
+        # Installers don't say which wheel files they used; the lock of the same request names
+        # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
+        lock_job = pool.submit(lambda: read_pylock(lock_text()))
+        install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+        wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
+    _drop_installer_artifacts(site_packages)
+    key = key_for_install(site_packages)
+
+    # Slim before verifying: an excluded or stripped file must be judged as it will ship.
+    slimmed = slim_tree(
+        site_packages,
+        target,
+        settings.slim,
+        runner=ctx.runner,
+        which=ctx.which,
+        host_machine=ctx.host_machine,
+    )
+    for warning in slimmed.warnings:
+        ctx.warn(warning)
+    entries = scan_tree(site_packages)
+    distributions = read_distributions(site_packages, entries)
+    members = layer_members(site_packages, entries, target.site_packages)
+    label = f"layer {zip_name(settings.name, target)}"
+    violations = check_shared_objects(
+        [e.path for e in entries],
+        tree_opener(site_packages),
+        target,
+        owners=owners(distributions),
+        waived=settings.allow,
+    ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
+    raise_for(violations, label=label)
+
+    # The budget is checked after slimming and compiling: both change what ships.
+    report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
+    check_budget(report, label=label)
+
+    zip_path = settings.output_dir / zip_name(settings.name, target)
+    ctx.progress(f"{target}: zipping {len(entries)} files ({report.total_bytes:,} bytes)")
+    archive = write_zip(
+        members,
+        zip_path,
+        timestamp=zip_timestamp(ctx.env),
+        compression=settings.compression,
+    )
+    manifest = _manifest(
+        settings,
+        target,
+        ctx=ctx,
+        archive=archive,
+        entries=entries,
+        distributions=distributions,
+        report=report,
+        inputs_digest=key,
+        wheel_hashes=wheel_hashes,
+    )
+    manifest_path, sbom_path = write_beside_zip(settings, zip_path, manifest, ctx)
+    return TargetBuild(
+        target=target,
+        zip_path=zip_path,
+        manifest_path=manifest_path,
+        manifest=manifest,
+        size=report,
+        slim=slim_summary(slimmed),
+        waived=tuple(v.describe() for v in violations if v.waived),
+        sbom_path=sbom_path,
+    )
