@@ -131,12 +131,13 @@ def layerkit_build(
     env: Mapping[str, str],
     force: bool,
     requirements: str = "requirements.txt",
+    quiet: bool = True,
 ) -> tuple[Measure, Path]:
     argv = [
         sys.executable, "-m", "layerkit", "build", str(project),
         "-r", str(project / requirements),
         "--python", python, "--arch", "x86_64",
-        "--name", "bench", "-o", str(out), "--quiet",
+        "--name", "bench", "-o", str(out), *(["--quiet"] if quiet else []),
     ]  # fmt: skip
     if force:
         argv.append("--force")
@@ -264,6 +265,17 @@ def one_run(
             requirements="lock.txt",
         )
         results.add("layerkit no-op lock s", noop.seconds)
+        # the same, printing its usual report (the size chart) instead of --quiet
+        noop, _ = layerkit_build(
+            project,
+            work / "lk-lock",
+            python=python,
+            env=lk_env,
+            force=False,
+            requirements="lock.txt",
+            quiet=False,
+        )
+        results.add("layerkit no-op lock text s", noop.seconds)
 
         # the zip stage alone, on the tree the recipe installed
         zip_r, mine, size_r, size_mine = zip_stage(work / "aws-warm", python, work, pip_env)
@@ -297,6 +309,9 @@ def report(results: Results) -> str:
         ("no-op rebuild, lock", "-", fmt(m("layerkit no-op lock s"), "s"),
          f"{m('layerkit no-op lock s') / m('layerkit warm s'):.3f} of warm"
          if m("layerkit no-op lock s") and m("layerkit warm s") else "-"),
+        ("no-op rebuild, lock, text", "-", fmt(m("layerkit no-op lock text s"), "s"),
+         f"{m('layerkit no-op lock text s') / m('layerkit warm s'):.3f} of warm"
+         if m("layerkit no-op lock text s") and m("layerkit warm s") else "-"),
         ("zip stage, same tree", fmt(m("zip -r s"), "s"), fmt(m("layerkit zip stage s"), "s"),
          ratio(m("zip -r s"), m("layerkit zip stage s"))),
         ("zip size, same tree", fmt(m("zip -r MB"), "MB"), fmt(m("layerkit same-tree MB"), "MB"),
@@ -317,6 +332,18 @@ def report(results: Results) -> str:
     return "\n".join(lines)
 
 
+def _installed(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(name)
+    except PackageNotFoundError:
+        return "not installed"
+    direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
+    editable = direct_url.get("dir_info", {}).get("editable", False)
+    return f"{dist.version}{' (editable)' if editable else ''}"
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -334,6 +361,9 @@ def machine() -> dict[str, str]:
         "os": platform.platform(),
         "zip": next((ln.strip() for ln in zip_version.stdout.splitlines() if "Zip 3" in ln), "?"),
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        # start-up is most of a no-op rebuild: the CLI library, and how layerkit is installed
+        "layerkit": _installed("layerkit"),
+        "typer": _installed("typer"),
     }
 
 

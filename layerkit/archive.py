@@ -34,7 +34,6 @@ import contextlib
 import errno
 import hashlib
 import importlib
-import importlib.metadata
 import os
 import platform
 import struct
@@ -44,11 +43,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from layerkit.config import CompressionName
-from layerkit.contents import FileEntry
 from layerkit.errors import FilesystemError
+
+if TYPE_CHECKING:
+    from layerkit.contents import FileEntry
 
 ZIP_EPOCH = 315_532_800  # 1980-01-01T00:00:00Z, the earliest time a zip can store
 COMPRESSION_LEVELS: dict[CompressionName, int] = {"fast": 1, "default": 5, "small": 9}
@@ -128,8 +129,8 @@ class _DeflateModule(Protocol):
 class Codec:
     """A deflate implementation and level: `--compression` maps to one of these."""
 
-    distribution: str  # the PyPI name, for its version
-    module: str
+    distribution: str  # the PyPI name
+    module: str  # the deflate module, inside a package that has a `__version__`
     level: int
 
     def load(self) -> _DeflateModule:
@@ -139,7 +140,10 @@ class Codec:
     def identity(self) -> str:
         """What decides the compressed bytes (a cache input), e.g.
         ``zlib-ng 1.1.0 level 5 chunk 1048576 on x86_64``."""
-        version = importlib.metadata.version(self.distribution)
+        # The package's own `__version__`: importing importlib.metadata would cost a no-op
+        # rebuild ~10 ms, the package (not its deflate module) well under one.
+        package = importlib.import_module(self.module.partition(".")[0])
+        version = str(package.__version__)
         machine = platform.machine()
         return f"{self.distribution} {version} level {self.level} chunk {CHUNK_SIZE} on {machine}"
 

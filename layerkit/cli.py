@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 import typer
@@ -80,6 +79,12 @@ def _debug_requested(argv: Sequence[str]) -> bool:
     return "--debug" in argv or os.environ.get("LAYERKIT_DEBUG", "") not in ("", "0")
 
 
+def _print_traceback(error: BaseException) -> None:
+    import traceback  # ~5 ms to import; only --debug runs print one
+
+    traceback.print_exception(error)
+
+
 def _print_error(error: LayerkitError) -> None:
     sys.stderr.write(f"error: {error.message}\n")
     if error.hint:
@@ -95,7 +100,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         returned = make_app(args)(args=args, prog_name="layerkit", standalone_mode=False)
     except LayerkitError as error:
         if debug:
-            traceback.print_exception(error)
+            _print_traceback(error)
         _print_error(error)
         return int(error.exit_code)
     except typer.Exit as done:
@@ -111,7 +116,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.USAGE)
     except Exception as unexpected:
         if debug:
-            traceback.print_exception(unexpected)
+            _print_traceback(unexpected)
         sys.stderr.write(f"error: internal error: {type(unexpected).__name__}: {unexpected}\n")
         sys.stderr.write("hint: re-run with --debug and report it with the output\n")
         return int(ExitCode.INTERNAL)
