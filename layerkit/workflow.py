@@ -3,6 +3,8 @@
 `build_layers` turns validated `BuildSettings` into one zip + manifest per target. It never writes a
 half-finished artifact: everything happens in a private staging directory, the zip and manifest are
 renamed into the output directory only when complete, and a failure for one target stops the build.
+Each target is first looked up in the build cache; only one the cache cannot serve is built from
+scratch by `layerkit.assembly`, which is imported then and not before (see its docstring).
 """
 
 from __future__ import annotations
