@@ -8,7 +8,8 @@ For each workload and run, in fresh temporary directories, interleaving the two 
   cold     empty installer caches (wheels come from the index)
   warm     the same caches, a fresh output directory (layerkit: --force when it has a build cache)
   no-op    layerkit only: the same build again, nothing changed (from requirements.txt, which
-           costs a resolution against the index, and from a lock made by `uv pip compile`)
+           costs a resolution against the index, and from a lock made by `uv pip compile`; with
+           --quiet, and from the lock also with the usual text report), five samples per run
   zip      the zip stage alone on the recipe's installed tree: `zip -r -q -X` vs layerkit's writer
            (walk + zip, timed inside the process: the interpreter's start-up is left out)
   rss      peak resident memory of each build (the process and everything it ran)
@@ -23,6 +24,7 @@ Needs network access to PyPI, `zip` on PATH, and layerkit installed in this inte
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -35,6 +37,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+NOOP_SAMPLES = 5
 
 WORKLOADS: dict[str, tuple[str, ...]] = {
     "web": ("requests", "pydantic"),
@@ -243,39 +247,26 @@ def one_run(
         results.add("layerkit peak MB", lk.peak_rss_mb)
         results.add("layerkit zip MB", lk_zip.stat().st_size / 1e6)
 
-        # no-op: the same build again into the same output directory. Unpinned requirements
-        # must ask the index whether anything changed; a lock pins itself.
-        noop, _ = layerkit_build(project, work / "lk-warm", python=python, env=lk_env, force=False)
-        results.add("layerkit no-op s", noop.seconds)
+        # no-op: the same build again into the same output directory, NOOP_SAMPLES times (it
+        # takes a tenth of a second, so one sample is mostly noise). Unpinned requirements must
+        # ask the index whether anything changed; a lock pins itself.
+        for _ in range(NOOP_SAMPLES):
+            noop, _ = layerkit_build(
+                project, work / "lk-warm", python=python, env=lk_env, force=False
+            )
+            results.add("layerkit no-op s", noop.seconds)
         lock(project, python=python, env=lk_env)
-        layerkit_build(
-            project,
-            work / "lk-lock",
-            python=python,
-            env=lk_env,
-            force=False,
+        locked = functools.partial(
+            layerkit_build, project, work / "lk-lock", python=python, env=lk_env, force=False,
             requirements="lock.txt",
-        )
-        noop, _ = layerkit_build(
-            project,
-            work / "lk-lock",
-            python=python,
-            env=lk_env,
-            force=False,
-            requirements="lock.txt",
-        )
-        results.add("layerkit no-op lock s", noop.seconds)
-        # the same, printing its usual report (the size chart) instead of --quiet
-        noop, _ = layerkit_build(
-            project,
-            work / "lk-lock",
-            python=python,
-            env=lk_env,
-            force=False,
-            requirements="lock.txt",
-            quiet=False,
-        )
-        results.add("layerkit no-op lock text s", noop.seconds)
+        )  # fmt: skip
+        locked()  # the build the no-ops find in the cache
+        for _ in range(NOOP_SAMPLES):
+            noop, _ = locked()
+            results.add("layerkit no-op lock s", noop.seconds)
+            # the same, printing its usual report (the size chart) instead of --quiet
+            noop, _ = locked(quiet=False)
+            results.add("layerkit no-op lock text s", noop.seconds)
 
         # the zip stage alone, on the tree the recipe installed
         zip_r, mine, size_r, size_mine = zip_stage(work / "aws-warm", python, work, pip_env)
