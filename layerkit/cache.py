@@ -26,16 +26,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from layerkit.errors import FilesystemError, LayerkitError
 from layerkit.installer import (
@@ -135,6 +132,25 @@ def _logical_lines(text: str) -> list[str]:
     return lines
 
 
+# A lock spells nearly every line `name==version`. Such lines are read here without packaging,
+# whose import (~10 ms: its tokenizer compiles a score of regexes) would be a tenth of a no-op
+# rebuild; every other line goes to packaging's parser. tests/test_cache.py holds the two to
+# the same reading.
+_SIMPLE_PIN = re.compile(
+    r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"  # PEP 508 name
+    r" *== *"
+    # PEP 440's normal form only (what uv and pip-compile write); anything else goes to packaging
+    r"((?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
+    r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?)"
+)
+_NAME_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503's normal form of a project name (what packaging's `canonicalize_name` returns)."""
+    return _NAME_SEPARATORS.sub("-", name).lower()
+
+
 def _exact_pin(line: str) -> tuple[str, str] | None:
     """(canonical name, version) when `line` pins one exact version (hashes allowed), else None."""
     words: list[str] = []
@@ -146,8 +162,19 @@ def _exact_pin(line: str) -> tuple[str, str] | None:
             words.append(part)
     if not words or any(w.startswith("-") for w in words):
         return None
+    text = " ".join(words)
+    simple = _SIMPLE_PIN.fullmatch(text)
+    if simple is not None:
+        return canonical_name(simple[1]), simple[2]
+    return parsed_pin(text)
+
+
+def parsed_pin(text: str) -> tuple[str, str] | None:
+    """`_exact_pin` of one requirement by packaging's parser: extras, markers, `===`, URLs."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
-        requirement = Requirement(" ".join(words))
+        requirement = Requirement(text)
     except InvalidRequirement:
         return None
     specifiers = list(requirement.specifier)
@@ -156,7 +183,7 @@ def _exact_pin(line: str) -> tuple[str, str] | None:
     (spec,) = specifiers
     if spec.operator not in ("==", "===") or "*" in spec.version:
         return None
-    return canonicalize_name(requirement.name), spec.version
+    return canonical_name(requirement.name), spec.version
 
 
 def _format_pins(pins: Iterable[tuple[str, str]]) -> str:
@@ -190,6 +217,10 @@ def lock_pins(requirement_texts: Sequence[str], requirements: Sequence[str]) -> 
 
 
 def _versions_equal(left: str, right: str) -> bool:
+    if left == right:
+        return True  # the usual case, without importing packaging
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(left) == Version(right)
     except InvalidVersion:
@@ -203,7 +234,7 @@ def pins_cover(pins: str, manifest: Manifest) -> bool:
         name, _, version = line.partition("==")
         pinned.setdefault(name, []).append(version)
     for dist in manifest.distributions:
-        versions = pinned.get(canonicalize_name(dist.name), [])
+        versions = pinned.get(canonical_name(dist.name), [])
         if not any(_versions_equal(v, dist.version) for v in versions):
             return False
     return True
@@ -449,7 +480,7 @@ def key_after_install(inputs: BuildInputs, installed: Iterable[tuple[str, str]])
     pins = (
         lock
         if lock is not None
-        else _format_pins((canonicalize_name(name), version) for name, version in installed)
+        else _format_pins((canonical_name(name), version) for name, version in installed)
     )
     return cache_key(inputs, pins)
 

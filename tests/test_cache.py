@@ -172,6 +172,40 @@ def test_anything_short_of_exact_pins_is_not_a_lock(texts: list[str], specs: lis
     assert lock_pins(texts, specs) is None
 
 
+# Lines a lock or `uv pip compile` may hold: the fast reading of `name==version` and packaging's
+# parser must agree on every one the fast reading accepts (and it must accept the plain ones).
+PIN_LINES = [
+    "numpy==2.5.5", "Pandas==3.1.1", "python-dateutil==4.0.0", "zope.interface==7.2",
+    "Foo_Bar.baz==1.0", "foo == 1.0", "foo==1.0+local.7", "foo==1!2.0", "foo==1.0.post1",
+    "foo==1.0rc1", "foo==1.0.dev3", "foo==01.00", "foo==1.0-1", "foo==1.0_1", "a==0",
+    "foo===1.0", "foo===weird", "foo==1.0.*", "foo==1.*", "foo>=1", "foo==1.0,<2",
+    "foo==1.0 ; python_version < '3.12'", "foo[extra]==1.0", "foo @ https://x.invalid/f.whl",
+    "foo==", "==1.0", "foo==1.0==2.0", "-foo==1.0", "foo.==1.0", "foo==.1", "foo==1.0 bar",
+    "foo==1.0a1", "foo==2.0b3.post1.dev2", "foo==1.0+ubuntu.1", "foo==1.0+UP", "foo==v1.0",
+    "foo==1.0.0.0.1", "foo==1.0+", "foo==1.0+a..b", "foo==1.0.post", "foo==1.0rc", "foo==1e3",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("line", PIN_LINES)
+def test_the_fast_pin_reading_agrees_with_packaging(line: str) -> None:
+    from layerkit.cache import _SIMPLE_PIN, _exact_pin, parsed_pin
+
+    assert _exact_pin(line) == parsed_pin(line)
+    if line.startswith(("numpy", "Pandas", "python-dateutil", "zope")):
+        assert _SIMPLE_PIN.fullmatch(line), "plain pins must not need packaging"
+
+
+@pytest.mark.parametrize(
+    "name", ["numpy", "Pandas", "zope.interface", "Foo__Bar", "a-_.b", "A.B-C_D", "x---y", "Z"]
+)
+def test_canonical_name_is_packagings(name: str) -> None:
+    from packaging.utils import canonicalize_name
+
+    from layerkit.cache import canonical_name
+
+    assert canonical_name(name) == canonicalize_name(name)
+
+
 def test_pins_cover_only_when_every_installed_distribution_is_pinned(tmp_path: Path) -> None:
     zip_path = make_zip(tmp_path / "l.zip")
     manifest = make_manifest(zip_path, "k", [("Requests", "2.32.3"), ("idna", "3.10.0")])

@@ -42,6 +42,7 @@ def test_help_and_build_do_not_import_boto3(tmp_path: Path) -> None:
 BUILD_FROM_SCRATCH = (
     "layerkit.assembly", "layerkit.slim", "layerkit.verify", "layerkit.inspection",
     "layerkit.provenance", "elftools", "zlib_ng.zlib_ng", "isal.isal_zlib",
+    "packaging",  # a lock's plain `name==version` lines are read without it
 )  # fmt: skip
 
 
