@@ -9,7 +9,9 @@ For each workload and run, in fresh temporary directories, interleaving the two 
   warm     the same caches, a fresh output directory (layerkit: --force when it has a build cache)
   no-op    layerkit only: the same build again, nothing changed (from requirements.txt, which
            costs a resolution against the index, and from a lock made by `uv pip compile`; with
-           --quiet, and from the lock also with the usual text report), five samples per run
+           --quiet, and from the lock also with the usual text report), five samples per run;
+           also from requirements.txt against a local index that sends pypi.org's cache headers
+           (this machine's PyPI mirror drops them, so uv must re-download every index page)
   zip      the zip stage alone on the recipe's installed tree: `zip -r -q -X` vs layerkit's writer
            (walk + zip, timed inside the process: the interpreter's start-up is left out)
   rss      peak resident memory of each build (the process and everything it ran)
@@ -24,17 +26,22 @@ Needs network access to PyPI, `zip` on PATH, and layerkit installed in this inte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import hashlib
+import http.server
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,12 +143,13 @@ def layerkit_build(
     force: bool,
     requirements: str = "requirements.txt",
     quiet: bool = True,
+    extra: Sequence[str] = (),
 ) -> tuple[Measure, Path]:
     argv = [
         sys.executable, "-m", "layerkit", "build", str(project),
         "-r", str(project / requirements),
         "--python", python, "--arch", "x86_64",
-        "--name", "bench", "-o", str(out), *(["--quiet"] if quiet else []),
+        "--name", "bench", "-o", str(out), *(["--quiet"] if quiet else []), *extra,
     ]  # fmt: skip
     if force:
         argv.append("--force")
@@ -206,8 +214,68 @@ def zip_stage(root: Path, python: str, work: Path, env: Mapping[str, str]):
     return zip_r, mine, reference.stat().st_size, ours.stat().st_size
 
 
+class _CachingIndexHandler(http.server.SimpleHTTPRequestHandler):
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "max-age=600, public")  # what pypi.org sends
+        super().end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def pypi_like_index(
+    packages: Sequence[str], *, python: str, env: Mapping[str, str]
+) -> Iterator[str]:
+    """The workload's wheels served on 127.0.0.1 as a simple index that sends pypi.org's
+    ``Cache-Control: max-age=600, public``; yields its URL.
+
+    A no-op from unpinned requirements must ask the index whether anything changed. uv answers
+    that from its HTTP cache while pypi.org's answer is fresh (ten minutes), but a mirror that
+    drops the header (as on the machine measured below) makes every resolution re-download the
+    index pages. This index shows what the no-op costs against pypi.org itself.
+    """
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in (34, 28, 27, 26, 24, 17)]
+    with tempfile.TemporaryDirectory(prefix="layerkit-bench-index-") as tmp:
+        root = Path(tmp)
+        files = root / "files"
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+             "--implementation", "cp", "--python-version", python,
+             *(arg for tag in platforms for arg in ("--platform", tag)),
+             "-d", str(files), *packages],
+            env=dict(env), check=True,
+        )  # fmt: skip
+        links: dict[str, list[str]] = {}
+        for wheel in sorted(files.glob("*.whl")):
+            project = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            links.setdefault(project, []).append(
+                f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a><br>'
+            )
+        for project, anchors in links.items():
+            (root / "simple" / project).mkdir(parents=True)
+            (root / "simple" / project / "index.html").write_text("\n".join(anchors))
+        handler = functools.partial(_CachingIndexHandler, directory=str(root))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+
 def one_run(
-    name: str, packages: Sequence[str], results: Results, *, python: str, force: str | None
+    name: str,
+    packages: Sequence[str],
+    results: Results,
+    *,
+    python: str,
+    force: str | None,
+    index_url: str,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix=f"layerkit-bench-{name}-") as tmp:
         work = Path(tmp)
@@ -268,6 +336,16 @@ def one_run(
             noop, _ = locked(quiet=False)
             results.add("layerkit no-op lock text s", noop.seconds)
 
+        # no-op from requirements.txt against an index that sends pypi.org's cache headers
+        via_index = functools.partial(
+            layerkit_build, project, work / "lk-index", python=python, env=lk_env, force=False,
+            extra=("--index-url", index_url),
+        )  # fmt: skip
+        via_index()  # the build the no-ops find in the cache (and uv's answers from this index)
+        for _ in range(NOOP_SAMPLES):
+            noop, _ = via_index()
+            results.add("layerkit no-op cached index s", noop.seconds)
+
         # the zip stage alone, on the tree the recipe installed
         zip_r, mine, size_r, size_mine = zip_stage(work / "aws-warm", python, work, pip_env)
         results.add("zip -r s", zip_r.seconds)
@@ -297,6 +375,9 @@ def report(results: Results) -> str:
         ("no-op rebuild", "-", fmt(m("layerkit no-op s"), "s"),
          f"{m('layerkit no-op s') / m('layerkit warm s'):.3f} of warm"
          if m("layerkit no-op s") and m("layerkit warm s") else "-"),
+        ("no-op, index w/ PyPI headers", "-", fmt(m("layerkit no-op cached index s"), "s"),
+         f"{m('layerkit no-op cached index s') / m('layerkit warm s'):.3f} of warm"
+         if m("layerkit no-op cached index s") and m("layerkit warm s") else "-"),
         ("no-op rebuild, lock", "-", fmt(m("layerkit no-op lock s"), "s"),
          f"{m('layerkit no-op lock s') / m('layerkit warm s'):.3f} of warm"
          if m("layerkit no-op lock s") and m("layerkit warm s") else "-"),
@@ -380,9 +461,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_results = []
     for name in names:
         results = Results(name)
-        for index in range(args.runs):
-            print(f"{name}: run {index + 1}/{args.runs}", file=sys.stderr, flush=True)
-            one_run(name, WORKLOADS[name], results, python=args.python, force=force)
+        packages = WORKLOADS[name]
+        with pypi_like_index(packages, python=args.python, env=clean_env(os.environ)) as url:
+            for index in range(args.runs):
+                print(f"{name}: run {index + 1}/{args.runs}", file=sys.stderr, flush=True)
+                one_run(name, packages, results, python=args.python, force=force, index_url=url)
         print(report(results), flush=True)
         all_results.append(results)
     info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
