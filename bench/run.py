@@ -249,9 +249,13 @@ def pypi_like_index(
         links: dict[str, list[str]] = {}
         for wheel in sorted(files.glob("*.whl")):
             project = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
-            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            # In chunks: a child's peak RSS (wait4) counts this process's size when it forked.
+            digest = hashlib.sha256()
+            with wheel.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
             links.setdefault(project, []).append(
-                f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a><br>'
+                f'<a href="../../files/{wheel.name}#sha256={digest.hexdigest()}">{wheel.name}</a><br>'
             )
         for project, anchors in links.items():
             (root / "simple" / project).mkdir(parents=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from layerkit.config import IndexOptions
-from layerkit.errors import CompatibilityError, RequirementsError, ResolutionError
+from layerkit.errors import CompatibilityError, InstallerError, RequirementsError, ResolutionError
 from layerkit.installer import (
     CommandResult,
     InstallRequest,
@@ -156,3 +156,34 @@ def test_install_raises_with_the_installer_output() -> None:
     assert "x==1 has no usable wheels" in raised.value.message
     assert "python3.12 x86_64" in raised.value.message
     assert raised.value.returncode == 1
+
+
+def _fake_uv(tmp_path: Path, script: str) -> str:
+    uv = tmp_path / "uv"
+    uv.write_text(f"#!/bin/sh\n{script}\n")
+    uv.chmod(0o755)
+    return str(uv)
+
+
+def test_uv_version_is_asked_of_the_binary_that_runs(tmp_path: Path) -> None:
+    uv = _fake_uv(tmp_path, 'echo "uv 9.8.7 (x86_64-unknown-linux-gnu)"')
+    assert UvBackend(uv=uv, python="py").version() == "9.8.7"
+
+
+@pytest.mark.parametrize(
+    "script", ["echo 'not uv at all'; exit 0", "echo 'uv: broken' >&2; exit 3", "exit 0"]
+)
+def test_a_uv_that_cannot_say_its_version_is_an_installer_error(
+    tmp_path: Path, script: str
+) -> None:
+    uv = _fake_uv(tmp_path, script)
+    with pytest.raises(InstallerError) as raised:
+        UvBackend(uv=uv, python="py").version()
+    assert uv in raised.value.message
+    assert raised.value.hint
+
+
+def test_a_missing_uv_is_an_installer_error(tmp_path: Path) -> None:
+    with pytest.raises(InstallerError) as raised:
+        UvBackend(uv=str(tmp_path / "no-uv"), python="py").version()
+    assert "not found" in raised.value.message
