@@ -254,9 +254,8 @@ def pypi_like_index(
             with wheel.open("rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
-            links.setdefault(project, []).append(
-                f'<a href="../../files/{wheel.name}#sha256={digest.hexdigest()}">{wheel.name}</a><br>'
-            )
+            href = f"../../files/{wheel.name}#sha256={digest.hexdigest()}"
+            links.setdefault(project, []).append(f'<a href="{href}">{wheel.name}</a><br>')
         for project, anchors in links.items():
             (root / "simple" / project).mkdir(parents=True)
             (root / "simple" / project / "index.html").write_text("\n".join(anchors))
