@@ -51,6 +51,7 @@ CACHE_LAYOUT = 1  # bump when the key document or the entry layout changes
 _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
+_SBOM_NAME = "sbom.cdx.json"
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -387,6 +388,28 @@ class BuildCache:
             ) from exc
         self.remember(key, zip_path)
         return CacheEntry(key, directory / _ZIP_NAME, manifest, json.loads(document))
+
+    def saved_sbom(self, entry: CacheEntry) -> str | None:
+        """The SBOM kept with `entry` (see `save_sbom`), if there is one."""
+        try:
+            return (entry.zip_path.parent / _SBOM_NAME).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def save_sbom(self, key: str, sbom_path: Path) -> None:
+        """Keep the SBOM written for build `key`: it follows from the manifest and the time stamp,
+        both fixed by the key, so a reuse can copy it instead of making it again."""
+        directory = self.entry_dir(key)
+        if not directory.is_dir():
+            return  # not cached (or discarded meanwhile): nothing to keep it with
+        partial = directory / f".{_SBOM_NAME}.{os.getpid()}.{uuid.uuid4().hex}"
+        try:
+            shutil.copyfile(sbom_path, partial)
+            partial.replace(directory / _SBOM_NAME)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise FilesystemError(f"cannot write {directory / _SBOM_NAME}: {exc}") from exc
 
     def place(self, entry: CacheEntry, dest: Path) -> bool:
         """Make `dest` the cached zip; False (and the entry forgotten) if its digest is wrong.

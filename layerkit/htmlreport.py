@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from layerkit import __version__
 from layerkit.budget import UNOWNED, SizeReport
-from layerkit.contents import FileEntry, InstalledDistribution
 from layerkit.report import human_bytes
+
+if TYPE_CHECKING:  # the terminal chart imports this module; it needs none of contents' parsers
+    from layerkit.contents import FileEntry, InstalledDistribution
 
 # Distributions drawn in their own colour in the overview; the rest share one grey segment.
 OVERVIEW_COLOURS = (

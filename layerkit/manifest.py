@@ -76,6 +76,14 @@ def manifest_path_for(zip_path: Path) -> Path:
     return zip_path.with_suffix(".json")
 
 
+SBOM_SUFFIX = ".cdx.json"
+
+
+def sbom_path_for(zip_path: Path) -> Path:
+    """``dist/deps-python3.12-arm64.zip`` -> ``dist/deps-python3.12-arm64.cdx.json``."""
+    return zip_path.with_name(zip_path.name.removesuffix(".zip") + SBOM_SUFFIX)
+
+
 def parse_manifest(document: dict[str, Any], *, source: str) -> Manifest:
     """Validate a manifest document (as loaded from JSON)."""
     if document.get("schema") != MANIFEST_SCHEMA:

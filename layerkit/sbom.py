@@ -28,15 +28,9 @@ from layerkit.archive import write_text_atomic, zip_timestamp
 from layerkit.manifest import DistributionInfo, Manifest
 
 SCHEMA_VERSION = SchemaVersion.V1_6
-SBOM_SUFFIX = ".cdx.json"
 # Namespace of the serial numbers: uuid5(namespace, zip sha256) names one layer zip.
 _SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://layerkit.invalid/sbom")
 _PROPERTY_PREFIX = "layerkit:"
-
-
-def sbom_path_for(zip_path: Path) -> Path:
-    """``dist/deps-python3.12-arm64.zip`` -> ``dist/deps-python3.12-arm64.cdx.json``."""
-    return zip_path.with_name(zip_path.name.removesuffix(".zip") + SBOM_SUFFIX)
 
 
 def serial_number(manifest: Manifest) -> uuid.UUID:

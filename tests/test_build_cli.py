@@ -362,6 +362,28 @@ def test_a_cache_entry_without_its_size_report_measures_the_zip(
     assert again["unzipped_bytes"] == first["unzipped_bytes"]
 
 
+def test_a_reused_build_copies_the_sbom_kept_with_it(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    cache = tmp_path / "cache"
+    env = {**env, "LAYERKIT_CACHE_DIR": str(cache), "SOURCE_DATE_EPOCH": "1700000000"}
+    project = make_project(tmp_path, "purepkg\n")
+    first = _build_json(project, tmp_path / "o", index_url, env, "--sbom")
+    made = Path(first["sbom"]).read_bytes()
+    (kept,) = cache.rglob("sbom.cdx.json")
+    assert kept.read_bytes() == made
+    Path(first["sbom"]).unlink()
+    again = _build_json(project, tmp_path / "o", index_url, env, "--sbom")
+    assert again["cached"] is True
+    assert Path(again["sbom"]).read_bytes() == made
+    # an entry stored without an SBOM makes one on its first reuse with --sbom, and keeps it
+    kept.unlink()
+    third = _build_json(project, tmp_path / "o2", index_url, env, "--sbom")
+    assert third["cached"] is True
+    assert Path(third["sbom"]).read_bytes() == made
+    assert kept.read_bytes() == made
+
+
 def test_a_damaged_cache_entry_is_rebuilt(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:

@@ -11,8 +11,8 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from layerkit.manifest import DistributionInfo, Manifest
-from layerkit.sbom import sbom_json, sbom_path_for, serial_number, write_sbom
+from layerkit.manifest import DistributionInfo, Manifest, sbom_path_for
+from layerkit.sbom import sbom_json, serial_number, write_sbom
 
 SHA = "ab" * 32
 EPOCH_1980 = 315_532_800

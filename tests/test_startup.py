@@ -43,6 +43,7 @@ BUILD_FROM_SCRATCH = (
     "layerkit.assembly", "layerkit.slim", "layerkit.verify", "layerkit.inspection",
     "layerkit.provenance", "elftools", "zlib_ng.zlib_ng", "isal.isal_zlib",
     "packaging",  # a lock's plain `name==version` lines are read without it
+    "layerkit.sbom", "cyclonedx",  # the SBOM is kept with the cached build
 )  # fmt: skip
 
 
@@ -51,7 +52,8 @@ def test_a_build_the_cache_serves_loads_nothing_of_a_build_from_scratch(
 ) -> None:
     env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
     project = make_project(tmp_path, "purepkg==1.0\nhelperpkg==1.2\n")  # a lock: no resolution
-    argv = ["build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url, "-q"]
+    argv = ["build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url, "-q",
+            "--sbom"]  # fmt: skip
     first = run_cli(*argv, env=env)
     assert first.returncode == 0, first.output
     modules = _imported_modules(

@@ -41,13 +41,13 @@ class Output:
         # rich costs ~15 ms to import; --quiet and --json runs never need it.
         from rich.console import Console
 
-        return Console(soft_wrap=True, highlight=False)
+        return Console(soft_wrap=True, highlight=False, emoji=False)
 
     @property
     def stderr(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True, soft_wrap=True, highlight=False)
+        return Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
     @property
     def interactive(self) -> bool:
