@@ -28,18 +28,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import hashlib
-import http.server
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -214,15 +210,6 @@ def zip_stage(root: Path, python: str, work: Path, env: Mapping[str, str]):
     return zip_r, mine, reference.stat().st_size, ours.stat().st_size
 
 
-class _CachingIndexHandler(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "max-age=600, public")  # what pypi.org sends
-        super().end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @contextlib.contextmanager
 def pypi_like_index(
     packages: Sequence[str], *, python: str, env: Mapping[str, str]
@@ -232,43 +219,25 @@ def pypi_like_index(
 
     A no-op from unpinned requirements must ask the index whether anything changed. uv answers
     that from its HTTP cache while pypi.org's answer is fresh (ten minutes), but a mirror that
-    drops the header (as on the machine measured below) makes every resolution re-download the
-    index pages. This index shows what the no-op costs against pypi.org itself.
+    drops the header (as on the machine measured in README.md) makes every resolution
+    re-download the index pages. This index shows what the no-op costs against pypi.org itself.
     """
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tests/
+    from tests.wheels import serve_index
+
     platforms = [f"manylinux_2_{minor}_x86_64" for minor in (34, 28, 27, 26, 24, 17)]
     with tempfile.TemporaryDirectory(prefix="layerkit-bench-index-") as tmp:
-        root = Path(tmp)
-        files = root / "files"
+        wheels = Path(tmp) / "wheels"
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
              "--implementation", "cp", "--python-version", python,
              *(arg for tag in platforms for arg in ("--platform", tag)),
-             "-d", str(files), *packages],
+             "-d", str(wheels), *packages],
             env=dict(env), check=True,
         )  # fmt: skip
-        links: dict[str, list[str]] = {}
-        for wheel in sorted(files.glob("*.whl")):
-            project = re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
-            # In chunks: a child's peak RSS (wait4) counts this process's size when it forked.
-            digest = hashlib.sha256()
-            with wheel.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            href = f"../../files/{wheel.name}#sha256={digest.hexdigest()}"
-            links.setdefault(project, []).append(f'<a href="{href}">{wheel.name}</a><br>')
-        for project, anchors in links.items():
-            (root / "simple" / project).mkdir(parents=True)
-            (root / "simple" / project / "index.html").write_text("\n".join(anchors))
-        handler = functools.partial(_CachingIndexHandler, directory=str(root))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/simple"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
+        headers = {"Cache-Control": "max-age=600, public"}  # what pypi.org sends
+        with serve_index(wheels, Path(tmp), headers=headers) as url:
+            yield url
 
 
 def one_run(

@@ -343,12 +343,18 @@ def test_unchanged_inputs_reuse_the_cached_build(
     assert changed["cached"] is False and changed["sha256"] != first["sha256"]
 
 
+@pytest.fixture
+def cached(tmp_path: Path, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """A private build cache, and the environment that points layerkit at it."""
+    cache = tmp_path / "cache"
+    return cache, {**env, "LAYERKIT_CACHE_DIR": str(cache)}
+
+
 def test_a_cache_entry_without_its_size_report_measures_the_zip(
-    tmp_path: Path, index_url: str, env: dict[str, str]
+    tmp_path: Path, index_url: str, cached: tuple[Path, dict[str, str]]
 ) -> None:
     """Entries saved before the size report was kept with them still report the same sizes."""
-    cache = tmp_path / "cache"
-    env = {**env, "LAYERKIT_CACHE_DIR": str(cache)}
+    cache, env = cached
     project = make_project(tmp_path, "purepkg\nfatpkg\n")
     first = _build_json(project, tmp_path / "o", index_url, env)
     (details_file,) = cache.rglob("details.json")
@@ -363,10 +369,10 @@ def test_a_cache_entry_without_its_size_report_measures_the_zip(
 
 
 def test_a_reused_build_copies_the_sbom_kept_with_it(
-    tmp_path: Path, index_url: str, env: dict[str, str]
+    tmp_path: Path, index_url: str, cached: tuple[Path, dict[str, str]]
 ) -> None:
-    cache = tmp_path / "cache"
-    env = {**env, "LAYERKIT_CACHE_DIR": str(cache), "SOURCE_DATE_EPOCH": "1700000000"}
+    cache, env = cached
+    env["SOURCE_DATE_EPOCH"] = "1700000000"
     project = make_project(tmp_path, "purepkg\n")
     first = _build_json(project, tmp_path / "o", index_url, env, "--sbom")
     made = Path(first["sbom"]).read_bytes()
@@ -385,10 +391,9 @@ def test_a_reused_build_copies_the_sbom_kept_with_it(
 
 
 def test_a_damaged_cache_entry_is_rebuilt(
-    tmp_path: Path, index_url: str, env: dict[str, str]
+    tmp_path: Path, index_url: str, cached: tuple[Path, dict[str, str]]
 ) -> None:
-    cache = tmp_path / "cache"
-    env = {**env, "LAYERKIT_CACHE_DIR": str(cache)}
+    cache, env = cached
     project = make_project(tmp_path, "purepkg\n")
     first = _build_json(project, tmp_path / "o", index_url, env)
     for cached_zip in cache.rglob("layer.zip"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import shutil
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -69,6 +70,15 @@ def make_sdist(directory: Path, name: str, version: str) -> Path:
     return path
 
 
+def _file_sha256(path: Path) -> str:
+    # In chunks: the benchmark serves real wheels, and a child's peak RSS counts its parent's.
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_simple_index(dist_dir: Path, index_dir: Path) -> None:
     """A PEP 503 'simple' index over the files in `dist_dir`."""
     projects: dict[str, list[Path]] = {}
@@ -87,26 +97,32 @@ def write_simple_index(dist_dir: Path, index_dir: Path) -> None:
         page = index_dir / project
         page.mkdir(exist_ok=True)
         anchors = "".join(
-            f'<a href="/files/{f.name}#sha256={hashlib.sha256(f.read_bytes()).hexdigest()}">'
-            f"{f.name}</a>\n"
-            for f in files
+            f'<a href="/files/{f.name}#sha256={_file_sha256(f)}">{f.name}</a>\n' for f in files
         )
         (page / "index.html").write_text(f"<html><body>\n{anchors}</body></html>\n")
 
 
 @contextmanager
-def serve_index(dist_dir: Path, work_dir: Path) -> Iterator[str]:
-    """Serve `dist_dir` as a simple index on 127.0.0.1; yield the index URL (…/simple)."""
+def serve_index(
+    dist_dir: Path, work_dir: Path, headers: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Serve `dist_dir` as a simple index on 127.0.0.1, sending `headers` with every response;
+    yield the index URL (…/simple). bench/run.py serves PyPI's cache headers with it."""
     root = work_dir / "index-root"
     write_simple_index(dist_dir, root / "simple")
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
     for file in dist_dir.iterdir():
-        (files / file.name).write_bytes(file.read_bytes())
+        shutil.copyfile(file, files / file.name)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def end_headers(self) -> None:
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            super().end_headers()
 
         def log_message(self, format: str, *args: object) -> None:
             pass
