@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,7 +116,6 @@ def build(
 ) -> None:
     """Build a Lambda layer zip (and manifest) per target from a project's dependencies."""
     from layerkit.config import load_project, resolve_build_settings
-    from layerkit.workflow import build_layers
 
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project_dir.resolve())
@@ -142,21 +143,37 @@ def build(
             "sbom": sbom,
         },
     )
-    result = build_layers(settings, build_context(settings, out, force=force))
+    context = build_context(settings, out, force=force)
+    from layerkit.workflow import build_layers
+
+    result = build_layers(settings, context)
     out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
+
+
+def _ask_quietly(ask: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):
+        ask()
 
 
 def build_context(settings: BuildSettings, out: Output, *, force: bool = False) -> BuildContext:
     """Wire a build's collaborators: the real installer, subprocess runner, host tools, cache."""
     from uv import find_uv_bin
 
-    from layerkit.cache import BuildCache, cache_dir, installer_cache_env
     from layerkit.installer import UvBackend, installer_environment, make_backend, run_command
+
+    backend = make_backend(settings.installer)
+    # Every cache key names the installer's version, which takes a subprocess to learn (~6 ms
+    # with uv): ask it while the build machinery loads. A failure is reported when the build
+    # asks again, in this thread.
+    asking = threading.Thread(target=_ask_quietly, args=(backend.version,), name="layerkit-ask")
+    asking.start()
+    from layerkit.cache import BuildCache, cache_dir, installer_cache_env
     from layerkit.workflow import BuildContext
 
     env = {**installer_environment(), **installer_cache_env(os.environ, settings.installer)}
+    asking.join()
     return BuildContext(
-        backend=make_backend(settings.installer),
+        backend=backend,
         runner=run_command,
         env=env,
         progress=out.progress,
