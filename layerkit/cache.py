@@ -42,7 +42,7 @@ from layerkit.installer import (
     classify_failure,
     index_args,
 )
-from layerkit.manifest import Manifest, parse_manifest
+from layerkit.manifest import Manifest, parse_manifest, sbom_serial_number
 from layerkit.report import to_jsonable
 
 CompileFormat = Literal["requirements.txt", "pylock.toml"]
@@ -390,11 +390,14 @@ class BuildCache:
         return CacheEntry(key, directory / _ZIP_NAME, manifest, json.loads(document))
 
     def saved_sbom(self, entry: CacheEntry) -> str | None:
-        """The SBOM kept with `entry` (see `save_sbom`), if there is one."""
+        """The SBOM kept with `entry` (see `save_sbom`), if there is one and it names the entry's
+        zip by its serial number (a damaged or foreign one is not copied: it is made anew)."""
         try:
-            return (entry.zip_path.parent / _SBOM_NAME).read_text(encoding="utf-8")
-        except OSError:
+            text = (entry.zip_path.parent / _SBOM_NAME).read_text(encoding="utf-8")
+            serial = json.loads(text).get("serialNumber")
+        except (OSError, ValueError, AttributeError):
             return None
+        return text if serial == f"urn:uuid:{sbom_serial_number(entry.manifest)}" else None
 
     def save_sbom(self, key: str, sbom_path: Path) -> None:
         """Keep the SBOM written for build `key`: it follows from the manifest and the time stamp,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,15 @@ SBOM_SUFFIX = ".cdx.json"
 def sbom_path_for(zip_path: Path) -> Path:
     """``dist/deps-python3.12-arm64.zip`` -> ``dist/deps-python3.12-arm64.cdx.json``."""
     return zip_path.with_name(zip_path.name.removesuffix(".zip") + SBOM_SUFFIX)
+
+
+# Namespace of SBOM serial numbers: uuid5(namespace, zip sha256) names one layer zip.
+_SBOM_SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://layerkit.invalid/sbom")
+
+
+def sbom_serial_number(manifest: Manifest) -> uuid.UUID:
+    """The serial number of the zip's SBOM: the same for the same zip, different for any other."""
+    return uuid.uuid5(_SBOM_SERIAL_NAMESPACE, manifest.sha256)
 
 
 def parse_manifest(document: dict[str, Any], *, source: str) -> Manifest:

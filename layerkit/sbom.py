@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,17 +24,10 @@ from packaging.utils import canonicalize_name
 
 from layerkit import __version__
 from layerkit.archive import write_text_atomic, zip_timestamp
-from layerkit.manifest import DistributionInfo, Manifest
+from layerkit.manifest import DistributionInfo, Manifest, sbom_serial_number
 
 SCHEMA_VERSION = SchemaVersion.V1_6
-# Namespace of the serial numbers: uuid5(namespace, zip sha256) names one layer zip.
-_SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://layerkit.invalid/sbom")
 _PROPERTY_PREFIX = "layerkit:"
-
-
-def serial_number(manifest: Manifest) -> uuid.UUID:
-    """The SBOM's serial number: the same for the same zip, different for any other."""
-    return uuid.uuid5(_SERIAL_NAMESPACE, manifest.sha256)
 
 
 def purl(dist: DistributionInfo) -> PackageURL:
@@ -93,7 +85,7 @@ def make_bom(manifest: Manifest, *, timestamp: int) -> Bom:
     layer = _layer_component(manifest)
     components = [_component(d) for d in manifest.distributions]
     bom = Bom(
-        serial_number=serial_number(manifest),
+        serial_number=sbom_serial_number(manifest),
         metadata=BomMetaData(
             timestamp=datetime.fromtimestamp(timestamp, tz=timezone.utc),
             tools=ToolRepository(

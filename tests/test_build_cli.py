@@ -382,12 +382,14 @@ def test_a_reused_build_copies_the_sbom_kept_with_it(
     again = _build_json(project, tmp_path / "o", index_url, env, "--sbom")
     assert again["cached"] is True
     assert Path(again["sbom"]).read_bytes() == made
-    # an entry stored without an SBOM makes one on its first reuse with --sbom, and keeps it
-    kept.unlink()
-    third = _build_json(project, tmp_path / "o2", index_url, env, "--sbom")
-    assert third["cached"] is True
-    assert Path(third["sbom"]).read_bytes() == made
-    assert kept.read_bytes() == made
+    # an entry stored without an SBOM, or with a damaged or foreign one, makes it anew on its
+    # next reuse with --sbom, and keeps that
+    for damage in (kept.unlink, lambda: kept.write_text("{}"), lambda: kept.write_bytes(b"\xff")):
+        damage()
+        again = _build_json(project, tmp_path / "o2", index_url, env, "--sbom")
+        assert again["cached"] is True
+        assert Path(again["sbom"]).read_bytes() == made
+        assert kept.read_bytes() == made
 
 
 def test_a_damaged_cache_entry_is_rebuilt(

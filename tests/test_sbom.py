@@ -11,8 +11,8 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from layerkit.manifest import DistributionInfo, Manifest, sbom_path_for
-from layerkit.sbom import sbom_json, serial_number, write_sbom
+from layerkit.manifest import DistributionInfo, Manifest, sbom_path_for, sbom_serial_number
+from layerkit.sbom import sbom_json, write_sbom
 
 SHA = "ab" * 32
 EPOCH_1980 = 315_532_800
@@ -108,12 +108,12 @@ def test_same_layer_same_bytes_and_no_wall_clock() -> None:
     )
     document = _document(_manifest(), timestamp=1_700_000_000)
     assert document["metadata"]["timestamp"] == "2023-11-14T22:13:20+00:00"
-    assert document["serialNumber"] == f"urn:uuid:{serial_number(_manifest())}"
+    assert document["serialNumber"] == f"urn:uuid:{sbom_serial_number(_manifest())}"
 
 
 def test_serial_number_follows_the_zip_digest() -> None:
-    assert serial_number(_manifest()) == serial_number(_manifest(name="other"))
-    assert serial_number(_manifest()) != serial_number(_manifest(sha256="cd" * 32))
+    assert sbom_serial_number(_manifest()) == sbom_serial_number(_manifest(name="other"))
+    assert sbom_serial_number(_manifest()) != sbom_serial_number(_manifest(sha256="cd" * 32))
 
 
 def test_write_sbom_takes_the_time_from_source_date_epoch(tmp_path: Path) -> None:
