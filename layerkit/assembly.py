@@ -11,7 +11,6 @@ import shutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from layerkit import __version__
 from layerkit.archive import ZipResult, layer_members, write_zip, zip_timestamp
@@ -28,10 +27,16 @@ from layerkit.errors import LayerkitError
 from layerkit.installer import InstallRequest, install
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
-from layerkit.slim import SlimReport, slim_tree
+from layerkit.slim import slim_tree
 from layerkit.targets import Target
 from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
-from layerkit.workflow import BuildContext, TargetBuild, write_beside_zip, zip_name
+from layerkit.workflow import (
+    BuildContext,
+    TargetBuild,
+    slim_summary,
+    write_beside_zip,
+    zip_name,
+)
 
 
 def _drop_installer_artifacts(site_packages: Path) -> None:
@@ -103,36 +108,6 @@ def _wheel_hashes(
         tags = wheel_tags(wheel_file.read_text(encoding="utf-8", errors="replace"))
         hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
     return hashes
-
-
-def slim_summary(report: SlimReport) -> dict[str, Any]:
-    """What slimming removed, per rule, and what strip/compile did, as plain data."""
-    strip, compiled = report.strip, report.compile
-    return {
-        "removed_files": report.files,
-        "removed_bytes": report.bytes,
-        "rules": [
-            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
-            for r in report.rules
-        ],
-        "strip": None
-        if strip is None
-        else {
-            "tool": strip.tool,
-            "files": len(strip.files),
-            "bytes_saved": strip.bytes_saved,
-            "skipped_reason": strip.skipped_reason,
-        },
-        "compile": None
-        if compiled is None
-        else {
-            "interpreter": compiled.interpreter,
-            "files": compiled.files,
-            "bytes": compiled.bytes,
-            "skipped_reason": compiled.skipped_reason,
-        },
-        "notes": list(report.notes),
-    }
 
 
 def assemble(

@@ -41,7 +41,7 @@ from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
-    from layerkit.slim import Which
+    from layerkit.slim import SlimReport, Which
 
 Progress = Callable[[str], None]
 
@@ -169,6 +169,72 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
     )
 
 
+def slim_summary(report: SlimReport) -> dict[str, Any]:
+    """What slimming removed, per rule, and what strip/compile did, as plain data."""
+    strip, compiled = report.strip, report.compile
+    return {
+        "removed_files": report.files,
+        "removed_bytes": report.bytes,
+        "rules": [
+            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
+            for r in report.rules
+        ],
+        "strip": None
+        if strip is None
+        else {
+            "tool": strip.tool,
+            "files": len(strip.files),
+            "bytes_saved": strip.bytes_saved,
+            "skipped_reason": strip.skipped_reason,
+        },
+        "compile": None
+        if compiled is None
+        else {
+            "interpreter": compiled.interpreter,
+            "files": compiled.files,
+            "bytes": compiled.bytes,
+            "skipped_reason": compiled.skipped_reason,
+        },
+        "notes": list(report.notes),
+    }
+
+
+# The JSON shape of `slim_summary`, checked when a cached build's summary is shown again.
+_NONE = type(None)
+_SLIM_SHAPE: dict[str, Any] = {
+    "removed_files": int, "removed_bytes": int, "rules": list, "notes": list,
+    "strip": (dict, _NONE), "compile": (dict, _NONE),
+}  # fmt: skip
+_RULE_SHAPE = {"rule": str, "description": str, "files": int, "bytes": int}
+_STRIP_SHAPE = {
+    "tool": (str, _NONE), "files": int, "bytes_saved": int, "skipped_reason": (str, _NONE),
+}  # fmt: skip
+_COMPILE_SHAPE = {
+    "interpreter": (str, _NONE), "files": int, "bytes": int, "skipped_reason": (str, _NONE),
+}  # fmt: skip
+
+
+def _shaped(value: Any, shape: Mapping[str, Any]) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in shape.items())
+
+
+def _cached_summary(details: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The slimming summary and waivers a cached build reported; ValueError if damaged."""
+    slim, waived = details.get("slim"), details.get("waived")
+    if not isinstance(slim, dict) or not isinstance(waived, list):
+        raise ValueError("damaged build details")
+    if not (
+        _shaped(slim, _SLIM_SHAPE)
+        and all(_shaped(rule, _RULE_SHAPE) for rule in slim["rules"])
+        and all(isinstance(note, str) for note in slim["notes"])
+        and (slim["strip"] is None or _shaped(slim["strip"], _STRIP_SHAPE))
+        and (slim["compile"] is None or _shaped(slim["compile"], _COMPILE_SHAPE))
+        and all(isinstance(w, str) for w in waived)
+    ):
+        raise ValueError("damaged build details")
+    return slim, tuple(waived)
+
+
 def write_beside_zip(
     settings: BuildSettings,
     zip_path: Path,
@@ -197,21 +263,6 @@ def write_beside_zip(
     return manifest_path, sbom_path
 
 
-def _cached_size(
-    entry: CacheEntry, zip_path: Path, target: Target, settings: BuildSettings
-) -> SizeReport:
-    """The size report saved with the build; entries from before it was saved read the zip."""
-    saved = entry.details.get("size")
-    if isinstance(saved, dict):
-        try:
-            return size_report_from_json(saved)
-        except (KeyError, TypeError, ValueError):
-            pass  # damaged: the zip itself says the same, only slower
-    from layerkit.inspection import zip_size_report
-
-    return zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes)
-
-
 def _keep_sbom(key: str, sbom_path: Path, ctx: BuildContext) -> None:
     if ctx.cache is None:
         return
@@ -225,9 +276,22 @@ def _reuse(
     settings: BuildSettings, target: Target, entry: CacheEntry, ctx: BuildContext
 ) -> TargetBuild | None:
     """The cached build placed into the output directory, or None if the entry was bad."""
-    zip_path = settings.output_dir / zip_name(settings.name, target)
-    if ctx.cache is None or not ctx.cache.place(entry, zip_path):
+    if ctx.cache is None:
         return None
+    try:
+        slim, waived = _cached_summary(entry.details)
+        saved_size = entry.details.get("size")
+        size = None if saved_size is None else size_report_from_json(saved_size)
+    except (KeyError, TypeError, ValueError):
+        ctx.cache.discard(entry.key)
+        return None
+    zip_path = settings.output_dir / zip_name(settings.name, target)
+    if not ctx.cache.place(entry, zip_path):
+        return None
+    if size is None:  # an entry from before the size report was kept with it: measure the zip
+        from layerkit.inspection import zip_size_report
+
+        size = zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes)
     saved_sbom = ctx.cache.saved_sbom(entry) if settings.sbom else None
     manifest_path, sbom_path = write_beside_zip(
         settings, zip_path, entry.manifest, ctx, saved_sbom=saved_sbom
@@ -240,9 +304,9 @@ def _reuse(
         zip_path=zip_path,
         manifest_path=manifest_path,
         manifest=entry.manifest,
-        size=_cached_size(entry, zip_path, target, settings),
-        slim=entry.details.get("slim", {}),
-        waived=tuple(entry.details.get("waived", ())),
+        size=size,
+        slim=slim,
+        waived=waived,
         sbom_path=sbom_path,
         cached=True,
     )

@@ -337,7 +337,10 @@ def test_unchanged_inputs_reuse_the_cached_build(
     assert hashlib.sha256(Path(elsewhere["zip"]).read_bytes()).hexdigest() == first["sha256"]
     # --force rebuilds; so does any change of input
     assert _build_json(project, tmp_path / "o", index_url, env, "--force")["cached"] is False
-    assert _build_json(project, tmp_path / "o", index_url, env, "--strip")["cached"] is False
+    stripped = _build_json(project, tmp_path / "o", index_url, env, "--strip")
+    assert stripped["cached"] is False and stripped["slim"]["strip"] is not None
+    again = _build_json(project, tmp_path / "o", index_url, env, "--strip")
+    assert again["cached"] is True and again["slim"] == stripped["slim"]
     (project / "requirements.txt").write_text("purepkg\nfatpkg\n")
     changed = _build_json(project, tmp_path / "o", index_url, env)
     assert changed["cached"] is False and changed["sha256"] != first["sha256"]
@@ -390,6 +393,35 @@ def test_a_reused_build_copies_the_sbom_kept_with_it(
         assert again["cached"] is True
         assert Path(again["sbom"]).read_bytes() == made
         assert kept.read_bytes() == made
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"slim": 3},
+        {"waived": "numpy"},
+        {"slim": {"rules": [{"rule": "tests"}]}},
+        {"size": "garbage"},
+    ],
+)
+def test_damaged_build_details_mean_a_rebuild(
+    tmp_path: Path,
+    index_url: str,
+    cached: tuple[Path, dict[str, str]],
+    damage: dict[str, Any],
+) -> None:
+    cache, env = cached
+    project = make_project(tmp_path, "purepkg\n")
+    first = _build_json(project, tmp_path / "o", index_url, env)
+    (details_file,) = cache.rglob("details.json")
+    details = json.loads(details_file.read_text())
+    for key, value in damage.items():  # a partial slim summary replaces the whole one
+        details[key] = value
+    details_file.write_text(json.dumps(details))
+    again = _build_json(project, tmp_path / "o", index_url, env)
+    assert again["cached"] is False
+    assert again["sha256"] == first["sha256"]
+    assert _build_json(project, tmp_path / "o", index_url, env)["cached"] is True
 
 
 def test_a_damaged_cache_entry_is_rebuilt(
