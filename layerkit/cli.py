@@ -25,7 +25,7 @@ from layerkit.errors import ExitCode, LayerkitError
 # The modules of `layerkit.commands`, each with the top-level commands its `register` adds.
 # Typer turns every registered command's signature into click parameters on each run (~15 ms for
 # all of them), so a run registers only the module of the command it names; `--help`, no command
-# or an unknown one get every module. tests/test_cli_wiring.py holds this table to the modules.
+# or an unknown one get every module. tests/test_startup.py holds this table to the modules.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "build_commands": ("build", "inspect"),
     "publish_commands": ("publish", "attach", "deploy", "layers"),
