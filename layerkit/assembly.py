@@ -34,7 +34,7 @@ from layerkit.workflow import (
     BuildContext,
     TargetBuild,
     slim_summary,
-    write_beside_zip,
+    write_manifest_beside,
     zip_name,
 )
 
@@ -182,7 +182,7 @@ def assemble(
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
     )
-    manifest_path, sbom_path = write_beside_zip(settings, zip_path, manifest, ctx)
+    manifest_path = write_manifest_beside(zip_path, manifest)
     return TargetBuild(
         target=target,
         zip_path=zip_path,
@@ -191,5 +191,4 @@ def assemble(
         size=report,
         slim=slim_summary(slimmed),
         waived=tuple(v.describe() for v in violations if v.waived),
-        sbom_path=sbom_path,
     )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from layerkit.archive import write_text_atomic
 from layerkit.errors import FilesystemError, LayerkitError
 from layerkit.installer import (
     CommandRunner,
@@ -51,7 +52,7 @@ CACHE_LAYOUT = 1  # bump when the key document or the entry layout changes
 _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
-_SBOM_NAME = "sbom.cdx.json"
+_SBOM_NAME = "sbom.json"  # {"generator": ..., "sbom": the CycloneDX text}
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -389,30 +390,26 @@ class BuildCache:
         self.remember(key, zip_path)
         return CacheEntry(key, directory / _ZIP_NAME, manifest, json.loads(document))
 
-    def saved_sbom(self, entry: CacheEntry) -> str | None:
-        """The SBOM kept with `entry` (see `save_sbom`), if there is one and it names the entry's
-        zip by its serial number (a damaged or foreign one is not copied: it is made anew)."""
+    def kept_sbom(self, key: str, manifest: Manifest, generator: str) -> str | None:
+        """The SBOM kept with build `key` (see `keep_sbom`) if `generator` made it and it names
+        the build's zip by its serial number; else None (a damaged one is made anew)."""
         try:
-            text = (entry.zip_path.parent / _SBOM_NAME).read_text(encoding="utf-8")
-            serial = json.loads(text).get("serialNumber")
-        except (OSError, ValueError, AttributeError):
+            kept = json.loads((self.entry_dir(key) / _SBOM_NAME).read_text(encoding="utf-8"))
+            text = kept["sbom"]
+            made_by, serial = kept["generator"], json.loads(text)["serialNumber"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return text if serial == f"urn:uuid:{sbom_serial_number(entry.manifest)}" else None
+        expected = f"urn:uuid:{sbom_serial_number(manifest)}"
+        return text if (made_by, serial) == (generator, expected) else None
 
-    def save_sbom(self, key: str, sbom_path: Path) -> None:
-        """Keep the SBOM written for build `key`: it follows from the manifest and the time stamp,
-        both fixed by the key, so a reuse can copy it instead of making it again."""
+    def keep_sbom(self, key: str, text: str, generator: str) -> None:
+        """Keep the SBOM `generator` made for build `key`: it follows from the manifest and the
+        time stamp, both fixed by the key, so a reuse can write it again without making it."""
         directory = self.entry_dir(key)
-        if not directory.is_dir():
-            return  # not cached (or discarded meanwhile): nothing to keep it with
-        partial = directory / f".{_SBOM_NAME}.{os.getpid()}.{uuid.uuid4().hex}"
-        try:
-            shutil.copyfile(sbom_path, partial)
-            partial.replace(directory / _SBOM_NAME)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                partial.unlink()
-            raise FilesystemError(f"cannot write {directory / _SBOM_NAME}: {exc}") from exc
+        if directory.is_dir():  # else not cached (or discarded meanwhile): nothing to keep it with
+            write_text_atomic(
+                directory / _SBOM_NAME, json.dumps({"generator": generator, "sbom": text})
+            )
 
     def place(self, entry: CacheEntry, dest: Path) -> bool:
         """Make `dest` the cached zip; False (and the entry forgotten) if its digest is wrong.

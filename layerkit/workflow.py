@@ -9,6 +9,7 @@ scratch by `layerkit.assembly`, which is imported then and not before (see its d
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 from collections.abc import Callable, Mapping
@@ -215,7 +216,9 @@ _COMPILE_SHAPE = {
 
 
 def _shaped(value: Any, shape: Mapping[str, Any]) -> bool:
-    return isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in shape.items())
+    return isinstance(value, dict) and all(
+        key in value and isinstance(value[key], types) for key, types in shape.items()
+    )
 
 
 def _cached_summary(details: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -235,41 +238,51 @@ def _cached_summary(details: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[s
     return slim, tuple(waived)
 
 
-def write_beside_zip(
-    settings: BuildSettings,
-    zip_path: Path,
-    manifest: Manifest,
-    ctx: BuildContext,
-    saved_sbom: str | None = None,
-) -> tuple[Path, Path | None]:
-    """The manifest (and SBOM: `saved_sbom`, or made anew) next to the zip; a zip without its
-    manifest is removed."""
+def write_manifest_beside(zip_path: Path, manifest: Manifest) -> Path:
+    """The manifest next to the zip; a zip whose manifest cannot be written is removed."""
     manifest_path = manifest_path_for(zip_path)
-    sbom_path = None
     try:
         write_text_atomic(manifest_path, manifest.to_json())
-        if settings.sbom:
-            sbom_path = sbom_path_for(zip_path)
-            if saved_sbom is not None:
-                write_text_atomic(sbom_path, saved_sbom)
-            else:
-                # The CycloneDX library takes ~40 ms to import; a reused build copies its SBOM.
-                from layerkit.sbom import write_sbom
-
-                write_sbom(manifest, sbom_path, env=ctx.env)
     except FilesystemError:
         zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
         raise
-    return manifest_path, sbom_path
+    return manifest_path
 
 
-def _keep_sbom(key: str, sbom_path: Path, ctx: BuildContext) -> None:
-    if ctx.cache is None:
-        return
+def _sbom_generator() -> str:
+    """What besides the manifest decides an SBOM's bytes: the CycloneDX library's version."""
+    import cyclonedx  # the package's top only, not its (slow) model
+
+    return f"cyclonedx-python-lib {cyclonedx.__version__}"
+
+
+def _with_sbom(settings: BuildSettings, built: TargetBuild, ctx: BuildContext) -> TargetBuild:
+    """`built` with its SBOM beside the zip (with --sbom): the one kept with its cached build
+    when the same CycloneDX made it, else made anew and kept for the next reuse."""
+    if not settings.sbom:
+        return built
+    key = built.manifest.inputs_digest
+    generator = _sbom_generator()
+    cache = ctx.cache if key else None
+    text = cache.kept_sbom(key, built.manifest, generator) if cache is not None else None
+    made = text is None
+    if text is None:
+        # The CycloneDX library takes ~40 ms to import: only an SBOM not kept yet loads it.
+        from layerkit.sbom import sbom_json
+
+        text = sbom_json(built.manifest, timestamp=zip_timestamp(ctx.env))
+    sbom_path = sbom_path_for(built.zip_path)
     try:
-        ctx.cache.save_sbom(key, sbom_path)
-    except FilesystemError as exc:  # only the next reuse is slower
-        ctx.warn(f"could not save the SBOM in the cache: {exc.message}")
+        write_text_atomic(sbom_path, text)
+    except FilesystemError:
+        built.zip_path.unlink(missing_ok=True)  # no layer without the SBOM that was asked for
+        raise
+    if made and cache is not None:
+        try:
+            cache.keep_sbom(key, text, generator)
+        except FilesystemError as exc:  # only the next reuse is slower
+            ctx.warn(f"could not save the SBOM in the cache: {exc.message}")
+    return dataclasses.replace(built, sbom_path=sbom_path)
 
 
 def _reuse(
@@ -282,7 +295,7 @@ def _reuse(
         slim, waived = _cached_summary(entry.details)
         saved_size = entry.details.get("size")
         size = None if saved_size is None else size_report_from_json(saved_size)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # e.g. a size of 1e999
         ctx.cache.discard(entry.key)
         return None
     zip_path = settings.output_dir / zip_name(settings.name, target)
@@ -292,12 +305,7 @@ def _reuse(
         from layerkit.inspection import zip_size_report
 
         size = zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes)
-    saved_sbom = ctx.cache.saved_sbom(entry) if settings.sbom else None
-    manifest_path, sbom_path = write_beside_zip(
-        settings, zip_path, entry.manifest, ctx, saved_sbom=saved_sbom
-    )
-    if sbom_path is not None and saved_sbom is None:
-        _keep_sbom(entry.key, sbom_path, ctx)
+    manifest_path = write_manifest_beside(zip_path, entry.manifest)
     ctx.progress(f"{target}: unchanged inputs, reused the cached build")
     return TargetBuild(
         target=target,
@@ -307,7 +315,6 @@ def _reuse(
         size=size,
         slim=slim,
         waived=waived,
-        sbom_path=sbom_path,
         cached=True,
     )
 
@@ -346,7 +353,7 @@ def build_target(
         if decision.entry is not None:
             reused = _reuse(settings, target, decision.entry, ctx)
             if reused is not None:
-                return reused
+                return _with_sbom(settings, reused, ctx)
 
     def key_for_install(site_packages: Path) -> str:
         if inputs is None:
@@ -368,10 +375,7 @@ def build_target(
             ctx.cache.store(key, built.zip_path, built.manifest, details)
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
-        else:
-            if built.sbom_path is not None:
-                _keep_sbom(key, built.sbom_path, ctx)
-    return built
+    return _with_sbom(settings, built, ctx)
 
 
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -371,56 +372,79 @@ def test_a_cache_entry_without_its_size_report_measures_the_zip(
     assert again["unzipped_bytes"] == first["unzipped_bytes"]
 
 
-def test_a_reused_build_copies_the_sbom_kept_with_it(
+def test_a_reused_build_writes_the_sbom_kept_with_it(
     tmp_path: Path, index_url: str, cached: tuple[Path, dict[str, str]]
 ) -> None:
     cache, env = cached
     env["SOURCE_DATE_EPOCH"] = "1700000000"
     project = make_project(tmp_path, "purepkg\n")
     first = _build_json(project, tmp_path / "o", index_url, env, "--sbom")
-    made = Path(first["sbom"]).read_bytes()
-    (kept,) = cache.rglob("sbom.cdx.json")
-    assert kept.read_bytes() == made
+    made = Path(first["sbom"]).read_text()
+    (kept_file,) = cache.rglob("sbom.json")
+    kept = json.loads(kept_file.read_text())
+    assert kept["sbom"] == made and kept["generator"].startswith("cyclonedx-python-lib ")
     Path(first["sbom"]).unlink()
     again = _build_json(project, tmp_path / "o", index_url, env, "--sbom")
     assert again["cached"] is True
-    assert Path(again["sbom"]).read_bytes() == made
-    # an entry stored without an SBOM, or with a damaged or foreign one, makes it anew on its
-    # next reuse with --sbom, and keeps that
-    for damage in (kept.unlink, lambda: kept.write_text("{}"), lambda: kept.write_bytes(b"\xff")):
+    assert Path(again["sbom"]).read_text() == made
+    # none kept, a damaged one, one another CycloneDX made, or one of another zip: made anew on
+    # the next reuse with --sbom, and kept
+    foreign = made.replace(
+        json.loads(made)["serialNumber"], "urn:uuid:" + "0" * 8 + "-0000-5000-8000-" + "0" * 12
+    )
+    for damage in (
+        kept_file.unlink,
+        lambda: kept_file.write_text("{}"),
+        lambda: kept_file.write_bytes(b"\xff"),
+        lambda: kept_file.write_text(json.dumps({**kept, "generator": "cyclonedx-python-lib 0"})),
+        lambda: kept_file.write_text(json.dumps({**kept, "sbom": foreign})),
+    ):
         damage()
         again = _build_json(project, tmp_path / "o2", index_url, env, "--sbom")
         assert again["cached"] is True
-        assert Path(again["sbom"]).read_bytes() == made
-        assert kept.read_bytes() == made
+        assert Path(again["sbom"]).read_text() == made
+        assert json.loads(kept_file.read_text()) == kept
+
+
+def _strip_missing_keys(details: dict[str, Any]) -> None:
+    details["slim"]["strip"] = {"files": 0, "bytes_saved": 0}
 
 
 @pytest.mark.parametrize(
     "damage",
     [
-        {"slim": 3},
-        {"waived": "numpy"},
-        {"slim": {"rules": [{"rule": "tests"}]}},
-        {"size": "garbage"},
+        lambda d: d.update(slim=3),
+        lambda d: d.update(waived="numpy"),
+        lambda d: d.update(slim={"rules": [{"rule": "tests"}]}),
+        _strip_missing_keys,
+        lambda d: d.update(size="garbage"),
+        lambda d: d["size"].update(total_bytes=float("inf")),
     ],
 )
 def test_damaged_build_details_mean_a_rebuild(
     tmp_path: Path,
     index_url: str,
     cached: tuple[Path, dict[str, str]],
-    damage: dict[str, Any],
+    damage: Callable[[dict[str, Any]], None],
 ) -> None:
     cache, env = cached
     project = make_project(tmp_path, "purepkg\n")
     first = _build_json(project, tmp_path / "o", index_url, env)
     (details_file,) = cache.rglob("details.json")
     details = json.loads(details_file.read_text())
-    for key, value in damage.items():  # a partial slim summary replaces the whole one
-        details[key] = value
+    damage(details)
     details_file.write_text(json.dumps(details))
-    again = _build_json(project, tmp_path / "o", index_url, env)
-    assert again["cached"] is False
-    assert again["sha256"] == first["sha256"]
+    # the text report, which reads every field of the summary
+    argv = ["build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url]
+    again = run_cli(*argv, env=env)
+    assert again.returncode == 0, again.output
+    assert "reused from the build cache" not in again.stdout
+    assert (
+        json.loads((tmp_path / "o" / Path(first["zip"]).name).with_suffix(".json").read_text())[
+            "sha256"
+        ]
+        == first["sha256"]
+    )
     assert _build_json(project, tmp_path / "o", index_url, env)["cached"] is True
 
 
