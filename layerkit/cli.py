@@ -52,10 +52,15 @@ def _root(
 
 
 def _modules_for(argv: Sequence[str]) -> tuple[str, ...]:
-    # The root takes only flags, so the first word that is not an option names the command.
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    named = tuple(module for module, names in COMMAND_MODULES.items() if command in names)
-    return named or tuple(COMMAND_MODULES)
+    # The root takes only flags, so the first word that is not an option names the command;
+    # `--help` before it asks for the root's help, which lists every command.
+    for arg in argv:
+        if arg == "--help":
+            break
+        if not arg.startswith("-"):
+            named = tuple(module for module, names in COMMAND_MODULES.items() if arg in names)
+            return named or tuple(COMMAND_MODULES)
+    return tuple(COMMAND_MODULES)
 
 
 def make_app(argv: Sequence[str] = ()) -> typer.Typer:

@@ -69,9 +69,10 @@ def run_command(
             errors="replace",
             check=False,
         )
-    except FileNotFoundError as exc:
+    except OSError as exc:  # missing, not executable, not a program...
+        reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
         raise InstallerError(
-            f"cannot run {argv[0]}: not found",
+            f"cannot run {argv[0]}: {reason}",
             hint="reinstall layerkit so its installer dependencies (uv, pip) are present",
             command=tuple(argv),
         ) from exc

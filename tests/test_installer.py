@@ -183,6 +183,14 @@ def test_a_uv_that_cannot_say_its_version_is_an_installer_error(
     assert raised.value.hint
 
 
+def test_a_uv_that_cannot_be_run_is_an_installer_error(tmp_path: Path) -> None:
+    uv = _fake_uv(tmp_path, 'echo "uv 9.8.7"')
+    Path(uv).chmod(0o644)
+    with pytest.raises(InstallerError) as raised:
+        UvBackend(uv=uv, python="py").version()
+    assert f"cannot run {uv}" in raised.value.message
+
+
 def test_a_missing_uv_is_an_installer_error(tmp_path: Path) -> None:
     with pytest.raises(InstallerError) as raised:
         UvBackend(uv=str(tmp_path / "no-uv"), python="py").version()
