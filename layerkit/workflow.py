@@ -238,15 +238,20 @@ def _cached_summary(details: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[s
     return slim, tuple(waived)
 
 
-def write_manifest_beside(zip_path: Path, manifest: Manifest) -> Path:
-    """The manifest next to the zip; a zip whose manifest cannot be written is removed."""
-    manifest_path = manifest_path_for(zip_path)
+def _write_beside(zip_path: Path, path: Path, text: str) -> Path:
+    """Write `path` next to the zip; if it cannot be written, the zip is removed too: a layer
+    without its manifest cannot be published, nor one without the SBOM that was asked for."""
     try:
-        write_text_atomic(manifest_path, manifest.to_json())
+        write_text_atomic(path, text)
     except FilesystemError:
-        zip_path.unlink(missing_ok=True)  # a zip without its manifest cannot be published
+        zip_path.unlink(missing_ok=True)
         raise
-    return manifest_path
+    return path
+
+
+def write_manifest_beside(zip_path: Path, manifest: Manifest) -> Path:
+    """The manifest next to the zip (see `_write_beside`)."""
+    return _write_beside(zip_path, manifest_path_for(zip_path), manifest.to_json())
 
 
 def _sbom_generator() -> str:
@@ -271,12 +276,7 @@ def _with_sbom(settings: BuildSettings, built: TargetBuild, ctx: BuildContext) -
         from layerkit.sbom import sbom_json
 
         text = sbom_json(built.manifest, timestamp=zip_timestamp(ctx.env))
-    sbom_path = sbom_path_for(built.zip_path)
-    try:
-        write_text_atomic(sbom_path, text)
-    except FilesystemError:
-        built.zip_path.unlink(missing_ok=True)  # no layer without the SBOM that was asked for
-        raise
+    sbom_path = _write_beside(built.zip_path, sbom_path_for(built.zip_path), text)
     if made and cache is not None:
         try:
             cache.keep_sbom(key, text, generator)

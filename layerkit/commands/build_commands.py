@@ -180,7 +180,10 @@ def build_context(settings: BuildSettings, out: Output, *, force: bool = False) 
         warn=out.warn,
         which=shutil.which,
         host_machine=platform.machine(),
-        resolver=UvBackend(uv=find_uv_bin(), python=sys.executable),
+        # uv resolves (cache-key pins, the wheel lock) whatever installs; the uv installer serves.
+        resolver=backend
+        if isinstance(backend, UvBackend)
+        else UvBackend(uv=find_uv_bin(), python=sys.executable),
         cache=BuildCache(cache_dir(os.environ)),
         force=force,
     )
