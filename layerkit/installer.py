@@ -54,6 +54,9 @@ class CommandRunner(Protocol):
     ) -> CommandResult: ...
 
 
+_REINSTALL_HINT = "reinstall layerkit so its installer dependencies (uv, pip) are present"
+
+
 def run_command(
     argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> CommandResult:
@@ -73,7 +76,7 @@ def run_command(
         reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
         raise InstallerError(
             f"cannot run {argv[0]}: {reason}",
-            hint="reinstall layerkit so its installer dependencies (uv, pip) are present",
+            hint=_REINSTALL_HINT,
             command=tuple(argv),
         ) from exc
     return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
@@ -195,7 +198,7 @@ def _uv_version(uv: str) -> str:
     if result.returncode != 0 or len(words) < 2 or words[0] != "uv":
         raise InstallerError(
             f"cannot tell the version of {uv}: {_key_lines(result.stderr or result.stdout)}",
-            hint="reinstall layerkit so its installer dependencies (uv, pip) are present",
+            hint=_REINSTALL_HINT,
             command=result.argv,
         )
     return words[1]
