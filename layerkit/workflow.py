@@ -30,7 +30,7 @@ from layerkit.cache import (
     run_compile,
 )
 from layerkit.config import BuildSettings
-from layerkit.errors import FilesystemError
+from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError
 from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
@@ -42,7 +42,10 @@ from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
+    from layerkit.sdists import BuiltFromSdist
     from layerkit.slim import SlimReport, Which
+
+MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
 
 Progress = Callable[[str], None]
 
@@ -326,6 +329,7 @@ def build_target(
     staging: Path,
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
+    built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install, check and zip one target; write its zip and manifest into the output dir.
 
@@ -366,7 +370,13 @@ def build_target(
     from layerkit.assembly import assemble
 
     built = assemble(
-        settings, target, request, lock_text=lock_text, key_for_install=key_for_install, ctx=ctx
+        settings,
+        target,
+        request,
+        lock_text=lock_text,
+        key_for_install=key_for_install,
+        ctx=ctx,
+        built_from_sdist=built_from_sdist,
     )
     key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
@@ -378,6 +388,52 @@ def build_target(
     return _with_sbom(settings, built, ctx)
 
 
+def build_target_from_sources(
+    settings: BuildSettings,
+    target: Target,
+    *,
+    staging: Path,
+    extra_requirements: tuple[str, ...],
+    ctx: BuildContext,
+) -> TargetBuild:
+    """`build_target`, and when the target cannot be resolved because packages publish only an
+    sdist: build those into pure-Python wheels (`layerkit.sdists`) and try again with them."""
+    built: list[BuiltFromSdist] = []
+    wheel_dir = staging / f"sdist-wheels-{target.slug}"
+    attempt = settings
+    for _round in range(MAX_ROUNDS):
+        try:
+            return build_target(
+                attempt,
+                target,
+                staging=Path(tempfile.mkdtemp(prefix="try-", dir=staging)),
+                extra_requirements=extra_requirements,
+                ctx=ctx,
+                built_from_sdist=tuple(str(b) for b in built),
+            )
+        except (CompatibilityError, ResolutionError) as failure:
+            from layerkit.sdists import build_missing_wheels  # only a failed resolution
+
+            built += build_missing_wheels(
+                failure,
+                attempt,
+                target,
+                request=InstallRequest(target, staging, settings.requirement_files,
+                                       settings.requirements + extra_requirements, attempt.index),
+                wheel_dir=wheel_dir,
+                done=tuple(built),
+                ctx=ctx,
+            )  # fmt: skip
+            links = (*settings.index.find_links, str(wheel_dir))
+            attempt = dataclasses.replace(
+                settings, index=dataclasses.replace(settings.index, find_links=links)
+            )
+    raise CompatibilityError(
+        f"{target}: still unresolved after building {len(built)} packages from source",
+        hint="pin the packages that publish only an sdist, or pass --no-build to see them",
+    )
+
+
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
     _prepare_output_dir(settings.output_dir)
@@ -387,7 +443,7 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
         local_wheels = _build_local_wheels(settings, staging, ctx)
         for target in settings.targets:
             builds.append(
-                build_target(
+                build_target_from_sources(
                     settings, target, staging=staging, extra_requirements=local_wheels, ctx=ctx
                 )
             )

@@ -112,6 +112,13 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
     ] = False,
+    build_sdists: Annotated[
+        bool | None,
+        typer.Option(
+            "--build-sdists/--no-build",
+            help="Build sdist-only requirements into pure-Python wheels (default) or refuse them.",
+        ),
+    ] = None,
     import_test: Annotated[
         bool, typer.Option("--test", help="Then import each layer's modules (`layerkit test`).")
     ] = False,
@@ -145,6 +152,7 @@ def build(
             "allow": tuple(allow) if allow else None,
             "compression": compression,
             "sbom": sbom,
+            "build-sdists": build_sdists,
         },
     )
     context = build_context(settings, out, force=force)
@@ -253,6 +261,7 @@ def build_view(
                 "cached": build.cached,
                 "slim": build.slim,
                 "waived": list(build.waived),
+                "built_from_sdist": list(build.manifest.built_from_sdist),
                 "import_test": views.get(build.zip_path),
             }
             for build in result.builds
@@ -305,6 +314,8 @@ def render_build(
         _render_slim(console, build.slim)
         for waived in build.waived:
             console.print(f"  waived: {waived}", markup=False)
+        for package in build.manifest.built_from_sdist:
+            console.print(f"  built from its sdist (pure Python): {package}", markup=False)
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
         if tests and build.zip_path in tests:
