@@ -30,6 +30,7 @@ from layerkit.cache import (
     run_compile,
 )
 from layerkit.config import BuildSettings
+from layerkit.editables import without_editables
 from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError
 from layerkit.installer import (
     CommandRunner,
@@ -121,6 +122,24 @@ def _build_local_wheels(
         ctx.progress(f"building a wheel of {package}")
         wheels.append(str(build_wheel(package, wheel_dir, runner=ctx.runner)))
     return tuple(wheels)
+
+
+def _editables_as_local_packages(settings: BuildSettings, staging: Path) -> BuildSettings:
+    """`-e PATH` lines of the requirements files become local packages (built into wheels):
+    an editable install would ship a link to this machine's disk (see `layerkit.editables`)."""
+    scratch = staging / "requirements"
+    scratch.mkdir()
+    files: list[Path] = []
+    local = list(settings.local_packages)
+    for path in settings.requirement_files:
+        rewritten, directories = without_editables(path, scratch)
+        files.append(rewritten)
+        local += directories
+    if len(local) == len(settings.local_packages):
+        return settings
+    return dataclasses.replace(
+        settings, requirement_files=tuple(files), local_packages=tuple(local)
+    )
 
 
 def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> str:
@@ -440,6 +459,7 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     builds: list[TargetBuild] = []
     with tempfile.TemporaryDirectory(prefix="layerkit-") as staging_dir:
         staging = Path(staging_dir)
+        settings = _editables_as_local_packages(settings, staging)
         local_wheels = _build_local_wheels(settings, staging, ctx)
         for target in settings.targets:
             builds.append(
