@@ -64,6 +64,7 @@ class TargetBuild:
     waived: tuple[str, ...]  # compatibility problems the user explicitly accepted
     sbom_path: Path | None = None
     cached: bool = False  # reused from the build cache: nothing was installed or zipped
+    notes: tuple[str, ...] = ()  # advice, e.g. why a direct requirement's version is old
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def _reuse(
         return None
     try:
         slim, waived = _cached_summary(entry.details)
+        notes = tuple(str(n) for n in entry.details.get("notes", ()))
         saved_size = entry.details.get("size")
         size = None if saved_size is None else size_report_from_json(saved_size)
     except (KeyError, TypeError, ValueError, OverflowError):  # e.g. a size of 1e999
@@ -338,6 +340,7 @@ def _reuse(
         slim=slim,
         waived=waived,
         cached=True,
+        notes=notes,
     )
 
 
@@ -397,14 +400,32 @@ def build_target(
         ctx=ctx,
         built_from_sdist=built_from_sdist,
     )
+    built = dataclasses.replace(built, notes=_version_notes(request, built, staging, ctx))
     key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
         try:
-            details = {"slim": built.slim, "waived": built.waived, "size": built.size}
+            details = {"slim": built.slim, "waived": built.waived, "size": built.size,
+                       "notes": built.notes}  # fmt: skip
             ctx.cache.store(key, built.zip_path, built.manifest, details)
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
     return _with_sbom(settings, built, ctx)
+
+
+def _version_notes(
+    request: InstallRequest, built: TargetBuild, staging: Path, ctx: BuildContext
+) -> tuple[str, ...]:
+    """Why a direct requirement resolved to an old release, if for want of wheels."""
+    from layerkit.oldversions import version_notes  # only builds from scratch
+
+    return version_notes(
+        request,
+        ((d.name, d.version) for d in built.manifest.distributions),
+        uv=ctx.resolver,
+        runner=ctx.runner,
+        scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
+        env=ctx.env,
+    )
 
 
 def build_target_from_sources(

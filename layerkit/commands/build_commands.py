@@ -262,6 +262,7 @@ def build_view(
                 "slim": build.slim,
                 "waived": list(build.waived),
                 "built_from_sdist": list(build.manifest.built_from_sdist),
+                "notes": list(build.notes),
                 "import_test": views.get(build.zip_path),
             }
             for build in result.builds
@@ -314,6 +315,8 @@ def render_build(
         _render_slim(console, build.slim)
         for waived in build.waived:
             console.print(f"  waived: {waived}", markup=False)
+        for note in build.notes:
+            console.print(f"  note: {note}", markup=False)
         for package in build.manifest.built_from_sdist:
             console.print(f"  built from its sdist (pure Python): {package}", markup=False)
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
