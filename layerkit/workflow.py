@@ -400,7 +400,7 @@ def build_target(
         ctx=ctx,
         built_from_sdist=built_from_sdist,
     )
-    built = dataclasses.replace(built, notes=_version_notes(request, built, staging, ctx))
+    built = dataclasses.replace(built, notes=_notes(request, built, staging, ctx))
     key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
         try:
@@ -412,20 +412,23 @@ def build_target(
     return _with_sbom(settings, built, ctx)
 
 
-def _version_notes(
+def _notes(
     request: InstallRequest, built: TargetBuild, staging: Path, ctx: BuildContext
 ) -> tuple[str, ...]:
-    """Why a direct requirement resolved to an old release, if for want of wheels."""
+    """Why a direct requirement resolved to an old release, if for want of wheels; what the
+    layer's packages write at run time and the variable that moves it to /tmp."""
     from layerkit.oldversions import version_notes  # only builds from scratch
+    from layerkit.runtimehints import notes_for
 
+    distributions = built.manifest.distributions
     return version_notes(
         request,
-        ((d.name, d.version) for d in built.manifest.distributions),
+        ((d.name, d.version) for d in distributions),
         uv=ctx.resolver,
         runner=ctx.runner,
         scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
         env=ctx.env,
-    )
+    ) + notes_for(d.name for d in distributions)
 
 
 def build_target_from_sources(

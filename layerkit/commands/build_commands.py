@@ -381,6 +381,8 @@ def inspect(
 
 def inspect_view(result: InspectResult) -> dict[str, Any]:
     """The `--json` payload of `inspect`."""
+    from layerkit.runtimehints import notes_for
+
     size, slim = result.size, result.slim
     return {
         "source": str(result.source),
@@ -423,7 +425,7 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
             ],
             "warnings": list(slim.warnings),
         },
-        "notes": list(result.notes),
+        "notes": list(result.notes) + list(notes_for(d.name for d in result.distributions)),
     }
 
 
