@@ -76,19 +76,21 @@ def notes_for(
     return tuple(notes)
 
 
-def version_notes(
+Pins = Mapping[NormalizedName, Version]
+
+
+def probe_versions(
     request: InstallRequest,
-    installed: Iterable[tuple[str, str]],
     *,
     uv: UvBackend,
     runner: CommandRunner,
     scratch: Path,
     env: Mapping[str, str] | None = None,
-) -> tuple[str, ...]:
-    """Notes on direct requirements older than the index's newest for want of wheels.
+) -> tuple[Pins, Pins] | None:
+    """The newest release of each direct requirement (for the target, on the newest glibc).
 
-    A note is advice: when a probe cannot resolve (an index down, a pin on a local file), there
-    is no note rather than a failed build.
+    Advice only: when a probe cannot resolve (an index down, a pin on a local file) the answer
+    is None, never a failed build.
     """
     specs_file: Path | None = None
     if request.requirements:
@@ -99,14 +101,23 @@ def version_notes(
         try:
             result = runner(probe_command(uv, request, specs_file, platform=platform), env=env)
         except InstallerError:
-            return ()
+            return None
         if result.returncode != 0:
-            return ()
+            return None
         outputs.append(direct_pins(result.stdout))
+    return outputs[0], outputs[1]
+
+
+def version_notes(
+    target: Target, installed: Iterable[tuple[str, str]], probed: tuple[Pins, Pins] | None
+) -> tuple[str, ...]:
+    """`notes_for` the installed (name, version) pairs and what `probe_versions` found."""
+    if probed is None:
+        return ()
     pins = {}
     for name, version in installed:
         try:
             pins[canonicalize_name(name)] = Version(version)
         except InvalidVersion:
             continue
-    return notes_for(request.target, pins, for_target=outputs[0], newest=outputs[1])
+    return notes_for(target, pins, for_target=probed[0], newest=probed[1])

@@ -389,18 +389,35 @@ def build_target(
         return key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
 
     # Only a build the cache cannot serve loads the installer, ELF reader and deflate codecs.
-    from layerkit.assembly import assemble
+    from concurrent.futures import ThreadPoolExecutor
 
-    built = assemble(
-        settings,
-        target,
-        request,
-        lock_text=lock_text,
-        key_for_install=key_for_install,
-        ctx=ctx,
-        built_from_sdist=built_from_sdist,
-    )
-    built = dataclasses.replace(built, notes=_notes(request, built, staging, ctx))
+    from layerkit.assembly import assemble
+    from layerkit.oldversions import probe_versions, version_notes
+    from layerkit.runtimehints import notes_for
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-versions") as pool:
+        # Whether old releases were picked for want of wheels: asked alongside the install.
+        probe = pool.submit(
+            probe_versions,
+            request,
+            uv=ctx.resolver,
+            runner=ctx.runner,
+            scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
+            env=ctx.env,
+        )
+        built = assemble(
+            settings,
+            target,
+            request,
+            lock_text=lock_text,
+            key_for_install=key_for_install,
+            ctx=ctx,
+            built_from_sdist=built_from_sdist,
+        )
+        installed = [(d.name, d.version) for d in built.manifest.distributions]
+        notes = version_notes(target, installed, probe.result())
+    notes += notes_for(name for name, _version in installed)
+    built = dataclasses.replace(built, notes=notes)
     key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
         try:
@@ -410,25 +427,6 @@ def build_target(
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
     return _with_sbom(settings, built, ctx)
-
-
-def _notes(
-    request: InstallRequest, built: TargetBuild, staging: Path, ctx: BuildContext
-) -> tuple[str, ...]:
-    """Why a direct requirement resolved to an old release, if for want of wheels; what the
-    layer's packages write at run time and the variable that moves it to /tmp."""
-    from layerkit.oldversions import version_notes  # only builds from scratch
-    from layerkit.runtimehints import notes_for
-
-    distributions = built.manifest.distributions
-    return version_notes(
-        request,
-        ((d.name, d.version) for d in distributions),
-        uv=ctx.resolver,
-        runner=ctx.runner,
-        scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
-        env=ctx.env,
-    ) + notes_for(d.name for d in distributions)
 
 
 def build_target_from_sources(
