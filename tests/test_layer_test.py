@@ -221,3 +221,18 @@ def test_numpy_pandas_pyarrow_layer_for_python312_imports(tmp_path: Path) -> Non
     modules = {i["module"] for i in document["imports"]}
     assert {"numpy", "pandas", "pyarrow"} <= modules
     assert all(i["seconds"] > 0 for i in document["imports"])
+
+
+def test_a_directory_in_the_python_dir_layout_is_tested_like_its_zip(tmp_path: Path) -> None:
+    # `pip install --target python`: packages directly under python/, which Lambda also searches
+    layer = tmp_path / "layer"
+    with zipfile.ZipFile(make_wheel(tmp_path / "w", "flatpkg", "1.0")) as wheel:
+        wheel.extractall(layer / "python")
+    host = ImportHost(runner=run_command, which=lambda _name: None, machine=platform.machine())
+    result = run_layer_test(layer, host=host, python=HOST_PYTHON, arch=HOST_ARCH,
+                            interpreter=sys.executable)  # fmt: skip
+    assert result.status == "passed", result
+    assert [i.module for i in result.imports] == ["flatpkg"]
+    bare = run_layer_test(layer / "python", host=host, python=HOST_PYTHON, arch=HOST_ARCH,
+                          interpreter=sys.executable)  # fmt: skip
+    assert [(i.module, i.error) for i in bare.imports] == [("flatpkg", None)]
