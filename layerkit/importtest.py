@@ -33,6 +33,7 @@ from typing import Literal
 from layerkit.contents import FileEntry, distributions_read_with, scan_tree
 from layerkit.errors import InputFileError, UsageError, VerificationError
 from layerkit.installer import CommandRunner
+from layerkit.manifest import manifest_path_for, read_manifest
 from layerkit.slim import find_interpreter
 from layerkit.targets import Target, make_target
 from layerkit.verify import (
@@ -341,8 +342,12 @@ def run_layer_test(
     """
     if not source.exists():
         raise InputFileError(f"{source} does not exist", hint="give a layer zip or a directory")
+    manifest = manifest_path_for(source)
     if python and arch:
         target = make_target(python, arch)
+    elif source.is_file() and manifest.is_file():
+        recorded = read_manifest(source)
+        target = make_target(python or recorded.python, arch or recorded.arch)
     else:
         from layerkit.inspection import inspect_layer  # its target guess: flags, manifest, files
 

@@ -371,7 +371,8 @@ def build_target(
     # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
     # memoised, it runs at most once, here or alongside the install below.
     lock_text = functools.cache(functools.partial(_compile_lock, request, staging=staging, ctx=ctx))
-    cacheable = ctx.cache is not None and not settings.local_packages
+    # Local packages and wheels built from sdists are rebuilt every time: never cached.
+    cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
     inputs = cache_inputs(settings, target, ctx) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:

@@ -112,6 +112,14 @@ def test_a_pure_sdist_is_built_into_a_wheel_said_so_and_imports(
     assert manifest["built_from_sdist"] == ["puresrc 1.0"]
     assert build["import_test"]["status"] == "passed"
     assert {i["module"] for i in build["import_test"]["imports"]} == {"needspure", "puresrc"}
+    # pip installs the same wheel; a build with a wheel made here is never served by the cache
+    project = tmp_path / "proj"
+    again = run_cli("build", str(project), "--index-url", source_index, "--python", HOST_PYTHON,
+                    "--arch", HOST_ARCH, "-o", str(tmp_path / "o"), "--installer", "pip",
+                    "--json", env=env)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rebuilt = json.loads(again.stdout)["builds"][0]
+    assert (rebuilt["built_from_sdist"], rebuilt["cached"]) == (["puresrc 1.0"], False)
 
 
 def test_a_compiled_sdist_is_refused_with_its_binary_alternative(
