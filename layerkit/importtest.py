@@ -169,11 +169,11 @@ def _copy_read_only(layer: _Source, root: Path) -> None:
                 hint="rebuild the layer with layerkit; `layerkit inspect` lists such entries",
             )
         dest = root / entry.path
-        dest.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(dest, flags, 0o555 if entry.executable else 0o444)
-        except FileExistsError as exc:
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
             raise VerificationError(
                 f"the layer names {entry.path!r} twice (or as a file and a directory); "
                 "it was not tested",

@@ -236,3 +236,14 @@ def test_a_directory_in_the_python_dir_layout_is_tested_like_its_zip(tmp_path: P
     bare = run_layer_test(layer / "python", host=host, python=HOST_PYTHON, arch=HOST_ARCH,
                           interpreter=sys.executable)  # fmt: skip
     assert [(i.module, i.error) for i in bare.imports] == [("flatpkg", None)]
+
+
+def test_a_zip_naming_a_path_twice_is_refused_not_half_tested(tmp_path: Path) -> None:
+    layer = tmp_path / "dup.zip"
+    with zipfile.ZipFile(layer, "w") as out:
+        out.writestr("python/mod.py", "A = 1\n")
+        out.writestr("python/mod.py/inner.py", "B = 2\n")  # a file and a directory at once
+    result = run_cli("test", str(layer), "--python", HOST_PYTHON, "--arch", HOST_ARCH,
+                     "--interpreter", sys.executable)  # fmt: skip
+    assert result.returncode == 5, result.output
+    assert "names 'python/mod.py/inner.py' twice (or as a file and a directory)" in result.stderr
