@@ -40,20 +40,17 @@ def without_editables(
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     kept: list[str] = []
     local: list[Path] = []
-    changed = False
     for number, line in enumerate(lines, 1):
         editable = _EDITABLE.match(line)
         include = _INCLUDE.match(line)
         links = _FIND_LINKS.match(line)
         if editable:
             local.append(_editable_dir(editable.group(1), base, where=f"{path}:{number}"))
-            changed = True
             continue
         if include:
             target = Path(_absolute(include.group(2), base))
             new, found = without_editables(target, scratch, _seen=_seen | {path})
             local += found
-            changed |= new != target or include.group(2) != str(target)
             line = f"{include.group(1)}{new}{include.group(3)}"
         elif links:
             line = f"{links.group(1)}{_absolute(links.group(2), base)}{links.group(3)}"
@@ -62,7 +59,7 @@ def without_editables(
         kept.append(line)
     if not local:
         return requirement_file, ()
-    copy = scratch / f"{len(list(scratch.glob('*.txt')))}-{path.name}"
+    copy = scratch / f"{len(list(scratch.iterdir()))}-{path.name}"
     copy.write_text("".join(kept), encoding="utf-8")
     return copy, tuple(local)
 
