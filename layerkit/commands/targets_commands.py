@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, QuietOption
+from layerkit.commands.common import JsonOption, Output, ProjectArgument, QuietOption
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,11 +16,7 @@ if TYPE_CHECKING:
 
 
 def targets(
-    project: Annotated[
-        Path, typer.Argument(help="Project directory (pyproject.toml or layerkit.toml).")
-    ] = Path(),
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    project: ProjectArgument = Path(), json_output: JsonOption = False, quiet: QuietOption = False
 ) -> None:
     """Print the python x arch targets the configuration names (the CI workflow's matrix)."""
     from layerkit.matrix import project_targets
