@@ -89,6 +89,14 @@ class BuiltFromSdist:
         return f"{self.name} {self.version}"
 
 
+class CompiledSdistError(Exception):
+    """Building an sdist compiled code (or failed, needing a compiler): `detail` says how."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 def sdist_only_packages(output: str) -> tuple[SdistOnly, ...]:
     """The packages uv's failure output says have only a source distribution."""
     found: dict[str, SdistOnly] = {}
@@ -122,16 +130,25 @@ def _system_of(tag: str) -> str:
     return tag
 
 
-def compiled_refusal(package: str, target: Target, detail: str) -> CompatibilityError:
-    """The error for an sdist that needs a compiler: why, and what to do instead."""
+def compiled_refusal(
+    package: str, target: Target, detail: str, *, release_with_wheels: str | None = None
+) -> CompatibilityError:
+    """The error for an sdist that needs a compiler: why, and what to do instead
+    (`release_with_wheels`: the newest release that has a wheel for the target, if known)."""
     hints = []
     alternative = BINARY_ALTERNATIVES.get(canonicalize_name(package))
     if alternative is not None:
         hints.append(f"use {alternative[0]} instead")
-    hints.append(
-        f"pin a release of {package} that publishes manylinux wheels for {target.runtime} "
-        f"{target.arch}"
-    )
+    if release_with_wheels is not None:
+        hints.append(
+            f"pin {package}=={release_with_wheels}, the newest release with a wheel for "
+            f"{target.runtime} {target.arch}"
+        )
+    else:
+        hints.append(
+            f"pin a release of {package} that publishes manylinux wheels for {target.runtime} "
+            f"{target.arch}"
+        )
     hints.append(
         f"or build the layer on the target's platform ({target.base.os_name}, {target.machine}, "
         f"glibc {target.glibc[0]}.{target.glibc[1]})"
@@ -234,11 +251,11 @@ def build_sdist_wheel(
         )
     except InstallerError as exc:
         detail = "building it failed; it likely needs a compiler or system headers"
-        raise compiled_refusal(package.name, target, detail) from exc
+        raise CompiledSdistError(detail) from exc
     reason = impurity(wheel)
     if reason is not None:
         wheel.unlink()
-        raise compiled_refusal(package.name, target, reason)
+        raise CompiledSdistError(reason)
     _name, version, _build, _tags = parse_wheel_filename(wheel.name)
     return BuiltFromSdist(package.name, str(version), wheel)
 
@@ -285,16 +302,34 @@ def build_missing_wheels(
     built = []
     for package in needed:
         ctx.progress(f"{target}: {package} has only an sdist; building a wheel (kept only if pure)")
-        built.append(
-            build_sdist_wheel(
-                package,
-                target,
-                index=settings.index,
-                work=scratch,
-                wheel_dir=wheel_dir,
-                runner=ctx.runner,
-                env=ctx.env,
-                python=sys.executable,
+        try:
+            built.append(
+                build_sdist_wheel(
+                    package,
+                    target,
+                    index=settings.index,
+                    work=scratch,
+                    wheel_dir=wheel_dir,
+                    runner=ctx.runner,
+                    env=ctx.env,
+                    python=sys.executable,
+                )
             )
-        )
+        except CompiledSdistError as compiled:
+            release = _newest_with_wheels(package, request, scratch=scratch, ctx=ctx)
+            raise compiled_refusal(
+                package.name, target, compiled.detail, release_with_wheels=release
+            ) from compiled
     return built
+
+
+def _newest_with_wheels(
+    package: SdistOnly, request: InstallRequest, *, scratch: Path, ctx: BuildContext
+) -> str | None:
+    """The newest release of `package` with a wheel for the request's target, if any."""
+    from layerkit.oldversions import probe_versions
+
+    alone = InstallRequest(request.target, request.dest, (), (package.name,), request.index)
+    probed = probe_versions(alone, uv=ctx.resolver, runner=ctx.runner, scratch=scratch, env=ctx.env)
+    found = probed[0].get(canonicalize_name(package.name)) if probed else None
+    return str(found) if found is not None else None

@@ -83,6 +83,8 @@ def source_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                       files={"psycopg2/__init__.py": "", "psycopg2/_psycopg.so": "\x7fELF"})  # fmt: skip
     make_source_sdist(dists, "sneaky", "1.0", files={"sneaky/__init__.py": "",
                                                      "sneaky/_speedups.so": "\x7fELF"})  # fmt: skip
+    make_wheel(dists, "oldwheels", "1.0")  # 2.0 has only an sdist, which compiles
+    make_source_sdist(dists, "oldwheels", "2.0", tag=f"cp312-cp312-linux_{platform.machine()}")
     make_wheel(dists, "winonly", "1.0", tag="py3-none-win_amd64")
     make_wheel(dists, "winonly", "1.0", tag="py3-none-macosx_11_0_arm64")
     with serve_index(dists, tmp_path_factory.mktemp("source-index")) as url:
@@ -142,6 +144,17 @@ def test_a_py3_none_any_wheel_holding_a_compiled_file_is_refused(
     assert code == 4, err
     assert "the wheel holds the compiled file sneaky/_speedups.so" in err
     assert "hint: pin a release of sneaky that publishes manylinux wheels" in err
+
+
+def test_a_compiled_sdist_with_an_older_release_that_has_wheels_names_that_release(
+    tmp_path: Path, source_index: str, env: dict[str, str]
+) -> None:
+    code, _out, err = _build(tmp_path, env, source_index, "oldwheels==2.0\n")
+    assert code == 4, err
+    assert "oldwheels publishes only a source distribution" in err
+    assert (
+        f"hint: pin oldwheels==1.0, the newest release with a wheel for python{HOST_PYTHON}" in err
+    )
 
 
 def test_no_build_restores_binary_only(
