@@ -59,6 +59,7 @@ def _manifest(
     report: SizeReport,
     inputs_digest: str,
     wheel_hashes: Mapping[str, str],
+    built_from_sdist: tuple[str, ...],
 ) -> Manifest:
     by_name = {d.name: d for d in report.distributions}
     return Manifest(
@@ -89,6 +90,7 @@ def _manifest(
             for d in distributions
         ),
         inputs_digest=inputs_digest,
+        built_from_sdist=built_from_sdist,
     )
 
 
@@ -118,6 +120,7 @@ def assemble(
     lock_text: Callable[[], str],
     key_for_install: Callable[[Path], str],
     ctx: BuildContext,
+    built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install `request`, then slim, verify, size and zip it into the output directory.
 
@@ -181,6 +184,7 @@ def assemble(
         report=report,
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
+        built_from_sdist=built_from_sdist,
     )
     manifest_path = write_manifest_beside(zip_path, manifest)
     return TargetBuild(

@@ -32,6 +32,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "release_commands": ("version", "alias"),
     "init_commands": ("init",),
     "targets_commands": ("targets",),
+    "test_commands": ("test",),
 }
 
 

@@ -119,6 +119,12 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "sbom", "bool", "Write a CycloneDX SBOM (`<zip>.cdx.json`) beside each zip. Default: false."
     ),
+    OptionSpec(
+        "build-sdists",
+        "bool",
+        "Build a requirement that has only an sdist into a wheel (isolated), used only when "
+        "pure Python. Default: true.",
+    ),
 )
 
 PUBLISH_OPTIONS: tuple[OptionSpec, ...] = (
@@ -183,6 +189,7 @@ class BuildSettings:
     compression: CompressionName = "default"
     sbom: bool = False
     config_file: Path | None = None
+    build_sdists: bool = True
 
 
 @dataclass(frozen=True)
@@ -488,6 +495,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         compression=compression,
         sbom=merged.get("sbom", False),
         config_file=config.source,
+        build_sdists=merged.get("build-sdists", True),
     )
 
 

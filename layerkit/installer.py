@@ -3,7 +3,8 @@
 An install request becomes an argv by a pure function per backend (tests compare it exactly for
 every runtime x arch); `run_command` is the only place a subprocess is started. Both backends
 install for the *target*: binary wheels only, the target's Python version, ABI and manylinux tags.
-Neither ever builds an sdist on the host.
+Neither builds an sdist; `layerkit.sdists` builds sdist-only requirements into pure-Python wheels
+first (`build_wheel`, isolated) and refuses compiled ones.
 """
 
 from __future__ import annotations
@@ -272,8 +273,8 @@ def classify_failure(
             f"no wheel that runs on {target.runtime} {target.arch} "
             f"(glibc {target.glibc[0]}.{target.glibc[1]}, {target.cpython_abi}):\n{details}",
             hint="pin a version that publishes manylinux wheels for this target, or choose "
-            "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit never "
-            "builds an sdist on the host",
+            "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit builds "
+            "an sdist only when the result is pure Python",
             command=result.argv,
             returncode=result.returncode,
             output_tail=result.tail(),
@@ -303,11 +304,19 @@ def install(
 
 
 def build_wheel(
-    package_dir: Path, out_dir: Path, *, runner: CommandRunner, python: str = sys.executable
+    package_dir: Path,
+    out_dir: Path,
+    *,
+    runner: CommandRunner,
+    python: str = sys.executable,
+    env: Mapping[str, str] | None = None,
 ) -> Path:
-    """Build a local package into a wheel with `build`; return the wheel's path."""
+    """Build a local package into a wheel with `build` (in an isolated environment, never with
+    the host's site-packages); return the wheel's path."""
     before = set(out_dir.glob("*.whl"))
-    result = runner([python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)])
+    result = runner(
+        [python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)], env=env
+    )
     if result.returncode != 0:
         raise InstallerError(
             f"building a wheel of local package {package_dir} failed:\n{result.tail(12)}",

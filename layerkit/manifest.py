@@ -53,6 +53,8 @@ class Manifest:
     budget_bytes: int
     distributions: tuple[DistributionInfo, ...]
     inputs_digest: str = ""
+    # "name version" of each package that had only an sdist and was built into a pure wheel
+    built_from_sdist: tuple[str, ...] = ()
 
     @property
     def target(self) -> Target:
@@ -107,6 +109,7 @@ def parse_manifest(document: dict[str, Any], *, source: str) -> Manifest:
     try:
         fields = {k: v for k, v in document.items() if k not in ("schema", "schema_version")}
         fields["distributions"] = tuple(DistributionInfo(**d) for d in fields["distributions"])
+        fields["built_from_sdist"] = tuple(fields.get("built_from_sdist", ()))
         return Manifest(**fields)
     except (KeyError, TypeError) as exc:
         raise InputFileError(f"{source} is a damaged layerkit manifest: {exc}") from exc

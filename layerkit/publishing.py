@@ -43,6 +43,7 @@ from layerkit.aws.s3 import ensure_uploaded as s3_upload
 from layerkit.config import PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
 from layerkit.manifest import Manifest, read_manifest
+from layerkit.runtimehints import RuntimeHint, hints_for
 
 RegionOutcome = Literal["published", "unchanged", "failed"]
 UploadKind = Literal["uploaded", "skipped", "direct"]
@@ -386,6 +387,7 @@ def _attach_in_region(
                 region=region,
                 allow_downgrade=plan.allow_downgrade,
                 wait=waiting,
+                env_hints=_env_hints(plan, chosen),
             )
         except LayerkitError as error:
             index = slot(chosen.layer_arn)
@@ -403,6 +405,14 @@ def _attach_in_region(
         index = slot(chosen.layer_arn)
         results[index] = _with(results[index], attachments=(*results[index].attachments, attached))
     return results
+
+
+def _env_hints(plan: PublishPlan, result: RegionResult) -> tuple[RuntimeHint, ...]:
+    """What the packages of the zip behind `result` write at run time (see runtimehints)."""
+    names = (
+        d.name for z in plan.zips if str(z.path) == result.zip for d in z.manifest.distributions
+    )
+    return hints_for(names)
 
 
 def _layer_info(lambda_client: Any, result: RegionResult) -> LayerVersionInfo:

@@ -37,6 +37,22 @@ def test_help_and_build_do_not_import_boto3(tmp_path: Path) -> None:
     assert not {m for m in modules if m.split(".")[0] in ("boto3", "botocore")}
 
 
+def test_the_import_test_loads_neither_aws_nor_the_installers(tmp_path: Path) -> None:
+    modules = _imported_modules(
+        "from layerkit.cli import run\n"
+        "for argv in (['test', '--help'], ['test', '/nonexistent.zip']):\n"
+        "    try:\n        run(argv)\n    except SystemExit:\n        pass",
+        tmp_path,
+    )
+    assert "layerkit.commands.test_commands" in modules
+    assert "layerkit.importtest" in modules  # the test really ran (and refused the path)
+    assert not {m for m in modules if m.split(".")[0] in ("boto3", "botocore", "uv", "cyclonedx")}
+    assert {m for m in modules if m.startswith("layerkit.commands.")} == {
+        "layerkit.commands.test_commands",
+        "layerkit.commands.common",
+    }
+
+
 # What only a build from scratch needs: the installer's path, slimming, ELF checks, the zip writer
 # and its codecs, and the reader that measures a layer from its zip.
 BUILD_FROM_SCRATCH = (

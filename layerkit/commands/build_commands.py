@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from layerkit.config import BuildSettings
+    from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
     from layerkit.workflow import BuildContext, BuildResult
 
@@ -111,6 +112,16 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
     ] = False,
+    build_sdists: Annotated[
+        bool | None,
+        typer.Option(
+            "--build-sdists/--no-build",
+            help="Build sdist-only requirements into pure-Python wheels (default) or refuse them.",
+        ),
+    ] = None,
+    import_test: Annotated[
+        bool, typer.Option("--test", help="Then import each layer's modules (`layerkit test`).")
+    ] = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -141,13 +152,38 @@ def build(
             "allow": tuple(allow) if allow else None,
             "compression": compression,
             "sbom": sbom,
+            "build-sdists": build_sdists,
         },
     )
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     result = build_layers(settings, context)
-    out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
+    tests = _import_tests(result) if import_test else {}
+    out.emit(
+        "build",
+        build_view(result, tests),
+        lambda console, _view: render_build(console, result, tests),
+    )
+    if tests:
+        from layerkit.importtest import raise_for_failures
+
+        for built in result.builds:
+            raise_for_failures(tests[built.zip_path], label=f"layer {built.zip_path.name}")
+
+
+def _import_tests(result: BuildResult) -> dict[Path, LayerTestResult]:
+    """`layerkit test` of each zip just built, against its own target."""
+    from layerkit.commands.test_commands import import_host
+    from layerkit.importtest import run_layer_test
+
+    host = import_host()
+    return {
+        b.zip_path: run_layer_test(
+            b.zip_path, host=host, python=b.target.python, arch=b.target.arch
+        )
+        for b in result.builds
+    }
 
 
 def _ask_quietly(ask: Callable[[], object]) -> None:
@@ -189,8 +225,15 @@ def build_context(settings: BuildSettings, out: Output, *, force: bool = False) 
     )
 
 
-def build_view(result: BuildResult) -> dict[str, Any]:
-    """The `--json` payload of a build: one entry per target."""
+def build_view(
+    result: BuildResult, tests: Mapping[Path, LayerTestResult] | None = None
+) -> dict[str, Any]:
+    """The `--json` payload of a build: one entry per target (with its import test, if run)."""
+    views: dict[Path, dict[str, Any]] = {}
+    if tests:
+        from layerkit.commands.test_commands import layer_test_view
+
+        views = {path: layer_test_view(test) for path, test in tests.items()}
     return {
         "name": result.name,
         "installer": result.installer,
@@ -218,6 +261,9 @@ def build_view(result: BuildResult) -> dict[str, Any]:
                 "cached": build.cached,
                 "slim": build.slim,
                 "waived": list(build.waived),
+                "built_from_sdist": list(build.manifest.built_from_sdist),
+                "notes": list(build.notes),
+                "import_test": views.get(build.zip_path),
             }
             for build in result.builds
         ],
@@ -248,8 +294,11 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
         console.print("  slimming: " + "; ".join(parts), markup=False)
 
 
-def render_build(console: Console, result: BuildResult) -> None:
-    """Human-readable build report: per target, the zip, a chart against the budget, slimming."""
+def render_build(
+    console: Console, result: BuildResult, tests: Mapping[Path, LayerTestResult] | None = None
+) -> None:
+    """Human-readable build report: per target, the zip, a chart against the budget, slimming
+    (and the import test, if run)."""
     from layerkit.charts import render_size_chart
 
     for build in result.builds:
@@ -266,8 +315,16 @@ def render_build(console: Console, result: BuildResult) -> None:
         _render_slim(console, build.slim)
         for waived in build.waived:
             console.print(f"  waived: {waived}", markup=False)
+        for note in build.notes:
+            console.print(f"  note: {note}", markup=False)
+        for package in build.manifest.built_from_sdist:
+            console.print(f"  built from its sdist (pure Python): {package}", markup=False)
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
+        if tests and build.zip_path in tests:
+            from layerkit.commands.test_commands import render_layer_test
+
+            render_layer_test(console, tests[build.zip_path])
 
 
 def register(app: typer.Typer) -> None:
@@ -324,6 +381,8 @@ def inspect(
 
 def inspect_view(result: InspectResult) -> dict[str, Any]:
     """The `--json` payload of `inspect`."""
+    from layerkit.runtimehints import notes_for
+
     size, slim = result.size, result.slim
     return {
         "source": str(result.source),
@@ -366,7 +425,7 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
             ],
             "warnings": list(slim.warnings),
         },
-        "notes": list(result.notes),
+        "notes": list(result.notes) + list(notes_for(d.name for d in result.distributions)),
     }
 
 
