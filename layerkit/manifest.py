@@ -7,6 +7,7 @@ digest and — because Lambda's API only reports zipped sizes — its unzipped s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -107,9 +108,28 @@ def parse_manifest(document: dict[str, Any], *, source: str) -> Manifest:
     try:
         fields = {k: v for k, v in document.items() if k not in ("schema", "schema_version")}
         fields["distributions"] = tuple(DistributionInfo(**d) for d in fields["distributions"])
-        return Manifest(**fields)
+        manifest = Manifest(**fields)
     except (KeyError, TypeError) as exc:
         raise InputFileError(f"{source} is a damaged layerkit manifest: {exc}") from exc
+    for item in (manifest, *manifest.distributions):
+        _check_types(item, source)
+    return manifest
+
+
+_FIELD_TYPES: dict[str, type] = {"str": str, "int": int}
+
+
+def _check_types(item: Manifest | DistributionInfo, source: str) -> None:
+    """Every str/int field holds that type (JSON could give a list, a bool or a float)."""
+    for spec in dataclasses.fields(item):
+        expected = _FIELD_TYPES.get(str(spec.type))
+        value = getattr(item, spec.name)
+        if expected is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+            raise InputFileError(
+                f"{source} is a damaged layerkit manifest: '{spec.name}' must be {spec.type}, "
+                f"got {type(value).__name__}",
+                hint="rebuild the layer with `layerkit build` (it writes the manifest)",
+            )
 
 
 def read_manifest(zip_path: Path) -> Manifest:

@@ -1,0 +1,261 @@
+"""Hostile layer zips (issue 19): `inspect` judges what an extractor writes, or refuses cleanly.
+
+Each zip is laid out byte by byte (tests/zipcraft.py) so that one header field lies at a time.
+Exit 5 (VerificationError) names the entries an extractor could read differently; exit 2
+(InputFileError) means the container itself cannot be parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import struct
+from pathlib import Path
+
+import pytest
+
+from layerkit.cli import run
+from layerkit.manifest import Manifest
+from layerkit.safezip import normalise, open_layer_zip
+from tests.elf_fixtures import EM_AARCH64, EM_X86_64, make_elf
+from tests.zipcraft import SITE, Entry, craft, link
+
+TARGET = ("--python", "3.12", "--arch", "x86_64")
+
+
+def _inspect(
+    capsys: pytest.CaptureFixture[str], path: Path, *args: str
+) -> tuple[int, dict[str, object], str]:
+    code = run(["inspect", str(path), *TARGET, *args, "--json"])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out else {}, captured.err
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "layer.zip") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, entries: list[Entry], *needles: str
+) -> str:
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 5, err
+    assert view == {}  # refused before any judgement is printed
+    assert "extracted differently" in err
+    for needle in needles:
+        assert needle in err
+    return err
+
+
+def test_normalise_is_what_an_extractor_writes() -> None:
+    assert normalise("python//lib/./x/") == "python/lib/x"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["python//lib/python3.12/site-packages/a.py", "python/./lib/python3.12/site-packages/a.py",
+     f"{SITE}/./a.py", f"{SITE}/a.py/"],
+)  # fmt: skip
+def test_a_second_spelling_of_a_path_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spelling: str
+) -> None:
+    entries = [Entry(f"{SITE}/a.py", b"checked = True\n"), Entry(spelling, b"import os\n")]
+    _refused(capsys, tmp_path, entries, "appears twice once normalised")
+
+
+def test_a_name_both_file_and_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [Entry(f"{SITE}/a", b"x"), Entry(f"{SITE}/a/b.py", b"y")]
+    _refused(capsys, tmp_path, entries, f"{SITE}/a/b.py", "which is a file")
+
+
+def test_a_name_below_a_symlink_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [link(f"{SITE}/d", "."), Entry(f"{SITE}/d/x.py", b"y")]
+    _refused(capsys, tmp_path, entries, "a symlink an extractor writes through")
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"local_name": f"{SITE}/b.py".encode()}, "name"),
+        ({"local": {"usize": 3}}, "CRC or sizes"),
+        ({"local": {"crc": 1}}, "CRC or sizes"),
+        ({"central": {"flags": 0x2}}, "flags"),
+        ({"local": {"method": 0}}, "method"),
+    ],
+)
+def test_local_and_central_headers_must_agree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, object], needle: str
+) -> None:
+    entry = Entry(f"{SITE}/a.py", b"a = 1\n" * 50)
+    for key, value in change.items():
+        setattr(entry, key, value)
+    _refused(capsys, tmp_path, [entry], "local header disagrees", needle)
+
+
+def test_many_records_pointing_at_one_entry_are_refused_without_inflating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = Entry(f"{SITE}/big.bin", bytes(50 << 20))
+    data = bytearray(craft([big]))
+    # Rewrite: one local entry, 2,000 central records all pointing at offset 0.
+    local_end = data.index(b"PK\x01\x02")
+    record_end = data.index(b"PK\x05\x06")
+    record = bytes(data[local_end:record_end])
+    name_at = 46
+    records = bytearray()
+    for i in range(2000):
+        name = f"{SITE}/c{i:04}.bin".encode()
+        fixed = bytearray(record[:name_at])
+        struct.pack_into("<H", fixed, 28, len(name))
+        records += fixed + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2000, 2000, len(records), local_end, 0)
+    path = _write(tmp_path, bytes(data[:local_end]) + bytes(records) + end)
+    code, _, err = _inspect(capsys, path)
+    assert code == 5, err
+    assert "overlaps the entry before it" in err
+
+
+def test_data_prepended_or_appended_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [Entry(f"{SITE}/a.py", b"a")]
+    for data in (craft(entries, prefix=b"#!/bin/sh\n"), craft(entries) + b"junk"):
+        code, _, err = _inspect(capsys, _write(tmp_path, data))
+        assert code in (2, 5), err
+        assert "error:" in err
+
+
+def test_a_gap_that_could_hide_an_entry_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hidden = craft([Entry(f"{SITE}/hidden.py", b"evil")])
+    hidden_local = hidden[: hidden.index(b"PK\x01\x02")]
+    visible = Entry(f"{SITE}/a.py", b"a", offset=len(hidden_local))
+    data = craft([visible], prefix=hidden_local)
+    # the central directory offset must account for the hidden bytes: patch the end record
+    end_at = data.rindex(b"PK\x05\x06")
+    patched = bytearray(data)
+    cd_offset = struct.unpack_from("<I", patched, end_at + 16)[0]
+    struct.pack_into("<I", patched, end_at + 16, cd_offset + len(hidden_local))
+    code, _, err = _inspect(capsys, _write(tmp_path, bytes(patched)))
+    assert code == 5, err
+    assert "gap" in err
+
+
+@pytest.mark.parametrize(
+    ("entry", "needle"),
+    [
+        (Entry(f"{SITE}/a.py", b"a", flags=0x1), "is encrypted"),
+        (Entry(f"{SITE}/a.py", b"a", method=9, local={"method": 9}, central={"method": 9}),
+         "compression method 9"),
+        (Entry(f"{SITE}/\xff.py".encode("latin-1"), b"a", flags=0x800), "not valid UTF-8"),
+        (Entry(f"{SITE}/\xe9.py".encode("latin-1"), b"a"), "without the UTF-8 flag"),
+        (Entry(f"{SITE}/a.py", b"a",
+               extra=struct.pack("<HHB", 0x7075, 5 + 8, 1) + struct.pack("<I", 0) + b"other.py"),
+         "Unicode Path field"),
+        (Entry(f"{SITE}/a\\b.py", b"a"), "backslash"),
+        (Entry(f"{SITE}/fifo.so", b"", method=0, mode=stat.S_IFIFO | 0o644), "FIFO"),
+    ],
+)  # fmt: skip
+def test_entries_extractors_disagree_on_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: Entry, needle: str
+) -> None:
+    _refused(capsys, tmp_path, [entry], needle)
+
+
+def test_a_size_field_that_lies_is_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    size = {"usize": 10}
+    entry = Entry(f"{SITE}/blob.so", bytes(1 << 20), local=size, central=size)
+    _refused(capsys, tmp_path, [entry], "more than its declared 10 bytes")
+
+
+@pytest.mark.parametrize("cut", [(40, 140), (0, 10), (60, 61)])
+def test_bytes_cut_from_the_middle_are_refused_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cut: tuple[int, int]
+) -> None:
+    data = craft([Entry(f"{SITE}/a.py", b"a" * 5000), Entry(f"{SITE}/b.py", b"b" * 5000)])
+    code, _, err = _inspect(capsys, _write(tmp_path, data[: cut[0]] + data[cut[1] :]))
+    assert code in (2, 5), err  # damaged container, or offsets that no longer agree
+    assert err.startswith("error:") and "hint:" in err
+
+
+def test_a_symlink_chain_leaving_the_tree_is_a_violation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [
+        Entry(f"{SITE}/ok.py", b""),
+        link(f"{SITE}/a", ".."),
+        link(f"{SITE}/b", "a/../../../../etc/passwd"),
+    ]
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 5, err
+    problems = {(p["path"], p["rule"]) for p in view["problems"]}  # type: ignore[attr-defined]
+    assert (f"{SITE}/b", "symlink") in problems
+
+
+def test_a_symlink_loop_is_a_violation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entries = [Entry(f"{SITE}/ok.py", b""), link(f"{SITE}/x", "y"), link(f"{SITE}/y", "x")]
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 5, err
+    assert "loops" in json.dumps(view["problems"])
+
+
+def test_a_so_symlink_is_checked_as_the_file_it_points_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [
+        Entry(f"{SITE}/good.so", make_elf(EM_X86_64)),
+        Entry(f"{SITE}/wrong-arch.elf", make_elf(EM_AARCH64)),
+        link(f"{SITE}/x.so", "wrong-arch.elf"),
+    ]
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 5, err
+    problems = {(p["path"], p["rule"]) for p in view["problems"]}  # type: ignore[attr-defined]
+    assert problems == {("x.so", "machine")}
+
+
+def test_files_outside_site_packages_count_against_the_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [Entry(f"{SITE}/a.py", b"a"), Entry("python/blob.bin", bytes(3 << 20))]
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)), "--budget", "2MB")
+    assert code == 3, err
+    assert view["unzipped_bytes"] == (3 << 20) + 1
+    assert {"path": "/opt/python/blob.bin", "bytes": 3 << 20} in view["largest_files"]  # type: ignore[operator]
+
+
+def test_a_manifest_beside_the_zip_cannot_raise_the_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zip_path = _write(tmp_path, craft([Entry(f"{SITE}/a.py", b"a")]))
+    manifest = Manifest(
+        "0.1.0", "x", "3.12", "x86_64", "python3.12", "cp312", "2.26", "uv", "0.8", "layer.zip",
+        "0" * 64, "", 1, 1, 1, 10**12, (),
+    )  # fmt: skip
+    zip_path.with_suffix(".json").write_text(manifest.to_json())
+    code, view, err = _inspect(capsys, zip_path)
+    assert code == 0, err
+    assert view["budget_bytes"] == 262_144_000
+
+
+def test_a_bomb_stops_measuring_at_the_cap(tmp_path: Path) -> None:
+    data = craft([Entry(f"{SITE}/zeros.so", bytes(8 << 20))])
+    with open_layer_zip(_write(tmp_path, data)) as archive:
+        assert archive.measure(1 << 20) is False
+        assert archive.measure(16 << 20) is True
+
+
+def test_open_never_returns_more_than_declared_and_checks_the_crc(tmp_path: Path) -> None:
+    entry = Entry(f"{SITE}/a.py", b"abc" * 1000, local={"crc": 7}, central={"crc": 7})
+    with open_layer_zip(_write(tmp_path, craft([entry]))) as archive:
+        with pytest.raises(Exception, match="fails its CRC check"):
+            archive.open(f"{SITE}/a.py")
+        assert archive.read_head(f"{SITE}/a.py", 5) == b"abcab"
