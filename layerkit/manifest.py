@@ -111,8 +111,9 @@ def parse_manifest(document: dict[str, Any], *, source: str) -> Manifest:
         manifest = Manifest(**fields)
     except (KeyError, TypeError) as exc:
         raise InputFileError(f"{source} is a damaged layerkit manifest: {exc}") from exc
-    for item in (manifest, *manifest.distributions):
-        _check_types(item, source)
+    _check_types(manifest, source)
+    for distribution in manifest.distributions:
+        _check_types(distribution, source)
     return manifest
 
 
