@@ -31,7 +31,7 @@ from layerkit.contents import (
 )
 from layerkit.errors import InputFileError
 from layerkit.manifest import manifest_path_for, read_manifest
-from layerkit.safezip import LayerZip, open_layer_zip
+from layerkit.safezip import CheckedZip, open_layer_zip
 from layerkit.slim import SlimPlan, plan
 from layerkit.targets import ARCH_INFO, Target, make_target
 from layerkit.verify import (
@@ -101,7 +101,7 @@ def _packages_dir(names: Sequence[str], python: str | None) -> str:
 
 
 def _zip_distributions(
-    archive: LayerZip, prefix: str, entries: Sequence[FileEntry]
+    archive: CheckedZip, prefix: str, entries: Sequence[FileEntry]
 ) -> tuple[InstalledDistribution, ...]:
     base = f"{prefix}/"
     return distributions_read_with(lambda m, limit: archive.read_head(base + m, limit), entries)
@@ -125,7 +125,7 @@ def _split(
     return inside, outside
 
 
-def _open_zip(path: Path, python: str | None, *, measure_cap: int) -> tuple[_Layer, LayerZip]:
+def _open_zip(path: Path, python: str | None, *, measure_cap: int) -> tuple[_Layer, CheckedZip]:
     archive = open_layer_zip(path)
     try:
         measured = archive.measure(measure_cap)
@@ -229,7 +229,7 @@ def inspect_layer(
         raise InputFileError(f"{source} does not exist", hint="give a layer zip or a directory")
     if budget_bytes is None:
         budget_bytes = _recorded_budget(source)
-    archive: LayerZip | None = None
+    archive: CheckedZip | None = None
     try:
         if source.is_dir():
             layer = _open_directory(source, python)

@@ -19,7 +19,7 @@ byte of content is judged:
   no two names equal after normalisation (``//``, ``./``, a trailing ``/``); no name both a file
   and a directory; no name below a symlink (an extractor would write through the link);
 - symlinks are resolved through every other symlink of the zip: why a link leaves the tree,
-  loops, dangles or lands on a directory is kept in `LayerZip.link_issues` (the layout check
+  loops, dangles or lands on a directory is kept in `CheckedZip.link_issues` (the layout check
   reports it); a link to a file is read as that file under the link's own name, so
   ``x.so -> wrong-arch.elf`` is checked as a shared object;
 - no FIFOs, devices or sockets.
@@ -28,9 +28,9 @@ Problems that make the zip ambiguous raise `VerificationError` (exit 5) naming t
 that cannot be parsed at all (not a zip, truncated, bytes cut out) raises `InputFileError` (exit 2),
 as every unreadable input file does.
 
-Sizes are measured, never believed: `LayerZip.measure` inflates every entry once (streaming,
+Sizes are measured, never believed: `CheckedZip.measure` inflates every entry once (streaming,
 nothing kept) and refuses an entry that inflates to more or less than it declares or fails its
-CRC; it stops at a byte cap so a bomb costs at most that much work. `LayerZip.open` hands out an
+CRC; it stops at a byte cap so a bomb costs at most that much work. `CheckedZip.open` hands out an
 entry as a seekable stream spooled to a temporary file past 1 MiB, never beyond its declared size.
 
 The anchor is uv's hardening of its zip reader against parsing differentials in 2025
@@ -55,7 +55,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
 
-from layerkit.errors import InputFileError, VerificationError
+from layerkit.errors import BudgetExceededError, InputFileError, VerificationError
 
 _EOCD = struct.Struct("<IHHHHIIH")
 _EOCD64_LOCATOR = struct.Struct("<IIQI")
@@ -91,7 +91,7 @@ class ZipMember:
     flags: int
     crc: int
     compressed_size: int
-    size: int  # declared uncompressed size (checked by `LayerZip.measure`)
+    size: int  # declared uncompressed size (checked by `CheckedZip.measure`)
     header_offset: int
     data_offset: int
     link_target: str | None = None
@@ -106,7 +106,7 @@ def normalise(name: str) -> str:
     return "/".join(part for part in name.split("/") if part not in ("", "."))
 
 
-class LayerZip:
+class CheckedZip:
     """A layer zip that passed every check in this module's docstring. Use as a context manager."""
 
     def __init__(self, path: Path, handle: BinaryIO, members: tuple[ZipMember, ...]) -> None:
@@ -118,7 +118,7 @@ class LayerZip:
         # symlink name -> why it lands nowhere valid (the layout check reports these)
         self.link_issues = _link_issues(members)
 
-    def __enter__(self) -> LayerZip:
+    def __enter__(self) -> CheckedZip:
         return self
 
     def __exit__(
@@ -253,7 +253,7 @@ def _inflate(
         raise _damaged(path, f"{member.name} fails its CRC check")
 
 
-def open_layer_zip(path: Path) -> LayerZip:
+def open_layer_zip(path: Path) -> CheckedZip:
     """Open and check a layer zip; see the module docstring for what is refused and how."""
     try:
         handle = path.open("rb")
@@ -261,10 +261,24 @@ def open_layer_zip(path: Path) -> LayerZip:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         members = _read_members(handle, path)
-        return LayerZip(path, handle, members)
+        return CheckedZip(path, handle, members)
     except BaseException:
         handle.close()
         raise
+
+
+def measured_size(path: Path, *, cap: int) -> int:
+    """The unzipped bytes of a checked zip's files, each inflated and counted (not believed).
+
+    Raise `BudgetExceededError` once more than `cap` bytes were inflated.
+    """
+    with open_layer_zip(path) as archive:
+        if not archive.measure(cap):
+            raise BudgetExceededError(
+                f"{path} inflates to more than {cap:,} bytes",
+                hint="Lambda would refuse this layer; rebuild it smaller (see `layerkit inspect`)",
+            )
+        return sum(m.size for m in archive.members if not m.is_dir and not m.is_symlink)
 
 
 # --- parsing -------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from layerkit.errors import VerificationError
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
-    from layerkit.safezip import LayerZip
+    from layerkit.safezip import CheckedZip
 
 Rule = Literal[
     # shared objects
@@ -114,7 +114,7 @@ def tree_opener(root: Path) -> Opener:
     return open_file
 
 
-def zip_opener(archive: LayerZip, prefix: str = "") -> Opener:
+def zip_opener(archive: CheckedZip, prefix: str = "") -> Opener:
     """An `Opener` over the members of a checked zip, `prefix` (e.g. site-packages) prepended.
 
     Each member comes as a seekable stream that is spooled to disk past 1 MiB and never longer
@@ -129,7 +129,7 @@ def zip_opener(archive: LayerZip, prefix: str = "") -> Opener:
     return open_file
 
 
-def zip_file_entries(archive: LayerZip, prefix: str = "") -> tuple[FileEntry, ...]:
+def zip_file_entries(archive: CheckedZip, prefix: str = "") -> tuple[FileEntry, ...]:
     """The files of a checked zip under `prefix`, with paths relative to it, sorted.
 
     A symlink to a file is listed under its own name with the size and mode of the file it
@@ -397,7 +397,7 @@ class LayoutEntry:
         return self.link_target is not None or stat.S_ISLNK(self.mode)
 
 
-def layout_entries_from_zip(archive: LayerZip) -> tuple[LayoutEntry, ...]:
+def layout_entries_from_zip(archive: CheckedZip) -> tuple[LayoutEntry, ...]:
     """Every member of a checked zip (in zip order) with its name as written, mode and link."""
     return tuple(
         LayoutEntry(m.original, m.mode, m.link_target, archive.link_issues.get(m.name))

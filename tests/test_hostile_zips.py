@@ -7,6 +7,7 @@ Exit 5 (VerificationError) names the entries an extractor could read differently
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import struct
@@ -17,7 +18,11 @@ import pytest
 from layerkit.cli import run
 from layerkit.manifest import Manifest
 from layerkit.safezip import normalise, open_layer_zip
+from tests.aws_support import write_layer_zip
 from tests.elf_fixtures import EM_AARCH64, EM_X86_64, make_elf
+from tests.faultproxy import FaultProxy
+from tests.support import run_cli
+from tests.test_bad_inputs import EU, assert_clean_failure
 from tests.zipcraft import SITE, Entry, craft, link
 
 TARGET = ("--python", "3.12", "--arch", "x86_64")
@@ -259,3 +264,22 @@ def test_open_never_returns_more_than_declared_and_checks_the_crc(tmp_path: Path
         with pytest.raises(Exception, match="fails its CRC check"):
             archive.open(f"{SITE}/a.py")
         assert archive.read_head(f"{SITE}/a.py", 5) == b"abcab"
+
+
+def test_publish_refuses_a_zip_an_extractor_reads_differently(
+    faulty_aws_env: dict[str, str], fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    zip_path, _ = write_layer_zip(tmp_path)
+    data = zip_path.read_bytes()
+    # a second spelling of the module after the first: same sha in the manifest, so only the
+    # reader can tell
+    twin = craft([Entry(f"{SITE}/mod.py", b"VALUE = 1\n"), Entry(f"{SITE}//mod.py", b"EVIL\n")])
+    zip_path.write_bytes(twin)
+    manifest = zip_path.with_suffix(".json")
+    text = manifest.read_text().replace(
+        hashlib.sha256(data).hexdigest(), hashlib.sha256(twin).hexdigest()
+    )
+    manifest.write_text(text)
+    result = run_cli("publish", str(zip_path), "--direct", *EU, env=faulty_aws_env)
+    assert_clean_failure(result, 5, "appears twice once normalised")
+    assert fault_proxy.operations() == []
