@@ -7,15 +7,20 @@ Exit 5 (VerificationError) names the entries an extractor could read differently
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import signal
 import stat
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from layerkit.cli import run
+from layerkit.contents import METADATA_READ_LIMIT, FileEntry, distributions_read_with
 from layerkit.manifest import Manifest
 from layerkit.safezip import normalise, open_layer_zip
 from tests.aws_support import write_layer_zip
@@ -283,3 +288,91 @@ def test_publish_refuses_a_zip_an_extractor_reads_differently(
     result = run_cli("publish", str(zip_path), "--direct", *EU, env=faulty_aws_env)
     assert_clean_failure(result, 5, "appears twice once normalised")
     assert fault_proxy.operations() == []
+
+
+# --- bounded time and memory ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """Fail (instead of hanging for minutes) when the block runs past `seconds`."""
+
+    def expire(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_module_of_80000_dots_is_read_in_linear_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [
+        Entry(f"{SITE}/pkg/__init__.py", b""),
+        Entry(f"{SITE}/pkg/tests/__init__.py", b""),
+        Entry(
+            f"{SITE}/pkg/test_me.py", b"from " + b"." * 80_000 + b"\nfrom a import (x\n" * 20_000
+        ),
+    ]
+    with _deadline(20):  # 82 s before the fix
+        code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 0, err
+    assert view["file_count"] == 3
+
+
+def test_a_fifo_named_so_in_a_directory_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "layer" / SITE
+    site.mkdir(parents=True)
+    (site / "ok.py").write_text("")
+    os.mkfifo(site / "evil.so")
+    with _deadline(20):  # opening the FIFO blocked forever before the fix
+        code, view, err = _inspect(capsys, tmp_path / "layer")
+    assert code == 0, err
+    assert view["file_count"] == 1
+
+
+def test_a_symlink_loop_in_a_directory_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "layer" / SITE
+    site.mkdir(parents=True)
+    (site / "a").symlink_to("b")
+    (site / "b").symlink_to("a")
+    code, _, err = _inspect(capsys, tmp_path / "layer")
+    assert code == 5, err
+    assert "loops or points at nothing" in err
+
+
+def test_dist_info_files_are_read_with_a_cap() -> None:
+    asked: dict[str, int] = {}
+    huge_metadata = b"Metadata-Version: 2.1\nName: big\nVersion: 1\n\n" + b"x" * (4 << 20)
+
+    def read(member: str, limit: int) -> bytes:
+        asked[member] = limit
+        return (huge_metadata if member.endswith("METADATA") else b"big/x.py,,\n")[:limit]
+
+    entries = [FileEntry("big-1.dist-info/METADATA", len(huge_metadata)),
+               FileEntry("big-1.dist-info/RECORD", 11), FileEntry("big/x.py", 1)]  # fmt: skip
+    (dist,) = distributions_read_with(read, entries)
+    assert (dist.name, dist.version) == ("big", "1")
+    assert asked["big-1.dist-info/METADATA"] <= METADATA_READ_LIMIT + 1
+
+
+def test_a_record_field_over_csvs_limit_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = b'"' + b"a" * (129 << 10) + b'",,\n'
+    entries = [
+        Entry(f"{SITE}/x-1.dist-info/METADATA", b"Name: x\nVersion: 1\n"),
+        Entry(f"{SITE}/x-1.dist-info/RECORD", record),
+    ]
+    code, _, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 5, err
+    assert "RECORD cannot be parsed" in err
