@@ -25,7 +25,7 @@ from layerkit.contents import (
 )
 from layerkit.errors import LayerkitError
 from layerkit.installer import InstallRequest, install
-from layerkit.manifest import DistributionInfo, Manifest, code_sha256
+from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
 from layerkit.slim import slim_tree
 from layerkit.targets import Target
@@ -170,6 +170,7 @@ def assemble(
         zip_path,
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
+        stale=(manifest_path_for(zip_path),),
     )
     manifest = _manifest(
         settings,

@@ -45,6 +45,7 @@ from layerkit.installer import (
 )
 from layerkit.manifest import Manifest, parse_manifest, sbom_serial_number
 from layerkit.report import to_jsonable
+from layerkit.safewrite import commit, temporary_beside
 
 CompileFormat = Literal["requirements.txt", "pylock.toml"]
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
@@ -411,8 +412,9 @@ class BuildCache:
                 directory / _SBOM_NAME, json.dumps({"generator": generator, "sbom": text})
             )
 
-    def place(self, entry: CacheEntry, dest: Path) -> bool:
+    def place(self, entry: CacheEntry, dest: Path, *, stale: Sequence[Path] = ()) -> bool:
         """Make `dest` the cached zip; False (and the entry forgotten) if its digest is wrong.
+        `stale` (the old zip's manifest) is removed just before the old zip is replaced.
 
         When `dest` is still the very file this cache put or saw there last (same size, inode,
         mtime and ctime: any write or replacement changes one), nothing is read or copied: that
@@ -425,14 +427,17 @@ class BuildCache:
         if _sha256_file(entry.zip_path) != entry.manifest.sha256:
             self.discard(entry.key)
             return False
-        partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        partial: Path | None = None
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(entry.zip_path, partial)
-            partial.replace(dest)
+            fd, partial = temporary_beside(dest)
+            with os.fdopen(fd, "wb") as out, entry.zip_path.open("rb") as source:
+                shutil.copyfileobj(source, out)
+            commit(partial, dest, stale=stale)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+            if partial is not None:
+                with contextlib.suppress(OSError):
+                    partial.unlink()
             raise FilesystemError(f"cannot write {dest}: {exc}") from exc
         self.remember(entry.key, dest)
         return True
