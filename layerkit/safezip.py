@@ -292,7 +292,7 @@ def _damaged(path: Path, detail: str) -> InputFileError:
 
 
 def _refusal(problems: list[tuple[str, str]]) -> VerificationError:
-    lines = [f"  - {_shown(name)}: {reason}" for name, reason in problems[:MAX_LISTED]]
+    lines = [f"  - {name}: {reason}" for name, reason in problems[:MAX_LISTED]]
     if len(problems) > MAX_LISTED:
         lines.append(f"  ... and {len(problems) - MAX_LISTED} more")
     return VerificationError(
@@ -300,11 +300,6 @@ def _refusal(problems: list[tuple[str, str]]) -> VerificationError:
         hint="rebuild the layer with layerkit (or another zip tool) from the installed files; "
         "layerkit refuses to judge a zip whose contents depend on the extractor",
     )
-
-
-def _shown(name: str) -> str:
-    """A name safe to print: control characters escaped."""
-    return name.encode("unicode_escape").decode("ascii") if not name.isprintable() else name
 
 
 def _read_at(handle: BinaryIO, path: Path, offset: int, size: int) -> bytes:

@@ -376,3 +376,39 @@ def test_a_record_field_over_csvs_limit_is_a_clean_error(
     code, _, err = _inspect(capsys, _write(tmp_path, craft(entries)))
     assert code == 5, err
     assert "RECORD cannot be parsed" in err
+
+
+# --- names are shown, never obeyed ---------------------------------------------------------------
+
+
+def test_names_are_escaped_and_never_markup_in_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "[/oops][link=https://evil.example]x[/link]\x1b]8;;https://evil.example\x07y\r\x1b[2J"
+    dist_info = f"{SITE}/evil-1.0.dist-info"
+    entries = [
+        Entry(f"{dist_info}/METADATA", f"Name: {evil}\nVersion: 1.0\n".encode()),
+        Entry(f"{dist_info}/RECORD", b"evil-1.0.dist-info/METADATA,,\n"),
+        Entry(f"{SITE}/\x1b[31mred\x07.py", b""),
+    ]
+    code = run(["inspect", str(_write(tmp_path, craft(entries))), *TARGET])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "[/oops][link=https://evil.example]x[/link]\\x1b]8;;" in out
+    assert "\\x1b[31mred\\x07.py" in out
+
+
+def test_json_keeps_names_raw_but_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = f"{SITE}/\x1b[31mred.py"
+    code, view, _ = _inspect(capsys, _write(tmp_path, craft([Entry(name, b"x")])))
+    assert code == 0
+    assert {"path": "\x1b[31mred.py", "bytes": 1} in view["largest_files"]  # type: ignore[operator]
+
+
+def test_errors_show_control_characters_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = [Entry(f"{SITE}/\x1b]0;pwned\x07.py", b"a"), Entry(f"{SITE}//\x1b]0;pwned\x07.py")]
+    err = _refused(capsys, tmp_path, entries, "\\x1b]0;pwned\\x07.py")
+    assert "\x1b" not in err
