@@ -342,7 +342,7 @@ class BuildCache:
             complete = (
                 manifest.inputs_digest == key and zip_path.stat().st_size == manifest.zipped_bytes
             )
-        except (OSError, ValueError, LayerkitError):
+        except (OSError, ValueError, RecursionError, LayerkitError):  # deep JSON: damaged
             complete = False
         if not complete:
             self.discard(key)
@@ -398,7 +398,7 @@ class BuildCache:
             kept = json.loads((self.entry_dir(key) / _SBOM_NAME).read_text(encoding="utf-8"))
             text = kept["sbom"]
             made_by, serial = kept["generator"], json.loads(text)["serialNumber"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         expected = f"urn:uuid:{sbom_serial_number(manifest)}"
         return text if (made_by, serial) == (generator, expected) else None
@@ -459,7 +459,7 @@ class BuildCache:
         try:
             recorded = json.loads(self._fingerprint_file(key, dest).read_text(encoding="utf-8"))
             return bool(recorded == _fingerprint(dest))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return False
 
 

@@ -144,7 +144,7 @@ def read_manifest(zip_path: Path) -> Manifest:
             hint="publish zips built by `layerkit build` (the manifest records runtime, "
             "architecture and unzipped size)",
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise InputFileError(f"cannot read manifest {path}: {exc}") from exc
     if not isinstance(document, dict):
         raise InputFileError(f"{path} is not a layerkit manifest")

@@ -336,7 +336,17 @@ def test_a_damaged_zip_is_found_when_placed(cache: BuildCache, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "damage", ["truncate", "no-zip", "no-manifest", "garbage", "key", "no-details"]
+    "damage",
+    [
+        "truncate",
+        "no-zip",
+        "no-manifest",
+        "garbage",
+        "key",
+        "no-details",
+        "deep-json",
+        "wrong-types",
+    ],
 )
 def test_damaged_entries_are_misses_and_removed(
     damage: str, cache: BuildCache, tmp_path: Path
@@ -355,6 +365,12 @@ def test_damaged_entries_are_misses_and_removed(
         (directory / "details.json").unlink()
     elif damage == "garbage":
         manifest_file.write_text("[1, 2")
+    elif damage == "deep-json":  # json.loads raises RecursionError, not ValueError
+        (directory / "details.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "wrong-types":
+        document = json.loads(manifest_file.read_text())
+        document["zipped_bytes"] = [1]
+        manifest_file.write_text(json.dumps(document))
     else:
         document = json.loads(manifest_file.read_text())
         document["inputs_digest"] = "c" * 64

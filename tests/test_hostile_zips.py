@@ -412,3 +412,45 @@ def test_errors_show_control_characters_escaped(
     entries = [Entry(f"{SITE}/\x1b]0;pwned\x07.py", b"a"), Entry(f"{SITE}//\x1b]0;pwned\x07.py")]
     err = _refused(capsys, tmp_path, entries, "\\x1b]0;pwned\\x07.py")
     assert "\x1b" not in err
+
+
+# --- no internal errors on bad input ---------------------------------------------------------
+
+
+def _clean_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], code: int, needle: str
+) -> None:
+    assert run(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "internal error" not in err
+    assert needle in err
+
+
+def test_a_manifest_with_wrong_types_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zip_path = _write(tmp_path, craft([Entry(f"{SITE}/a.py", b"a")]))
+    manifest = Manifest(
+        "0.1.0", "x", "3.12", "x86_64", "python3.12", "cp312", "2.26", "uv", "0.8", "layer.zip",
+        "0" * 64, "", 1, 1, 1, 1000, (),
+    )  # fmt: skip
+    document = json.loads(manifest.to_json())
+    document["budget_bytes"] = "lots"
+    zip_path.with_suffix(".json").write_text(json.dumps(document))
+    _clean_error(capsys, ["inspect", str(zip_path)], 2, "'budget_bytes' must be int, got str")
+
+
+def test_a_400_digit_budget_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zip_path = _write(tmp_path, craft([Entry(f"{SITE}/a.py", b"a")]))
+    _clean_error(capsys, ["inspect", str(zip_path), "--budget", "9" * 400], 2, "too large")
+
+
+def test_a_tool_key_that_is_not_a_table_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("tool = 1\n")
+    (tmp_path / "requirements.txt").write_text("x\n")
+    argv = ["build", str(tmp_path), "-r", str(tmp_path / "requirements.txt")]
+    _clean_error(capsys, argv, 2, "[tool] must be a table")
