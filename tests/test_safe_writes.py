@@ -164,3 +164,17 @@ def test_two_concurrent_builds_leave_a_matching_zip_and_manifest(
     manifest = json.loads(zip_path.with_suffix(".json").read_text())
     assert manifest["sha256"] == hashlib.sha256(zip_path.read_bytes()).hexdigest()
     assert [p.name for p in out.iterdir() if ".partial-" in p.name] == []
+
+
+def test_the_old_manifest_goes_just_before_a_new_zip_replaces_the_old_one(tmp_path: Path) -> None:
+    dest, manifest = tmp_path / "deps.zip", tmp_path / "deps.json"
+    dest.write_bytes(b"old zip")
+    manifest.write_text("old manifest")
+    missing = ArchiveMember("python/gone.py", tmp_path / "gone.py")
+    with pytest.raises(FilesystemError):
+        write_zip([missing], dest, threads=1, stale=(manifest,))
+    assert (dest.read_bytes(), manifest.read_text()) == (b"old zip", "old manifest")
+    source = tmp_path / "a.py"
+    source.write_text("a = 1\n")
+    write_zip([ArchiveMember("python/a.py", source)], dest, threads=1, stale=(manifest,))
+    assert dest.read_bytes() != b"old zip" and not manifest.exists()
