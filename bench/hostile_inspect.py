@@ -132,6 +132,14 @@ def build_inputs(directory: Path) -> dict[str, Path]:
         w.add(f"{SITE}/big-1.0.dist-info/RECORD", [b"big-1.0.dist-info/METADATA,,\n"])
 
     inputs["metadata-512m"] = _zip(directory / "metadata.zip", big_metadata)
+
+    def under_budget(w: _Writer) -> None:  # read, not only measured: METADATA and the .so
+        w.add(f"{SITE}/big-1.0.dist-info/METADATA",
+              [_metadata("big"), *_zeros(100 << 20)])  # fmt: skip
+        w.add(f"{SITE}/big-1.0.dist-info/RECORD", [b"big-1.0.dist-info/METADATA,,\n"])
+        w.add(f"{SITE}/zeros.so", _zeros(140 << 20))
+
+    inputs["metadata-100m+so-140m"] = _zip(directory / "under.zip", under_budget)
     inputs["overlap-2000x50m"] = _zip(
         directory / "overlap.zip",
         lambda w: w.add(f"{SITE}/blob.bin", _zeros(50 << 20), records=2000),
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             size = path.stat().st_size if path.is_file() else 0
             results[name] = {"input_bytes": size, **measure(path, args.timeout)}
             row = results[name]
-            print(f"{name:18} exit {row['exit']}  {row['seconds']:6.2f} s  "
+            print(f"{name:22} exit {row['exit']}  {row['seconds']:6.2f} s  "
                   f"{row['peak_rss_mb']:7.1f} MB  {row['error']}", flush=True)  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

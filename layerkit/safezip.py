@@ -256,6 +256,8 @@ def _inflate(
 def open_layer_zip(path: Path) -> CheckedZip:
     """Open and check a layer zip; see the module docstring for what is refused and how."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # opening a FIFO would block
+            raise InputFileError(f"{path} is not a regular file", hint="give a layer zip")
         handle = path.open("rb")
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc

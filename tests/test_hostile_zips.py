@@ -454,3 +454,12 @@ def test_a_tool_key_that_is_not_a_table_is_a_clean_error(
     (tmp_path / "requirements.txt").write_text("x\n")
     argv = ["build", str(tmp_path), "-r", str(tmp_path / "requirements.txt")]
     _clean_error(capsys, argv, 2, "[tool] must be a table")
+
+
+def test_a_fifo_given_as_the_zip_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "layer.zip"
+    os.mkfifo(fifo)
+    with _deadline(20):
+        _clean_error(capsys, ["inspect", str(fifo), *TARGET], 2, "not a regular file")
