@@ -242,15 +242,22 @@ def test_files_outside_site_packages_count_against_the_budget(
     assert {"path": "/opt/python/blob.bin", "bytes": 3 << 20} in view["largest_files"]  # type: ignore[operator]
 
 
-def test_a_manifest_beside_the_zip_cannot_raise_the_budget(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _zip_with_manifest(tmp_path: Path, fields: dict[str, object]) -> Path:
+    """A one-file layer zip with a manifest beside it, `fields` overriding the manifest's."""
     zip_path = _write(tmp_path, craft([Entry(f"{SITE}/a.py", b"a")]))
     manifest = Manifest(
         "0.1.0", "x", "3.12", "x86_64", "python3.12", "cp312", "2.26", "uv", "0.8", "layer.zip",
-        "0" * 64, "", 1, 1, 1, 10**12, (),
+        "0" * 64, "", 1, 1, 1, 1000, (),
     )  # fmt: skip
-    zip_path.with_suffix(".json").write_text(manifest.to_json())
+    document = {**json.loads(manifest.to_json()), **fields}
+    zip_path.with_suffix(".json").write_text(json.dumps(document))
+    return zip_path
+
+
+def test_a_manifest_beside_the_zip_cannot_raise_the_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zip_path = _zip_with_manifest(tmp_path, {"budget_bytes": 10**12})
     code, view, err = _inspect(capsys, zip_path)
     assert code == 0, err
     assert view["budget_bytes"] == 262_144_000
@@ -325,11 +332,17 @@ def test_a_module_of_80000_dots_is_read_in_linear_time(
     assert view["file_count"] == 3
 
 
+def _layer_dir(tmp_path: Path) -> Path:
+    """The site-packages of a layer directory at tmp_path/layer."""
+    site = tmp_path / "layer" / SITE
+    site.mkdir(parents=True)
+    return site
+
+
 def test_a_fifo_named_so_in_a_directory_is_skipped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = tmp_path / "layer" / SITE
-    site.mkdir(parents=True)
+    site = _layer_dir(tmp_path)
     (site / "ok.py").write_text("")
     os.mkfifo(site / "evil.so")
     with _deadline(20):  # opening the FIFO blocked forever before the fix
@@ -341,8 +354,7 @@ def test_a_fifo_named_so_in_a_directory_is_skipped(
 def test_a_symlink_loop_in_a_directory_is_a_clean_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = tmp_path / "layer" / SITE
-    site.mkdir(parents=True)
+    site = _layer_dir(tmp_path)
     (site / "a").symlink_to("b")
     (site / "b").symlink_to("a")
     code, _, err = _inspect(capsys, tmp_path / "layer")
@@ -429,14 +441,7 @@ def _clean_error(
 def test_a_manifest_with_wrong_types_is_a_clean_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    zip_path = _write(tmp_path, craft([Entry(f"{SITE}/a.py", b"a")]))
-    manifest = Manifest(
-        "0.1.0", "x", "3.12", "x86_64", "python3.12", "cp312", "2.26", "uv", "0.8", "layer.zip",
-        "0" * 64, "", 1, 1, 1, 1000, (),
-    )  # fmt: skip
-    document = json.loads(manifest.to_json())
-    document["budget_bytes"] = "lots"
-    zip_path.with_suffix(".json").write_text(json.dumps(document))
+    zip_path = _zip_with_manifest(tmp_path, {"budget_bytes": "lots"})
     _clean_error(capsys, ["inspect", str(zip_path)], 2, "'budget_bytes' must be int, got str")
 
 
