@@ -632,6 +632,12 @@ def _link_issues(members: tuple[ZipMember, ...]) -> dict[str, str]:
     links): it leaves the tree, is absolute, loops, dangles or names a directory."""
     kinds = {m.name: m for m in members}
     links = {m.name: m.link_target for m in members if m.link_target is not None}
+    parents: set[str] = set()  # every directory a name implies, with an entry of its own or not
+    for name in kinds:
+        parent = posixpath.dirname(name)
+        while parent and parent not in parents:
+            parents.add(parent)
+            parent = posixpath.dirname(parent)
     issues: dict[str, str] = {}
     for name in links:
         try:
@@ -641,7 +647,7 @@ def _link_issues(members: tuple[ZipMember, ...]) -> dict[str, str]:
             continue
         member = kinds.get(landing)
         if member is None or member.is_dir:
-            directory = member is not None or any(k.startswith(landing + "/") for k in kinds)
+            directory = member is not None or landing in parents
             issues[name] = "is a directory" if directory else "is not in the zip"
     return issues
 
