@@ -17,7 +17,9 @@ byte of content is judged:
 - names: UTF-8 when the UTF-8 flag says so, ASCII otherwise (a code page is the extractor's
   guess); no NUL, no backslash; an Info-ZIP Unicode Path field (0x7075) must name the same path;
   no two names equal after normalisation (``//``, ``./``, a trailing ``/``); no name both a file
-  and a directory; no name below a symlink (an extractor would write through the link);
+  and a directory; no name below a symlink (an extractor would write through the link). Case is
+  not folded: Lambda extracts onto a case-sensitive Linux file system, where ``A.py`` and
+  ``a.py`` are two files, as they are to every extractor there;
 - symlinks are resolved through every other symlink of the zip: why a link leaves the tree,
   loops, dangles or lands on a directory is kept in `CheckedZip.link_issues` (the layout check
   reports it); a link to a file is read as that file under the link's own name, so
