@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -467,3 +468,17 @@ def test_dist_info_directory_names_give_the_installed_pins() -> None:
         "x.libs",
     ]
     assert dist_info_pins(names) == [("numpy", "2.5.5"), ("python_dateutil", "4.0.0")]
+
+
+def test_placing_never_writes_through_a_planted_symlink(cache: BuildCache, tmp_path: Path) -> None:
+    entry = stored(cache, tmp_path, "9" * 64)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".deps.zip.partial-{os.getpid()}").symlink_to(victim)  # the old predictable name
+    (out / "deps.json").write_text("another build's manifest")
+    assert cache.place(entry, out / "deps.zip", stale=(out / "deps.json",))
+    assert victim.read_text() == "precious"
+    assert (out / "deps.zip").read_bytes() == entry.zip_path.read_bytes()
+    assert not (out / "deps.json").exists()
