@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from layerkit import archive
 from layerkit.cli import run
 from layerkit.contents import METADATA_READ_LIMIT, FileEntry, distributions_read_with
 from layerkit.manifest import Manifest
@@ -468,3 +469,28 @@ def test_a_fifo_given_as_the_zip_is_refused(
     os.mkfifo(fifo)
     with _deadline(20):
         _clean_error(capsys, ["inspect", str(fifo), *TARGET], 2, "not a regular file")
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_zips_layerkit_writes_pass_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, zip64: bool
+) -> None:
+    if zip64:  # every field in ZIP64 records without writing 4 GiB
+        monkeypatch.setattr(archive, "_ZIP64_LIMIT", 1000)
+        monkeypatch.setattr(archive, "_ZIP64_COUNT_LIMIT", 2)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1 << 20) + bytes(3 << 20))  # several chunks, patched header
+    empty = tmp_path / "empty.py"
+    empty.write_bytes(b"")
+    members = [archive.ArchiveMember("python/", None),
+               archive.ArchiveMember("python/big.bin", big),
+               archive.ArchiveMember("python/run.py", empty, executable=True)]  # fmt: skip
+    archive.write_zip(members, tmp_path / "out.zip", threads=2)
+    with open_layer_zip(tmp_path / "out.zip") as layer:
+        assert layer.measure(1 << 30)
+        assert [(m.name, m.size) for m in layer.members] == [
+            ("python", 0),
+            ("python/big.bin", 4 << 20),
+            ("python/run.py", 0),
+        ]
+        assert layer.open("python/big.bin").read() == big.read_bytes()
