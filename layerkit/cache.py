@@ -45,7 +45,7 @@ from layerkit.installer import (
 )
 from layerkit.manifest import Manifest, parse_manifest, sbom_serial_number
 from layerkit.report import to_jsonable
-from layerkit.safewrite import commit, temporary_beside
+from layerkit.safewrite import commit, remove_stale, temporary_beside
 
 CompileFormat = Literal["requirements.txt", "pylock.toml"]
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
@@ -54,6 +54,9 @@ _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
 _SBOM_NAME = "sbom.json"  # {"generator": ..., "sbom": the CycloneDX text}
+_SCRATCH = re.compile(
+    r"^[0-9a-f]+\.(\d+)\.[0-9a-f]{32}$"
+)  # tmp/<key>.<pid>.<uuid>: an entry being stored
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -366,6 +369,7 @@ class BuildCache:
         """
         if manifest.inputs_digest != key:
             raise ValueError("the manifest's inputs_digest must be the cache key")
+        remove_stale(self.root / "tmp", _SCRATCH)  # left by builds killed while storing
         scratch = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex}"
         directory = self.entry_dir(key)
         try:

@@ -83,16 +83,29 @@ def _stale(name: str, pattern: re.Pattern[str]) -> bool:
     )
 
 
-def remove_stale_partials(directory: Path) -> list[str]:
-    """Remove the ``.NAME.partial-PID-*`` files in `directory` whose writer is gone."""
+def remove_stale(parent: Path, pattern: re.Pattern[str]) -> list[str]:
+    """Remove this user's files and directories in `parent` whose name matches `pattern` (its
+    first group a process id) when that process is gone; return their names."""
     removed: list[str] = []
     with contextlib.suppress(OSError):
-        for entry in os.scandir(directory):
-            if _stale(entry.name, _PARTIAL) and not entry.is_dir(follow_symlinks=False):
-                with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            if not _stale(entry.name, pattern):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if info.st_uid != os.getuid():
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(entry.path)
+                else:
                     Path(entry.path).unlink()
-                    removed.append(entry.name)
+                removed.append(entry.name)
     return removed
+
+
+def remove_stale_partials(directory: Path) -> list[str]:
+    """Remove the ``.NAME.partial-PID-*`` files in `directory` whose writer is gone."""
+    return remove_stale(directory, _PARTIAL)
 
 
 def staging_directory() -> tempfile.TemporaryDirectory[str]:
@@ -102,17 +115,7 @@ def staging_directory() -> tempfile.TemporaryDirectory[str]:
 
 def remove_stale_staging(directory: Path | None = None) -> list[str]:
     """Remove this user's ``layerkit-PID-*`` staging directories whose process is gone."""
-    parent = directory or Path(tempfile.gettempdir())
-    removed: list[str] = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(parent):
-            if not _stale(entry.name, _STAGING):
-                continue
-            info = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed.append(entry.name)
-    return removed
+    return remove_stale(directory or Path(tempfile.gettempdir()), _STAGING)
 
 
 @contextlib.contextmanager

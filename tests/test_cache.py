@@ -482,3 +482,12 @@ def test_placing_never_writes_through_a_planted_symlink(cache: BuildCache, tmp_p
     assert victim.read_text() == "precious"
     assert (out / "deps.zip").read_bytes() == entry.zip_path.read_bytes()
     assert not (out / "deps.json").exists()
+
+
+def test_scratch_left_by_a_killed_store_is_removed(cache: BuildCache, tmp_path: Path) -> None:
+    dead = cache.root / "tmp" / f"{'a' * 64}.{2**22 + 17}.{'0' * 32}"  # pid above pid_max
+    (dead / "sub").mkdir(parents=True)
+    alive = cache.root / "tmp" / f"{'a' * 64}.{os.getppid()}.{'1' * 32}"
+    alive.mkdir()
+    stored(cache, tmp_path, "8" * 64)
+    assert not dead.exists() and alive.exists()
