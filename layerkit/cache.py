@@ -54,9 +54,8 @@ _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
 _SBOM_NAME = "sbom.json"  # {"generator": ..., "sbom": the CycloneDX text}
-_SCRATCH = re.compile(
-    r"^[0-9a-f]+\.(\d+)\.[0-9a-f]{32}$"
-)  # tmp/<key>.<pid>.<uuid>: an entry being stored
+# tmp/<key>.<pid>.<uuid>: an entry being stored (the pid tells a dead store's leftovers)
+_SCRATCH = re.compile(r"^[0-9a-f]+\.(\d+)\.[0-9a-f]{32}$")
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
