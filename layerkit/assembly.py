@@ -17,15 +17,17 @@ from layerkit.archive import ZipResult, layer_members, write_zip, zip_timestamp
 from layerkit.budget import SizeReport, check_budget, size_report
 from layerkit.config import BuildSettings
 from layerkit.contents import (
+    METADATA_READ_LIMIT,
     FileEntry,
     InstalledDistribution,
     owners,
     read_distributions,
+    read_head,
     scan_tree,
 )
 from layerkit.errors import LayerkitError
 from layerkit.installer import InstallRequest, install
-from layerkit.manifest import DistributionInfo, Manifest, code_sha256
+from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
 from layerkit.slim import slim_tree
 from layerkit.targets import Target
@@ -107,7 +109,8 @@ def _wheel_hashes(
     for wheel_file in site_packages.glob("*.dist-info/WHEEL"):
         dist_info = wheel_file.parent.name
         name, _, version = dist_info.removesuffix(".dist-info").rpartition("-")
-        tags = wheel_tags(wheel_file.read_text(encoding="utf-8", errors="replace"))
+        head = read_head(wheel_file, METADATA_READ_LIMIT)  # a wheel's WHEEL is a few lines
+        tags = wheel_tags(head.decode("utf-8", errors="replace"))
         hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
     return hashes
 
@@ -173,6 +176,7 @@ def assemble(
         zip_path,
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
+        stale=(manifest_path_for(zip_path),),
     )
     manifest = _manifest(
         settings,

@@ -7,6 +7,7 @@ errors, with a did-you-mean), and produces frozen settings. CLI flags win over t
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -231,6 +232,7 @@ _SIZE_UNITS = {
     "gb": 1024**3,
     "gib": 1024**3,
 }
+_MAX_SIZE = 1 << 60  # far above any budget; only keeps the arithmetic finite
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -248,7 +250,13 @@ def parse_size(value: str | int) -> int:
                 f"cannot read size {value!r}",
                 hint="write a byte count or a number with KB, MB or GB (1 MB = 1,048,576 bytes)",
             )
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+        number = float(match.group(1))
+        if not math.isfinite(number) or number * _SIZE_UNITS[unit] > _MAX_SIZE:
+            raise ConfigError(
+                f"size {value!r} is too large",
+                hint="Lambda's unzipped limit is 250MB; give a budget at most that large",
+            )
+        size = int(number * _SIZE_UNITS[unit])
     if size <= 0:
         raise ConfigError(f"size must be positive, got {value!r}")
     return size
@@ -308,11 +316,13 @@ def validate_table(
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         document: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line"
         ) from exc
@@ -346,7 +356,10 @@ def load_project(project_dir: Path) -> ProjectConfig:
     if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
         raise ConfigError(f"{pyproject_path}: [project].dependencies must be a list of strings")
     name = project.get("name")
-    tool_table = pyproject.get("tool", {}).get("layerkit")
+    tools = pyproject.get("tool", {})
+    if not isinstance(tools, dict):
+        raise ConfigError(f"{pyproject_path}: [tool] must be a table, not {type(tools).__name__}")
+    tool_table = tools.get("layerkit")
 
     layerkit_path = project_dir / LAYERKIT_TOML
     source: Path | None = None

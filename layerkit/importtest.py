@@ -23,17 +23,23 @@ import shutil
 import stat
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from layerkit.contents import FileEntry, distributions_read_with, scan_tree
+from layerkit.config import LAMBDA_UNZIPPED_LIMIT
+from layerkit.contents import (
+    METADATA_READ_LIMIT,
+    FileEntry,
+    distributions_read_with,
+    scan_tree,
+)
 from layerkit.errors import InputFileError, UsageError, VerificationError
 from layerkit.installer import CommandRunner
 from layerkit.manifest import manifest_path_for, read_manifest
+from layerkit.safezip import open_layer_zip
 from layerkit.slim import find_interpreter
 from layerkit.targets import Target, make_target
 from layerkit.verify import (
@@ -146,21 +152,21 @@ def _open_source(source: Path) -> Iterator[_Source]:
         inner = tree_opener(source)
         yield _Source(moved, lambda path: inner(path.removeprefix(f"{LAYER_ROOT}/")))
         return
-    try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputFileError(
-            f"{source} is not a readable zip file ({exc})",
-            hint="give a layer zip or a directory; re-download or rebuild a damaged zip",
-        ) from exc
-    with archive:
+    # The safe reader refuses a zip that extractors could read differently (layerkit/safezip.py).
+    with open_layer_zip(source) as archive:
         entries = zip_file_entries(archive)
-        links = sum(1 for i in archive.infolist() if not i.is_dir()) - len(entries)
-        yield _Source(entries, zip_opener(archive), links)
+        yield _Source(entries, zip_opener(archive), len(archive.link_issues))
 
 
 def _copy_read_only(layer: _Source, root: Path) -> None:
     """Write every file of `layer` under `root` (never outside it), then make the tree read-only."""
+    unzipped = sum(entry.size for entry in layer.entries)
+    if unzipped > LAMBDA_UNZIPPED_LIMIT:  # Lambda would refuse it; copying it could fill the disk
+        raise VerificationError(
+            f"the layer unzips to {unzipped:,} bytes, more than Lambda's limit of "
+            f"{LAMBDA_UNZIPPED_LIMIT:,}; it was not tested",
+            hint="`layerkit inspect` shows what takes the space",
+        )
     for entry in layer.entries:
         reason = unsafe_name_reason(entry.path)
         if reason is not None:
@@ -207,12 +213,18 @@ def _top_level_names(paths: Iterable[str]) -> set[str]:
     return {n for n in names if n.isidentifier() and n != "__pycache__"}
 
 
-def _read_under(read: Callable[[str], bytes], prefix: str, member: str) -> bytes:
-    return read(prefix + member)
+def _read_under(read: Callable[[str, int], bytes], prefix: str, member: str, limit: int) -> bytes:
+    return read(prefix + member, limit)
+
+
+def _read_head(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of `path`: a file from a layer is never read whole."""
+    with path.open("rb") as handle:
+        return handle.read(limit)
 
 
 def declared_modules(
-    entries: Sequence[FileEntry], read: Callable[[str], bytes], target: Target
+    entries: Sequence[FileEntry], read: Callable[[str, int], bytes], target: Target
 ) -> list[str]:
     """Every top-level module the layer's distributions declare: ``top_level.txt``, else what
     their RECORD installs; only names present in the directories `target` looks in."""
@@ -229,7 +241,7 @@ def declared_modules(
         for dist in distributions_read_with(functools.partial(_read_under, read, prefix), inside):
             listed = f"{dist.dist_info}/top_level.txt"
             if listed in paths:
-                text = read(prefix + listed).decode("utf-8", errors="replace")
+                text = read(prefix + listed, METADATA_READ_LIMIT).decode("utf-8", errors="replace")
                 names = {line.strip().replace("/", ".") for line in text.splitlines()}
             else:
                 names = _top_level_names(dist.files)
@@ -401,7 +413,7 @@ def _import_all(
     with _open_source(source) as layer:
         _copy_read_only(layer, opt)
     wanted = list(modules) or declared_modules(
-        layer.entries, lambda p: (opt / p).read_bytes(), target
+        layer.entries, lambda path, limit: _read_head(opt / path, limit), target
     )
     notes: list[str] = []
     if os.geteuid() == 0:

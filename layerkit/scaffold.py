@@ -200,7 +200,7 @@ def write_files(
             hint="use --force to overwrite them, or choose an empty directory",
         )
     for file in rendered:
-        write_text_atomic(dest / file.path, file.text)
+        write_text_atomic(dest / file.path, file.text, root=dest)
     return tuple(f.path for f in rendered), tuple(existing)
 
 

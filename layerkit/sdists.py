@@ -12,11 +12,12 @@ runs anywhere, Lambda included. A build that compiles code would be compiled for
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sys
 import tarfile
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from layerkit.cache import run_compile
 from layerkit.config import BuildSettings, IndexOptions
 from layerkit.errors import CompatibilityError, InstallerError
 from layerkit.installer import CommandRunner, InstallRequest, build_wheel, index_args
+from layerkit.safezip import open_layer_zip
 from layerkit.targets import Target
 from layerkit.verify import unsafe_name_reason
 
@@ -170,10 +172,10 @@ def impurity(wheel: Path) -> str | None:
     specific = sorted(str(t) for t in tags if t.abi != "none" or t.platform != "any")
     if specific:
         return f"the wheel is tagged {specific[0]}"
-    with zipfile.ZipFile(wheel) as archive:
-        for name in archive.namelist():
-            if name.endswith(_COMPILED_SUFFIXES) or ".so." in name:
-                return f"the wheel holds the compiled file {name}"
+    with open_layer_zip(wheel) as archive:
+        for member in archive.members:
+            if member.name.endswith(_COMPILED_SUFFIXES) or ".so." in member.name:
+                return f"the wheel holds the compiled file {member.name}"
     return None
 
 
@@ -202,17 +204,44 @@ def download_command(python: str, package: SdistOnly, index: IndexOptions, dest:
     ]  # fmt: skip
 
 
+# An sdist is source code; one that unpacks to more than this is refused rather than written out.
+SDIST_UNPACKED_LIMIT = 1 << 30
+
+
+def _unpack_zip(archive: Path, into: Path) -> None:
+    """Write the regular files of a zip sdist under `into` through the safe zip reader: names
+    checked, sizes measured, no symlinks followed or written, nothing outside `into`."""
+    with open_layer_zip(archive) as source:
+        files = [m for m in source.members if not m.is_dir and not m.is_symlink]
+        if sum(m.size for m in files) > SDIST_UNPACKED_LIMIT:
+            raise InstallerError(
+                f"{archive.name} unpacks to more than {SDIST_UNPACKED_LIMIT:,} bytes"
+            )
+        for member in files:
+            if unsafe_name_reason(member.name):
+                raise InstallerError(f"{archive.name} has an unsafe member name: {member.name!r}")
+            dest = into / member.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            with (
+                os.fdopen(os.open(dest, flags, 0o644), "wb") as out,
+                source.open(member.name) as data,
+            ):
+                shutil.copyfileobj(data, out)
+
+
 def _unpack(archive: Path, into: Path) -> Path:
     """Unpack an sdist (names checked, nothing outside `into`); return its top directory."""
     if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as source:
-            unsafe = [n for n in source.namelist() if unsafe_name_reason(n)]
-            if unsafe:
-                raise InstallerError(f"{archive.name} has an unsafe member name: {unsafe[0]!r}")
-            source.extractall(into)  # noqa: S202 - every name was checked above
+        _unpack_zip(archive, into)
     else:
         with tarfile.open(archive) as source:
-            source.extractall(into, filter="data")
+            members = source.getmembers()
+            if sum(member.size for member in members) > SDIST_UNPACKED_LIMIT:
+                raise InstallerError(
+                    f"{archive.name} unpacks to more than {SDIST_UNPACKED_LIMIT:,} bytes"
+                )
+            source.extractall(into, members=members, filter="data")
     tops = [p for p in into.iterdir() if p.is_dir()]
     if len(tops) != 1:
         raise InstallerError(f"{archive.name} is not a usual sdist (one top directory expected)")

@@ -40,7 +40,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from layerkit.config import SlimSettings
-from layerkit.contents import FileEntry, InstalledDistribution, read_distributions, scan_tree
+from layerkit.contents import (
+    METADATA_READ_LIMIT,
+    FileEntry,
+    InstalledDistribution,
+    read_distributions,
+    scan_tree,
+)
 from layerkit.targets import Target
 from layerkit.verify import (
     Opener,
@@ -212,10 +218,14 @@ def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName,
 
 # --- tests directories -------------------------------------------------------------------------
 
-_FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE
-)
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
+# Matched one line at a time, and the module may not start with a dot: both keep the reading
+# linear in the file's size (a regex over the whole file that let ``\.*`` and ``[\w.]*`` share the
+# dots took 82 s on a line of 80,000 dots).
+_FROM_IMPORT = re.compile(r"[ \t]*from[ \t]+(\.*)(\w[\w.]*)?[ \t]+import[ \t]+(.*)")
+_IMPORT = re.compile(r"[ \t]*import[ \t]+([^#;]+)")
+_END_OF_NAMES = re.compile(r"[#;]")
+_MAX_SOURCE_READ = 16 << 20  # a module read for its imports; a bigger one keeps all tests dirs
+_MAX_PARENTHESISED_LINES = 1000  # ``from x import (`` ... ``)`` spans at most this many lines
 _IMPORT_MODULE_CALL = re.compile(r"""import_module\(\s*['"]([\w.]+)['"]""")
 
 
@@ -236,6 +246,39 @@ def _package_of(path: str) -> str:
     return posixpath.dirname(path).replace("/", ".")
 
 
+def _import_statements(source: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """``from`` statements as (dots, module, names) and ``import`` statements' names."""
+    from_imports: list[tuple[str, str, str]] = []
+    imports: list[str] = []
+    lines = source.split("\n")
+    next_close = [len(lines)] * (len(lines) + 1)  # the first line at or after i with a ")"
+    for number in range(len(lines) - 1, -1, -1):
+        next_close[number] = number if ")" in lines[number] else next_close[number + 1]
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        match = _FROM_IMPORT.match(line)
+        if match is None:
+            plain = _IMPORT.match(line)
+            if plain is not None:
+                imports.append(plain.group(1))
+            continue
+        rest = match.group(3)
+        names = _END_OF_NAMES.split(rest, maxsplit=1)[0]
+        if rest.startswith("("):
+            if ")" in rest:
+                names = rest[: rest.index(")") + 1]
+            elif (close := next_close[index]) < len(lines) and (
+                close - index < _MAX_PARENTHESISED_LINES
+            ):
+                last = lines[close]
+                names = "\n".join([rest, *lines[index:close], last[: last.index(")") + 1]])
+                index = close + 1
+        from_imports.append((match.group(1), match.group(2) or "", names))
+    return from_imports, imports
+
+
 def imported_modules(path: str, source: str) -> set[str]:
     """The absolute module names the module at `path` (relative to site-packages) imports.
 
@@ -244,7 +287,8 @@ def imported_modules(path: str, source: str) -> set[str]:
     """
     package = _package_of(path)
     found: set[str] = set()
-    for dots, module, names in _FROM_IMPORT.findall(source):
+    from_imports, imports = _import_statements(source)
+    for dots, module, names in from_imports:
         if dots:
             base_parts = package.split(".") if package else []
             keep = len(base_parts) - (len(dots) - 1)
@@ -259,7 +303,7 @@ def imported_modules(path: str, source: str) -> set[str]:
             word = name.strip().split(" ")[0]
             if word and word != "*":
                 found.add(f"{module}.{word}")
-    for names in _IMPORT.findall(source):
+    for names in imports:
         for name in names.split(","):
             word = name.strip().split(" ")[0]
             if word:
@@ -306,7 +350,10 @@ def _needed_tests_dirs(
         if _ancestor_in(posixpath.dirname(path), directories) is not None:
             continue
         with opener(path) as stream:
-            data = stream.read()
+            data = stream.read(_MAX_SOURCE_READ + 1)
+        if len(data) > _MAX_SOURCE_READ:  # too big to read: assume it needs every candidate
+            needed.update({c: path for c in candidates if c not in needed})
+            continue
         if b"test" not in data:
             continue
         for module in imported_modules(path, data.decode("utf-8", errors="replace")):
@@ -391,7 +438,7 @@ def _exclusion_warnings(
         if metadata_path not in present:
             continue
         with opener(metadata_path) as stream:
-            metadata = stream.read().decode("utf-8", errors="replace")
+            metadata = stream.read(METADATA_READ_LIMIT).decode("utf-8", errors="replace")
         for required in sorted(_requirements(metadata, target) & excluded_names.keys()):
             consequence = (
                 "it will import the runtime's copy"

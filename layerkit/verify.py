@@ -15,16 +15,14 @@ world-readable, no symlink that is absolute or leaves the layer, no absolute or 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import posixpath
 import re
 import stat
-import zipfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -35,6 +33,9 @@ from packaging.utils import canonicalize_name
 from layerkit.contents import FileEntry
 from layerkit.errors import VerificationError
 from layerkit.targets import Target
+
+if TYPE_CHECKING:
+    from layerkit.safezip import CheckedZip
 
 Rule = Literal[
     # shared objects
@@ -113,30 +114,36 @@ def tree_opener(root: Path) -> Opener:
     return open_file
 
 
-def zip_opener(archive: zipfile.ZipFile, prefix: str = "") -> Opener:
-    """An `Opener` over the members of a zip, `prefix` (e.g. the site-packages dir) prepended.
+def zip_opener(archive: CheckedZip, prefix: str = "") -> Opener:
+    """An `Opener` over the members of a checked zip, `prefix` (e.g. site-packages) prepended.
 
-    The member is read into memory: ELF parsing seeks, and seeking back in a deflated stream
-    would decompress it again from the start.
+    Each member comes as a seekable stream that is spooled to disk past 1 MiB and never longer
+    than its declared (and measured) size: ELF parsing seeks, and seeking back in a deflated
+    stream would inflate it again from the start.
     """
     base = f"{prefix.rstrip('/')}/" if prefix else ""
 
     def open_file(path: str) -> BinaryIO:
-        return io.BytesIO(archive.read(base + path))
+        return archive.open(base + path)
 
     return open_file
 
 
-def zip_file_entries(archive: zipfile.ZipFile, prefix: str = "") -> tuple[FileEntry, ...]:
-    """The regular files of a zip under `prefix`, with paths relative to it, sorted."""
+def zip_file_entries(archive: CheckedZip, prefix: str = "") -> tuple[FileEntry, ...]:
+    """The files of a checked zip under `prefix`, with paths relative to it, sorted.
+
+    A symlink to a file is listed under its own name with the size and mode of the file it
+    lands on (as `scan_tree` does for a directory), so the checks judge what a loader opens.
+    """
     base = f"{prefix.rstrip('/')}/" if prefix else ""
-    entries = [
-        FileEntry(info.filename[len(base) :], info.file_size, bool(_zip_mode(info) & 0o111))
-        for info in archive.infolist()
-        if info.filename.startswith(base)
-        and not info.is_dir()
-        and not stat.S_ISLNK(_zip_mode(info))
-    ]
+    entries: list[FileEntry] = []
+    for member in archive.members:
+        if member.is_dir or not member.name.startswith(base) or member.name in archive.link_issues:
+            continue
+        landing = archive.regular_file(member.name) if member.is_symlink else member
+        entries.append(
+            FileEntry(member.name[len(base) :], landing.size, bool(landing.mode & 0o111))
+        )
     entries.sort(key=lambda e: e.path)
     return tuple(entries)
 
@@ -378,6 +385,8 @@ class LayoutEntry:
     name: str
     mode: int = 0
     link_target: str | None = None
+    link_issue: str | None = None  # why the link lands on no file of the layer (through the
+    # other links), e.g. "leaves the layer"; None when it lands on one
 
     @property
     def is_dir(self) -> bool:
@@ -388,20 +397,12 @@ class LayoutEntry:
         return self.link_target is not None or stat.S_ISLNK(self.mode)
 
 
-def _zip_mode(info: zipfile.ZipInfo) -> int:
-    return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
-
-
-def layout_entries_from_zip(archive: zipfile.ZipFile) -> tuple[LayoutEntry, ...]:
-    """Every member of a zip (in zip order, duplicates kept) with mode and symlink target."""
-    entries: list[LayoutEntry] = []
-    for info in archive.infolist():
-        mode = _zip_mode(info)
-        link = None
-        if stat.S_ISLNK(mode):
-            link = archive.read(info).decode("utf-8", errors="replace")
-        entries.append(LayoutEntry(info.filename, mode, link))
-    return tuple(entries)
+def layout_entries_from_zip(archive: CheckedZip) -> tuple[LayoutEntry, ...]:
+    """Every member of a checked zip (in zip order) with its name as written, mode and link."""
+    return tuple(
+        LayoutEntry(m.original, m.mode, m.link_target, archive.link_issues.get(m.name))
+        for m in archive.members
+    )
 
 
 def layout_entries_from_tree(root: Path) -> tuple[LayoutEntry, ...]:
@@ -512,13 +513,13 @@ def _mode_violations(entry: LayoutEntry, distribution: str | None) -> list[Viola
         target = entry.link_target or ""
         landing = posixpath.normpath(posixpath.join(posixpath.dirname(entry.name), target))
         escapes = target.startswith("/") or landing == ".." or landing.startswith("../")
-        if escapes:
+        if escapes or entry.link_issue:
             return [
                 Violation(
                     entry.name,
                     distribution,
                     "symlink",
-                    repr(target),
+                    repr(target) + (f", which {entry.link_issue}" if entry.link_issue else ""),
                     "a relative link that stays inside the layer",
                     "the layer is extracted to /opt; replace the link by the file it points to",
                 )

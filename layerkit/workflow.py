@@ -40,6 +40,12 @@ from layerkit.installer import (
     build_wheel,
 )
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
+from layerkit.safewrite import (
+    output_lock,
+    remove_stale_partials,
+    remove_stale_staging,
+    staging_directory,
+)
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
@@ -323,7 +329,7 @@ def _reuse(
         ctx.cache.discard(entry.key)
         return None
     zip_path = settings.output_dir / zip_name(settings.name, target)
-    if not ctx.cache.place(entry, zip_path):
+    if not ctx.cache.place(entry, zip_path, stale=(manifest_path_for(zip_path),)):
         return None
     if size is None:  # an entry from before the size report was kept with it: measure the zip
         from layerkit.inspection import zip_size_report
@@ -480,16 +486,20 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
     _prepare_output_dir(settings.output_dir)
     builds: list[TargetBuild] = []
-    with tempfile.TemporaryDirectory(prefix="layerkit-") as staging_dir:
-        staging = Path(staging_dir)
-        settings = _editables_as_local_packages(settings, staging)
-        local_wheels = _build_local_wheels(settings, staging, ctx)
-        for target in settings.targets:
-            builds.append(
-                build_target_from_sources(
-                    settings, target, staging=staging, extra_requirements=local_wheels, ctx=ctx
+    # One build at a time per output directory: two would mix their zips and manifests.
+    with output_lock(settings.output_dir, on_wait=ctx.progress):
+        remove_stale_partials(settings.output_dir)
+        remove_stale_staging()
+        with staging_directory() as staging_dir:
+            staging = Path(staging_dir)
+            settings = _editables_as_local_packages(settings, staging)
+            local_wheels = _build_local_wheels(settings, staging, ctx)
+            for target in settings.targets:
+                builds.append(
+                    build_target_from_sources(
+                        settings, target, staging=staging, extra_requirements=local_wheels, ctx=ctx
+                    )
                 )
-            )
     return BuildResult(
         name=settings.name,
         installer=ctx.backend.name,

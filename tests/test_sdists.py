@@ -213,3 +213,32 @@ def test_docopt_builds_for_python312_and_imports_from_the_layer(tmp_path: Path) 
     tested = run_cli("test", build["zip"], "--interpreter", interpreter, "--json")
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert [i["module"] for i in json.loads(tested.stdout)["imports"]] == ["docopt"]
+
+
+def test_a_zip_sdist_is_unpacked_through_the_safe_reader(tmp_path: Path) -> None:
+    import zipfile
+
+    from layerkit.errors import InstallerError, VerificationError
+    from layerkit.sdists import _unpack
+
+    good = tmp_path / "pure-1.0.zip"
+    with zipfile.ZipFile(good, "w") as out:
+        out.writestr("pure-1.0/setup.py", "print('hi')\n")
+        out.writestr("pure-1.0/pure/__init__.py", "X = 1\n")
+    top = _unpack(good, tmp_path / "good")
+    assert (top / "pure" / "__init__.py").read_text() == "X = 1\n"
+
+    escaping = tmp_path / "evil-1.0.zip"
+    with zipfile.ZipFile(escaping, "w") as out:
+        out.writestr("evil-1.0/setup.py", "")
+        out.writestr("../outside.py", "X = 1\n")
+    with pytest.raises((InstallerError, VerificationError)):
+        _unpack(escaping, tmp_path / "evil")
+    assert not (tmp_path / "outside.py").exists()
+
+    twice = tmp_path / "twice-1.0.zip"
+    with zipfile.ZipFile(twice, "w") as out:
+        out.writestr("twice-1.0/setup.py", "")
+        out.writestr("twice-1.0//setup.py", "import os\n")  # a second spelling of one path
+    with pytest.raises(VerificationError):
+        _unpack(twice, tmp_path / "twice")

@@ -16,7 +16,7 @@ import typer
 
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption
-from layerkit.report import human_bytes
+from layerkit.report import human_bytes, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -291,7 +291,7 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
             else f"compile +{human_bytes(compiled['bytes'])} ({compiled['files']} .pyc)"
         )
     if parts:
-        console.print("  slimming: " + "; ".join(parts), markup=False)
+        console.print(shown("  slimming: " + "; ".join(parts)), markup=False)
 
 
 def render_build(
@@ -314,11 +314,11 @@ def render_build(
             console.print("  unchanged inputs: reused from the build cache", markup=False)
         _render_slim(console, build.slim)
         for waived in build.waived:
-            console.print(f"  waived: {waived}", markup=False)
+            console.print(f"  waived: {shown(waived)}", markup=False)
         for note in build.notes:
-            console.print(f"  note: {note}", markup=False)
+            console.print(f"  note: {shown(note)}", markup=False)
         for package in build.manifest.built_from_sdist:
-            console.print(f"  built from its sdist (pure Python): {package}", markup=False)
+            console.print(f"  built from its sdist (pure Python): {shown(package)}", markup=False)
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
         if tests and build.zip_path in tests:
@@ -434,30 +434,32 @@ def render_inspect(console: Console, result: InspectResult) -> None:
     from layerkit.charts import render_size_chart
 
     view = inspect_view(result)
+
+    def say(text: str) -> None:  # names from the zip: escaped, never markup
+        console.print(shown(text), markup=False)
+
     zipped = f", {human_bytes(view['zipped_bytes'])} zipped" if view["zipped_bytes"] else ""
-    console.print(
+    say(
         f"{view['source']} ({view['kind']}{zipped}), judged as {view['runtime']} "
-        f"{view['architecture']} ({view['target_origin']}); packages in {view['packages_dir']}/",
-        markup=False,
+        f"{view['architecture']} ({view['target_origin']}); packages in {view['packages_dir']}/"
     )
     render_size_chart(console, result.size)
-    console.print("  top-level: " + ", ".join(
+    say("  top-level: " + ", ".join(
         f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
-    ), markup=False)  # fmt: skip
+    ))  # fmt: skip
     problems = [p for p in view["problems"] if not p["waived"]]
-    console.print(f"problems: {len(problems) or 'none'}", markup=False)
+    say(f"problems: {len(problems) or 'none'}")
     for problem in problems[:25]:
         owner = f" ({problem['distribution']})" if problem["distribution"] else ""
-        console.print(
+        say(
             f"  - {problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
-            f"target offers {problem['expected']}",
-            markup=False,
+            f"target offers {problem['expected']}"
         )
     slim = view["slimming"]
     savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
                for r in slim["rules"] if r["files"]]  # fmt: skip
     if slim["strip_estimate_bytes"]:
         savings.append(f"strip ~{human_bytes(slim['strip_estimate_bytes'])}")
-    console.print("slimming would save: " + ("; ".join(savings) or "nothing"), markup=False)
+    say("slimming would save: " + ("; ".join(savings) or "nothing"))
     for note in view["notes"]:
-        console.print(f"note: {note}", markup=False)
+        say(f"note: {note}")
