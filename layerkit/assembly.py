@@ -156,6 +156,8 @@ def assemble(
         target,
         owners=owners(distributions),
         waived=settings.allow,
+        layer_prefix=target.site_packages,
+        layer_names=[m.arcname for m in members],
     ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
     raise_for(violations, label=label)
 

@@ -33,18 +33,16 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from layerkit.config import SlimSettings
 from layerkit.contents import FileEntry, InstalledDistribution, read_distributions, scan_tree
+from layerkit.elf import ElfError, is_elf, read_elf
 from layerkit.targets import Target
 from layerkit.verify import (
     Opener,
-    file_format,
     is_shared_object,
     read_shared_object,
     tree_opener,
@@ -426,21 +424,19 @@ def _strip_candidates(
 
 def _strippable_bytes(stream: BinaryIO, target: Target) -> int:
     """Bytes of symbol tables and debug sections in an ELF of the target's machine, else 0."""
-    if file_format(stream.read(4)) != "elf":
+    if not is_elf(stream.read(4)):
         return 0
-    stream.seek(0)
     try:
-        elf = ELFFile(stream)
-        if elf["e_machine"] != target.elf_machine:
-            return 0
-        return sum(
-            int(section["sh_size"])
-            for section in elf.iter_sections()
-            if section.name in _STRIPPED_SECTIONS
-            or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
-        )
-    except (ELFError, ValueError, KeyError):
+        elf = read_elf(stream)
+    except ElfError:
         return 0
+    if elf.machine != target.elf_machine:
+        return 0
+    return sum(
+        section.size
+        for section in elf.sections
+        if section.name in _STRIPPED_SECTIONS or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
+    )
 
 
 class _Claims:
@@ -768,14 +764,8 @@ def _stripped_problem(output: Path, target: Target) -> str | None:
             return f"the result is not a readable ELF file ({info.error or info.format})"
         if info.machine != target.elf_machine:
             return f"the result is for {info.machine}"
-        stream.seek(0)
-        for segment in ELFFile(stream).iter_segments():
-            align = int(segment["p_align"])
-            if (
-                segment["p_type"] == "PT_LOAD"
-                and align > 1
-                and (int(segment["p_offset"]) - int(segment["p_vaddr"])) % align
-            ):
+        for segment in info.elf.loads if info.elf else ():
+            if segment.align > 1 and (segment.offset - segment.vaddr) % segment.align:
                 return "a loadable segment lost its alignment (the loader would refuse it)"
     return None
 

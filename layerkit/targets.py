@@ -21,10 +21,11 @@ class RuntimeBase:
 
     os_name: str
     glibc: tuple[int, int]
+    key: str  # names its data files, e.g. layerkit/data/al2023-x86_64.txt
 
 
-AMAZON_LINUX_2 = RuntimeBase("Amazon Linux 2", (2, 26))
-AMAZON_LINUX_2023 = RuntimeBase("Amazon Linux 2023", (2, 34))
+AMAZON_LINUX_2 = RuntimeBase("Amazon Linux 2", (2, 26), "al2")
+AMAZON_LINUX_2023 = RuntimeBase("Amazon Linux 2023", (2, 34), "al2023")
 
 # Deprecation dates move, so the table records the base image only.
 RUNTIME_BASES: dict[str, RuntimeBase] = {
