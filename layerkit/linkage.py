@@ -30,7 +30,7 @@ from layerkit.targets import Target
 if TYPE_CHECKING:
     from layerkit.verify import SharedObjectInfo, Violation
 
-LAYER_LIB = "lib"  # the layer's lib/, mounted as /opt/lib
+LAYER_LIB = "lib"  # the layer's top-level lib/: /opt/lib, on LD_LIBRARY_PATH
 _OPT = "/opt/"
 # A better distribution where one is known: (distribution -> what to install instead).
 KNOWN_FIXES = {

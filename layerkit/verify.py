@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name
 from layerkit.contents import FileEntry
 from layerkit.elf import ElfError, ElfInfo, is_elf, read_elf, symbols_needing
 from layerkit.errors import VerificationError
+from layerkit.linkage import LAYER_LIB, check_linkage
 from layerkit.targets import Target
 
 Rule = Literal[
@@ -427,8 +428,6 @@ def check_shared_objects(
     where `paths` sit in the layer (``python/lib/python3.X/site-packages``; None when unknown) and
     `layer_names` every file name in the layer, for the layer's own ``lib/`` (``/opt/lib``).
     """
-    from layerkit.linkage import check_linkage
-
     binaries = read_binaries(paths, opener, glibc_limit=target.glibc)
     violations: list[Violation] = []
     for path, info in binaries.items():
@@ -558,19 +557,24 @@ def check_layout(
             continue
         parts = name.rstrip("/").split("/")
         distribution = owned.get(name)
-        if parts[0] != LAYER_ROOT:
+        if parts[0] not in (LAYER_ROOT, LAYER_LIB):
             violations.append(
                 Violation(
                     name,
                     distribution,
                     "root",
                     f"'{parts[0]}'",
-                    f"'{LAYER_ROOT}/'",
+                    f"'{LAYER_ROOT}/' (and '{LAYER_LIB}/' for libraries, /opt/lib)",
                     f"a Python layer keeps everything under {LAYER_ROOT}/ (packages in "
                     f"{target.site_packages}/); move or remove it",
                 )
             )
-        elif len(parts) >= 3 and parts[1] == "lib" and parts[2] != version_dir:
+        elif (
+            parts[0] == LAYER_ROOT
+            and len(parts) >= 3
+            and parts[1] == "lib"
+            and parts[2] != version_dir
+        ):
             violations.append(
                 Violation(
                     name,
