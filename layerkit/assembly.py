@@ -24,7 +24,7 @@ from layerkit.contents import (
     scan_tree,
 )
 from layerkit.errors import LayerkitError
-from layerkit.installer import InstallRequest, install
+from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
 from layerkit.slim import slim_tree
@@ -53,6 +53,7 @@ def _manifest(
     target: Target,
     *,
     ctx: BuildContext,
+    backend: InstallerBackend,
     archive: ZipResult,
     entries: tuple[FileEntry, ...],
     distributions: tuple[InstalledDistribution, ...],
@@ -69,8 +70,8 @@ def _manifest(
         runtime=target.runtime,
         abi=target.cpython_abi,
         glibc=f"{target.glibc[0]}.{target.glibc[1]}",
-        installer=ctx.backend.name,
-        installer_version=ctx.backend.version(),
+        installer=backend.name,
+        installer_version=backend.version(),
         zip=archive.path.name,
         sha256=archive.sha256,
         code_sha256=code_sha256(archive.sha256),
@@ -125,12 +126,15 @@ def assemble(
     `key_for_install` names the cache key of what was installed, before slimming changes it.
     """
     site_packages = request.dest
-    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
+    backend, why = backend_for_target(ctx.backend, target)
+    if why:
+        ctx.progress(why)
+    ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
         # Installers don't say which wheel files they used; the lock of the same request names
         # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
         lock_job = pool.submit(lambda: read_pylock(lock_text()))
-        install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+        install(request, backend=backend, runner=ctx.runner, env=ctx.env)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
     _drop_installer_artifacts(site_packages)
     key = key_for_install(site_packages)
@@ -177,6 +181,7 @@ def assemble(
         settings,
         target,
         ctx=ctx,
+        backend=backend,
         archive=archive,
         entries=entries,
         distributions=distributions,

@@ -122,6 +122,15 @@ class Target:
         return tuple(tags)
 
     @property
+    def uv_platform_exact(self) -> bool:
+        """Whether uv's ``--python-platform`` can say this target's glibc exactly.
+
+        uv accepts a closed list of manylinux values (`_UV_MANYLINUX_MINORS`; astral-sh/uv#4966
+        asks for arbitrary ones); glibc 2.26 (Amazon Linux 2) lies between its 2_17 and 2_28.
+        """
+        return self.glibc[1] in _UV_MANYLINUX_MINORS
+
+    @property
     def uv_platform(self) -> str:
         """uv's ``--python-platform`` value: the newest it knows that does not exceed our glibc."""
         major, minor = self.glibc
