@@ -164,6 +164,9 @@ def assemble(
         layer_names=[m.arcname for m in members],
     ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
     raise_for(violations, label=label)
+    for violation in violations:
+        if violation.severity == "warning" and not violation.waived:
+            ctx.warn(violation.describe())
 
     # The budget is checked after slimming and compiling: both change what ships.
     report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)

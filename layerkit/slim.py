@@ -11,6 +11,8 @@ Rules, in the order that claims a file (each file is counted once):
 - ``exclude-distribution`` (opt-in): whole distributions, by their ``*.dist-info/RECORD``;
 - ``tests`` (default on): ``tests``/``test`` directories inside packages, unless imported;
 - ``exclude-glob`` (opt-in): glob patterns relative to site-packages;
+- ``other-platforms`` (opt-in): binaries for another OS or machine that the target never loads
+  (`verify.is_other_platform`);
 - ``foreign-bytecode`` (always): ``.pyc`` the target's interpreter never loads (another version's
   magic number, another cache tag, optimisation levels Lambda does not run with);
 - ``stale-bytecode`` (always): timestamp-based ``.pyc`` for the target, invalid once the zip's
@@ -43,7 +45,9 @@ from layerkit.elf import ElfError, is_elf, read_elf
 from layerkit.targets import Target
 from layerkit.verify import (
     Opener,
+    is_other_platform,
     is_shared_object,
+    may_be_binary,
     read_shared_object,
     tree_opener,
 )
@@ -52,12 +56,18 @@ if TYPE_CHECKING:
     from layerkit.installer import CommandRunner
 
 RuleName = Literal[
-    "exclude-distribution", "tests", "exclude-glob", "foreign-bytecode", "stale-bytecode"
+    "exclude-distribution",
+    "tests",
+    "exclude-glob",
+    "other-platforms",
+    "foreign-bytecode",
+    "stale-bytecode",
 ]
 RULE_DESCRIPTIONS: dict[RuleName, str] = {
     "exclude-distribution": "distributions excluded by configuration",
     "tests": "tests/test directories inside packages",
     "exclude-glob": "files matching exclude globs",
+    "other-platforms": "binaries for other platforms the target never loads",
     "foreign-bytecode": ".pyc files the target's interpreter never loads",
     "stale-bytecode": "timestamp-based .pyc files, invalid once the zip fixes every mtime",
 }
@@ -472,6 +482,8 @@ def plan(
         _plan_tests(claims, opener)
     for pattern in options.exclude_globs:
         _plan_glob(claims, pattern)
+    if options.drop_other_platforms:
+        _plan_other_platforms(claims, opener, target)
     for path in sorted(claims.present):
         if path.endswith(".pyc") and path not in claims.by_path:
             with opener(path) as stream:
@@ -528,6 +540,17 @@ def _plan_exclusions(
             claims.claim(path, "exclude-distribution", f"part of {dist.name}")
     kept = [d for d in distributions if d not in excluded]
     claims.warnings.extend(_exclusion_warnings(excluded, kept, claims.present, opener, target))
+
+
+def _plan_other_platforms(claims: _Claims, opener: Opener, target: Target) -> None:
+    """Binaries a package ships for other platforms and picks at run time (the rule is
+    `verify.is_other_platform`): selenium's macos/ and windows/ managers, and on arm64 its
+    x86-64 one."""
+    for path in sorted(p for p in claims.present if p not in claims.by_path and may_be_binary(p)):
+        with opener(path) as stream:
+            info = read_shared_object(stream)
+        if is_other_platform(path, info, target):
+            claims.claim(path, "other-platforms", f"{info.format} {info.machine}".strip())
 
 
 def _plan_tests(claims: _Claims, opener: Opener) -> None:

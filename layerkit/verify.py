@@ -345,7 +345,7 @@ def check_shared_object(
                 kind,
                 f"ELF files for Linux {target.machine}",
                 f"{what} ships it for another platform and should not load it here; "
-                f"slimming can drop such files (other-platforms = true)",
+                f"--drop-other-platforms leaves such files out",
                 severity="warning",
             )
         )

@@ -16,7 +16,7 @@ from layerkit.runtime_libs import dlopen_table, runtime_libraries
 from layerkit.targets import PYTHON_VERSIONS, Target, make_target
 from layerkit.verify import Violation
 from tests.build_fixtures import make_project
-from tests.elf_fixtures import EM_X86_64, MACHO_64, PE_DLL, Need, make_elf
+from tests.elf_fixtures import EM_AARCH64, EM_X86_64, MACHO_64, PE_DLL, Need, make_elf
 from tests.support import run_cli
 from tests.wheels import make_wheel, serve_index
 
@@ -286,3 +286,66 @@ def test_inspect_finds_the_missing_library_in_any_zip_and_accepts_lib(tmp_path: 
         _add(archive, "lib/libGL.so.1", _needing("libc.so.6"))
     result = run_cli("inspect", str(shipped), "--python", "3.12", "--arch", "x86_64", "--json")
     assert result.returncode == 0, result.output
+
+
+# --- the opt-in slimming rule -------------------------------------------------------------------
+
+SELENIUM_LIKE = {
+    "multiplat/__init__.py": b"",
+    "multiplat/linux/manager": make_elf(EM_X86_64, [LIBC], needed=["libc.so.6"],
+                                        interpreter="/lib64/ld-linux-x86-64.so.2"),
+    "multiplat/linux/manager-arm64": make_elf(EM_AARCH64, [LIBC], needed=["libc.so.6"],
+                                              interpreter="/lib/ld-linux-aarch64.so.1"),
+    "multiplat/macos/manager": MACHO_64 + b"\0" * 1000,
+    "multiplat/windows/manager.exe": PE_DLL + b"\0" * 2000,
+}  # fmt: skip
+
+
+def test_the_slim_rule_removes_only_other_platform_binaries_and_reports_savings() -> None:
+    from layerkit.config import SlimSettings
+    from layerkit.contents import FileEntry
+    from layerkit.slim import plan
+
+    entries = [FileEntry(p, len(d), False) for p, d in SELENIUM_LIKE.items()]
+    opener = lambda path: io.BytesIO(SELENIUM_LIKE[path])  # noqa: E731
+    off = plan(entries, opener, PY312_ARM, SlimSettings(), ())
+    assert not [r for r in off.rules if r.rule == "other-platforms"]
+    on = plan(entries, opener, PY312_ARM, SlimSettings(drop_other_platforms=True), ())
+    (rule,) = [r for r in on.rules if r.rule == "other-platforms"]
+    assert sorted(r.path for r in rule.removals) == [
+        "multiplat/linux/manager",
+        "multiplat/macos/manager",
+        "multiplat/windows/manager.exe",
+    ]
+    assert rule.bytes == sum(len(SELENIUM_LIKE[r.path]) for r in rule.removals)
+
+
+@pytest.fixture(scope="module")
+def multiplat_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    d = tmp_path_factory.mktemp("multiplat")
+    make_wheel(d, "multiplat", "1.0", files=SELENIUM_LIKE)
+    with serve_index(d, tmp_path_factory.mktemp("multiplat-index")) as url:
+        yield url
+
+
+def test_build_reports_other_platform_binaries_and_drops_them_on_request(
+    tmp_path: Path, multiplat_index: str, env: dict[str, str]
+) -> None:
+    project = make_project(tmp_path, "multiplat\n")
+    argv = ["build", str(project), "--python", "3.12", "--arch", "x86_64",
+            "--index-url", multiplat_index, "--json"]  # fmt: skip
+    kept = run_cli(*argv, "-o", str(tmp_path / "kept"), env=env)
+    assert kept.returncode == 0, kept.output
+    assert "macos/manager" in kept.stderr and "other platform" in kept.stderr
+    dropped = run_cli(*argv, "-o", str(tmp_path / "dropped"), "--drop-other-platforms", env=env)
+    assert dropped.returncode == 0, dropped.output
+    build = json.loads(dropped.stdout)["builds"][0]
+    (rule,) = [r for r in build["slim"]["rules"] if r["rule"] == "other-platforms"]
+    others = ("multiplat/linux/manager-arm64", "multiplat/macos/manager",
+              "multiplat/windows/manager.exe")  # fmt: skip
+    assert rule["files"] == 3
+    assert rule["bytes"] == sum(len(SELENIUM_LIKE[p]) for p in others)
+    with zipfile.ZipFile(build["zip"]) as archive:
+        names = archive.namelist()
+    assert any(n.endswith("multiplat/linux/manager") for n in names)
+    assert not any(n.endswith(others) for n in names)

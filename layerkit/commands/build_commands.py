@@ -94,6 +94,13 @@ def build(
     strip: Annotated[
         bool | None, typer.Option("--strip/--no-strip", help="Strip debug symbols from .so files.")
     ] = None,
+    drop_other_platforms: Annotated[
+        bool | None,
+        typer.Option(
+            "--drop-other-platforms/--keep-other-platforms",
+            help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
+        ),
+    ] = None,
     compile_pyc: Annotated[
         bool | None,
         typer.Option("--compile/--no-compile", help="Ship .pyc made by the target's Python."),
@@ -138,6 +145,7 @@ def build(
             "keep-tests": keep_tests,
             "strip": strip,
             "compile": compile_pyc,
+            "drop-other-platforms": drop_other_platforms,
             "allow": tuple(allow) if allow else None,
             "compression": compression,
             "sbom": sbom,
@@ -353,6 +361,7 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
                 "expected": v.expected,
                 "hint": v.hint,
                 "waived": v.waived,
+                "severity": v.severity,
             }
             for v in result.violations
         ],
@@ -386,11 +395,17 @@ def render_inspect(console: Console, result: InspectResult) -> None:
         f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
     ), markup=False)  # fmt: skip
     problems = [p for p in view["problems"] if not p["waived"]]
-    console.print(f"problems: {len(problems) or 'none'}", markup=False)
+    errors = sum(p["severity"] == "error" for p in problems)
+    console.print(
+        f"problems: {errors or 'none'}"
+        + (f" (and {len(problems) - errors} warnings)" if len(problems) > errors else ""),
+        markup=False,
+    )
     for problem in problems[:25]:
         owner = f" ({problem['distribution']})" if problem["distribution"] else ""
+        level = "warning: " if problem["severity"] == "warning" else ""
         console.print(
-            f"  - {problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
+            f"  - {level}{problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
             f"target offers {problem['expected']}",
             markup=False,
         )
