@@ -221,6 +221,18 @@ def test_python_magic_needs_libmagic_which_only_al2023_has() -> None:
     assert check(files, PY311_X86, owners=owners, layer_names=("lib/libmagic.so.1",)) == ()
 
 
+# Laid out like selenium's wheel, which picks its manager by sys.platform and platform.machine().
+SELENIUM_LIKE = {
+    "multiplat/__init__.py": b"",
+    "multiplat/linux/manager": make_elf(EM_X86_64, [LIBC], needed=["libc.so.6"],
+                                        interpreter="/lib64/ld-linux-x86-64.so.2"),
+    "multiplat/linux/manager-arm64": make_elf(EM_AARCH64, [LIBC], needed=["libc.so.6"],
+                                              interpreter="/lib/ld-linux-aarch64.so.1"),
+    "multiplat/macos/manager": MACHO_64 + b"\0" * 1000,
+    "multiplat/windows/manager.exe": PE_DLL + b"\0" * 2000,
+}  # fmt: skip
+
+
 # --- end to end: build and inspect --------------------------------------------------------------
 
 
@@ -236,6 +248,7 @@ def linkage_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "vendored/_v.abi3.so": _needing("libz-9f1d.so.1.2.13", rpath="$ORIGIN/../vendored.libs"),
         "vendored.libs/libz-9f1d.so.1.2.13": _needing("libc.so.6"),
     })  # fmt: skip
+    make_wheel(d, "multiplat", "1.0", files=SELENIUM_LIKE)
     with serve_index(d, tmp_path_factory.mktemp("linkage-index")) as url:
         yield url
 
@@ -290,16 +303,6 @@ def test_inspect_finds_the_missing_library_in_any_zip_and_accepts_lib(tmp_path: 
 
 # --- the opt-in slimming rule -------------------------------------------------------------------
 
-SELENIUM_LIKE = {
-    "multiplat/__init__.py": b"",
-    "multiplat/linux/manager": make_elf(EM_X86_64, [LIBC], needed=["libc.so.6"],
-                                        interpreter="/lib64/ld-linux-x86-64.so.2"),
-    "multiplat/linux/manager-arm64": make_elf(EM_AARCH64, [LIBC], needed=["libc.so.6"],
-                                              interpreter="/lib/ld-linux-aarch64.so.1"),
-    "multiplat/macos/manager": MACHO_64 + b"\0" * 1000,
-    "multiplat/windows/manager.exe": PE_DLL + b"\0" * 2000,
-}  # fmt: skip
-
 
 def test_the_slim_rule_removes_only_other_platform_binaries_and_reports_savings() -> None:
     from layerkit.config import SlimSettings
@@ -320,20 +323,12 @@ def test_the_slim_rule_removes_only_other_platform_binaries_and_reports_savings(
     assert rule.bytes == sum(len(SELENIUM_LIKE[r.path]) for r in rule.removals)
 
 
-@pytest.fixture(scope="module")
-def multiplat_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    d = tmp_path_factory.mktemp("multiplat")
-    make_wheel(d, "multiplat", "1.0", files=SELENIUM_LIKE)
-    with serve_index(d, tmp_path_factory.mktemp("multiplat-index")) as url:
-        yield url
-
-
 def test_build_reports_other_platform_binaries_and_drops_them_on_request(
-    tmp_path: Path, multiplat_index: str, env: dict[str, str]
+    tmp_path: Path, linkage_index: str, env: dict[str, str]
 ) -> None:
     project = make_project(tmp_path, "multiplat\n")
     argv = ["build", str(project), "--python", "3.12", "--arch", "x86_64",
-            "--index-url", multiplat_index, "--json"]  # fmt: skip
+            "--index-url", linkage_index, "--json"]  # fmt: skip
     kept = run_cli(*argv, "-o", str(tmp_path / "kept"), env=env)
     assert kept.returncode == 0, kept.output
     assert "macos/manager" in kept.stderr and "other platform" in kept.stderr
