@@ -4,12 +4,16 @@ Everything here is pure: the checks read bytes through an `Opener` (a directory 
 `inspect` can check a zip without extracting it) and return `Violation` values; `raise_for` turns
 the ones that are not waived into one `VerificationError`.
 
-Shared objects: each one must be an ELF file (not Mach-O or PE), for the target's machine, needing
-no ``GLIBC_x.y`` symbol version newer than the runtime's glibc; an extension module's ABI tag must
-be the target's (``cpython-312-x86_64-linux-gnu`` or ``abi3``).
+Binaries, found by their magic bytes (`read_binaries`, through the bounded reader of
+`layerkit.elf`): each one the target would load or run must be an ELF file (not Mach-O or PE),
+for the target's machine, needing no ``GLIBC_x.y`` symbol version newer than the runtime's glibc;
+an extension module's ABI tag must be the target's (``cpython-312-x86_64-linux-gnu`` or
+``abi3``); every library it needs must resolve (`layerkit.linkage`). Binaries shipped for other
+platforms (`is_other_platform`) are reported as warnings.
 
-Layout: only ``python/`` at the zip root, the target's ``python/lib/python3.X``, every entry
-world-readable, no symlink that is absolute or leaves the layer, no absolute or ``..`` name.
+Layout: only ``python/`` (and ``lib/``, Lambda's ``/opt/lib``) at the zip root, the target's
+``python/lib/python3.X``, every entry world-readable, no symlink that is absolute or leaves the
+layer, no absolute or ``..`` name.
 """
 
 from __future__ import annotations
