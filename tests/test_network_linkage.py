@@ -15,7 +15,7 @@ pytestmark = pytest.mark.network
 
 def _build(tmp_path: Path, requirements: str, python: str) -> tuple[int, str, str]:
     project = tmp_path / "proj"
-    project.mkdir()
+    project.mkdir(parents=True)
     (project / "requirements.txt").write_text(requirements)
     result = run_cli("build", str(project), "--python", python, "--arch", "x86_64",
                      "-o", str(tmp_path / "dist"), "--json", env=isolated_env(),
@@ -52,3 +52,12 @@ def test_no_false_alarm_on_the_common_stack(tmp_path: Path, requirements: str, p
     assert "needs" not in err and "warning" not in err, err
     names = {d["name"] for d in json.loads(out)["builds"][0]["distributions"]}
     assert {line.lower() for line in requirements.split()} <= {n.lower() for n in names}
+
+
+def test_python_magic_is_refused_on_python311_and_accepted_on_python312(tmp_path: Path) -> None:
+    """python-magic opens libmagic.so.1 by name: Amazon Linux 2 lacks it, 2023 has file-libs."""
+    code, _out, err = _build(tmp_path / "a", "python-magic\n", "3.11")
+    assert code == 5, err
+    assert "libmagic.so.1" in err and "python-magic" in err
+    code, _out, err = _build(tmp_path / "b", "python-magic\n", "3.12")
+    assert code == 0, err
