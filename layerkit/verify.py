@@ -94,7 +94,7 @@ _TEMPLATES: dict[Rule, str] = {
     "glibc": "{path}{owner} needs {found}, but the target offers {expected}",
     "python-abi": "{path}{owner} is an extension for {found}, but the target loads {expected}",
     "missing-library": "{path}{owner} needs {found}, which is {expected}",
-    "other-platform": "{path}{owner} is {found}, for another platform than {expected} (reported)",
+    "other-platform": "{path}{owner} is {found}, not for {expected} (reported, not an error)",
     "root": "{path} is {found} at the zip root, where the target only reads {expected}",
     "python-version": "{path} is under {found}, but the target reads {expected}",
     "permissions": "{path}{owner} has mode {found}, but Lambda needs {expected}",
@@ -347,8 +347,8 @@ def check_shared_object(
                 distribution,
                 "other-platform",
                 kind,
-                f"ELF files for Linux {target.machine}",
-                f"{what} ships it for another platform and should not load it here; "
+                f"Linux {target.machine}",
+                f"{what} ships binaries for several platforms and picks one at run time; "
                 f"--drop-other-platforms leaves such files out",
                 severity="warning",
             )

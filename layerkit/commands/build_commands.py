@@ -401,14 +401,10 @@ def render_inspect(console: Console, result: InspectResult) -> None:
         + (f" (and {len(problems) - errors} warnings)" if len(problems) > errors else ""),
         markup=False,
     )
-    for problem in problems[:25]:
-        owner = f" ({problem['distribution']})" if problem["distribution"] else ""
-        level = "warning: " if problem["severity"] == "warning" else ""
-        console.print(
-            f"  - {level}{problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
-            f"target offers {problem['expected']}",
-            markup=False,
-        )
+    shown = [v for v in result.violations if not v.waived]
+    for violation in shown[:25]:  # errors and warnings alike, in the words of the error message
+        level = "warning: " if violation.severity == "warning" else ""
+        console.print(f"  - {level}{violation.describe()}", markup=False)
     slim = view["slimming"]
     savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
                for r in slim["rules"] if r["files"]]  # fmt: skip
