@@ -116,6 +116,7 @@ def check_linkage(
 
     runtime = runtime_libraries(target)
     layer = _Layer(list(binaries), layer_prefix, layer_names)
+    by_full = {layer.full(path): info for path, info in binaries.items()}
     violations: list[Violation] = []
     for path, info in binaries.items():
         elf = info.elf
@@ -128,14 +129,32 @@ def check_linkage(
         dirs = layer.search_dirs(path, elf.rpath + elf.runpath)
         missing: list[str] = []
         unsure: list[str] = []
+        foreign: list[str] = []
         for name in elf.needed:
-            if layer.find(name, dirs) is not None or name in runtime.present:
+            found = layer.find(name, dirs)
+            if found is not None:
+                other = by_full.get(found)
+                if other is not None and (other.format != "elf" or other.machine != info.machine):
+                    foreign.append(f"{name} ({found})")
                 continue
-            (unsure if name in runtime.unsure else missing).append(name)
+            if name not in runtime.present:
+                (unsure if name in runtime.unsure else missing).append(name)
         distribution = owners.get(path)
         violations.extend(
             _violations(path, distribution, target, runtime, missing=missing, unsure=unsure)
         )
+        if foreign:
+            violations.append(
+                Violation(
+                    path,
+                    distribution,
+                    "missing-library",
+                    ", ".join(foreign),
+                    f"in the layer but not a library for {target.machine}: the loader "
+                    f"would refuse it",
+                    f"install the {target.machine} wheel of the package that ships it",
+                )
+            )
         glibcxx = info.glibcxx
         if (
             "libstdc++.so.6" in elf.needed

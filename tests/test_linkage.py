@@ -69,6 +69,19 @@ def test_an_executable_of_any_name_is_checked() -> None:
     assert check({"playwright/driver/node": node}, PY312_X86) == ()
 
 
+def test_libatomic_is_missing_on_al2_and_unsure_on_al2023() -> None:
+    """playwright's node links libatomic.so.1: absent from the AL2 listing, not ruled out on
+    AL2023 (a warning there rather than a false error)."""
+    node = make_elf(EM_X86_64, [LIBC], needed=["libc.so.6", "libatomic.so.1"],
+                    interpreter="/lib64/ld-linux-x86-64.so.2")  # fmt: skip
+    assert rules(check({"driver/node": node}, PY311_X86)) == [
+        ("driver/node", "missing-library", "error")
+    ]
+    assert rules(check({"driver/node": node}, PY312_X86)) == [
+        ("driver/node", "missing-library", "warning")
+    ]
+
+
 def test_text_files_are_not_opened() -> None:
     opened: list[str] = []
 
@@ -167,6 +180,18 @@ def test_needs_resolve_inside_the_layer_or_in_the_image(
     files: dict[str, bytes], layer_names: tuple[str, ...]
 ) -> None:
     assert check(files, PY312_X86, layer_names=layer_names) == ()
+
+
+def test_a_needed_library_for_another_machine_is_an_error() -> None:
+    """A vendored library reported as other-platform on its own is fatal once something the
+    target loads links it."""
+    files = {"pkg/_c.abi3.so": _needing("libfoo.so.1", machine=EM_AARCH64),
+             "pkg/libfoo.so.1": _needing("libc.so.6", machine=EM_X86_64)}  # fmt: skip
+    violations = check(files, PY312_ARM)
+    assert ("pkg/_c.abi3.so", "missing-library", "error") in rules(violations)
+    assert "not a library for aarch64" in next(
+        v.expected for v in violations if v.rule == "missing-library"
+    )
 
 
 def test_a_library_present_on_al2023_only_fails_on_al2() -> None:
