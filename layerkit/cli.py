@@ -31,6 +31,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "publish_commands": ("publish", "attach", "deploy", "layers"),
     "release_commands": ("version", "alias"),
     "init_commands": ("init",),
+    "targets_commands": ("targets",),
 }
 
 

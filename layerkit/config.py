@@ -390,6 +390,12 @@ def default_name(config: ProjectConfig) -> str:
     return _NAME_RE.sub("-", raw).strip("-") or "layer"
 
 
+def configured_targets(build: Mapping[str, Any]) -> tuple[Target, ...]:
+    """The python x arch targets a build table (file or merged with flags) asks for, defaults
+    filled in: what `build` builds and what `layerkit targets` prints for CI's matrix."""
+    return target_matrix(build.get("python", (DEFAULT_PYTHON,)), build.get("arch", (DEFAULT_ARCH,)))
+
+
 def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) -> BuildSettings:
     """Merge CLI overrides (already typed; None = not given) over the file and apply defaults."""
     given = {k: v for k, v in overrides.items() if v is not None and v != ()}
@@ -469,9 +475,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         requirement_files=requirement_files,
         requirements=tuple(specs),
         local_packages=tuple(local_packages),
-        targets=target_matrix(
-            merged.get("python", (DEFAULT_PYTHON,)), merged.get("arch", (DEFAULT_ARCH,))
-        ),
+        targets=configured_targets(merged),
         installer=installer,
         output_dir=output if output.is_absolute() else base / output,
         budget_bytes=budget,

@@ -96,6 +96,7 @@ def documents(
 
     _run(env, docs, "init", str(tmp_path / "new"), "--template", "minimal")
     _run(env, docs, "init", "--list")
+    _run(env, docs, "targets", str(tmp_path / "new"))
     return docs
 
 

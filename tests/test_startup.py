@@ -72,6 +72,21 @@ def test_a_build_the_cache_serves_loads_nothing_of_a_build_from_scratch(
     }
 
 
+def test_targets_json_loads_no_aws_no_rich_and_nothing_of_a_build(tmp_path: Path) -> None:
+    """The generated workflow's first job runs `layerkit targets . --json` on every push."""
+    modules = _imported_modules(
+        f"from layerkit.cli import run\nassert run(['targets', {str(tmp_path)!r}, '--json']) == 0",
+        tmp_path,
+    )
+    assert "layerkit.matrix" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("rich", "boto3", "botocore")}
+    assert not {m for m in modules if m.startswith((*BUILD_FROM_SCRATCH, "layerkit.workflow"))}
+    assert {m for m in modules if m.startswith("layerkit.commands.")} == {
+        "layerkit.commands.targets_commands",
+        "layerkit.commands.common",
+    }
+
+
 def _registered_names(app: typer.Typer) -> set[str]:
     commands = {info.name or "" for info in app.registered_commands}
     groups = {info.name or (info.typer_instance.info.name or "") for info in app.registered_groups}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -15,6 +16,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ProjectArgument = Annotated[
+    Path,
+    typer.Argument(metavar="PATH", help="Project directory (pyproject.toml / layerkit.toml)."),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 ProfileOption = Annotated[
     str | None, typer.Option("--profile", help="AWS profile (default: the standard AWS chain).")
