@@ -26,7 +26,7 @@ from layerkit.contents import (
     scan_tree,
 )
 from layerkit.errors import LayerkitError
-from layerkit.installer import InstallRequest, install
+from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
 from layerkit.slim import slim_tree
@@ -55,6 +55,7 @@ def _manifest(
     target: Target,
     *,
     ctx: BuildContext,
+    backend: InstallerBackend,
     archive: ZipResult,
     entries: tuple[FileEntry, ...],
     distributions: tuple[InstalledDistribution, ...],
@@ -72,8 +73,8 @@ def _manifest(
         runtime=target.runtime,
         abi=target.cpython_abi,
         glibc=f"{target.glibc[0]}.{target.glibc[1]}",
-        installer=ctx.backend.name,
-        installer_version=ctx.backend.version(),
+        installer=backend.name,
+        installer_version=backend.version(),
         zip=archive.path.name,
         sha256=archive.sha256,
         code_sha256=code_sha256(archive.sha256),
@@ -131,12 +132,15 @@ def assemble(
     `key_for_install` names the cache key of what was installed, before slimming changes it.
     """
     site_packages = request.dest
-    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
+    backend, why = backend_for_target(ctx.backend, target)
+    if why:
+        ctx.progress(why)
+    ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
         # Installers don't say which wheel files they used; the lock of the same request names
         # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
         lock_job = pool.submit(lambda: read_pylock(lock_text()))
-        install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+        install(request, backend=backend, runner=ctx.runner, env=ctx.env)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
     _drop_installer_artifacts(site_packages)
     key = key_for_install(site_packages)
@@ -162,8 +166,13 @@ def assemble(
         target,
         owners=owners(distributions),
         waived=settings.allow,
+        layer_prefix=target.site_packages,
+        layer_names=[m.arcname for m in members],
     ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
     raise_for(violations, label=label)
+    for violation in violations:
+        if violation.severity == "warning" and not violation.waived:
+            ctx.warn(violation.describe())
 
     # The budget is checked after slimming and compiling: both change what ships.
     report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
@@ -182,6 +191,7 @@ def assemble(
         settings,
         target,
         ctx=ctx,
+        backend=backend,
         archive=archive,
         entries=entries,
         distributions=distributions,

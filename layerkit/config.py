@@ -111,6 +111,12 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
         "Strip debug symbols from shared objects (never vendored *.libs). Default: false.",
     ),
     OptionSpec(
+        "drop-other-platforms",
+        "bool",
+        "Leave out binaries shipped for other platforms (Mach-O, PE, ELF of the other "
+        "architecture) that the target never loads. Default: false.",
+    ),
+    OptionSpec(
         "compile",
         "bool",
         "Ship .pyc compiled by an interpreter of the target version. Default: false.",
@@ -169,6 +175,7 @@ class SlimSettings:
     exclude_globs: tuple[str, ...] = ()
     strip: bool = False
     compile: bool = False
+    drop_other_platforms: bool = False
 
 
 @dataclass(frozen=True)
@@ -503,6 +510,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
             exclude_globs=merged.get("exclude-globs", ()),
             strip=merged.get("strip", False),
             compile=merged.get("compile", False),
+            drop_other_platforms=merged.get("drop-other-platforms", False),
         ),
         allow=merged.get("allow", ()),
         compression=compression,

@@ -245,6 +245,8 @@ def inspect_layer(
                 layer.opener,
                 target,
                 owners=owners(layer.distributions),
+                layer_prefix=layer.packages_dir if layer.layout is not None else None,
+                layer_names=[e.name for e in layer.layout or ()],
             )
             slim_plan = plan(
                 layer.entries, layer.opener, target, SlimSettings(strip=True), layer.distributions

@@ -214,6 +214,24 @@ def make_backend(name: InstallerName) -> InstallerBackend:
     return PipBackend(python=sys.executable)
 
 
+def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[InstallerBackend, str]:
+    """The backend that installs for `target` exactly as pip would, and why it changed (or "").
+
+    uv can only be told a few glibc versions; for a target between two of them (glibc 2.26:
+    python3.9-3.11) it would refuse the manylinux_2_18...2_26 wheels pip installs, so both
+    installers would pick different releases. There pip installs instead, with every tag spelled
+    out; uv still resolves the lock that names the wheels' hashes.
+    """
+    if isinstance(backend, UvBackend) and not target.uv_platform_exact:
+        note = (
+            f"{target}: uv cannot target glibc {target.glibc[0]}.{target.glibc[1]} exactly (its "
+            f"--python-platform stops at manylinux_2_17 below 2_28), so pip installs this "
+            f"target and accepts manylinux_2_24..2_{target.glibc[1]} wheels as it should"
+        )
+        return PipBackend(python=backend.python), note
+    return backend, ""
+
+
 # How installers say "no wheel for this target" versus "no such package/version" versus "bad input".
 _COMPATIBILITY_PATTERNS = (
     r"has no usable wheels",

@@ -11,6 +11,8 @@ Rules, in the order that claims a file (each file is counted once):
 - ``exclude-distribution`` (opt-in): whole distributions, by their ``*.dist-info/RECORD``;
 - ``tests`` (default on): ``tests``/``test`` directories inside packages, unless imported;
 - ``exclude-glob`` (opt-in): glob patterns relative to site-packages;
+- ``other-platforms`` (opt-in): binaries for another OS or machine that the target never loads
+  (`verify.is_other_platform`);
 - ``foreign-bytecode`` (always): ``.pyc`` the target's interpreter never loads (another version's
   magic number, another cache tag, optimisation levels Lambda does not run with);
 - ``stale-bytecode`` (always): timestamp-based ``.pyc`` for the target, invalid once the zip's
@@ -33,8 +35,6 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -47,11 +47,13 @@ from layerkit.contents import (
     read_distributions,
     scan_tree,
 )
+from layerkit.elf import ElfError, is_elf, read_elf
 from layerkit.targets import Target
 from layerkit.verify import (
     Opener,
-    file_format,
+    is_other_platform,
     is_shared_object,
+    may_be_binary,
     read_shared_object,
     tree_opener,
 )
@@ -60,12 +62,18 @@ if TYPE_CHECKING:
     from layerkit.installer import CommandRunner
 
 RuleName = Literal[
-    "exclude-distribution", "tests", "exclude-glob", "foreign-bytecode", "stale-bytecode"
+    "exclude-distribution",
+    "tests",
+    "exclude-glob",
+    "other-platforms",
+    "foreign-bytecode",
+    "stale-bytecode",
 ]
 RULE_DESCRIPTIONS: dict[RuleName, str] = {
     "exclude-distribution": "distributions excluded by configuration",
     "tests": "tests/test directories inside packages",
     "exclude-glob": "files matching exclude globs",
+    "other-platforms": "binaries for other platforms the target never loads",
     "foreign-bytecode": ".pyc files the target's interpreter never loads",
     "stale-bytecode": "timestamp-based .pyc files, invalid once the zip fixes every mtime",
 }
@@ -473,21 +481,19 @@ def _strip_candidates(
 
 def _strippable_bytes(stream: BinaryIO, target: Target) -> int:
     """Bytes of symbol tables and debug sections in an ELF of the target's machine, else 0."""
-    if file_format(stream.read(4)) != "elf":
+    if not is_elf(stream.read(4)):
         return 0
-    stream.seek(0)
     try:
-        elf = ELFFile(stream)
-        if elf["e_machine"] != target.elf_machine:
-            return 0
-        return sum(
-            int(section["sh_size"])
-            for section in elf.iter_sections()
-            if section.name in _STRIPPED_SECTIONS
-            or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
-        )
-    except (ELFError, ValueError, KeyError):
+        elf = read_elf(stream)
+    except ElfError:
         return 0
+    if elf.machine != target.elf_machine:
+        return 0
+    return sum(
+        section.size
+        for section in elf.sections
+        if section.name in _STRIPPED_SECTIONS or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
+    )
 
 
 class _Claims:
@@ -523,6 +529,8 @@ def plan(
         _plan_tests(claims, opener)
     for pattern in options.exclude_globs:
         _plan_glob(claims, pattern)
+    if options.drop_other_platforms:
+        _plan_other_platforms(claims, opener, target)
     for path in sorted(claims.present):
         if path.endswith(".pyc") and path not in claims.by_path:
             with opener(path) as stream:
@@ -579,6 +587,17 @@ def _plan_exclusions(
             claims.claim(path, "exclude-distribution", f"part of {dist.name}")
     kept = [d for d in distributions if d not in excluded]
     claims.warnings.extend(_exclusion_warnings(excluded, kept, claims.present, opener, target))
+
+
+def _plan_other_platforms(claims: _Claims, opener: Opener, target: Target) -> None:
+    """Binaries a package ships for other platforms and picks at run time (the rule is
+    `verify.is_other_platform`): selenium's macos/ and windows/ managers, and on arm64 its
+    x86-64 one."""
+    for path in sorted(p for p in claims.present if p not in claims.by_path and may_be_binary(p)):
+        with opener(path) as stream:
+            info = read_shared_object(stream)
+        if is_other_platform(path, info, target):
+            claims.claim(path, "other-platforms", f"{info.format} {info.machine}".strip())
 
 
 def _plan_tests(claims: _Claims, opener: Opener) -> None:
@@ -815,14 +834,8 @@ def _stripped_problem(output: Path, target: Target) -> str | None:
             return f"the result is not a readable ELF file ({info.error or info.format})"
         if info.machine != target.elf_machine:
             return f"the result is for {info.machine}"
-        stream.seek(0)
-        for segment in ELFFile(stream).iter_segments():
-            align = int(segment["p_align"])
-            if (
-                segment["p_type"] == "PT_LOAD"
-                and align > 1
-                and (int(segment["p_offset"]) - int(segment["p_vaddr"])) % align
-            ):
+        for segment in info.elf.loads if info.elf else ():
+            if segment.align > 1 and (segment.offset - segment.vaddr) % segment.align:
                 return "a loadable segment lost its alignment (the loader would refuse it)"
     return None
 

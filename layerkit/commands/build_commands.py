@@ -95,6 +95,13 @@ def build(
     strip: Annotated[
         bool | None, typer.Option("--strip/--no-strip", help="Strip debug symbols from .so files.")
     ] = None,
+    drop_other_platforms: Annotated[
+        bool | None,
+        typer.Option(
+            "--drop-other-platforms/--keep-other-platforms",
+            help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
+        ),
+    ] = None,
     compile_pyc: Annotated[
         bool | None,
         typer.Option("--compile/--no-compile", help="Ship .pyc made by the target's Python."),
@@ -149,6 +156,7 @@ def build(
             "keep-tests": keep_tests,
             "strip": strip,
             "compile": compile_pyc,
+            "drop-other-platforms": drop_other_platforms,
             "allow": tuple(allow) if allow else None,
             "compression": compression,
             "sbom": sbom,
@@ -412,6 +420,7 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
                 "expected": v.expected,
                 "hint": v.hint,
                 "waived": v.waived,
+                "severity": v.severity,
             }
             for v in result.violations
         ],
@@ -448,13 +457,15 @@ def render_inspect(console: Console, result: InspectResult) -> None:
         f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
     ))  # fmt: skip
     problems = [p for p in view["problems"] if not p["waived"]]
-    say(f"problems: {len(problems) or 'none'}")
-    for problem in problems[:25]:
-        owner = f" ({problem['distribution']})" if problem["distribution"] else ""
-        say(
-            f"  - {problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
-            f"target offers {problem['expected']}"
-        )
+    errors = sum(p["severity"] == "error" for p in problems)
+    say(
+        f"problems: {errors or 'none'}"
+        + (f" (and {len(problems) - errors} warnings)" if len(problems) > errors else "")
+    )
+    listed = [v for v in result.violations if not v.waived]
+    for violation in listed[:25]:  # errors and warnings alike, in the words of the error message
+        level = "warning: " if violation.severity == "warning" else ""
+        say(f"  - {level}{violation.describe()}")
     slim = view["slimming"]
     savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
                for r in slim["rules"] if r["files"]]  # fmt: skip
