@@ -232,7 +232,10 @@ def test_a_so_symlink_is_checked_as_the_file_it_points_to(
     problems = {(p["path"], p["rule"], p["severity"]) for p in view["problems"]}  # type: ignore[attr-defined]
     # the link is loaded as an extension: an error; the ELF it points at, seen by its magic bytes
     # under a name nothing loads, is a binary for another platform: a warning
-    assert problems == {("x.so", "machine", "error"), ("wrong-arch.elf", "other-platform", "warning")}
+    assert problems == {
+        ("x.so", "machine", "error"),
+        ("wrong-arch.elf", "other-platform", "warning"),
+    }
 
 
 def test_files_outside_site_packages_count_against_the_budget(
