@@ -55,6 +55,11 @@ class Output:
         return Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
     @property
+    def text(self) -> bool:
+        """Whether the result is printed as text for a reader (not JSON, not --quiet)."""
+        return not self.json and not self.quiet
+
+    @property
     def interactive(self) -> bool:
         return not self.json and not self.quiet and sys.stderr.isatty()
 
