@@ -38,7 +38,7 @@ _NAME_MIN, _NAME_MAX = 16, 40
 
 def fit(text: str, width: int) -> str:
     """`text` cut to `width` cells with an ellipsis at the end (names, never wrapped)."""
-    return text if len(text) <= width else text[: max(0, width - 1)] + ELLIPSIS
+    return text if len(text) <= width else text[: max(0, width - 1)].rstrip() + ELLIPSIS
 
 
 def fit_left(text: str, width: int) -> str:
@@ -62,12 +62,24 @@ def _mark_cell(size: int, scale: int, width: int, *, over: bool) -> int:
     return min(width - (2 if over else 1), round(size / scale * width))
 
 
+def _scale(report: SizeReport) -> int:
+    """The bar's full width in bytes: the budget, or the layer when it is larger. Lambda's limit
+    widens it only when it is near (within a quarter): far off, it would shrink the layer to a
+    sliver."""
+    scale = max(report.total_bytes, report.budget_bytes, 1)
+    return report.limit_bytes if report.limit_bytes <= scale * 1.25 else scale
+
+
+def limit_drawn(report: SizeReport) -> bool:
+    """Whether Lambda's limit gets its own mark on the bar."""
+    return report.limit_bytes != report.budget_bytes and report.limit_bytes <= _scale(report)
+
+
 def total_bar(report: SizeReport, width: int = BAR_WIDTH, *, state: State | None = None) -> Text:
-    """The whole layer on a scale holding budget and limit, in the state's colour within the
-    budget and red past it; the budget's position marked ``┃`` and Lambda's limit, when
-    different, ``╏``."""
+    """The whole layer against the budget, in the state's colour (red when over: past the
+    budget's mark ``┃`` too); Lambda's limit, when near and different, marked ``╏``."""
     colour = STATE_COLOUR[state or budget_state(report)]
-    scale = max(report.total_bytes, report.budget_bytes, report.limit_bytes, 1)
+    scale = _scale(report)
     budget_cell = _mark_cell(report.budget_bytes, scale, width, over=report.over_budget)
     limit_cell = _mark_cell(report.limit_bytes, scale, width, over=False)
     filled = round(report.total_bytes / scale * width)
@@ -77,7 +89,7 @@ def total_bar(report: SizeReport, width: int = BAR_WIDTH, *, state: State | None
     for index in range(width):
         if index == budget_cell:
             text.append(BUDGET_MARK, style="bold")
-        elif index == limit_cell and report.limit_bytes != report.budget_bytes:
+        elif index == limit_cell and limit_drawn(report):
             text.append(LIMIT_MARK, style="bold red")
         elif index < filled:
             text.append("█", style="red" if index > budget_cell else colour)
@@ -121,8 +133,8 @@ def render_size_chart(
                 f"; {plural(report.file_count, 'file')}",
             )
         )
-    legend = f" {BUDGET_MARK} budget"
-    if report.limit_bytes != report.budget_bytes:
+    legend = f" {BUDGET_MARK} budget {human_bytes(report.budget_bytes)}"
+    if limit_drawn(report):
         legend += f"  {LIMIT_MARK} Lambda limit {human_bytes(report.limit_bytes)}"
     console.print(Text.assemble(total_bar(report, width, state=state), legend), no_wrap=True)
     if not report.distributions:

@@ -369,7 +369,10 @@ def test_bar_cells_in_eighths() -> None:
 
 def test_total_bar_marks_the_budget_and_reddens_the_overflow() -> None:
     within = total_bar(_report({"a": 25}, budget=50, limit=100), width=20)
-    assert within.plain == "█████" + "·" * 5 + BUDGET_MARK + "·" * 8 + LIMIT_MARK
+    # the scale is the budget: a limit far beyond it would shrink the layer to a sliver
+    assert within.plain == "█" * 10 + "·" * 9 + BUDGET_MARK
+    near = total_bar(_report({"a": 100}, budget=220, limit=250), width=25)
+    assert near.plain == "█" * 10 + "·" * 12 + BUDGET_MARK + "·" + LIMIT_MARK
     over = total_bar(_report({"a": 120}, budget=100, limit=100), width=12)
     assert over.plain == "█" * 10 + BUDGET_MARK + "█"
     red = [span for span in over.spans if span.style == "red"]
@@ -386,7 +389,7 @@ def test_chart_lists_distributions_as_shares_of_the_budget() -> None:
     out = _chart(_report({"big": 50 * MIB, "small": 1024}, budget=100 * MIB))
     lines = out.splitlines()
     assert lines[0] == "50.0 MiB of 100.0 MiB budget (50%), 50.0 MiB left; 20 files"
-    assert "┃ budget  ╏ Lambda limit 250.0 MiB" in lines[1]
+    assert lines[1].endswith("┃ budget 100.0 MiB") and "Lambda limit" not in out
     assert re.match(r"package +share of the budget +size +%$", lines[2])
     assert re.match(r"big 1\.0 +█{20} +50\.0 MiB +50%$", lines[3])
     assert re.match(r"small 1\.0 +▏ +1\.0 KiB +<1%$", lines[4])
