@@ -151,7 +151,8 @@ def build(
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
-    result = build_layers(settings, context)
+    with out.stages():
+        result = build_layers(settings, context)
     out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
 
 
