@@ -231,6 +231,15 @@ def render_layer_report(console: Console, report: LayerReport, *, max_problems: 
         if count > max_problems:
             rows.append((Text(""), Text(f"… and {count - max_problems} more (see --json)")))
         console.print(_items(rows))
+    if report.cautions:
+        console.print(
+            _items(
+                [
+                    (Text("!", style="yellow"), Text(shown(f"warning: {p.summary}")))
+                    for p in report.cautions
+                ]
+            )
+        )
     waived = [p for p in report.problems if p.waived]
     if waived:
         console.print(

@@ -81,6 +81,7 @@ table.problems tr.problem td:first-child { border-left: 3px solid var(--red); }
 .none { color: var(--fits); font-weight: 600; }
 .problems-count { color: var(--red); }
 tr.waived td { color: var(--muted); }
+table.problems tr.warning td:first-child { border-left: 3px solid #d4a72c; }
 ul.notes { margin: 6px 0 0; padding-left: 18px; }
 #filter { width: 100%; max-width: 420px; padding: 5px 10px; margin: 0 0 8px;
   border: 1px solid var(--line); border-radius: 6px; font: inherit; }
@@ -215,9 +216,11 @@ def _fit_section(report: LayerReport) -> str:
 
 
 def _problem_row(problem: Problem) -> str:
-    css = "waived" if problem.waived else "problem"
+    css = (
+        "waived" if problem.waived else ("warning" if problem.severity == "warning" else "problem")
+    )
     package = escape(problem.package) if problem.package else '<span class="muted">—</span>'
-    waived = " (waived)" if problem.waived else ""
+    waived = " (waived)" if problem.waived else (" (warning)" if css == "warning" else "")
     return (
         f'<tr class="{css}"><td class="path">{escape(problem.path)}</td><td>{package}</td>'
         f"<td>{escape(problem.needs)}</td><td>{escape(problem.offers)}</td>"
@@ -236,10 +239,14 @@ def _run_section(report: LayerReport) -> str:
             f"stop this layer from working on {escape(target)}.</p>"
         )
     else:
-        lead = f'<p class="none">No problems found for {escape(target)}.</p>'
+        shown = len(report.problems)
+        verb = "does" if shown == 1 else "do"
+        also = f" ({plural(shown, 'finding')} below {verb} not fail it)" if shown else ""
+        lead = f'<p class="none">No problems found for {escape(target)}{also}.</p>'
     table = ""
     if report.problems:
-        ordered = sorted(report.problems, key=lambda p: p.waived)
+        # errors first, then warnings, then what was waived
+        ordered = sorted(report.problems, key=lambda p: (p.waived, p.severity == "warning"))
         table = (
             '<table class="problems"><thead><tr><th>File</th><th>Package</th><th>Needs</th>'
             "<th>Target offers</th><th>Fix</th></tr></thead><tbody>"

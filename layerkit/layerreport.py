@@ -96,6 +96,7 @@ class Problem:
     fix: str
     summary: str  # one sentence: file, package, need against offer
     waived: bool
+    severity: Literal["error", "warning"] = "error"  # a warning is shown, never fails
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,13 @@ class LayerReport:
 
     @property
     def blocking(self) -> tuple[Problem, ...]:
-        """The problems that fail the layer (not waived)."""
-        return tuple(p for p in self.problems if not p.waived)
+        """The problems that fail the layer: errors not waived."""
+        return tuple(p for p in self.problems if not p.waived and p.severity == "error")
+
+    @property
+    def cautions(self) -> tuple[Problem, ...]:
+        """Problems shown as warnings: they do not fail the layer."""
+        return tuple(p for p in self.problems if not p.waived and p.severity == "warning")
 
     @property
     def state(self) -> State:
@@ -169,6 +175,8 @@ def problem_of(violation: Violation) -> Problem:
         fix=violation.hint,
         summary=sentence,
         waived=violation.waived,
+        # Violations gain a severity with the ELF checks' warnings; until then all are errors.
+        severity="warning" if getattr(violation, "severity", "error") == "warning" else "error",
     )
 
 

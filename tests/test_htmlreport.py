@@ -3,6 +3,7 @@ terminal bar chart."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import shutil
@@ -150,6 +151,16 @@ def test_colour_and_verdict_follow_the_state(
     assert badge is not None and badge.group(1) == state and badge.group(2).startswith(verdict)
     if problems:  # a failing layer never looks like it passed
         assert "within budget" not in page and 'class="verdict fits"' not in page
+
+
+def test_waived_problems_are_shown_but_do_not_fail() -> None:
+    waived = dataclasses.replace(PROBLEM, waived=True)
+    page = _page(SMALL, problems=(waived,))
+    assert '<body class="fits"' in page and '<tr class="waived">' in page
+    assert "(waived)" in page and "1 finding below does not fail it" in page
+    failing = _page(SMALL, problems=(waived, PROBLEM))
+    rows = re.findall(r'<tr class="(problem|waived)">', failing)
+    assert rows == ["problem", "waived"]  # what fails comes first
 
 
 def test_93_percent_of_the_budget_is_amber_not_green() -> None:

@@ -403,6 +403,7 @@ def inspect_view(report: LayerReport) -> dict[str, Any]:
                 "hint": p.fix,
                 "summary": p.summary,
                 "waived": p.waived,
+                "severity": p.severity,
             }
             for p in report.problems
         ],
