@@ -59,6 +59,7 @@ def test_terminal_matches_its_golden_snapshot(make: object, width: int, tmp_path
     assert text == golden.read_text()
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width  # no row wider than the terminal
+    assert "bytes" not in text and not re.search(r"\d,\d{3}", text)  # bytes only in --json
     # never a broken word: every path and name of the layer appears whole, on one line
     for word in ("python/lib/python3.12/site-packages/", "x86_64", "python3.12"):
         assert any(word in line for line in lines), word
