@@ -291,10 +291,11 @@ def _chromium() -> str:
     return path
 
 
-def _open_in_chromium(page: Path, work: Path) -> BrowserRun:
+def _open_in_chromium(page: Path, work: Path, shots: Path | None = None) -> BrowserRun:
     """Load `page` from file:// in headless Chromium: its DOM after scripts ran, the console
-    messages it logged (errors, CSP violations, anything) and a 1280x900 screenshot."""
-    screenshot = work / f"{page.stem}.png"
+    messages it logged (errors, CSP violations, anything) and a 1280x900 screenshot (in `shots`,
+    else in `work`)."""
+    screenshot = (shots or work) / f"{page.stem}.png"
     proc = subprocess.run(
         [
             _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

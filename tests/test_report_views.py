@@ -174,13 +174,14 @@ def test_the_first_screen_in_chromium_answers_the_three_questions(
     make: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     layer = make(tmp_path)  # type: ignore[operator]
-    page = _artifacts(tmp_path) / f"inspect-{layer.name}.html"
+    artifacts = _artifacts(tmp_path)
+    page = artifacts / f"inspect-{layer.name}.html"
     _cli(layer, "--html", str(page), capsys=capsys)
     again = tmp_path / "again.html"
     _cli(layer, "--html", str(again), capsys=capsys)
     assert page.read_bytes() == again.read_bytes()  # deterministic for the same zip
 
-    browser = _open_in_chromium(page, tmp_path)  # the PNG lands beside the page
+    browser = _open_in_chromium(page, tmp_path, artifacts)  # the PNG lands beside the page
     assert _ran_cleanly(browser), browser.console
     tops = dict(re.findall(r'data-q="([a-z]+)" data-top="(\d+)"', browser.dom))
     assert {k: int(v) for k, v in tops.items() if k != "treemap"}.keys() >= {
@@ -193,4 +194,4 @@ def test_the_first_screen_in_chromium_answers_the_three_questions(
     assert f'<body class="{state}"' in browser.dom
     if layer.name == "failing":
         assert browser.dom.count('<tr class="problem">') == 3
-    assert browser.screenshot.stat().st_size > 10_000
+    assert browser.screenshot.parent == artifacts and browser.screenshot.stat().st_size > 10_000
