@@ -69,6 +69,8 @@ section { margin: 14px 0; }
 .meter .used { position: absolute; left: 0; top: 0; bottom: 0; }
 .fits .used { background: var(--fits); } .tight .used { background: #d4a72c; }
 .over .used, .failing .used { background: var(--red); }
+.budget-mark { position: absolute; top: -1px; bottom: -1px; width: 3px; margin-left: -1px;
+  background: var(--fg); }
 .scale { display: flex; justify-content: space-between; font-size: 12px; margin-top: 2px; }
 table { border-collapse: collapse; width: 100%; }
 th { text-align: left; font-weight: 600; border-bottom: 1px solid var(--line); padding: 4px 8px; }
@@ -191,6 +193,14 @@ def _fit_section(report: LayerReport) -> str:
     else:
         left = f"{human_bytes(size.headroom_bytes)} left"
     zipped = f", {human_bytes(report.zipped_bytes)} zipped" if report.zipped_bytes else ""
+    # The bar is the budget; over it, the bar is the layer and the budget a mark inside it.
+    scale = max(size.total_bytes, size.budget_bytes)
+    mark = (
+        f'<div class="budget-mark" style="left:{_percent(size.budget_bytes, scale)}" '
+        'title="the budget"></div>'
+        if size.over_budget
+        else ""
+    )
     limit = (
         f"Lambda's limit, {human_bytes(size.limit_bytes)} unzipped, counts the function's code "
         "and all its layers together; "
@@ -205,8 +215,7 @@ def _fit_section(report: LayerReport) -> str:
     return (
         '<section id="fit" data-q="fit"><h2>Does it fit?</h2>'
         f'<div class="meter" role="img" aria-label="{escape(used)} of the budget">'
-        f'<div class="used" style="width:{_percent(size.total_bytes, size.budget_bytes)}">'
-        "</div></div>"
+        f'<div class="used" style="width:{_percent(size.total_bytes, scale)}"></div>{mark}</div>'
         f'<div class="scale"><span><b>{escape(human_bytes(size.total_bytes))}</b> unzipped '
         f"({escape(used)} of the budget{escape(zipped)}), {plural(size.file_count, 'file')}</span>"
         f"<span><b>{escape(left)}</b> of the {escape(human_bytes(size.budget_bytes))} budget"

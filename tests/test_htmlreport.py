@@ -163,6 +163,15 @@ def test_waived_problems_are_shown_but_do_not_fail() -> None:
     assert rows == ["problem", "waived"]  # what fails comes first
 
 
+def test_the_fit_bar_is_the_budget_or_marks_it_when_over() -> None:
+    within = _page(_report({"a": 40 * MIB}, budget=100 * MIB))
+    assert '<div class="used" style="width:40.000%">' in within
+    assert '<div class="budget-mark"' not in within
+    over = _page(_report({"a": 125 * MIB}, budget=100 * MIB))
+    assert '<div class="used" style="width:100.000%">' in over
+    assert '<div class="budget-mark" style="left:80.000%"' in over
+
+
 def test_93_percent_of_the_budget_is_amber_not_green() -> None:
     assert budget_state(_report({"a": 93}, budget=100)) == "tight"
     assert budget_state(_report({"a": 89}, budget=100)) == "fits"
