@@ -42,8 +42,19 @@ def test_piped_progress_is_plain_lines(capsys: pytest.CaptureFixture[str]) -> No
     out = Output()
     assert not out.interactive  # pytest's stderr is not a terminal
     with out.stages():
+        out.stage("inspecting layer.zip")  # a terminal's spinner only: no line in a log
         out.progress("python3.12-x86_64: installing with uv 0.9")
         out.warn("careful")
     captured = capsys.readouterr()
     assert captured.err == "python3.12-x86_64: installing with uv 0.9\nwarning: careful\n"
     assert captured.out == ""
+
+
+def test_a_stage_on_a_terminal_shows_its_line_then_its_spinner() -> None:
+    buffer = io.StringIO()
+    out = Output()
+    stages = Stages(Console(file=buffer, force_terminal=True, width=80), after=0.05)
+    out._stages.append(stages)  # what `stages()` does when stderr is a terminal
+    out.stage("inspecting layer.zip")
+    assert _wait_for(lambda: buffer.getvalue().count("inspecting layer.zip") > 1)
+    stages.stop()

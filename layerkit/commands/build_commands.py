@@ -308,7 +308,9 @@ def inspect(
 
     out = Output(json=json_output, quiet=quiet)
     budget_bytes = parse_size(budget) if budget else None
-    result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
+    with out.stages():
+        out.stage(f"inspecting {path.name}")
+        result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
     report = layer_report(result, python_given=python is not None, arch_given=arch is not None)
     if html is not None:
         files = files_by_distribution(result.entries, result.distributions)

@@ -139,6 +139,12 @@ class Output:
             stages.stop()
             self._stages.remove(stages)
 
+    def stage(self, message: str) -> None:
+        """A stage worth a spinner on a terminal but no line in a log: said only within
+        `stages()` on a terminal (a quick command stays silent when piped)."""
+        if self._stages:
+            self._stages[-1].start(shown(message))
+
     def progress(self, message: str) -> None:
         """A progress line on stderr (silent with --json or --quiet)."""
         if self._stages:
