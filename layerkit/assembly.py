@@ -29,6 +29,7 @@ from layerkit.errors import LayerkitError
 from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
+from layerkit.report import human_bytes
 from layerkit.slim import slim_tree
 from layerkit.targets import Target
 from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
@@ -179,7 +180,7 @@ def assemble(
     check_budget(report, label=label)
 
     zip_path = settings.output_dir / zip_name(settings.name, target)
-    ctx.progress(f"{target}: zipping {len(entries)} files ({report.total_bytes:,} bytes)")
+    ctx.progress(f"{target}: zipping {len(entries)} files ({human_bytes(report.total_bytes)})")
     archive = write_zip(
         members,
         zip_path,

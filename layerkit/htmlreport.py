@@ -1,10 +1,17 @@
-"""The size report as one self-contained HTML page: no external URL, opens offline.
+"""The layer report as one self-contained HTML page: no external URL, opens offline.
+
+The first screen answers a reviewer's three questions, in this order: does it fit (one bar of the
+budget), does it run (every problem, red, with file, package, need, offer and fix), what could be
+smaller (savings per slimming rule). Then the packages as a table with headers, each package's
+files collapsed in a ``<details>``, and a treemap of the layer as inline SVG. Colour follows the
+report's state: green with headroom, amber under 10% left, red over or failing. Every figure comes
+from `layerkit.layerreport`, which the terminal and `--json` share; every name is escaped.
 
 Everything is inline (CSS, a small script, SVG) and a Content-Security-Policy forbids the page to
-load anything, so it renders the same from a CI artifact, an e-mail or a laptop on a plane. The
-page is complete without its script; the script only adds filtering. It marks the body
+load anything. The page is complete without its script, which only adds filtering and sorting and
+notes where each section landed (``data-top``) for a headless browser's check. It marks the body
 ``data-report-status="ok"`` when it ran, and any script error sets ``data-report-error`` on the
-root element, so a headless browser can tell that the page ran cleanly.
+root element. The same report gives the same bytes: nothing depends on time or order of a dict.
 """
 
 from __future__ import annotations
@@ -14,67 +21,82 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from layerkit import __version__
-from layerkit.budget import UNOWNED, SizeReport
+from layerkit.budget import UNOWNED
+from layerkit.layerreport import LayerReport, Problem, Saving, plural, share_text
 from layerkit.report import human_bytes
 
-if TYPE_CHECKING:  # the terminal chart imports this module; it needs none of contents' parsers
+if TYPE_CHECKING:
+    from layerkit.budget import SizeReport
     from layerkit.contents import FileEntry, InstalledDistribution
 
-# Distributions drawn in their own colour in the overview; the rest share one grey segment.
-OVERVIEW_COLOURS = (
+# Packages drawn in their own colour in the treemap; the rest share one grey.
+PALETTE = (
     "#4e79a7",
     "#f28e2b",
     "#59a14f",
-    "#e15759",
     "#76b7b2",
     "#edc948",
     "#b07aa1",
     "#ff9da7",
     "#9c755f",
     "#86bcb6",
+    "#e15759",
 )
 OTHERS_COLOUR = "#bab0ac"
 DEFAULT_MAX_FILES = 200
+TREEMAP_WIDTH, TREEMAP_HEIGHT = 1000, 360
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 _STYLE = """
-:root { --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --bar: #4e79a7; --over: #cf222e; }
+:root { --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --soft: #f6f8fa;
+  --fits: #1a7f37; --fits-bg: #dafbe1; --tight: #9a6700; --tight-bg: #fff8c5;
+  --red: #cf222e; --red-bg: #ffebe9; }
 * { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 1200px; padding: 24px; color: var(--fg);
+body { margin: 0 auto; max-width: 1200px; padding: 20px 24px; color: var(--fg);
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
-h1 { font-size: 22px; margin: 0 0 4px; }
+h1 { font-size: 22px; margin: 0; overflow-wrap: anywhere; }
+h2 { font-size: 16px; margin: 0 0 6px; }
+section { margin: 14px 0; }
 .muted { color: var(--muted); }
-.totals { display: flex; flex-wrap: wrap; gap: 8px 28px; margin: 16px 0; padding: 0;
-  list-style: none; }
-.totals li { display: flex; flex-direction: column; }
-.totals b { font-size: 18px; }
-.verdict { display: inline-block; padding: 2px 8px; border-radius: 10px; font-weight: 600;
-  background: #dafbe1; color: #116329; }
-.verdict.over { background: #ffebe9; color: var(--over); }
-svg.overview { width: 100%; height: auto; display: block; margin: 8px 0 4px; }
-svg.overview text { font: 12px system-ui, sans-serif; fill: var(--fg); }
-.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 0 0 20px; padding: 0;
-  list-style: none; font-size: 12px; }
-.swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; border-radius: 2px; }
-#filter { width: 100%; max-width: 420px; padding: 6px 10px; margin: 4px 0 12px;
+.verdict { display: inline-block; margin: 6px 0 0; padding: 3px 10px; border-radius: 12px;
+  font-weight: 600; }
+.fits .verdict, .verdict.fits { background: var(--fits-bg); color: var(--fits); }
+.tight .verdict, .verdict.tight { background: var(--tight-bg); color: var(--tight); }
+.over .verdict, .failing .verdict { background: var(--red-bg); color: var(--red); }
+.meter { position: relative; height: 22px; background: var(--soft); border: 1px solid var(--line);
+  border-radius: 4px; overflow: hidden; }
+.meter .used { position: absolute; left: 0; top: 0; bottom: 0; }
+.fits .used { background: var(--fits); } .tight .used { background: #d4a72c; }
+.over .used, .failing .used { background: var(--red); }
+.budget-mark { position: absolute; top: -1px; bottom: -1px; width: 3px; margin-left: -1px;
+  background: var(--fg); }
+.scale { display: flex; justify-content: space-between; font-size: 12px; margin-top: 2px; }
+table { border-collapse: collapse; width: 100%; }
+th { text-align: left; font-weight: 600; border-bottom: 1px solid var(--line); padding: 4px 8px; }
+td { padding: 3px 8px; border-top: 1px solid #eaeef2; vertical-align: top; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+code, .path { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px;
+  overflow-wrap: anywhere; }
+table.problems td { color: var(--fg); }
+table.problems tr.problem td:first-child { border-left: 3px solid var(--red); }
+.none { color: var(--fits); font-weight: 600; }
+.problems-count { color: var(--red); }
+tr.waived td { color: var(--muted); }
+table.problems tr.warning td:first-child { border-left: 3px solid #d4a72c; }
+ul.notes { margin: 6px 0 0; padding-left: 18px; }
+#filter { width: 100%; max-width: 420px; padding: 5px 10px; margin: 0 0 8px;
   border: 1px solid var(--line); border-radius: 6px; font: inherit; }
-details.dist { border-top: 1px solid var(--line); }
-details.dist > summary { display: grid; cursor: pointer; align-items: center; padding: 5px 0;
-  grid-template-columns: minmax(160px, 2fr) 90px minmax(200px, 5fr) 90px 56px 80px; gap: 12px; }
-details.dist > summary::-webkit-details-marker { display: none; }
-details.dist > summary .name::before { content: "\\25B8\\00A0"; color: var(--muted); }
-details.dist[open] > summary .name::before { content: "\\25BE\\00A0"; }
-.name { font-weight: 600; overflow-wrap: anywhere; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
-.track { position: relative; height: 14px; background: #f6f8fa; border-radius: 3px; }
-.fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 3px;
-  background: var(--bar); }
-table.files { width: 100%; border-collapse: collapse; margin: 2px 0 10px; font-size: 12px; }
-table.files td { padding: 2px 6px; border-top: 1px solid #eaeef2; }
-table.files td.path { font-family: ui-monospace, SFMono-Regular, Menlo, monospace;
-  overflow-wrap: anywhere; width: 60%; }
-table.files td.bar { width: 25%; }
+th button { font: inherit; font-weight: 600; border: 0; background: none; padding: 0;
+  cursor: pointer; color: inherit; }
+.track { position: relative; height: 12px; min-width: 120px; background: var(--soft);
+  border-radius: 3px; }
+.fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 3px; }
+tr.files-row td { border-top: 0; padding-top: 0; }
+details.files > summary { cursor: pointer; color: var(--muted); font-size: 12px; }
+table.files td { font-size: 12px; padding: 1px 6px; }
+svg.treemap { width: 100%; height: auto; display: block; }
+svg.treemap text { font: 12px system-ui, sans-serif; fill: #fff; }
 .hidden { display: none !important; }
 footer { margin-top: 24px; font-size: 12px; }
 """
@@ -90,24 +112,46 @@ window.addEventListener("error", function (event) {
 _BODY_SCRIPT = """
 (function () {
   var filter = document.getElementById("filter");
-  var dists = Array.prototype.slice.call(document.querySelectorAll("details.dist"));
+  var table = document.getElementById("packages-table");
+  var bodies = Array.prototype.slice.call(table.querySelectorAll("tbody.dist"));
   function apply() {
     var needle = filter.value.trim().toLowerCase();
-    dists.forEach(function (dist) {
-      var rows = Array.prototype.slice.call(dist.querySelectorAll("tr[data-path]"));
-      var nameHit = needle === "" || dist.dataset.name.toLowerCase().indexOf(needle) >= 0;
+    bodies.forEach(function (body) {
+      var rows = Array.prototype.slice.call(body.querySelectorAll("tr[data-path]"));
+      var nameHit = needle === "" || body.dataset.name.toLowerCase().indexOf(needle) >= 0;
       var fileHits = 0;
       rows.forEach(function (row) {
         var hit = nameHit || row.dataset.path.toLowerCase().indexOf(needle) >= 0;
         row.classList.toggle("hidden", !hit);
         if (hit) { fileHits += 1; }
       });
-      dist.classList.toggle("hidden", !nameHit && fileHits === 0);
-      if (needle !== "" && !nameHit && fileHits > 0) { dist.open = true; }
+      body.classList.toggle("hidden", !nameHit && fileHits === 0);
+      var details = body.querySelector("details");
+      if (details && needle !== "" && !nameHit && fileHits > 0) { details.open = true; }
     });
   }
+  function sortBy(key, numeric) {
+    var descending = table.dataset.sort === key ? table.dataset.order !== "desc" : numeric;
+    bodies.sort(function (a, b) {
+      var x = numeric ? Number(a.dataset[key]) : a.dataset[key].toLowerCase();
+      var y = numeric ? Number(b.dataset[key]) : b.dataset[key].toLowerCase();
+      var order = x < y ? -1 : (x > y ? 1 : 0);
+      return descending ? -order : order;
+    });
+    bodies.forEach(function (body) { table.appendChild(body); });
+    table.dataset.sort = key;
+    table.dataset.order = descending ? "desc" : "asc";
+  }
+  Array.prototype.slice.call(table.querySelectorAll("th button")).forEach(function (button) {
+    button.addEventListener("click", function () {
+      sortBy(button.dataset.key, button.dataset.numeric === "1");
+    });
+  });
   filter.addEventListener("input", apply);
   apply();
+  Array.prototype.slice.call(document.querySelectorAll("[data-q]")).forEach(function (el) {
+    el.setAttribute("data-top", String(Math.round(el.getBoundingClientRect().top + scrollY)));
+  });
   document.body.setAttribute("data-report-status", "ok");
 })();
 """
@@ -140,161 +184,269 @@ def files_by_distribution(
     return listing
 
 
-def share_text(part: int, whole: int) -> str:
-    """'64%', or '<1%' for a part too small to round up to a percent (but not nothing)."""
-    if whole <= 0 or part <= 0:
-        return "0%"
-    share = part / whole
-    return "<1%" if share < 0.005 else f"{share:.0%}"
-
-
-def _overview_svg(report: SizeReport) -> str:
-    """The layer as one stacked bar of distributions, with the budget and Lambda's limit."""
-    width, bar_top, bar_height = 1000.0, 22.0, 28.0
-    scale = max(report.total_bytes, report.budget_bytes, report.limit_bytes, 1)
-    parts: list[str] = []
-    x = 0.0
-    coloured = report.distributions[: len(OVERVIEW_COLOURS)]
-    others = sum(d.bytes for d in report.distributions[len(OVERVIEW_COLOURS) :])
-    segments = [(d.name, d.bytes, OVERVIEW_COLOURS[i]) for i, d in enumerate(coloured)]
-    if others:
-        segments.append(("others", others, OTHERS_COLOUR))
-    for name, size, colour in segments:
-        w = width * size / scale
-        parts.append(
-            f'<rect x="{x:.2f}" y="{bar_top}" width="{w:.2f}" height="{bar_height}" '
-            f'fill="{colour}"><title>{escape(name)}: {escape(human_bytes(size))}</title></rect>'
+def _fit_section(report: LayerReport) -> str:
+    """Does it fit: the layer as one bar of the budget, and what the budget leaves out."""
+    size = report.size
+    used = share_text(size.total_bytes, size.budget_bytes)
+    if size.over_budget:
+        left = f"{human_bytes(-size.headroom_bytes)} over"
+    else:
+        left = f"{human_bytes(size.headroom_bytes)} left"
+    zipped = f", {human_bytes(report.zipped_bytes)} zipped" if report.zipped_bytes else ""
+    # The bar is the budget; over it, the bar is the layer and the budget a mark inside it.
+    scale = max(size.total_bytes, size.budget_bytes)
+    mark = (
+        f'<div class="budget-mark" style="left:{_percent(size.budget_bytes, scale)}" '
+        'title="the budget"></div>'
+        if size.over_budget
+        else ""
+    )
+    limit = (
+        f"Lambda's limit, {human_bytes(size.limit_bytes)} unzipped, counts the function's code "
+        "and all its layers together; "
+        + (
+            "this budget is that whole limit, so leave room for the function's code and any "
+            "other layer."
+            if size.budget_bytes >= size.limit_bytes
+            else f"this budget leaves {human_bytes(size.limit_bytes - size.budget_bytes)} "
+            "of it for the function's code and other layers."
         )
-        x += w
-    if report.over_budget:
-        start = width * report.budget_bytes / scale
-        parts.append(
-            f'<rect class="overflow" x="{start:.2f}" y="{bar_top - 3}" '
-            f'width="{x - start:.2f}" height="{bar_height + 6}" fill="#cf222e" opacity="0.35">'
-            f"<title>over the budget by {escape(human_bytes(-report.headroom_bytes))}</title>"
-            "</rect>"
-        )
-    lines = [("budget", report.budget_bytes, "#1f2328")]
-    if report.limit_bytes != report.budget_bytes:
-        lines.append(("Lambda limit", report.limit_bytes, "#cf222e"))
-    for index, (label, size, colour) in enumerate(lines):
-        lx = width * size / scale
-        anchor = "end" if lx > width / 2 else "start"
-        text_x = lx - 4 if anchor == "end" else lx + 4
-        text_y = 14 if index == 0 else bar_top + bar_height + 14
-        parts.append(
-            f'<line class="limit" x1="{lx:.2f}" x2="{lx:.2f}" y1="4" '
-            f'y2="{bar_top + bar_height + 4}" stroke="{colour}" stroke-width="2" '
-            'stroke-dasharray="4 3"/>'
-            f'<text x="{text_x:.2f}" y="{text_y}" text-anchor="{anchor}">'
-            f"{escape(label)} {escape(human_bytes(size))}</text>"
-        )
-    height = bar_top + bar_height + 20
+    )
     return (
-        f'<svg class="overview" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'aria-label="layer size against the budget">'
-        f'<rect x="0" y="{bar_top}" width="{width:.0f}" height="{bar_height}" fill="#f6f8fa"/>'
-        f"{''.join(parts)}</svg>"
+        '<section id="fit" data-q="fit"><h2>Does it fit?</h2>'
+        f'<div class="meter" role="img" aria-label="{escape(used)} of the budget">'
+        f'<div class="used" style="width:{_percent(size.total_bytes, scale)}"></div>{mark}</div>'
+        f'<div class="scale"><span><b>{escape(human_bytes(size.total_bytes))}</b> unzipped '
+        f"({escape(used)} of the budget{escape(zipped)}), {plural(size.file_count, 'file')}</span>"
+        f"<span><b>{escape(left)}</b> of the {escape(human_bytes(size.budget_bytes))} budget"
+        f"</span></div>"
+        f'<p class="muted">{escape(limit)}</p></section>'
     )
 
 
-def _legend(report: SizeReport) -> str:
-    items = [
-        f'<li><span class="swatch" style="background:{OVERVIEW_COLOURS[i]}"></span>'
-        f"{escape(d.name)} {escape(human_bytes(d.bytes))}</li>"
-        for i, d in enumerate(report.distributions[: len(OVERVIEW_COLOURS)])
-    ]
-    rest = report.distributions[len(OVERVIEW_COLOURS) :]
-    if rest:
-        size = human_bytes(sum(d.bytes for d in rest))
-        items.append(
-            f'<li><span class="swatch" style="background:{OTHERS_COLOUR}"></span>'
-            f"{len(rest)} others {escape(size)}</li>"
+def _problem_row(problem: Problem) -> str:
+    css = (
+        "waived" if problem.waived else ("warning" if problem.severity == "warning" else "problem")
+    )
+    package = escape(problem.package) if problem.package else '<span class="muted">—</span>'
+    waived = " (waived)" if problem.waived else (" (warning)" if css == "warning" else "")
+    return (
+        f'<tr class="{css}"><td class="path">{escape(problem.path)}</td><td>{package}</td>'
+        f"<td>{escape(problem.needs)}</td><td>{escape(problem.offers)}</td>"
+        f"<td>{escape(problem.fix)}{waived}</td></tr>"
+    )
+
+
+def _run_section(report: LayerReport) -> str:
+    """Does it run: every problem first, red, with file, package, need, offer and fix."""
+    target = f"{report.runtime} {report.architecture}"
+    blocking = report.blocking
+    if blocking:
+        count = len(blocking)
+        lead = (
+            f'<p class="problems-count"><b>{plural(count, "problem")}</b> would '
+            f"stop this layer from working on {escape(target)}.</p>"
         )
-    return f'<ul class="legend">{"".join(items)}</ul>'
+    else:
+        shown = len(report.problems)
+        verb = "does" if shown == 1 else "do"
+        also = f" ({plural(shown, 'finding')} below {verb} not fail it)" if shown else ""
+        lead = f'<p class="none">No problems found for {escape(target)}{also}.</p>'
+    table = ""
+    if report.problems:
+        # errors first, then warnings, then what was waived
+        ordered = sorted(report.problems, key=lambda p: (p.waived, p.severity == "warning"))
+        table = (
+            '<table class="problems"><thead><tr><th>File</th><th>Package</th><th>Needs</th>'
+            "<th>Target offers</th><th>Fix</th></tr></thead><tbody>"
+            f"{''.join(_problem_row(p) for p in ordered)}</tbody></table>"
+        )
+    return f'<section id="run" data-q="run"><h2>Does it run?</h2>{lead}{table}</section>'
 
 
-def _file_rows(files: Sequence[tuple[str, int]], dist_bytes: int, max_files: int) -> str:
+def _saving_row(saving: Saving, budget: int) -> str:
+    approx = "~" if saving.estimated else ""
+    return (
+        f"<tr><td><code>{escape(saving.rule)}</code></td><td>{escape(saving.description)}</td>"
+        f'<td class="num">{saving.files:,}</td>'
+        f'<td class="num">{approx}{escape(human_bytes(saving.bytes))}</td>'
+        f'<td class="num">{escape(share_text(saving.bytes, budget))}</td></tr>'
+    )
+
+
+def _smaller_section(report: LayerReport) -> str:
+    """What could be smaller: savings per rule, then warnings and notes."""
+    savings = report.found_savings
+    if savings:
+        budget = report.size.budget_bytes
+        body = (
+            '<table class="savings"><thead><tr><th>Rule</th><th>What it removes</th>'
+            '<th class="num">Files</th><th class="num">Saves</th>'
+            '<th class="num">% of budget</th></tr></thead><tbody>'
+            f"{''.join(_saving_row(s, budget) for s in savings)}</tbody></table>"
+        )
+    else:
+        body = '<p class="muted">Nothing: no slimming rule would remove anything.</p>'
+    notes = [("warning", w) for w in report.warnings] + [("note", n) for n in report.notes]
+    if notes:
+        items = "".join(f"<li><b>{kind}:</b> {escape(text)}</li>" for kind, text in notes)
+        body += f'<ul class="notes">{items}</ul>'
+    return f'<section id="smaller" data-q="smaller"><h2>What could be smaller?</h2>{body}</section>'
+
+
+def _colours(size: SizeReport) -> dict[str, str]:
+    return {d.name: PALETTE[i] for i, d in enumerate(size.distributions[: len(PALETTE)])}
+
+
+def _file_rows(files: Sequence[tuple[str, int]], max_files: int) -> str:
     ordered = sorted(files, key=lambda f: (-f[1], f[0]))
     rows = [
         f'<tr data-path="{escape(path)}"><td class="path">{escape(path)}</td>'
-        f'<td class="bar"><div class="track"><div class="fill" '
-        f'style="width:{_percent(size, dist_bytes)}"></div></div></td>'
         f'<td class="num">{escape(human_bytes(size))}</td></tr>'
         for path, size in ordered[:max_files]
     ]
     rest = ordered[max_files:]
     if rest:
         rows.append(
-            f'<tr class="more"><td class="path muted">… {len(rest)} more files</td><td></td>'
+            f'<tr class="more"><td class="path muted">… {len(rest)} more files</td>'
             f'<td class="num">{escape(human_bytes(sum(s for _, s in rest)))}</td></tr>'
         )
-    return f'<table class="files">{"".join(rows)}</table>' if rows else ""
+    return f'<table class="files">{"".join(rows)}</table>'
 
 
-def _distribution_rows(
-    report: SizeReport,
+def _packages_section(
+    report: LayerReport,
     files_by_distribution: Mapping[str, Sequence[tuple[str, int]]],
     max_files: int,
 ) -> str:
-    colours = {
-        d.name: OVERVIEW_COLOURS[i]
-        for i, d in enumerate(report.distributions[: len(OVERVIEW_COLOURS)])
-    }
-    rows = []
-    for index, dist in enumerate(report.distributions):
+    """Packages as a table with headers; each package's files collapsed until asked for."""
+    size = report.size
+    colours = _colours(size)
+    bodies = []
+    for dist in size.distributions:
         colour = colours.get(dist.name, OTHERS_COLOUR)
-        rows.append(
-            f'<details class="dist" data-name="{escape(dist.name)}"{" open" if index == 0 else ""}>'
-            "<summary>"
-            f'<span class="name">{escape(dist.name)}</span>'
-            f'<span class="muted">{escape(dist.version)}</span>'
-            f'<span class="track" title="share of the budget"><span class="fill" '
-            f'style="width:{_percent(dist.bytes, report.budget_bytes)};background:{colour}">'
-            f"</span></span>"
-            f'<span class="num">{escape(human_bytes(dist.bytes))}</span>'
-            f'<span class="num">{share_text(dist.bytes, report.total_bytes)}</span>'
-            f'<span class="num muted">{dist.files} files</span></summary>'
-            f"{_file_rows(files_by_distribution.get(dist.name, ()), dist.bytes, max_files)}"
-            f"</details>"
+        share = share_text(dist.bytes, size.budget_bytes)
+        files = files_by_distribution.get(dist.name, ())
+        listing = (
+            f'<tr class="files-row"><td colspan="5"><details class="files">'
+            f"<summary>{plural(dist.files, 'file')}</summary>"
+            f"{_file_rows(files, max_files)}</details>"
+            "</td></tr>"
+            if files
+            else ""
         )
-    return "".join(rows)
+        bodies.append(
+            f'<tbody class="dist" data-name="{escape(dist.name)}" data-bytes="{dist.bytes}" '
+            f'data-files="{dist.files}"><tr>'
+            f"<td><b>{escape(dist.name)}</b></td><td>{escape(dist.version)}</td>"
+            f'<td class="num">{escape(human_bytes(dist.bytes))}</td>'
+            f'<td><div class="track" title="{escape(share)} of the budget"><div class="fill" '
+            f'style="width:{_percent(dist.bytes, size.budget_bytes)};background:{colour}">'
+            f"</div></div></td>"
+            f'<td class="num">{escape(share)}</td></tr>{listing}</tbody>'
+        )
+    header = (
+        '<thead><tr><th><button type="button" data-key="name">Package</button></th>'
+        "<th>Version</th>"
+        '<th class="num"><button type="button" data-key="bytes" data-numeric="1">Size</button>'
+        '</th><th>Share of the budget</th><th class="num">%</th></tr></thead>'
+    )
+    return (
+        '<section id="packages" data-q="packages"><h2>Packages</h2>'
+        '<input id="filter" type="search" placeholder="filter packages and files" '
+        'aria-label="filter packages and files">'
+        f'<table id="packages-table" class="packages">{header}{"".join(bodies)}</table>'
+        "</section>"
+    )
+
+
+def _worst(row: Sequence[float], side: float) -> float:
+    """The worst aspect ratio of `row` laid along a side of length `side`."""
+    total = sum(row)
+    return max(
+        max(side * side * s / (total * total), total * total / (side * side * s)) for s in row
+    )
+
+
+def _squarify(
+    sizes: Sequence[float], x: float, y: float, w: float, h: float
+) -> list[tuple[float, float, float, float]]:
+    """Rectangles for `sizes` (largest first, summing to w*h) filling the box, as square as
+    they can be (Bruls, Huizing, van Wijk: squarified treemaps)."""
+    rects: list[tuple[float, float, float, float]] = []
+    items = list(sizes)
+    while items:
+        side = min(w, h)
+        row: list[float] = []
+
+        while items and (not row or _worst([*row, items[0]], side) <= _worst(row, side)):
+            row.append(items.pop(0))
+        total = sum(row)
+        thickness = total / side if side else 0.0
+        offset = 0.0
+        for s in row:
+            length = s / thickness if thickness else 0.0
+            if w >= h:  # a column on the left
+                rects.append((x, y + offset, thickness, length))
+            else:  # a row on top
+                rects.append((x + offset, y, length, thickness))
+            offset += length
+        if w >= h:
+            x, w = x + thickness, w - thickness
+        else:
+            y, h = y + thickness, h - thickness
+    return rects
+
+
+def _treemap(report: LayerReport) -> str:
+    """The layer's packages as areas, inline SVG readable without script."""
+    size = report.size
+    parts = [d for d in size.distributions if d.bytes > 0]
+    total = sum(d.bytes for d in parts)
+    if not total:
+        return ""
+    area = TREEMAP_WIDTH * TREEMAP_HEIGHT
+    rects = _squarify(
+        [d.bytes / total * area for d in parts], 0.0, 0.0, TREEMAP_WIDTH, TREEMAP_HEIGHT
+    )
+    colours = _colours(size)
+    shapes = []
+    for dist, (x, y, w, h) in zip(parts, rects, strict=True):
+        label = f"{dist.name} {human_bytes(dist.bytes)}"
+        share = share_text(dist.bytes, size.budget_bytes)
+        shapes.append(
+            f'<g><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
+            f'fill="{colours.get(dist.name, OTHERS_COLOUR)}" stroke="#fff" stroke-width="1">'
+            f"<title>{escape(label)} ({escape(share)} of the budget)</title></rect>"
+        )
+        chars = int((w - 8) / 7)
+        if h >= 18 and chars >= 4:
+            text = label if len(label) <= chars else label[: chars - 1] + "…"
+            shapes.append(f'<text x="{x + 4:.1f}" y="{y + 15:.1f}">{escape(text)}</text>')
+        shapes.append("</g>")
+    return (
+        '<section id="treemap" data-q="treemap"><h2>The layer by package</h2>'
+        f'<svg class="treemap" viewBox="0 0 {TREEMAP_WIDTH} {TREEMAP_HEIGHT}" role="img" '
+        f'aria-label="treemap of the layer by package">{"".join(shapes)}</svg></section>'
+    )
 
 
 def render_html(
-    report: SizeReport,
+    report: LayerReport,
     *,
-    title: str,
     files_by_distribution: Mapping[str, Sequence[tuple[str, int]]],
     max_files: int = DEFAULT_MAX_FILES,
 ) -> str:
     """The report as a self-contained HTML page.
 
-    `files_by_distribution` maps each distribution name of `report` to its (path, bytes) files;
-    each distribution lists its `max_files` largest files and sums up the rest.
+    `files_by_distribution` maps each package of the report to its (path, bytes) files; each
+    lists its `max_files` largest files and sums up the rest.
     """
-    used = report.total_bytes / report.budget_bytes if report.budget_bytes else 0.0
-    if report.over_budget:
-        verdict = (
-            f'<span class="verdict over">over budget by '
-            f"{escape(human_bytes(-report.headroom_bytes))}</span>"
-        )
-    else:
-        verdict = (
-            f'<span class="verdict">within budget: '
-            f"{escape(human_bytes(report.headroom_bytes))} left</span>"
-        )
-    totals = (
-        f'<ul class="totals">'
-        f'<li><span class="muted">unzipped</span><b>{escape(human_bytes(report.total_bytes))}'
-        f"</b></li>"
-        f'<li><span class="muted">files</span><b>{report.file_count:,}</b></li>'
-        f'<li><span class="muted">distributions</span><b>{len(report.distributions)}</b></li>'
-        f'<li><span class="muted">budget</span><b>{escape(human_bytes(report.budget_bytes))}'
-        f" ({used:.0%} used)</b></li>"
-        f'<li><span class="muted">Lambda limit</span>'
-        f"<b>{escape(human_bytes(report.limit_bytes))}</b></li>"
-        f"</ul>"
+    title = f"{report.name}: {report.runtime} {report.architecture}"
+    zipped = f" · {human_bytes(report.zipped_bytes)} zipped" if report.zipped_bytes else ""
+    subtitle = (
+        f"{report.runtime} {report.architecture} ({report.origin_text}) · {report.kind}{zipped}"
+        f" · packages in {report.packages_dir}/"
     )
     return (
         "<!DOCTYPE html>\n"
@@ -304,16 +456,13 @@ def render_html(
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title>"
         f"<style>{_STYLE}</style><script>{_HEAD_SCRIPT}</script></head>\n"
-        '<body data-report-status="static">'
-        f"<header><h1>{escape(title)}</h1>"
-        f'<p class="muted">{report.total_bytes:,} bytes unzipped against a budget of '
-        f"{report.budget_bytes:,} bytes (Lambda's limit: {report.limit_bytes:,} bytes "
-        f"for the function and all its layers). {verdict}</p></header>\n"
-        f"<main>{totals}{_overview_svg(report)}{_legend(report)}\n"
-        '<input id="filter" type="search" placeholder="filter distributions and files" '
-        'aria-label="filter distributions and files">\n'
-        '<section id="distributions">'
-        f"{_distribution_rows(report, files_by_distribution, max_files)}</section></main>\n"
+        f'<body class="{report.state}" data-report-status="static" data-state="{report.state}">'
+        f'<header id="verdict" data-q="verdict"><h1>{escape(report.name)}</h1>'
+        f'<div class="muted">{escape(subtitle)}</div>'
+        f'<div class="verdict {report.state}">{escape(report.verdict)}</div></header>\n'
+        f"<main>{_fit_section(report)}\n{_run_section(report)}\n{_smaller_section(report)}\n"
+        f"{_packages_section(report, files_by_distribution, max_files)}\n{_treemap(report)}"
+        "</main>\n"
         f'<footer class="muted">written by layerkit {escape(__version__)}</footer>\n'
         f"<script>{_BODY_SCRIPT}</script></body></html>\n"
     )

@@ -31,6 +31,7 @@ from layerkit.contents import (
 )
 from layerkit.errors import InputFileError
 from layerkit.manifest import manifest_path_for, read_manifest
+from layerkit.runtimehints import notes_for
 from layerkit.safezip import CheckedZip, open_layer_zip
 from layerkit.slim import SlimPlan, plan
 from layerkit.targets import ARCH_INFO, Target, make_target
@@ -280,5 +281,6 @@ def inspect_layer(
         slim=slim_plan,
         distributions=layer.distributions,
         entries=layer.entries,
-        notes=tuple(notes),
+        # packages that write to /opt or HOME at run time: the variable that moves the writes
+        notes=(*notes, *notes_for(d.name for d in layer.distributions)),
     )

@@ -348,6 +348,19 @@ def test_unchanged_inputs_reuse_the_cached_build(
     assert changed["cached"] is False and changed["sha256"] != first["sha256"]
 
 
+def test_a_no_op_rebuild_says_unchanged_inputs_once(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
+    project = make_project(tmp_path, "purepkg\n")
+    argv = ("build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url)
+    assert run_cli(*argv, env=env).returncode == 0
+    again = run_cli(*argv, env=env)
+    assert again.returncode == 0, again.output
+    assert (again.stdout + again.stderr).count("unchanged inputs") == 1
+    assert again.stdout.startswith(f"reused {tmp_path / 'o'}")
+
+
 @pytest.fixture
 def cached(tmp_path: Path, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
     """A private build cache, and the environment that points layerkit at it."""
@@ -439,7 +452,7 @@ def test_damaged_build_details_mean_a_rebuild(
     argv = ["build", str(project), "-o", str(tmp_path / "o"), "--index-url", index_url]
     again = run_cli(*argv, env=env)
     assert again.returncode == 0, again.output
-    assert "reused from the build cache" not in again.stdout
+    assert "built " in again.stdout and "reused " not in again.stdout  # rebuilt, not reused
     assert (
         json.loads((tmp_path / "o" / Path(first["zip"]).name).with_suffix(".json").read_text())[
             "sha256"

@@ -181,7 +181,7 @@ def test_text_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     zip_path = _zip(tmp_path / "l.zip", _dist(SITE, "fast", {"fast/__init__.py": b"x"}))
     assert run(["inspect", str(zip_path)]) == 0
     out = capsys.readouterr().out
-    assert "judged as python3.12 x86_64 (inferred)" in out
+    assert "target    python3.12 x86_64, from the layer's files" in out
     assert "problems: none" in out
     assert "slimming would save: nothing" in out
 

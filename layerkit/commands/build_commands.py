@@ -16,17 +16,22 @@ import typer
 
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption
+from layerkit.layerreport import percent_of_budget
 from layerkit.report import human_bytes, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from layerkit.budget import SizeReport
     from layerkit.config import BuildSettings
     from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
+    from layerkit.layerreport import LayerReport
     from layerkit.workflow import BuildContext, BuildResult
 
-DIRECT_UPLOAD_NOTE = "over 50 MB zipped: publish through S3 (--bucket), not --direct"
+DIRECT_UPLOAD_NOTE = (
+    f"over {human_bytes(DIRECT_UPLOAD_LIMIT)} zipped: publish through S3 (--bucket), not --direct"
+)
 
 
 def _absolute(paths: list[str] | None) -> tuple[str, ...] | None:
@@ -166,7 +171,8 @@ def build(
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
-    result = build_layers(settings, context)
+    with out.stages():
+        result = build_layers(settings, context)
     tests = _import_tests(result) if import_test else {}
     out.emit(
         "build",
@@ -311,15 +317,15 @@ def render_build(
 
     for build in result.builds:
         console.print(
-            f"built {build.zip_path} ({human_bytes(build.manifest.zipped_bytes)} zipped)\n"
+            # A cache hit was announced on stderr as it happened ("unchanged inputs"): once.
+            f"{'reused' if build.cached else 'built'} {build.zip_path} "
+            f"({human_bytes(build.manifest.zipped_bytes)} zipped)\n"
             f"  sha256 {build.manifest.sha256}",
             markup=False,
         )
         if build.sbom_path is not None:
             console.print(f"  sbom {build.sbom_path}", markup=False)
         render_size_chart(console, build.size)
-        if build.cached:
-            console.print("  unchanged inputs: reused from the build cache", markup=False)
         _render_slim(console, build.slim)
         for waived in build.waived:
             console.print(f"  waived: {shown(waived)}", markup=False)
@@ -360,117 +366,136 @@ def inspect(
 ) -> None:
     """Show a layer's sizes, compatibility problems and what slimming would save."""
     from layerkit.archive import write_text_atomic
-    from layerkit.budget import check_budget
     from layerkit.config import parse_size
     from layerkit.htmlreport import files_by_distribution, render_html
     from layerkit.inspection import inspect_layer
-    from layerkit.verify import raise_for
+    from layerkit.layerreport import layer_report
 
     out = Output(json=json_output, quiet=quiet)
     budget_bytes = parse_size(budget) if budget else None
-    result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
+    with out.stages():
+        out.stage(f"inspecting {path.name}")
+        result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
+    report = layer_report(result, python_given=python is not None, arch_given=arch is not None)
     if html is not None:
-        write_text_atomic(
-            html,
-            render_html(
-                result.size,
-                title=f"{path.name}: {result.target.runtime} {result.target.arch}",
-                files_by_distribution=files_by_distribution(result.entries, result.distributions),
-            ),
-        )
+        files = files_by_distribution(result.entries, result.distributions)
+        write_text_atomic(html, render_html(report, files_by_distribution=files))
         out.progress(f"wrote {html}")
     out.emit(
-        "inspect", inspect_view(result), lambda console, _view: render_inspect(console, result)
+        "inspect", inspect_view(report), lambda console, _view: render_inspect(console, report)
     )
-    label = f"layer {path.name}"
-    raise_for(result.violations, label=label)
-    check_budget(result.size, label=label)
+    _raise_for_inspection(result, label=f"layer {path.name}", shown_above=out.text)
 
 
-def inspect_view(result: InspectResult) -> dict[str, Any]:
-    """The `--json` payload of `inspect`."""
-    from layerkit.runtimehints import notes_for
+def _raise_for_inspection(result: InspectResult, *, label: str, shown_above: bool) -> None:
+    """Fail an inspection with the documented exit code. When the report was just printed, the
+    `error:` line says so instead of listing the problems a second time in other words."""
+    from layerkit.budget import check_budget
+    from layerkit.errors import BudgetExceededError, VerificationError
+    from layerkit.verify import blocking, raise_for
 
-    size, slim = result.size, result.slim
+    try:
+        raise_for(result.violations, label=label)
+        check_budget(result.size, label=label)
+    except VerificationError as error:
+        if not shown_above:
+            raise
+        count = len(blocking(result.violations))
+        raise VerificationError(
+            f"{count} problem{'s' if count != 1 else ''} would stop {label} from working on its "
+            "target (listed above)",
+            hint=error.hint,
+        ) from None
+    except BudgetExceededError as error:
+        if not shown_above:
+            raise
+        size = result.size
+        raise BudgetExceededError(
+            f"{label} is {human_bytes(-size.headroom_bytes)} over the budget of "
+            f"{human_bytes(size.budget_bytes)} (largest packages above)",
+            hint=error.hint,
+        ) from None
+
+
+def _distribution_views(size: SizeReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": d.name,
+            "version": d.version,
+            "files": d.files,
+            "bytes": d.bytes,
+            "percent_of_budget": percent_of_budget(d.bytes, size.budget_bytes),
+        }
+        for d in size.distributions
+    ]
+
+
+def inspect_view(report: LayerReport) -> dict[str, Any]:
+    """The `--json` payload of `inspect`: the same report the text and HTML show, in bytes."""
+    size = report.size
+    savings = [s for s in report.savings if not s.estimated]
     return {
-        "source": str(result.source),
-        "kind": result.kind,
-        "target": result.target.slug,
-        "runtime": result.target.runtime,
-        "architecture": result.target.arch,
-        "target_origin": result.target_origin,
-        "packages_dir": result.packages_dir,
+        "source": report.source,
+        "kind": report.kind,
+        "target": f"{report.runtime}-{report.architecture}",
+        "runtime": report.runtime,
+        "architecture": report.architecture,
+        # Where the parts named by no flag came from; `target_origins` says it per part.
+        "target_origin": report.python_origin
+        if report.python_origin != "given"
+        else report.architecture_origin,
+        "target_origins": {
+            "python": report.python_origin,
+            "architecture": report.architecture_origin,
+        },
+        "packages_dir": report.packages_dir,
+        "state": report.state,
+        "verdict": report.verdict,
         "file_count": size.file_count,
         "unzipped_bytes": size.total_bytes,
-        "zipped_bytes": result.zipped_bytes,
+        "zipped_bytes": report.zipped_bytes,
         "budget_bytes": size.budget_bytes,
         "headroom_bytes": size.headroom_bytes,
-        "distributions": [
-            {"name": d.name, "version": d.version, "files": d.files, "bytes": d.bytes}
-            for d in size.distributions
-        ],
+        "percent_of_budget": percent_of_budget(size.total_bytes, size.budget_bytes),
+        "distributions": _distribution_views(size),
         "top_level": [{"path": t.path, "bytes": t.bytes} for t in size.top_level],
         "largest_files": [{"path": f.path, "bytes": f.bytes} for f in size.largest_files],
         "problems": [
             {
-                "path": v.path,
-                "distribution": v.distribution,
-                "rule": v.rule,
-                "found": v.found,
-                "expected": v.expected,
-                "hint": v.hint,
-                "waived": v.waived,
-                "severity": v.severity,
+                "path": p.path,
+                "distribution": p.package,
+                "rule": p.rule,
+                "found": p.needs,
+                "expected": p.offers,
+                "hint": p.fix,
+                "summary": p.summary,
+                "waived": p.waived,
+                "severity": p.severity,
             }
-            for v in result.violations
+            for p in report.problems
         ],
         "slimming": {
-            "removable_files": slim.files,
-            "removable_bytes": slim.bytes,
-            "strip_estimate_bytes": slim.strip_estimate,
+            "removable_files": sum(s.files for s in savings),
+            "removable_bytes": sum(s.bytes for s in savings),
+            "strip_estimate_bytes": sum(s.bytes for s in report.savings if s.estimated),
             "rules": [
-                {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
-                for r in slim.rules
+                {
+                    "rule": s.rule,
+                    "description": s.description,
+                    "files": s.files,
+                    "bytes": s.bytes,
+                    "percent_of_budget": percent_of_budget(s.bytes, size.budget_bytes),
+                }
+                for s in savings
             ],
-            "warnings": list(slim.warnings),
+            "warnings": list(report.warnings),
         },
-        "notes": list(result.notes) + list(notes_for(d.name for d in result.distributions)),
+        "notes": list(report.notes),
     }
 
 
-def render_inspect(console: Console, result: InspectResult) -> None:
-    """Human-readable inspection: a chart against the budget, problems, slimming potential."""
-    from layerkit.charts import render_size_chart
+def render_inspect(console: Console, report: LayerReport) -> None:
+    """Human-readable inspection (see `charts.render_layer_report`)."""
+    from layerkit.charts import render_layer_report
 
-    view = inspect_view(result)
-
-    def say(text: str) -> None:  # names from the zip: escaped, never markup
-        console.print(shown(text), markup=False)
-
-    zipped = f", {human_bytes(view['zipped_bytes'])} zipped" if view["zipped_bytes"] else ""
-    say(
-        f"{view['source']} ({view['kind']}{zipped}), judged as {view['runtime']} "
-        f"{view['architecture']} ({view['target_origin']}); packages in {view['packages_dir']}/"
-    )
-    render_size_chart(console, result.size)
-    say("  top-level: " + ", ".join(
-        f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
-    ))  # fmt: skip
-    problems = [p for p in view["problems"] if not p["waived"]]
-    errors = sum(p["severity"] == "error" for p in problems)
-    say(
-        f"problems: {errors or 'none'}"
-        + (f" (and {len(problems) - errors} warnings)" if len(problems) > errors else "")
-    )
-    listed = [v for v in result.violations if not v.waived]
-    for violation in listed[:25]:  # errors and warnings alike, in the words of the error message
-        level = "warning: " if violation.severity == "warning" else ""
-        say(f"  - {level}{violation.describe()}")
-    slim = view["slimming"]
-    savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
-               for r in slim["rules"] if r["files"]]  # fmt: skip
-    if slim["strip_estimate_bytes"]:
-        savings.append(f"strip ~{human_bytes(slim['strip_estimate_bytes'])}")
-    say("slimming would save: " + ("; ".join(savings) or "nothing"))
-    for note in view["notes"]:
-        say(f"note: {note}")
+    render_layer_report(console, report)

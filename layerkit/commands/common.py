@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -14,6 +16,64 @@ from layerkit.report import json_document, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.status import Status
+
+# A stage that has run this long gets a spinner (on a terminal): shorter ones are just a line.
+SPINNER_AFTER = 1.0
+
+
+class Stages:
+    """Progress of a long command on a terminal: each stage's line as it starts, and a live
+    spinner with the stage's name once it has run for `after` seconds. Only `Output` makes
+    one, and only when stderr is a terminal; elsewhere progress is plain lines."""
+
+    def __init__(self, console: Console, *, after: float = SPINNER_AFTER) -> None:
+        self._console = console
+        self._after = after
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._status: Status | None = None
+        self._current = 0
+
+    @property
+    def console(self) -> Console:
+        """The console the spinner draws on: print through it while a stage runs."""
+        return self._console
+
+    def start(self, message: str) -> None:
+        """A new stage: the previous one's spinner stops, this one's line is printed."""
+        from rich.text import Text
+
+        with self._lock:
+            self._stop_locked()
+            self._current += 1
+            self._console.print(Text(message, style="dim"))
+            self._timer = threading.Timer(self._after, self._spin, (self._current, message))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _spin(self, stage: int, message: str) -> None:
+        from rich.text import Text
+
+        with self._lock:
+            if stage == self._current and self._status is None:
+                self._status = self._console.status(Text(message), spinner="dots")
+                self._status.start()
+
+    def _stop_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def stop(self) -> None:
+        """End the last stage (its spinner, if any, disappears)."""
+        with self._lock:
+            self._current += 1
+            self._stop_locked()
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ProjectArgument = Annotated[
@@ -40,6 +100,7 @@ class Output:
 
     json: bool = False
     quiet: bool = False
+    _stages: list[Stages] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def stdout(self) -> Console:
@@ -55,11 +116,40 @@ class Output:
         return Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
     @property
+    def text(self) -> bool:
+        """Whether the result is printed as text for a reader (not JSON, not --quiet)."""
+        return not self.json and not self.quiet
+
+    @property
     def interactive(self) -> bool:
         return not self.json and not self.quiet and sys.stderr.isatty()
 
+    @contextlib.contextmanager
+    def stages(self) -> Iterator[None]:
+        """Within this block, `progress` lines on a terminal get a spinner once a stage runs
+        for over a second; the spinner is gone when the block ends, however it ends."""
+        if not self.interactive:
+            yield
+            return
+        stages = Stages(self.stderr)
+        self._stages.append(stages)
+        try:
+            yield
+        finally:
+            stages.stop()
+            self._stages.remove(stages)
+
+    def stage(self, message: str) -> None:
+        """A stage worth a spinner on a terminal but no line in a log: said only within
+        `stages()` on a terminal (a quick command stays silent when piped)."""
+        if self._stages:
+            self._stages[-1].start(shown(message))
+
     def progress(self, message: str) -> None:
         """A progress line on stderr (silent with --json or --quiet)."""
+        if self._stages:
+            self._stages[-1].start(shown(message))
+            return
         if not self.json and not self.quiet:
             text = shown(message)
             if self.interactive:
@@ -71,6 +161,11 @@ class Output:
 
     def warn(self, message: str) -> None:
         """Warnings always reach stderr, even with --json (stdout stays one document)."""
+        if self._stages:
+            from rich.text import Text
+
+            self._stages[-1].console.print(Text(f"warning: {shown(message)}"))
+            return
         if not self.quiet:
             self.stderr.print(f"warning: {shown(message)}", markup=False)
 
