@@ -26,6 +26,7 @@ from layerkit.aws.layers import (
     get_version,
     get_version_by_arn,
     grant,
+    latest_version,
     layer_description,
     principals,
     publish,
@@ -43,9 +44,12 @@ from layerkit.aws.s3 import ensure_uploaded as s3_upload
 from layerkit.config import PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
 from layerkit.manifest import Manifest, read_manifest
+from layerkit.naming import check_distinct, layer_name_for
+from layerkit.targets import Target
 
 RegionOutcome = Literal["published", "unchanged", "failed"]
-UploadKind = Literal["uploaded", "skipped", "direct"]
+# "unneeded": the layer's latest version already holds these bytes, so nothing was sent at all.
+UploadKind = Literal["uploaded", "skipped", "direct", "unneeded"]
 
 
 class AwsClients(Protocol):
@@ -151,12 +155,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZip, ...]:
+def load_zips(
+    paths: Sequence[Path],
+    *,
+    layer_name: str | None,
+    configured: Sequence[tuple[str, Target]] = (),
+) -> tuple[LayerZip, ...]:
     """Read each zip's manifest, check the zip is the one the manifest describes, name layers.
 
-    One zip is published as `layer_name` (default: the build's name). Several zips (one per
-    target) each get their own layer, ``<name>-python312-arm64``: a layer version holds one
-    target's files, and the "unchanged" check compares with the layer's latest version.
+    Each zip's layer name is `layer_name` (a template, see `layerkit.naming`) applied to its
+    build's name and target: the same zip gets the same name however many are published at
+    once. A template that names two of these zips, or two `configured` (name, target) pairs,
+    alike is refused: one layer version holds one target's files.
     """
     if not paths:
         raise UsageError("no layer zips to publish", hint="run `layerkit build` first")
@@ -168,12 +178,11 @@ def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZi
                 f"{path.name} does not match its manifest (sha256 differs)",
                 hint="the zip changed after the build: rebuild with `layerkit build`",
             )
-        base = layer_name or manifest.name
-        name = base
-        if len(paths) > 1:
-            target = manifest.target
-            name = f"{base}-{target.runtime.replace('.', '')}-{target.arch}"
+        name = layer_name_for(layer_name, name=manifest.name, target=manifest.target)
         loaded.append(LayerZip(path, manifest, check_layer_name(name)))
+    check_distinct(
+        layer_name, [*configured, *((z.manifest.name, z.manifest.target) for z in loaded)]
+    )
     names = [z.layer_name for z in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -182,18 +191,6 @@ def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZi
             hint="publish zips of different targets (runtime x architecture)",
         )
     return tuple(loaded)
-
-
-def last_build_zips(output_dir: Path, name: str, slugs: Sequence[str]) -> tuple[Path, ...]:
-    """The zips `layerkit build` writes for this project (``<output>/<name>-<slug>.zip``)."""
-    paths = tuple(output_dir / f"{name}-{slug}.zip" for slug in slugs)
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise UsageError(
-            f"no built layer {missing[0]}",
-            hint="run `layerkit build` first, or name the zips to publish",
-        )
-    return paths
 
 
 def plan_publish(
@@ -279,6 +276,19 @@ def _publish_zip(
             unzipped_bytes=manifest.unzipped_bytes,
         )
         upload: UploadKind
+        # Through S3, an unchanged layer must leave no object behind (publish() checks the
+        # latest version itself before a direct upload, which sends nothing either).
+        latest = None if settings.direct else latest_version(lambda_client, layer_zip.layer_name)
+        if latest is not None and latest.code_sha256 == manifest.code_sha256:
+            reporter.step(f"{region}: unchanged {latest.arn}")
+            return _with(
+                base,
+                outcome="unchanged",
+                upload="unneeded",
+                layer_arn=latest.arn,
+                version=latest.version,
+                grants=_grants(plan, lambda_client, layer_zip.layer_name, latest.version),
+            )
         if settings.direct:
             content = LayerContent(zip_bytes=layer_zip.path.read_bytes())
             upload = "direct"
@@ -323,14 +333,20 @@ def _publish_zip(
             version=result.version.version,
         )
         reporter.step(f"{region}: {result.outcome} {result.version.arn}")
-        if plan.principals:
-            grants = grant(
-                lambda_client, layer_zip.layer_name, result.version.version, plan.principals
-            )
-            base = _with(base, grants=grants)
+        base = _with(
+            base, grants=_grants(plan, lambda_client, layer_zip.layer_name, result.version.version)
+        )
     except LayerkitError as error:
         return _with(base, error=error.message, hint=error.hint)
     return base
+
+
+def _grants(
+    plan: PublishPlan, lambda_client: Any, layer_name: str, version: int
+) -> tuple[GrantResult, ...]:
+    if not plan.principals:
+        return ()
+    return grant(lambda_client, layer_name, version, plan.principals)
 
 
 def _with(result: RegionResult, **changes: Any) -> RegionResult:

@@ -463,6 +463,8 @@ def test_publish_attaches_the_zip_matching_each_function(
         "publish",
         str(arm),
         str(x86),
+        "--layer-name",
+        "{name}-{python}-{arch}",
         "--direct",
         "--region",
         "eu-west-1",

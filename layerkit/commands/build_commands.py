@@ -21,7 +21,7 @@ from layerkit.report import human_bytes
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from layerkit.config import BuildSettings
+    from layerkit.config import BuildSettings, ProjectConfig
     from layerkit.inspection import InspectResult
     from layerkit.workflow import BuildContext, BuildResult
 
@@ -147,7 +147,19 @@ def build(
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     result = build_layers(settings, context)
+    remember_build(settings, config, result)
     out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
+
+
+def remember_build(settings: BuildSettings, config: ProjectConfig, result: BuildResult) -> None:
+    """Leave the record `publish` reads to find exactly these zips (see `layerkit.lastbuild`)."""
+    from layerkit.lastbuild import record_last_build
+
+    record_last_build(
+        settings,
+        config,
+        [(b.zip_path, b.manifest.sha256, b.target.slug) for b in result.builds],
+    )
 
 
 def _ask_quietly(ask: Callable[[], object]) -> None:

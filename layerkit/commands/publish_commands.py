@@ -174,6 +174,8 @@ def _publish_settings(
 ) -> PublishSettings:
     from layerkit.config import resolve_publish_settings
 
+    if bucket is not None and direct is None:
+        direct = False  # flags win: --bucket means S3 even when the configuration says direct
     return resolve_publish_settings(
         config,
         {
@@ -197,15 +199,17 @@ def _run_publish(
     zips: list[Path],
     settings: PublishSettings,
     *,
+    config: ProjectConfig,
     profile: str | None,
     public: bool,
     allow_downgrade: bool,
 ) -> PublishReport:
+    from layerkit.naming import configured_builds
     from layerkit.publishing import load_zips, plan_publish, publish_layers
 
     if public:
         out.warn("--public: every AWS account will be able to use this layer version")
-    loaded = load_zips(zips, layer_name=settings.layer_name)
+    loaded = load_zips(zips, layer_name=settings.layer_name, configured=configured_builds(config))
     factory = _factory(profile, settings.regions[0] if settings.regions else None)
     plan = plan_publish(
         loaded,
@@ -216,6 +220,20 @@ def _run_publish(
     )
     with _Reporter(out) as reporter:
         return publish_layers(plan, clients=factory, reporter=reporter)
+
+
+def _last_build(
+    out: Output, config: ProjectConfig, output: Path | None, *, allow_stale: bool
+) -> list[Path]:
+    """The zips of the last build into `output` (default: the configured output directory)."""
+    from layerkit.lastbuild import zips_of_last_build
+
+    configured = config.build.get("output", "dist")
+    output_dir = output.resolve() if output else config.project_dir / configured
+    paths, changes = zips_of_last_build(config, output_dir, allow_stale=allow_stale)
+    for change in changes:
+        out.warn(f"publishing a stale build (--allow-stale): {change}")
+    return list(paths)
 
 
 def _fail_if_any(report: PublishReport) -> None:
@@ -235,8 +253,24 @@ def publish(
         typer.Argument(help="Layer zips built by `layerkit build` (default: the last build's)."),
     ] = None,
     project: Annotated[
-        Path, typer.Option("--project", help="Project directory (for config and dist/).")
+        Path,
+        typer.Option("--project", metavar="DIR", help="Project directory (for config and dist/)."),
     ] = Path(),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Where the last build is (default: the configured output, dist).",
+        ),
+    ] = None,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale", help="Publish the last build even if its inputs changed since."
+        ),
+    ] = False,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
     bucket_owner: BucketOwnerOption = None,
@@ -255,8 +289,7 @@ def publish(
     quiet: QuietOption = False,
 ) -> None:
     """Upload layer zips and publish them as layer versions (one per region), then share/attach."""
-    from layerkit.config import load_project, resolve_build_settings
-    from layerkit.publishing import last_build_zips
+    from layerkit.config import load_project
 
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project.resolve())
@@ -275,10 +308,15 @@ def publish(
         direct=direct,
     )
     if not zips:
-        build = resolve_build_settings(config, {})
-        zips = list(last_build_zips(build.output_dir, build.name, [t.slug for t in build.targets]))
+        zips = _last_build(out, config, output, allow_stale=allow_stale)
     report = _run_publish(
-        out, zips, settings, profile=profile, public=public, allow_downgrade=allow_downgrade
+        out,
+        zips,
+        settings,
+        config=config,
+        profile=profile,
+        public=public,
+        allow_downgrade=allow_downgrade,
     )
     out.emit("publish", report, render_publish)
     _fail_if_any(report)
@@ -306,8 +344,9 @@ def deploy(
     quiet: QuietOption = False,
 ) -> None:
     """Build, publish and attach in one step, all configured by [tool.layerkit]."""
-    from layerkit.commands.build_commands import build_context, build_view
+    from layerkit.commands.build_commands import build_context, build_view, remember_build
     from layerkit.config import load_project, resolve_build_settings
+    from layerkit.naming import check_distinct, configured_builds
     from layerkit.workflow import build_layers
 
     out = Output(json=json_output, quiet=quiet)
@@ -327,11 +366,15 @@ def deploy(
         direct=direct,
     )
     build_settings = resolve_build_settings(config, {})
+    # A layer name that two targets share is refused before the build, not after it.
+    check_distinct(settings.layer_name, configured_builds(config))
     built = build_layers(build_settings, build_context(build_settings, out))
+    remember_build(build_settings, config, built)
     report = _run_publish(
         out,
         [b.zip_path for b in built.builds],
         settings,
+        config=config,
         profile=profile,
         public=public,
         allow_downgrade=allow_downgrade,
@@ -562,6 +605,7 @@ def render_publish(console: Console, report: PublishReport) -> None:
             "uploaded": f"uploaded to s3://{r.s3_bucket}/{r.s3_key}",
             "skipped": f"already in s3://{r.s3_bucket}/{r.s3_key}",
             "direct": "sent directly",
+            "unneeded": "nothing sent: the latest version has these bytes",
         }.get(r.upload or "", "")
         console.print(
             f"{r.region}  {r.layer_name}  {r.outcome} version {r.version}  "
