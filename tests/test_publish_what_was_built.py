@@ -194,3 +194,25 @@ def test_an_unchanged_layer_published_through_s3_leaves_no_new_object(
     assert (entry["outcome"], entry["upload"], entry["version"]) == ("unchanged", "unneeded", 1)
     assert _objects(aws_env) == []
     assert version_numbers(aws_env, "deps") == [1]
+
+
+def test_deploy_takes_every_build_key_as_a_flag(
+    tmp_path: Path, index_url: str, env: dict[str, str], aws_env: dict[str, str]
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "requirements.txt").write_text("purepkg\nfatpkg\n")
+    result = run_cli(
+        "deploy", str(project), "--python", "3.12", "--arch", "arm64", "--name", "flags",
+        "--index-url", index_url, "--exclude", "fatpkg", "-o", str(tmp_path / "out"),
+        "--direct", "--region", "eu-west-1", "--json",
+        env={**env, **aws_env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    (published,) = doc(result)["publish"]["results"]
+    assert (published["layer_name"], published["target"]) == ("flags", "python3.12-arm64")
+    (built,) = doc(result)["build"]["builds"]
+    assert {d["name"] for d in built["distributions"]} == {"purepkg", "helperpkg"}
+    assert Path(built["zip"]).parent == tmp_path / "out"
+    fetched = aws(aws_env, "lambda").get_layer_version(LayerName="flags", VersionNumber=1)
+    assert fetched["CompatibleArchitectures"] == ["arm64"]

@@ -43,71 +43,185 @@ def _absolute_specs(specs: list[str] | None) -> tuple[str, ...] | None:
     )
 
 
+# --- the build keys as flags: `build` and `deploy` take the same ones ---------------------------
+RequirementOption = Annotated[
+    list[str] | None,
+    typer.Option("--requirement", "-r", metavar="FILE", help="Requirements file (repeatable)."),
+]
+PackageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--package", "-p", metavar="SPEC", help="Requirement or local package path (repeatable)."
+    ),
+]
+PythonOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--python",
+        metavar="3.X",
+        show_default="3.13",
+        help="Target Python: 3.9 ... 3.14 (repeatable).",
+    ),
+]
+RuntimeOption = Annotated[
+    list[str] | None,
+    typer.Option("--runtime", metavar="python3.X", help="Target runtime, e.g. python3.12."),
+]
+ArchOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arch", metavar="ARCH", show_default="x86_64", help="x86_64 or arm64 (repeatable)."
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option("--name", metavar="NAME", help="Layer / zip name (default: the project's)."),
+]
+OutputOption = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="DIR", show_default="dist", help="Output directory."),
+]
+InstallerOption = Annotated[
+    str | None,
+    typer.Option("--installer", metavar="uv|pip", show_default="uv", help="Installer backend."),
+]
+BudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--budget", metavar="SIZE", show_default="250MB", help="Unzipped budget, e.g. 200MB."
+    ),
+]
+IndexUrlOption = Annotated[
+    str | None, typer.Option("--index-url", metavar="URL", help="Package index URL.")
+]
+ExtraIndexUrlOption = Annotated[
+    list[str] | None,
+    typer.Option("--extra-index-url", metavar="URL", help="Extra index (repeatable)."),
+]
+FindLinksOption = Annotated[
+    list[str] | None,
+    typer.Option("--find-links", metavar="PATH|URL", help="Wheel directory/URL (repeatable)."),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude", metavar="DIST", help="Leave out a distribution, e.g. boto3 (repeatable)."
+    ),
+]
+ExcludeGlobOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-glob", metavar="GLOB", help="Leave out paths matching a glob (repeatable)."
+    ),
+]
+KeepTestsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-tests/--drop-tests", show_default="drop", help="Keep tests/ dirs inside packages."
+    ),
+]
+StripOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--strip/--no-strip", show_default="no", help="Strip debug symbols from .so files."
+    ),
+]
+CompileOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--compile/--no-compile", show_default="no", help="Ship .pyc made by the target's Python."
+    ),
+]
+AllowOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow", metavar="DIST", help="Waive compatibility errors of a distribution (repeatable)."
+    ),
+]
+CompressionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--compression", metavar="LEVEL", show_default="default", help="fast, default or small."
+    ),
+]
+SbomOption = Annotated[
+    bool | None,
+    typer.Option("--sbom/--no-sbom", show_default="no", help="Write a CycloneDX SBOM per zip."),
+]
+
+
+def build_overrides(
+    *,
+    requirement: list[str] | None,
+    package: list[str] | None,
+    python: list[str] | None,
+    runtime: list[str] | None,
+    arch: list[str] | None,
+    name: str | None,
+    output: str | None,
+    installer: str | None,
+    budget: str | None,
+    index_url: str | None,
+    extra_index_url: list[str] | None,
+    find_links: list[str] | None,
+    exclude: list[str] | None,
+    exclude_glob: list[str] | None,
+    keep_tests: bool | None,
+    strip: bool | None,
+    compile_pyc: bool | None,
+    allow: list[str] | None,
+    compression: str | None,
+    sbom: bool | None,
+) -> dict[str, Any]:
+    """The build keys given as flags (None = not given), for `resolve_build_settings`."""
+    return {
+        "requirements": _absolute(requirement),
+        "packages": _absolute_specs(package),
+        "python": tuple(python or ()) + tuple(runtime or ()) or None,
+        "arch": tuple(arch) if arch else None,
+        "name": name,
+        "output": str(Path(output).resolve()) if output else None,
+        "installer": installer,
+        "budget": budget,
+        "index-url": index_url,
+        "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
+        "find-links": _absolute_specs(find_links),
+        "exclude": tuple(exclude) if exclude else None,
+        "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
+        "keep-tests": keep_tests,
+        "strip": strip,
+        "compile": compile_pyc,
+        "allow": tuple(allow) if allow else None,
+        "compression": compression,
+        "sbom": sbom,
+    }
+
+
 def build(
     project_dir: Annotated[
-        Path, typer.Argument(help="Project directory (pyproject.toml / layerkit.toml).")
+        Path,
+        typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
     ] = Path(),
-    requirement: Annotated[
-        list[str] | None,
-        typer.Option("--requirement", "-r", help="Requirements file (repeatable)."),
-    ] = None,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="Requirement or local package path (repeatable)."),
-    ] = None,
-    python: Annotated[
-        list[str] | None, typer.Option("--python", help="Target Python: 3.9 ... 3.14 (repeatable).")
-    ] = None,
-    runtime: Annotated[
-        list[str] | None, typer.Option("--runtime", help="Target runtime, e.g. python3.12.")
-    ] = None,
-    arch: Annotated[
-        list[str] | None, typer.Option("--arch", help="x86_64 or arm64 (repeatable).")
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Layer / zip name.")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output directory.")] = None,
-    installer: Annotated[
-        str | None, typer.Option("--installer", help="uv (default) or pip.")
-    ] = None,
-    budget: Annotated[
-        str | None, typer.Option("--budget", help="Unzipped budget, e.g. 200MB (max 250MB).")
-    ] = None,
-    index_url: Annotated[str | None, typer.Option("--index-url", help="Package index URL.")] = None,
-    extra_index_url: Annotated[
-        list[str] | None, typer.Option("--extra-index-url", help="Extra index (repeatable).")
-    ] = None,
-    find_links: Annotated[
-        list[str] | None, typer.Option("--find-links", help="Wheel directory/URL (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option("--exclude", help="Leave out a distribution, e.g. boto3 (repeatable)."),
-    ] = None,
-    exclude_glob: Annotated[
-        list[str] | None,
-        typer.Option("--exclude-glob", help="Leave out paths matching a glob (repeatable)."),
-    ] = None,
-    keep_tests: Annotated[
-        bool | None,
-        typer.Option("--keep-tests/--drop-tests", help="Keep tests/ dirs inside packages."),
-    ] = None,
-    strip: Annotated[
-        bool | None, typer.Option("--strip/--no-strip", help="Strip debug symbols from .so files.")
-    ] = None,
-    compile_pyc: Annotated[
-        bool | None,
-        typer.Option("--compile/--no-compile", help="Ship .pyc made by the target's Python."),
-    ] = None,
-    allow: Annotated[
-        list[str] | None,
-        typer.Option("--allow", help="Waive compatibility errors of a distribution (repeatable)."),
-    ] = None,
-    compression: Annotated[
-        str | None, typer.Option("--compression", help="fast, default or small.")
-    ] = None,
-    sbom: Annotated[
-        bool | None, typer.Option("--sbom/--no-sbom", help="Write a CycloneDX SBOM per zip.")
-    ] = None,
+    requirement: RequirementOption = None,
+    package: PackageOption = None,
+    python: PythonOption = None,
+    runtime: RuntimeOption = None,
+    arch: ArchOption = None,
+    name: NameOption = None,
+    output: OutputOption = None,
+    installer: InstallerOption = None,
+    budget: BudgetOption = None,
+    index_url: IndexUrlOption = None,
+    extra_index_url: ExtraIndexUrlOption = None,
+    find_links: FindLinksOption = None,
+    exclude: ExcludeOption = None,
+    exclude_glob: ExcludeGlobOption = None,
+    keep_tests: KeepTestsOption = None,
+    strip: StripOption = None,
+    compile_pyc: CompileOption = None,
+    allow: AllowOption = None,
+    compression: CompressionOption = None,
+    sbom: SbomOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
     ] = False,
@@ -121,27 +235,28 @@ def build(
     config = load_project(project_dir.resolve())
     settings = resolve_build_settings(
         config,
-        {
-            "requirements": _absolute(requirement),
-            "packages": _absolute_specs(package),
-            "python": tuple(python or ()) + tuple(runtime or ()) or None,
-            "arch": tuple(arch) if arch else None,
-            "name": name,
-            "output": str(Path(output).resolve()) if output else None,
-            "installer": installer,
-            "budget": budget,
-            "index-url": index_url,
-            "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
-            "find-links": _absolute_specs(find_links),
-            "exclude": tuple(exclude) if exclude else None,
-            "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
-            "keep-tests": keep_tests,
-            "strip": strip,
-            "compile": compile_pyc,
-            "allow": tuple(allow) if allow else None,
-            "compression": compression,
-            "sbom": sbom,
-        },
+        build_overrides(
+            requirement=requirement,
+            package=package,
+            python=python,
+            runtime=runtime,
+            arch=arch,
+            name=name,
+            output=output,
+            installer=installer,
+            budget=budget,
+            index_url=index_url,
+            extra_index_url=extra_index_url,
+            find_links=find_links,
+            exclude=exclude,
+            exclude_glob=exclude_glob,
+            keep_tests=keep_tests,
+            strip=strip,
+            compile_pyc=compile_pyc,
+            allow=allow,
+            compression=compression,
+            sbom=sbom,
+        ),
     )
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask

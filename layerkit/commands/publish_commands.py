@@ -12,6 +12,28 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from layerkit.commands.build_commands import (
+    AllowOption,
+    ArchOption,
+    BudgetOption,
+    CompileOption,
+    CompressionOption,
+    ExcludeGlobOption,
+    ExcludeOption,
+    ExtraIndexUrlOption,
+    FindLinksOption,
+    IndexUrlOption,
+    InstallerOption,
+    KeepTestsOption,
+    NameOption,
+    OutputOption,
+    PackageOption,
+    PythonOption,
+    RequirementOption,
+    RuntimeOption,
+    SbomOption,
+    StripOption,
+)
 from layerkit.commands.common import (
     DryRunOption,
     JsonOption,
@@ -43,40 +65,71 @@ BucketOption = Annotated[
     str | None,
     typer.Option(
         "--bucket",
+        metavar="BUCKET",
         help="S3 bucket for the zips, in the region published to; '{region}' in the name is "
         "replaced by the region (one bucket per region).",
     ),
 ]
 PrefixOption = Annotated[
-    str | None, typer.Option("--prefix", help="Key prefix in the bucket (default: layerkit).")
+    str | None,
+    typer.Option(
+        "--prefix", metavar="PREFIX", help="Key prefix in the bucket (default: layerkit)."
+    ),
 ]
 BucketOwnerOption = Annotated[
     str | None,
-    typer.Option("--bucket-owner", help="Expected bucket owner account (default: the caller's)."),
+    typer.Option(
+        "--bucket-owner",
+        metavar="ACCOUNT",
+        help="Expected bucket owner account (default: the caller's).",
+    ),
 ]
 LayerNameOption = Annotated[
-    str | None, typer.Option("--layer-name", help="Layer name (default: the build's name).")
+    str | None,
+    typer.Option(
+        "--layer-name",
+        metavar="TEMPLATE",
+        show_default="{name}",
+        help="Layer name, with {name}, {python} (e.g. python313), {arch} filled in per zip.",
+    ),
 ]
 RegionsOption = Annotated[
     list[str] | None,
-    typer.Option("--region", help="Region to publish to (repeatable; default: the AWS chain's)."),
+    typer.Option(
+        "--region",
+        metavar="REGION",
+        help="Region to publish to (repeatable; default: the AWS chain's).",
+    ),
 ]
 DescriptionOption = Annotated[
-    str | None, typer.Option("--description", help="Version description (digest/size appended).")
+    str | None,
+    typer.Option(
+        "--description", metavar="TEXT", help="Version description (digest/size appended)."
+    ),
 ]
 LicenseOption = Annotated[
-    str | None, typer.Option("--license", help="Licence info, e.g. an SPDX id (<= 512 chars).")
+    str | None,
+    typer.Option("--license", metavar="SPDX", help="Licence info, e.g. an SPDX id (<= 512 chars)."),
 ]
 AttachOption = Annotated[
     list[str] | None,
-    typer.Option("--attach", help="Function to attach the layer to, in each region (repeatable)."),
+    typer.Option(
+        "--attach",
+        metavar="FUNCTION",
+        help="Function to attach the layer to, in each region (repeatable).",
+    ),
 ]
 GrantOption = Annotated[
     list[str] | None,
-    typer.Option("--grant", help="Account id allowed to use the layer version (repeatable)."),
+    typer.Option(
+        "--grant",
+        metavar="ACCOUNT",
+        help="Account id allowed to use the layer version (repeatable).",
+    ),
 ]
 OrgOption = Annotated[
-    str | None, typer.Option("--org", help="Organization id (o-...) allowed to use the layer.")
+    str | None,
+    typer.Option("--org", metavar="o-ID", help="Organization id (o-...) allowed to use the layer."),
 ]
 PublicOption = Annotated[
     bool,
@@ -96,7 +149,9 @@ DowngradeOption = Annotated[
 ]
 TimeoutOption = Annotated[
     float,
-    typer.Option("--timeout", help="Seconds to wait for a function's update in progress."),
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="Seconds to wait for a function's update in progress."
+    ),
 ]
 
 
@@ -324,8 +379,29 @@ def publish(
 
 def deploy(
     project_dir: Annotated[
-        Path, typer.Argument(help="Project directory (pyproject.toml / layerkit.toml).")
+        Path,
+        typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
     ] = Path(),
+    requirement: RequirementOption = None,
+    package: PackageOption = None,
+    python: PythonOption = None,
+    runtime: RuntimeOption = None,
+    arch: ArchOption = None,
+    name: NameOption = None,
+    output: OutputOption = None,
+    installer: InstallerOption = None,
+    budget: BudgetOption = None,
+    index_url: IndexUrlOption = None,
+    extra_index_url: ExtraIndexUrlOption = None,
+    find_links: FindLinksOption = None,
+    exclude: ExcludeOption = None,
+    exclude_glob: ExcludeGlobOption = None,
+    keep_tests: KeepTestsOption = None,
+    strip: StripOption = None,
+    compile_pyc: CompileOption = None,
+    allow: AllowOption = None,
+    compression: CompressionOption = None,
+    sbom: SbomOption = None,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
     bucket_owner: BucketOwnerOption = None,
@@ -344,7 +420,12 @@ def deploy(
     quiet: QuietOption = False,
 ) -> None:
     """Build, publish and attach in one step, all configured by [tool.layerkit]."""
-    from layerkit.commands.build_commands import build_context, build_view, remember_build
+    from layerkit.commands.build_commands import (
+        build_context,
+        build_overrides,
+        build_view,
+        remember_build,
+    )
     from layerkit.config import load_project, resolve_build_settings
     from layerkit.naming import check_distinct, configured_builds
     from layerkit.workflow import build_layers
@@ -365,9 +446,34 @@ def deploy(
         org=org,
         direct=direct,
     )
-    build_settings = resolve_build_settings(config, {})
+    build_settings = resolve_build_settings(
+        config,
+        build_overrides(
+            requirement=requirement,
+            package=package,
+            python=python,
+            runtime=runtime,
+            arch=arch,
+            name=name,
+            output=output,
+            installer=installer,
+            budget=budget,
+            index_url=index_url,
+            extra_index_url=extra_index_url,
+            find_links=find_links,
+            exclude=exclude,
+            exclude_glob=exclude_glob,
+            keep_tests=keep_tests,
+            strip=strip,
+            compile_pyc=compile_pyc,
+            allow=allow,
+            compression=compression,
+            sbom=sbom,
+        ),
+    )
     # A layer name that two targets share is refused before the build, not after it.
-    check_distinct(settings.layer_name, configured_builds(config))
+    built_here = [(build_settings.name, target) for target in build_settings.targets]
+    check_distinct(settings.layer_name, [*configured_builds(config), *built_here])
     built = build_layers(build_settings, build_context(build_settings, out))
     remember_build(build_settings, config, built)
     report = _run_publish(
