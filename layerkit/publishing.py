@@ -8,13 +8,15 @@ hides the others. Every step is idempotent, so re-running the same command after
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach_layer
+from layerkit.aws.content import Distributions, canonical, make_finder
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import get_configuration
 from layerkit.aws.layers import (
@@ -43,7 +45,7 @@ from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, co
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
 from layerkit.config import PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
-from layerkit.manifest import Manifest, read_manifest
+from layerkit.manifest import MANIFEST_SCHEMA, Manifest, parse_manifest, read_manifest
 from layerkit.naming import check_distinct, layer_name_for
 from layerkit.targets import Target
 
@@ -87,6 +89,9 @@ class PublishPlan:
     principals: tuple[Principal, ...] = ()
     functions: tuple[str, ...] = ()
     allow_downgrade: bool = False
+    allow_overlap: bool = False
+    # sha256 (hex) of a zip -> the distributions its manifest lists (the overlap check's source)
+    manifests: Mapping[str, Distributions] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,24 @@ def load_zips(
     return tuple(loaded)
 
 
+def manifest_distributions(manifests: Iterable[Manifest]) -> dict[str, Distributions]:
+    """sha256 of each zip -> the (canonical) names of the distributions it ships."""
+    return {m.sha256: frozenset(canonical(d.name) for d in m.distributions) for m in manifests}
+
+
+def manifests_in(directory: Path) -> list[Manifest]:
+    """The layerkit manifests in `directory` (anything else there is ignored)."""
+    found: list[Manifest] = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(document, dict) and document.get("schema") == MANIFEST_SCHEMA:
+                found.append(parse_manifest(document, source=str(path)))
+        except (OSError, ValueError, LayerkitError):
+            continue
+    return found
+
+
 def plan_publish(
     zips: tuple[LayerZip, ...],
     settings: PublishSettings,
@@ -200,6 +223,8 @@ def plan_publish(
     default_region: str,
     public: bool = False,
     allow_downgrade: bool = False,
+    allow_overlap: bool = False,
+    known: Sequence[Manifest] = (),
 ) -> PublishPlan:
     """Validate everything a publish needs before any AWS call."""
     regions = tuple(dict.fromkeys(settings.regions)) or (default_region,)
@@ -238,6 +263,8 @@ def plan_publish(
         principals=principals(settings.grant_accounts, settings.grant_org, public=public),
         functions=functions,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        manifests=manifest_distributions([*known, *(z.manifest for z in zips)]),
     )
 
 
@@ -389,6 +416,7 @@ def _attach_in_region(
     def slot(layer_arn: str | None) -> int:
         return next(i for i, r in enumerate(results) if r.layer_arn == layer_arn)
 
+    finder = make_finder(lambda_client, plan.manifests)
     for function in functions:
         chosen = published[0]  # failures before a layer is chosen are reported on the first
         try:
@@ -402,6 +430,8 @@ def _attach_in_region(
                 region=region,
                 allow_downgrade=plan.allow_downgrade,
                 wait=waiting,
+                find_distributions=finder,
+                allow_overlap=plan.allow_overlap,
             )
         except LayerkitError as error:
             index = slot(chosen.layer_arn)
@@ -506,6 +536,8 @@ def attach_layer_to_functions(
     reporter: Reporter,
     dry_run: bool = False,
     allow_downgrade: bool = False,
+    allow_overlap: bool = False,
+    known: Sequence[Manifest] = (),
     waiting: WaitSettings = DEFAULT_WAIT,
 ) -> AttachReport:
     """`layerkit attach`: attach one layer version to functions in the layer's region."""
@@ -525,6 +557,7 @@ def attach_layer_to_functions(
             )
     lambda_client = clients.client("lambda", parsed.region)
     info = get_version_by_arn(lambda_client, parsed)
+    finder = make_finder(lambda_client, manifest_distributions(known))
     results: list[AttachResult] = []
     failures: list[AttachFailure] = []
     for function in functions:
@@ -539,6 +572,8 @@ def attach_layer_to_functions(
                     dry_run=dry_run,
                     allow_downgrade=allow_downgrade,
                     wait=waiting,
+                    find_distributions=finder,
+                    allow_overlap=allow_overlap,
                 )
             )
         except LayerkitError as error:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from layerkit.aws.content import Finder, check_overlap
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import (
     DEFAULT_POLL_S,
@@ -247,8 +248,13 @@ def attach_layer(
     dry_run: bool = False,
     allow_downgrade: bool = False,
     wait: WaitSettings = DEFAULT_WAIT,
+    find_distributions: Finder | None = None,
+    allow_overlap: bool = False,
 ) -> AttachResult:
     """Attach `layer` to `function` (see `plan_layers`), safely against concurrent changes.
+
+    With `find_distributions`, a layer list in which two layers ship the same distribution is
+    refused unless `allow_overlap` (see `layerkit.aws.content.check_overlap`).
 
     A stale RevisionId (412) or an update that started meanwhile (409) makes layerkit re-read the
     function and re-apply once — only if our layer's slot is as it was; otherwise it stops and
@@ -266,16 +272,25 @@ def attach_layer(
             clock=wait.clock,
         )
 
-    def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport]:
+    def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
         check_compatibility(config, layer)
         plan = plan_layers(
             layer_arns(config), layer.arn, function=function, allow_downgrade=allow_downgrade
         )
         sizes = size_report(config, plan.after, _known_sizes(client, plan.after, layer))
-        return plan, sizes
+        notes: tuple[str, ...] = ()
+        if find_distributions is not None and plan.change != "none":
+            notes = check_overlap(
+                plan.after,
+                layer.arn,
+                find_distributions,
+                function=function,
+                allow_overlap=allow_overlap,
+            )
+        return plan, sizes, notes
 
     config = settle()
-    plan, sizes = prepare(config)
+    plan, sizes, notes = prepare(config)
     outcome = _OUTCOMES[plan.change]
     result = AttachResult(
         function=function,
@@ -288,6 +303,7 @@ def attach_layer(
         sizes=sizes,
         dry_run=dry_run,
         revision_id=config.get("RevisionId"),
+        notes=notes,
     )
     if plan.change == "none" or dry_run:
         return result
@@ -320,7 +336,7 @@ def _reapply_once(
     layer: LayerVersionInfo,
     plan: AttachPlan,
     settle: Callable[[], dict[str, Any]],
-    prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport]],
+    prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport, tuple[str, ...]]],
     result: AttachResult,
     first_error: AwsError,
 ) -> AttachResult:
@@ -345,7 +361,7 @@ def _reapply_once(
             hint="another deployment changed this layer on the function; check it, then re-run",
             code=first_error.code,
         )
-    new_plan, sizes = prepare(fresh)
+    new_plan, sizes, notes = prepare(fresh)
     try:
         _update(client, function, new_plan.after, fresh.get("RevisionId"))
     except AwsError as exc:
@@ -363,7 +379,7 @@ def _reapply_once(
         after=new_plan.after,
         replaced=new_plan.replaced,
         sizes=sizes,
-        notes=(f"re-applied on top of a concurrent change ({first_error.code})",),
+        notes=(*notes, f"re-applied on top of a concurrent change ({first_error.code})"),
     )
 
 

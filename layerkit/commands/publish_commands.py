@@ -147,6 +147,13 @@ DowngradeOption = Annotated[
         "--allow-downgrade", help="Replace a newer attached version of the layer by this one."
     ),
 ]
+OverlapOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-overlap",
+        help="Attach even if another layer of the function ships the same distribution.",
+    ),
+]
 TimeoutOption = Annotated[
     float,
     typer.Option(
@@ -258,6 +265,7 @@ def _run_publish(
     profile: str | None,
     public: bool,
     allow_downgrade: bool,
+    allow_overlap: bool,
 ) -> PublishReport:
     from layerkit.naming import configured_builds
     from layerkit.publishing import load_zips, plan_publish, publish_layers
@@ -272,9 +280,25 @@ def _run_publish(
         default_region=factory.region(),
         public=public,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        known=_known_manifests(config.project_dir),
     )
     with _Reporter(out) as reporter:
         return publish_layers(plan, clients=factory, reporter=reporter)
+
+
+def _known_manifests(project: Path) -> list[Any]:
+    """Manifests of the layers built in `project`'s output directory (the overlap check reads
+    which distributions a layer ships from them)."""
+    from layerkit.config import load_project
+    from layerkit.errors import LayerkitError
+    from layerkit.publishing import manifests_in
+
+    try:
+        config = load_project(project.resolve())
+    except LayerkitError:
+        return []
+    return manifests_in(config.project_dir / config.build.get("output", "dist"))
 
 
 def _last_build(
@@ -339,6 +363,7 @@ def publish(
     public: PublicOption = False,
     direct: DirectOption = None,
     allow_downgrade: DowngradeOption = False,
+    allow_overlap: OverlapOption = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -372,6 +397,7 @@ def publish(
         profile=profile,
         public=public,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
     )
     out.emit("publish", report, render_publish)
     _fail_if_any(report)
@@ -415,6 +441,7 @@ def deploy(
     public: PublicOption = False,
     direct: DirectOption = None,
     allow_downgrade: DowngradeOption = False,
+    allow_overlap: OverlapOption = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -484,6 +511,7 @@ def deploy(
         profile=profile,
         public=public,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
     )
     out.emit(
         "deploy",
@@ -503,6 +531,15 @@ def attach(
     region: RegionOption = None,
     dry_run: DryRunOption = False,
     allow_downgrade: DowngradeOption = False,
+    allow_overlap: OverlapOption = False,
+    project: Annotated[
+        Path,
+        typer.Option(
+            "--project",
+            metavar="DIR",
+            help="Project whose built manifests say what a layer ships (overlap check).",
+        ),
+    ] = Path(),
     timeout: TimeoutOption = 300.0,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -522,6 +559,8 @@ def attach(
             reporter=reporter,
             dry_run=dry_run,
             allow_downgrade=allow_downgrade,
+            allow_overlap=allow_overlap,
+            known=_known_manifests(project),
             waiting=WaitSettings(timeout_s=timeout),
         )
     out.emit("attach", report, render_attach)
