@@ -28,7 +28,7 @@ from layerkit.errors import ExitCode, LayerkitError
 # or an unknown one get every module. tests/test_startup.py holds this table to the modules.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "build_commands": ("build", "inspect"),
-    "publish_commands": ("publish", "attach", "deploy", "layers"),
+    "publish_commands": ("publish", "attach", "detach", "deploy", "layers"),
     "release_commands": ("version", "alias"),
     "init_commands": ("init",),
 }

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 
 from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach_layer
 from layerkit.aws.content import Distributions, canonical, make_finder
+from layerkit.aws.detach import DetachResult, check_layer_ref, detach_layer
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import get_configuration
 from layerkit.aws.layers import (
@@ -136,6 +137,14 @@ class PublishReport:
     @property
     def failed(self) -> tuple[RegionResult, ...]:
         return tuple(r for r in self.results if r.error is not None)
+
+
+@dataclass(frozen=True)
+class DetachReport:
+    region: str
+    layer: str
+    results: tuple[DetachResult, ...]
+    failures: tuple[AttachFailure, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -579,3 +588,43 @@ def attach_layer_to_functions(
         except LayerkitError as error:
             failures.append(AttachFailure(function, parsed.region, error.message, error.hint))
     return AttachReport(parsed.region, layer_arn, tuple(results), tuple(failures))
+
+
+def detach_layer_from_functions(
+    functions: Sequence[str],
+    *,
+    layer: str,
+    region: str | None,
+    clients: AwsClients,
+    reporter: Reporter,
+    dry_run: bool = False,
+    waiting: WaitSettings = DEFAULT_WAIT,
+) -> DetachReport:
+    """`layerkit detach`: remove a layer (name, layer ARN or version ARN) from functions."""
+    where = check_layer_ref(layer)
+    if where is not None and region is not None and region != where:
+        raise UsageError(
+            f"layer {layer} is in {where}, not {region}", hint="drop --region or fix the ARN"
+        )
+    for function in functions:
+        check_function_name(function)
+    chosen = clients.region(where or region)
+    lambda_client = clients.client("lambda", chosen)
+    results: list[DetachResult] = []
+    failures: list[AttachFailure] = []
+    for function in functions:
+        reporter.step(f"{chosen}: detaching {layer} from {function}")
+        try:
+            results.append(
+                detach_layer(
+                    lambda_client,
+                    function=function,
+                    layer=layer,
+                    region=chosen,
+                    dry_run=dry_run,
+                    wait=waiting,
+                )
+            )
+        except LayerkitError as error:
+            failures.append(AttachFailure(function, chosen, error.message, error.hint))
+    return DetachReport(chosen, layer, tuple(results), tuple(failures))

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
     from layerkit.aws.session import ClientFactory
     from layerkit.config import ProjectConfig, PublishSettings
-    from layerkit.publishing import AttachReport, PublishReport
+    from layerkit.publishing import AttachReport, DetachReport, PublishReport
 
 layers_app = typer.Typer(
     name="layers",
@@ -570,6 +570,57 @@ def attach(
         raise AwsError(f"attaching failed for {names}: {first.error}", hint=first.hint)
 
 
+def detach(
+    functions: Annotated[
+        list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
+    ],
+    layer: Annotated[
+        str,
+        typer.Option(
+            "--layer",
+            metavar="NAME_OR_ARN",
+            help="Layer to remove: its name or ARN (every version), or one version's ARN.",
+            show_default=False,
+        ),
+    ],
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    timeout: TimeoutOption = 300.0,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Remove a layer from functions, keeping their other layers in place and in order.
+
+    Examples:
+
+      layerkit detach my-fn --layer deps
+
+      layerkit detach fn-a fn-b --layer arn:aws:lambda:eu-west-1:123456789012:layer:deps:3
+
+      layerkit detach my-fn --layer deps --dry-run
+    """
+    from layerkit.aws.attach import WaitSettings
+    from layerkit.publishing import detach_layer_from_functions
+
+    out = Output(json=json_output, quiet=quiet)
+    with _Reporter(out) as reporter:
+        report = detach_layer_from_functions(
+            functions,
+            layer=layer,
+            region=region,
+            clients=_factory(profile, region),
+            reporter=reporter,
+            dry_run=dry_run,
+            waiting=WaitSettings(timeout_s=timeout),
+        )
+    out.emit("detach", report, render_detach)
+    if report.failures:
+        first = report.failures[0]
+        names = ", ".join(f.function for f in report.failures)
+        raise AwsError(f"detaching failed for {names}: {first.error}", hint=first.hint)
+
+
 # --- layers ... ---------------------------------------------------------------------------------
 
 
@@ -774,6 +825,25 @@ def render_attach(console: Console, report: AttachReport) -> None:
         )
 
 
+def render_detach(console: Console, report: DetachReport) -> None:
+    for r in report.results:
+        if r.outcome == "unchanged":
+            line = f"{r.function} ({r.region}): {report.layer} is not attached; nothing to do"
+        else:
+            verb = "would detach" if r.dry_run else "detached"
+            line = f"{r.function} ({r.region}): {verb} {', '.join(r.removed)}"
+        console.print(line, markup=False)
+        if r.outcome != "unchanged":
+            console.print(f"  before: {', '.join(r.before) or '(none)'}", markup=False)
+            console.print(f"  after:  {', '.join(r.after) or '(none)'}", markup=False)
+        for note in r.notes:
+            console.print(f"  note: {note}", markup=False)
+    for failure in report.failures:
+        console.print(
+            f"{failure.function} ({failure.region}): failed: {failure.error}", markup=False
+        )
+
+
 def _version_line(v: LayerVersionInfo) -> str:
     size = (
         f"{v.unzipped_bytes:,} bytes unzipped" if v.unzipped_bytes is not None else "size unknown"
@@ -822,5 +892,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
     app.command("publish")(publish)
     app.command("attach")(attach)
+    app.command("detach")(detach)
     app.command("deploy")(deploy)
     app.add_typer(layers_app)
