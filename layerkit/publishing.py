@@ -19,7 +19,7 @@ from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach
 from layerkit.aws.content import Distributions, canonical, make_finder
 from layerkit.aws.detach import DetachResult, check_layer_ref, detach_layer
 from layerkit.aws.errors import aws_call
-from layerkit.aws.functions import get_configuration
+from layerkit.aws.functions import get_configuration, refuse_if_managed
 from layerkit.aws.layers import (
     GrantResult,
     LayerContent,
@@ -430,6 +430,7 @@ def _attach_in_region(
         chosen = published[0]  # failures before a layer is chosen are reported on the first
         try:
             chosen = _choose_zip(lambda_client, function, published)
+            refuse_if_managed(lambda_client, function, action="attaching a layer", force=False)
             info = _layer_info(lambda_client, chosen)
             reporter.step(f"{region}: attaching {chosen.layer_arn} to {function}")
             attached = attach_layer(
@@ -547,6 +548,7 @@ def attach_layer_to_functions(
     allow_downgrade: bool = False,
     allow_overlap: bool = False,
     known: Sequence[Manifest] = (),
+    force: bool = False,
     waiting: WaitSettings = DEFAULT_WAIT,
 ) -> AttachReport:
     """`layerkit attach`: attach one layer version to functions in the layer's region."""
@@ -572,6 +574,7 @@ def attach_layer_to_functions(
     for function in functions:
         reporter.step(f"{parsed.region}: attaching {layer_arn} to {function}")
         try:
+            refuse_if_managed(lambda_client, function, action="attaching a layer", force=force)
             results.append(
                 attach_layer(
                     lambda_client,
@@ -598,6 +601,7 @@ def detach_layer_from_functions(
     clients: AwsClients,
     reporter: Reporter,
     dry_run: bool = False,
+    force: bool = False,
     waiting: WaitSettings = DEFAULT_WAIT,
 ) -> DetachReport:
     """`layerkit detach`: remove a layer (name, layer ARN or version ARN) from functions."""
@@ -615,6 +619,7 @@ def detach_layer_from_functions(
     for function in functions:
         reporter.step(f"{chosen}: detaching {layer} from {function}")
         try:
+            refuse_if_managed(lambda_client, function, action="detaching a layer", force=force)
             results.append(
                 detach_layer(
                     lambda_client,

@@ -154,6 +154,12 @@ OverlapOption = Annotated[
         help="Attach even if another layer of the function ships the same distribution.",
     ),
 ]
+ForceManagedOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
+    ),
+]
 TimeoutOption = Annotated[
     float,
     typer.Option(
@@ -540,6 +546,7 @@ def attach(
             help="Project whose built manifests say what a layer ships (overlap check).",
         ),
     ] = Path(),
+    force: ForceManagedOption = False,
     timeout: TimeoutOption = 300.0,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -561,6 +568,7 @@ def attach(
             allow_downgrade=allow_downgrade,
             allow_overlap=allow_overlap,
             known=_known_manifests(project),
+            force=force,
             waiting=WaitSettings(timeout_s=timeout),
         )
     out.emit("attach", report, render_attach)
@@ -585,6 +593,7 @@ def detach(
     ],
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceManagedOption = False,
     timeout: TimeoutOption = 300.0,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -612,6 +621,7 @@ def detach(
             clients=_factory(profile, region),
             reporter=reporter,
             dry_run=dry_run,
+            force=force,
             waiting=WaitSettings(timeout_s=timeout),
         )
     out.emit("detach", report, render_detach)

@@ -64,6 +64,22 @@ def _lambda(profile: str | None, region: str | None) -> Any:
     return make_factory(profile=profile, region=region).lambda_client()
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
+    ),
+]
+
+
+def _unmanaged(client: Any, function: str, action: str, *, force: bool) -> Any:
+    """`client`, once the function is known not to be managed by a stack (or --force)."""
+    from layerkit.aws.functions import refuse_if_managed
+
+    refuse_if_managed(client, function, action=action, force=force)
+    return client
+
+
 # ---------------------------------------------------------------------------------------------
 # version
 
@@ -76,6 +92,7 @@ def version_publish(
     ] = "",
     profile: ProfileOption = None,
     region: RegionOption = None,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -83,7 +100,7 @@ def version_publish(
     from layerkit.aws.versions import publish_version
 
     out = Output(json=json, quiet=quiet)
-    client = _lambda(profile, region)
+    client = _unmanaged(_lambda(profile, region), function, "publishing a version", force=force)
     result = out.run_with_status(
         f"publishing a version of {function}",
         lambda: publish_version(client, function, description=description),
@@ -214,6 +231,7 @@ def alias_create(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -223,7 +241,7 @@ def alias_create(
     out = Output(json=json, quiet=quiet)
     target = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
     state = create_alias(
-        _lambda(profile, region),
+        _unmanaged(_lambda(profile, region), function, "creating an alias", force=force),
         function,
         name,
         target,
@@ -293,6 +311,7 @@ def alias_update(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -301,7 +320,7 @@ def alias_update(
 
     out = Output(json=json, quiet=quiet)
     report = update_alias(
-        _lambda(profile, region),
+        _unmanaged(_lambda(profile, region), function, "changing an alias", force=force),
         function,
         name,
         version=version,
@@ -319,6 +338,7 @@ def alias_promote(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -326,7 +346,8 @@ def alias_promote(
     from layerkit.aws.aliases import promote_alias
 
     out = Output(json=json, quiet=quiet)
-    report = promote_alias(_lambda(profile, region), function, name, dry_run=dry_run)
+    client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
+    report = promote_alias(client, function, name, dry_run=dry_run)
     out.emit("alias", report, _render_alias)
 
 
@@ -337,6 +358,7 @@ def alias_rollback(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -344,7 +366,8 @@ def alias_rollback(
     from layerkit.aws.aliases import rollback_alias
 
     out = Output(json=json, quiet=quiet)
-    report = rollback_alias(_lambda(profile, region), function, name, dry_run=dry_run)
+    client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
+    report = rollback_alias(client, function, name, dry_run=dry_run)
     out.emit("alias", report, _render_alias)
 
 
@@ -355,6 +378,7 @@ def alias_delete(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -362,7 +386,7 @@ def alias_delete(
     from layerkit.aws.aliases import alias_report, delete_alias, get_alias
 
     out = Output(json=json, quiet=quiet)
-    client = _lambda(profile, region)
+    client = _unmanaged(_lambda(profile, region), function, "deleting an alias", force=force)
     state = get_alias(client, function, name)
     if not dry_run:
         delete_alias(client, function, name)
@@ -410,6 +434,7 @@ def alias_shift(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -429,7 +454,7 @@ def alias_shift(
     out = Output(json=json, quiet=quiet)
     step_percents, interval_s = parse_steps(steps), parse_interval(interval)
     factory = make_factory(profile=profile, region=region)
-    client = factory.lambda_client()
+    client = _unmanaged(factory.lambda_client(), function, "shifting an alias", force=force)
     plan = plan_shift(
         function,
         get_alias(client, function, name),
