@@ -418,7 +418,12 @@ def alias_shift(
         str, typer.Option("--to", help="The version to move traffic to.", show_default=False)
     ],
     steps: Annotated[
-        str, typer.Option("--steps", help="Percentages of traffic, in order; 100 ends it.")
+        str,
+        typer.Option(
+            "--steps",
+            metavar="P1,P2,...",
+            help="Percentages of traffic, in order; ending below 100 leaves a canary.",
+        ),
     ] = "10,50,100",
     interval: Annotated[
         str, typer.Option("--interval", help="Wait between steps: 30s, 5m, 1h or seconds.")
@@ -444,6 +449,7 @@ def alias_shift(
     from layerkit.aws.session import make_factory
     from layerkit.aws.shift import (
         ShiftAbortedError,
+        check_shift_versions,
         execute_shift,
         parse_interval,
         parse_steps,
@@ -465,6 +471,7 @@ def alias_shift(
     )
     alarms = CloudWatchAlarms(factory.client("cloudwatch") if alarm else None, alarm or ())
     alarms.states()  # a misspelt alarm would never fire: refuse before the first step
+    check_shift_versions(client, plan)  # a missing version: refused before any plan is shown
     if dry_run:
         out.emit("alias-shift", planned_result(plan), _render_shift)
         return
@@ -485,8 +492,11 @@ def alias_shift(
 
 def _render_shift(console: Console, result: ShiftResult) -> None:
     if result.outcome != "planned":
+        stopped = " (stopped as --steps said: a canary left in place)"
         console.print(
-            f"alias {result.function}:{result.alias}: {result.final.describe()}", markup=False
+            f"alias {result.function}:{result.alias}: {result.final.describe()}"
+            + (stopped if result.outcome == "canary" else ""),
+            markup=False,
         )
         return
     console.print(
@@ -497,6 +507,12 @@ def _render_shift(console: Console, result: ShiftResult) -> None:
     for index, percent in enumerate(result.steps):
         wait = "" if index == len(result.steps) - 1 else f", then wait {result.interval_s:g}s"
         console.print(f"  step {index + 1}: {percent:g}% to {result.to_version}{wait}")
+    if result.steps and result.steps[-1] < 100:
+        console.print(
+            f"  then stop: version {result.to_version} would keep {result.steps[-1]:g}% "
+            f"(a canary), version {result.from_version} the rest",
+            markup=False,
+        )
     if result.alarms:
         console.print(f"  watching alarms: {', '.join(result.alarms)}", markup=False)
     console.print("  (dry run: nothing changed)")
