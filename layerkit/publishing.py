@@ -50,7 +50,8 @@ from layerkit.manifest import MANIFEST_SCHEMA, Manifest, parse_manifest, read_ma
 from layerkit.naming import check_distinct, layer_name_for
 from layerkit.targets import Target
 
-RegionOutcome = Literal["published", "unchanged", "failed"]
+# "would-publish": a --dry-run found no version with these bytes (nothing was sent).
+RegionOutcome = Literal["published", "unchanged", "failed", "would-publish"]
 # "unneeded": the layer's latest version already holds these bytes, so nothing was sent at all.
 UploadKind = Literal["uploaded", "skipped", "direct", "unneeded"]
 
@@ -91,6 +92,7 @@ class PublishPlan:
     functions: tuple[str, ...] = ()
     allow_downgrade: bool = False
     allow_overlap: bool = False
+    dry_run: bool = False
     # sha256 (hex) of a zip -> the distributions its manifest lists (the overlap check's source)
     manifests: Mapping[str, Distributions] = field(default_factory=dict)
 
@@ -133,6 +135,8 @@ class RegionResult:
 @dataclass(frozen=True)
 class PublishReport:
     results: tuple[RegionResult, ...]
+    dry_run: bool = False
+    would_attach: tuple[str, ...] = ()  # with --dry-run: the functions a real run would attach
 
     @property
     def failed(self) -> tuple[RegionResult, ...]:
@@ -234,6 +238,7 @@ def plan_publish(
     allow_downgrade: bool = False,
     allow_overlap: bool = False,
     known: Sequence[Manifest] = (),
+    dry_run: bool = False,
 ) -> PublishPlan:
     """Validate everything a publish needs before any AWS call."""
     regions = tuple(dict.fromkeys(settings.regions)) or (default_region,)
@@ -273,6 +278,7 @@ def plan_publish(
         functions=functions,
         allow_downgrade=allow_downgrade,
         allow_overlap=allow_overlap,
+        dry_run=dry_run,
         manifests=manifest_distributions([*known, *(z.manifest for z in zips)]),
     )
 
@@ -314,7 +320,8 @@ def _publish_zip(
         upload: UploadKind
         # Through S3, an unchanged layer must leave no object behind (publish() checks the
         # latest version itself before a direct upload, which sends nothing either).
-        latest = None if settings.direct else latest_version(lambda_client, layer_zip.layer_name)
+        direct_later = settings.direct and not plan.dry_run
+        latest = None if direct_later else latest_version(lambda_client, layer_zip.layer_name)
         if latest is not None and latest.code_sha256 == manifest.code_sha256:
             reporter.step(f"{region}: unchanged {latest.arn}")
             return _with(
@@ -323,8 +330,13 @@ def _publish_zip(
                 upload="unneeded",
                 layer_arn=latest.arn,
                 version=latest.version,
-                grants=_grants(plan, lambda_client, layer_zip.layer_name, latest.version),
+                grants=()
+                if plan.dry_run
+                else _grants(plan, lambda_client, layer_zip.layer_name, latest.version),
             )
+        if plan.dry_run:
+            reporter.step(f"{region}: would publish {layer_zip.layer_name} ({layer_zip.path.name})")
+            return _with(base, outcome="would-publish")
         if settings.direct:
             content = LayerContent(zip_bytes=layer_zip.path.read_bytes())
             upload = "direct"
@@ -419,7 +431,7 @@ def _attach_in_region(
 ) -> list[RegionResult]:
     published = [r for r in results if r.error is None and r.layer_arn is not None]
     functions = [f for f in plan.functions if function_region(f) in (None, region)]
-    if not functions or not published:
+    if not functions or not published or plan.dry_run:
         return results
 
     def slot(layer_arn: str | None) -> int:
@@ -534,7 +546,10 @@ def publish_layers(
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.regions))) as pool:
         per_region = list(pool.map(run, plan.regions))
-    return PublishReport(tuple(r for results in per_region for r in results))
+    results = tuple(r for region_results in per_region for r in region_results)
+    if plan.dry_run:
+        return PublishReport(results, dry_run=True, would_attach=plan.functions)
+    return PublishReport(results)
 
 
 def attach_layer_to_functions(

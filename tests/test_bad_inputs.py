@@ -64,10 +64,8 @@ NOT_FOUND = ("ResourceNotFoundException", "check that function nope exists")
         (["version", "publish", "nope", *EU], NOT_FOUND),
         (["version", "list", "nope", *EU], NOT_FOUND),
         (["alias", "get", "nope", "prod", *EU], ("ResourceNotFoundException", "function:nope")),
-        (
-            ["alias", "create", "nope", "prod", "--version", "1", *EU],
-            ("version 1 of function nope does not exist",),
-        ),
+        # (the function itself is read first: is a stack managing it?)
+        (["alias", "create", "nope", "prod", "--version", "1", *EU], NOT_FOUND),
     ],
     ids=["attach", "version-publish", "version-list", "alias-get", "alias-create"],
 )

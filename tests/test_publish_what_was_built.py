@@ -216,3 +216,51 @@ def test_deploy_takes_every_build_key_as_a_flag(
     assert Path(built["zip"]).parent == tmp_path / "out"
     fetched = aws(aws_env, "lambda").get_layer_version(LayerName="flags", VersionNumber=1)
     assert fetched["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_publish_and_deploy_dry_runs_change_nothing_and_speak_conditionally(
+    tmp_path: Path, index_url: str, env: dict[str, str], aws_env: dict[str, str]
+) -> None:
+    make_bucket(aws_env)
+    project = _project(tmp_path, index_url, arch='"x86_64"')
+    both = {**env, **aws_env}
+    dry = run_cli("deploy", str(project), "--attach", "my-fn", "--dry-run", env=both)
+    assert dry.returncode == 0, dry.output
+    assert "eu-west-1  deps  would publish a new version from" in dry.stdout
+    assert "would attach to: my-fn" in dry.stdout
+    assert "(dry run: nothing uploaded, published or attached)" in dry.stdout
+    assert _layer_names(aws_env) == [] and _objects(aws_env) == []
+
+    published = lk(aws_env, "publish", "--project", str(project))
+    assert published.returncode == 0, published.output
+    again = lk(aws_env, "publish", "--project", str(project), "--dry-run", "--json")
+    assert again.returncode == 0, again.output
+    document = doc(again)
+    assert document["dry_run"] is True
+    assert [r["outcome"] for r in document["results"]] == ["unchanged"]
+    (project / "requirements.txt").write_text("purepkg\n# a comment changes the file\n")
+    stale = lk(aws_env, "publish", "--project", str(project), "--dry-run")
+    assert stale.returncode == 2  # a dry run checks what a real run checks
+
+
+def test_layers_delete_refuses_a_version_in_use_unless_forced(aws_env: dict[str, str]) -> None:
+    from tests.aws_support import make_function, publish_layer_version
+
+    used = publish_layer_version(aws_env, "deps")
+    make_function(aws_env, "my-fn", layers_=[used])
+    aws(aws_env, "lambda").publish_version(FunctionName="my-fn")
+    aws(aws_env, "lambda").update_function_configuration(FunctionName="my-fn", Layers=[])
+    # Only the published version 1 uses it now: that still counts.
+    refused = lk(aws_env, "layers", "delete", "deps", "1", "--region", "eu-west-1")
+    assert refused.returncode == 2, refused.output
+    assert "layer deps version 1 is used by my-fn:1" in refused.stderr
+    dry = lk(aws_env, "layers", "delete", "deps", "1", "--force", "--dry-run",
+             "--region", "eu-west-1")  # fmt: skip
+    assert dry.returncode == 0, dry.output
+    assert "would delete deps version 1 (eu-west-1); still used by my-fn:1" in dry.stdout
+    assert version_numbers(aws_env, "deps") == [1]
+    forced = lk(aws_env, "layers", "delete", "deps", "1", "--force", "--region", "eu-west-1",
+                "--json")  # fmt: skip
+    assert forced.returncode == 0, forced.output
+    assert (doc(forced)["deleted"], doc(forced)["used_by"]) == (True, ["my-fn:1"])
+    assert version_numbers(aws_env, "deps") == []

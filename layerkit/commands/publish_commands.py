@@ -272,6 +272,7 @@ def _run_publish(
     public: bool,
     allow_downgrade: bool,
     allow_overlap: bool,
+    dry_run: bool = False,
 ) -> PublishReport:
     from layerkit.naming import configured_builds
     from layerkit.publishing import load_zips, plan_publish, publish_layers
@@ -288,6 +289,7 @@ def _run_publish(
         allow_downgrade=allow_downgrade,
         allow_overlap=allow_overlap,
         known=_known_manifests(config.project_dir),
+        dry_run=dry_run,
     )
     with _Reporter(out) as reporter:
         return publish_layers(plan, clients=factory, reporter=reporter)
@@ -370,6 +372,7 @@ def publish(
     direct: DirectOption = None,
     allow_downgrade: DowngradeOption = False,
     allow_overlap: OverlapOption = False,
+    dry_run: DryRunOption = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -404,6 +407,7 @@ def publish(
         public=public,
         allow_downgrade=allow_downgrade,
         allow_overlap=allow_overlap,
+        dry_run=dry_run,
     )
     out.emit("publish", report, render_publish)
     _fail_if_any(report)
@@ -448,6 +452,7 @@ def deploy(
     direct: DirectOption = None,
     allow_downgrade: DowngradeOption = False,
     allow_overlap: OverlapOption = False,
+    dry_run: DryRunOption = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -518,6 +523,7 @@ def deploy(
         public=public,
         allow_downgrade=allow_downgrade,
         allow_overlap=allow_overlap,
+        dry_run=dry_run,
     )
     out.emit(
         "deploy",
@@ -672,22 +678,40 @@ def layers_versions(
 
 @layers_app.command("delete")
 def layers_delete(
-    name: Annotated[str, typer.Argument(help="Layer name.")],
-    version: Annotated[int, typer.Argument(help="Version number.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Layer name.")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="Version number.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete it even if functions still use it.")
+    ] = False,
+    dry_run: DryRunOption = False,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Delete one layer version (functions already using it keep working)."""
-    from layerkit.aws.layers import delete_version
+    """Delete one layer version, unless a function (or a published version) still uses it.
+
+    Examples:
+
+      layerkit layers delete deps 3
+
+      layerkit layers delete deps 3 --dry-run
+
+      layerkit layers delete deps 3 --force --region eu-west-1
+    """
+    from layerkit.aws.layers import delete_checked
 
     client, where = _lambda(profile, region)
-    delete_version(client, name, version)
-    result = {"region": where, "name": name, "version": version, "deleted": True}
-    Output(json=json_output, quiet=quiet).emit(
-        "layer-delete", result, lambda c, r: c.print(f"deleted {name} version {version} ({where})")
-    )
+    users = delete_checked(client, name, version, force=force, dry_run=dry_run)
+    result = {
+        "region": where,
+        "name": name,
+        "version": version,
+        "deleted": not dry_run,
+        "dry_run": dry_run,
+        "used_by": users,
+    }
+    Output(json=json_output, quiet=quiet).emit("layer-delete", result, render_delete)
 
 
 @layers_app.command("prune")
@@ -807,6 +831,12 @@ def render_publish(console: Console, report: PublishReport) -> None:
         if r.outcome == "failed":
             console.print(f"{r.region}  {r.layer_name}  failed: {r.error}", markup=False)
             continue
+        if r.outcome == "would-publish":
+            console.print(
+                f"{r.region}  {r.layer_name}  would publish a new version from {r.zip}",
+                markup=False,
+            )
+            continue
         where = {
             "uploaded": f"uploaded to s3://{r.s3_bucket}/{r.s3_key}",
             "skipped": f"already in s3://{r.s3_bucket}/{r.s3_key}",
@@ -824,6 +854,10 @@ def render_publish(console: Console, report: PublishReport) -> None:
             _render_attach_result(console, a, indent="  ")
         for f in r.attach_failures:
             console.print(f"  attach {f.function} failed: {f.error}", markup=False)
+    if report.would_attach:
+        console.print(f"would attach to: {', '.join(report.would_attach)}", markup=False)
+    if report.dry_run:
+        console.print("(dry run: nothing uploaded, published or attached)", markup=False)
 
 
 def render_attach(console: Console, report: AttachReport) -> None:
@@ -887,6 +921,16 @@ def render_prune(console: Console, result: dict[str, Any]) -> None:
     console.print(f"kept: {', '.join(map(str, result['kept'])) or 'none'}", markup=False)
     for version, users in result["in_use"].items():
         console.print(f"kept {version}: in use by {', '.join(users)}", markup=False)
+
+
+def render_delete(console: Console, result: dict[str, Any]) -> None:
+    verb = "would delete" if result["dry_run"] else "deleted"
+    users = result["used_by"]
+    still = f"; still used by {', '.join(users)} (they keep working)" if users else ""
+    console.print(
+        f"{verb} {result['name']} version {result['version']} ({result['region']}){still}",
+        markup=False,
+    )
 
 
 def render_grants(console: Console, result: dict[str, Any]) -> None:

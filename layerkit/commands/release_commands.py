@@ -319,12 +319,13 @@ def alias_update(
     from layerkit.aws.aliases import update_alias
 
     out = Output(json=json, quiet=quiet)
+    weights = _routing_option(weight, no_routing)  # usage errors before any AWS call
     report = update_alias(
         _unmanaged(_lambda(profile, region), function, "changing an alias", force=force),
         function,
         name,
         version=version,
-        weights=_routing_option(weight, no_routing),
+        weights=weights,
         description=description,
         dry_run=dry_run,
     )
