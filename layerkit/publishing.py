@@ -567,6 +567,13 @@ def attach_layer_to_functions(
     waiting: WaitSettings = DEFAULT_WAIT,
 ) -> AttachReport:
     """`layerkit attach`: attach one layer version to functions in the layer's region."""
+    if not layer_arn.startswith("arn:"):
+        raise UsageError(
+            f"--layer needs a layer version ARN; {layer_arn!r} is not one",
+            hint=f"see the ARNs of its versions with `layerkit layers versions {layer_arn}`"
+            if ":" not in layer_arn
+            else "expected arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+        )
     parsed = parse_layer_version_arn(layer_arn)
     if region is not None and region != parsed.region:
         raise LambdaRuleError(
