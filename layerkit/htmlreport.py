@@ -267,8 +267,13 @@ def render_html(
     title: str,
     files_by_distribution: Mapping[str, Sequence[tuple[str, int]]],
     max_files: int = DEFAULT_MAX_FILES,
+    problems: Sequence[str] = (),
+    savings: Sequence[str] = (),
 ) -> str:
     """The report as a self-contained HTML page.
+
+    `problems` (each problem in words) and `savings` (what each slimming rule would save) are
+    shown as the terminal shows them: a layer with problems is never called fine.
 
     `files_by_distribution` maps each distribution name of `report` to its (path, bytes) files;
     each distribution lists its `max_files` largest files and sums up the rest.
@@ -284,6 +289,21 @@ def render_html(
             f'<span class="verdict">within budget: '
             f"{escape(human_bytes(report.headroom_bytes))} left</span>"
         )
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        verdict = f'<span class="verdict over">{count}: it would not run as is</span> {verdict}'
+    findings = (
+        f'<section id="problems"><h2>Problems ({len(problems)})</h2><ul>'
+        + "".join(f"<li>{escape(line)}</li>" for line in problems)
+        + "</ul></section>\n"
+        if problems
+        else '<section id="problems"><h2>Problems</h2><p>none</p></section>\n'
+    )
+    findings += (
+        '<section id="slimming"><h2>What slimming would save</h2><p>'
+        + escape("; ".join(savings) or "nothing")
+        + "</p></section>\n"
+    )
     totals = (
         f'<ul class="totals">'
         f'<li><span class="muted">unzipped</span><b>{escape(human_bytes(report.total_bytes))}'
@@ -309,7 +329,7 @@ def render_html(
         f'<p class="muted">{report.total_bytes:,} bytes unzipped against a budget of '
         f"{report.budget_bytes:,} bytes (Lambda's limit: {report.limit_bytes:,} bytes "
         f"for the function and all its layers). {verdict}</p></header>\n"
-        f"<main>{totals}{_overview_svg(report)}{_legend(report)}\n"
+        f"<main>{totals}{findings}{_overview_svg(report)}{_legend(report)}\n"
         '<input id="filter" type="search" placeholder="filter distributions and files" '
         'aria-label="filter distributions and files">\n'
         '<section id="distributions">'

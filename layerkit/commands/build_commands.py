@@ -432,12 +432,15 @@ def inspect(
     budget_bytes = parse_size(budget) if budget else None
     result = inspect_layer(path, python=python, arch=arch, budget_bytes=budget_bytes)
     if html is not None:
+        view = inspect_view(result)
         write_text_atomic(
             html,
             render_html(
                 result.size,
                 title=f"{path.name}: {result.target.runtime} {result.target.arch}",
                 files_by_distribution=files_by_distribution(result.entries, result.distributions),
+                problems=problem_lines(view),
+                savings=saving_texts(view),
             ),
         )
         out.progress(f"wrote {html}")
@@ -497,6 +500,34 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
     }
 
 
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def problem_lines(view: Mapping[str, Any]) -> list[str]:
+    """Each problem `inspect` found (not waived), in words: terminal and HTML say the same."""
+    lines = []
+    for problem in view["problems"]:
+        if problem["waived"]:
+            continue
+        owner = f" ({problem['distribution']})" if problem["distribution"] else ""
+        lines.append(
+            f"{problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
+            f"target offers {problem['expected']}"
+        )
+    return lines
+
+
+def saving_texts(view: Mapping[str, Any]) -> list[str]:
+    """What each slimming rule would save, in words: terminal and HTML say the same."""
+    slim = view["slimming"]
+    savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({_files(r['files'])})"
+               for r in slim["rules"] if r["files"]]  # fmt: skip
+    if slim["strip_estimate_bytes"]:
+        savings.append(f"strip ~{human_bytes(slim['strip_estimate_bytes'])}")
+    return savings
+
+
 def render_inspect(console: Console, result: InspectResult) -> None:
     """Human-readable inspection: a chart against the budget, problems, slimming potential."""
     from layerkit.charts import render_size_chart
@@ -512,20 +543,13 @@ def render_inspect(console: Console, result: InspectResult) -> None:
     console.print("  top-level: " + ", ".join(
         f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
     ), markup=False)  # fmt: skip
-    problems = [p for p in view["problems"] if not p["waived"]]
+    problems = problem_lines(view)
     console.print(f"problems: {len(problems) or 'none'}", markup=False)
-    for problem in problems[:25]:
-        owner = f" ({problem['distribution']})" if problem["distribution"] else ""
-        console.print(
-            f"  - {problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
-            f"target offers {problem['expected']}",
-            markup=False,
-        )
-    slim = view["slimming"]
-    savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
-               for r in slim["rules"] if r["files"]]  # fmt: skip
-    if slim["strip_estimate_bytes"]:
-        savings.append(f"strip ~{human_bytes(slim['strip_estimate_bytes'])}")
-    console.print("slimming would save: " + ("; ".join(savings) or "nothing"), markup=False)
+    for line in problems[:25]:
+        console.print(f"  - {line}", markup=False)
+    if len(problems) > 25:
+        console.print(f"  ... and {len(problems) - 25} more (all of them: --json or --html)")
+    console.print("slimming would save: " + ("; ".join(saving_texts(view)) or "nothing"),
+                  markup=False)  # fmt: skip
     for note in view["notes"]:
         console.print(f"note: {note}", markup=False)
