@@ -41,6 +41,7 @@ from layerkit.commands.common import (
     ProfileOption,
     QuietOption,
     RegionOption,
+    examples,
 )
 from layerkit.errors import AwsError, UsageError
 
@@ -605,16 +606,7 @@ def detach(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Remove a layer from functions, keeping their other layers in place and in order.
-
-    Examples:
-
-      layerkit detach my-fn --layer deps
-
-      layerkit detach fn-a fn-b --layer arn:aws:lambda:eu-west-1:123456789012:layer:deps:3
-
-      layerkit detach my-fn --layer deps --dry-run
-    """
+    """Remove a layer from functions, keeping their other layers in place and in order."""
     from layerkit.aws.attach import WaitSettings
     from layerkit.publishing import detach_layer_from_functions
 
@@ -645,7 +637,13 @@ def _lambda(profile: str | None, region: str | None) -> tuple[Any, str]:
     return factory.lambda_client(), factory.region()
 
 
-@layers_app.command("list")
+@layers_app.command(
+    "list",
+    epilog=examples(
+        "layerkit layers list",
+        "layerkit layers list --region eu-west-1 --json",
+    ),
+)
 def layers_list(
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -660,7 +658,13 @@ def layers_list(
     Output(json=json_output, quiet=quiet).emit("layers-list", result, render_layers)
 
 
-@layers_app.command("versions")
+@layers_app.command(
+    "versions",
+    epilog=examples(
+        "layerkit layers versions deps",
+        "layerkit layers versions deps --region eu-west-1 --json",
+    ),
+)
 def layers_versions(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     region: RegionOption = None,
@@ -676,7 +680,14 @@ def layers_versions(
     Output(json=json_output, quiet=quiet).emit("layer-versions", result, render_versions)
 
 
-@layers_app.command("delete")
+@layers_app.command(
+    "delete",
+    epilog=examples(
+        "layerkit layers delete deps 3 --dry-run",
+        "layerkit layers delete deps 3",
+        "layerkit layers delete deps 3 --force --region eu-west-1",
+    ),
+)
 def layers_delete(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Layer name.")],
     version: Annotated[int, typer.Argument(metavar="VERSION", help="Version number.")],
@@ -689,16 +700,7 @@ def layers_delete(
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Delete one layer version, unless a function (or a published version) still uses it.
-
-    Examples:
-
-      layerkit layers delete deps 3
-
-      layerkit layers delete deps 3 --dry-run
-
-      layerkit layers delete deps 3 --force --region eu-west-1
-    """
+    """Delete one layer version, unless a function (or a published version) still uses it."""
     from layerkit.aws.layers import delete_checked
 
     client, where = _lambda(profile, region)
@@ -714,7 +716,13 @@ def layers_delete(
     Output(json=json_output, quiet=quiet).emit("layer-delete", result, render_delete)
 
 
-@layers_app.command("prune")
+@layers_app.command(
+    "prune",
+    epilog=examples(
+        "layerkit layers prune deps --keep 3 --dry-run",
+        "layerkit layers prune deps --keep 3",
+    ),
+)
 def layers_prune(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     keep: Annotated[int, typer.Option("--keep", help="How many newest versions to keep.")],
@@ -752,7 +760,13 @@ AccountsOption = Annotated[
 ]
 
 
-@layers_app.command("grant")
+@layers_app.command(
+    "grant",
+    epilog=examples(
+        "layerkit layers grant deps 3 --account 210987654321",
+        "layerkit layers grant deps 3 --org o-abcdefghij",
+    ),
+)
 def layers_grant(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
@@ -777,7 +791,13 @@ def layers_grant(
     out.emit("layer-grant", view, render_grants)
 
 
-@layers_app.command("revoke")
+@layers_app.command(
+    "revoke",
+    epilog=examples(
+        "layerkit layers revoke deps 3 --account 210987654321",
+        "layerkit layers revoke deps 3 --public",
+    ),
+)
 def layers_revoke(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
@@ -944,8 +964,36 @@ def render_grants(console: Console, result: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command("publish")(publish)
-    app.command("attach")(attach)
-    app.command("detach")(detach)
-    app.command("deploy")(deploy)
+    app.command(
+        "publish",
+        epilog=examples(
+            "layerkit publish --bucket my-artifacts",
+            "layerkit publish dist/deps-python3.13-x86_64.zip --direct --region eu-west-1",
+            "layerkit publish --dry-run --attach my-fn",
+        ),
+    )(publish)
+    app.command(
+        "attach",
+        epilog=examples(
+            "layerkit attach my-fn --layer arn:aws:lambda:eu-west-1:123456789012:layer:deps:3",
+            "layerkit attach fn-a fn-b --dry-run --layer "
+            "arn:aws:lambda:eu-west-1:123456789012:layer:deps:3",
+        ),
+    )(attach)
+    app.command(
+        "detach",
+        epilog=examples(
+            "layerkit detach my-fn --layer deps",
+            "layerkit detach fn-a fn-b --layer arn:aws:lambda:eu-west-1:123456789012:layer:deps:3",
+            "layerkit detach my-fn --layer deps --dry-run",
+        ),
+    )(detach)
+    app.command(
+        "deploy",
+        epilog=examples(
+            "layerkit deploy",
+            "layerkit deploy . --python 3.12 --arch arm64 --bucket my-artifacts",
+            "layerkit deploy --attach my-fn --dry-run",
+        ),
+    )(deploy)
     app.add_typer(layers_app)

@@ -22,6 +22,7 @@ from layerkit.commands.common import (
     ProfileOption,
     QuietOption,
     RegionOption,
+    examples,
 )
 from layerkit.errors import UsageError
 
@@ -84,7 +85,13 @@ def _unmanaged(client: Any, function: str, action: str, *, force: bool) -> Any:
 # version
 
 
-@version_app.command("publish")
+@version_app.command(
+    "publish",
+    epilog=examples(
+        "layerkit version publish my-fn",
+        'layerkit version publish my-fn --description "deps 3"',
+    ),
+)
 def version_publish(
     function: FunctionArg,
     description: Annotated[
@@ -127,7 +134,13 @@ def _render_version(console: Console, info: VersionInfo) -> None:
         console.print("  no layers", markup=False)
 
 
-@version_app.command("list")
+@version_app.command(
+    "list",
+    epilog=examples(
+        "layerkit version list my-fn",
+        "layerkit version list my-fn --json",
+    ),
+)
 def version_list(
     function: FunctionArg,
     profile: ProfileOption = None,
@@ -150,7 +163,13 @@ def _render_version_list(console: Console, listing: VersionListing) -> None:
         _render_version(console, info)
 
 
-@version_app.command("prune")
+@version_app.command(
+    "prune",
+    epilog=examples(
+        "layerkit version prune my-fn --keep 5 --dry-run",
+        "layerkit version prune my-fn --keep 5",
+    ),
+)
 def version_prune(
     function: FunctionArg,
     keep: Annotated[
@@ -219,7 +238,13 @@ def _routing_option(weight: list[str] | None, no_routing: bool) -> dict[str, flo
     return parse_weight_option(weight) if weight else None
 
 
-@alias_app.command("create")
+@alias_app.command(
+    "create",
+    epilog=examples(
+        "layerkit alias create my-fn prod --version 11",
+        "layerkit alias create my-fn prod --version 11 --weight 12=0.1",
+    ),
+)
 def alias_create(
     function: FunctionArg,
     name: AliasArg,
@@ -251,7 +276,13 @@ def alias_create(
     out.emit("alias", alias_report(function, state, "created", dry_run=dry_run), _render_alias)
 
 
-@alias_app.command("get")
+@alias_app.command(
+    "get",
+    epilog=examples(
+        "layerkit alias get my-fn prod",
+        "layerkit alias get my-fn prod --json",
+    ),
+)
 def alias_get(
     function: FunctionArg,
     name: AliasArg,
@@ -268,7 +299,13 @@ def alias_get(
     out.emit("alias", alias_report(function, state, "get"), _render_alias)
 
 
-@alias_app.command("list")
+@alias_app.command(
+    "list",
+    epilog=examples(
+        "layerkit alias list my-fn",
+        "layerkit alias list my-fn --json",
+    ),
+)
 def alias_list(
     function: FunctionArg,
     profile: ProfileOption = None,
@@ -292,7 +329,14 @@ def _render_alias_list(console: Console, listing: AliasListing) -> None:
         _render_alias(console, report)
 
 
-@alias_app.command("update")
+@alias_app.command(
+    "update",
+    epilog=examples(
+        "layerkit alias update my-fn prod --version 12",
+        "layerkit alias update my-fn prod --weight 12=0.25",
+        "layerkit alias update my-fn prod --no-routing",
+    ),
+)
 def alias_update(
     function: FunctionArg,
     name: AliasArg,
@@ -332,7 +376,13 @@ def alias_update(
     out.emit("alias", report, _render_alias)
 
 
-@alias_app.command("promote")
+@alias_app.command(
+    "promote",
+    epilog=examples(
+        "layerkit alias promote my-fn prod",
+        "layerkit alias promote my-fn prod --dry-run",
+    ),
+)
 def alias_promote(
     function: FunctionArg,
     name: AliasArg,
@@ -352,7 +402,13 @@ def alias_promote(
     out.emit("alias", report, _render_alias)
 
 
-@alias_app.command("rollback")
+@alias_app.command(
+    "rollback",
+    epilog=examples(
+        "layerkit alias rollback my-fn prod",
+        "layerkit alias rollback my-fn prod --dry-run",
+    ),
+)
 def alias_rollback(
     function: FunctionArg,
     name: AliasArg,
@@ -372,7 +428,13 @@ def alias_rollback(
     out.emit("alias", report, _render_alias)
 
 
-@alias_app.command("delete")
+@alias_app.command(
+    "delete",
+    epilog=examples(
+        "layerkit alias delete my-fn canary --dry-run",
+        "layerkit alias delete my-fn canary",
+    ),
+)
 def alias_delete(
     function: FunctionArg,
     name: AliasArg,
@@ -411,7 +473,15 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@alias_app.command("shift")
+@alias_app.command(
+    "shift",
+    epilog=examples(
+        "layerkit alias shift my-fn prod --to 12 --steps 10,50,100 --interval 5m "
+        "--alarm my-fn-errors",
+        "layerkit alias shift my-fn prod --to 12 --steps 10 --interval 0s",
+        "layerkit alias shift my-fn prod --to 12 --dry-run",
+    ),
+)
 def alias_shift(
     function: FunctionArg,
     name: AliasArg,
