@@ -45,3 +45,18 @@ def test_root_help_names_json_quiet_and_the_exit_codes_table() -> None:
     text = " ".join(result.stdout.split())
     assert "--json" in text and "-q/--quiet" in text
     assert "Exit codes: 0 ok, 2 usage" in text and "README.md (section 'Exit codes')" in text
+
+
+def test_each_result_is_said_once_in_a_terminal(aws_env: dict[str, str]) -> None:
+    from tests.aws_support import make_function, publish_layer_version
+
+    layer = publish_layer_version(aws_env, "deps")
+    make_function(aws_env, "my-fn")
+    result = lk(aws_env, "attach", "my-fn", "missing-fn", "--layer", layer)
+    assert result.returncode == 6, result.output
+    assert "my-fn (eu-west-1): attached" in result.stdout
+    assert "missing-fn" not in result.stdout  # the failure is the error on stderr, said once
+    assert [line for line in result.stderr.splitlines() if "failed" in line] == [
+        line for line in result.stderr.splitlines() if line.startswith("error: ")
+    ]
+    assert "error: attaching failed for missing-fn: GetFunction" in result.stderr

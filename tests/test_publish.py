@@ -204,7 +204,7 @@ def test_a_failing_region_does_not_hide_the_others(aws_env: dict[str, str], tmp_
     assert by_region["us-east-1"]["outcome"] == "failed"
     assert "NoSuchBucket" in by_region["us-east-1"]["error"]
     assert "art-us-east-1" in by_region["us-east-1"]["error"]
-    assert "error: publishing failed in 1 region(s): us-east-1" in result.stderr
+    assert "error: publishing failed in 1 region: us-east-1" in result.stderr
     assert version_numbers(aws_env, "deps", "eu-west-1") == [1]
 
 

@@ -230,6 +230,22 @@ def _known_sizes(client: Any, arns: Sequence[str], new: LayerVersionInfo) -> dic
     return sizes
 
 
+def settler(client: Any, function: str, wait: WaitSettings) -> Callable[[], dict[str, Any]]:
+    """Waiting out `function`'s update in progress, as `wait` says; returns its configuration."""
+
+    def settle() -> dict[str, Any]:
+        return wait_until_updated(
+            client,
+            function,
+            timeout_s=wait.timeout_s,
+            poll_s=wait.poll_s,
+            sleep=wait.sleep,
+            clock=wait.clock,
+        )
+
+    return settle
+
+
 def update_layers(client: Any, function: str, layers: Sequence[str], revision: str | None) -> None:
     params: dict[str, Any] = {"FunctionName": function, "Layers": list(layers)}
     if revision:
@@ -262,16 +278,7 @@ def attach_layer(
     Nothing is written with `dry_run`.
     """
     check_function_name(function)
-
-    def settle() -> dict[str, Any]:
-        return wait_until_updated(
-            client,
-            function,
-            timeout_s=wait.timeout_s,
-            poll_s=wait.poll_s,
-            sleep=wait.sleep,
-            clock=wait.clock,
-        )
+    settle = settler(client, function, wait)
 
     def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
         check_compatibility(config, layer)

@@ -15,9 +15,9 @@ from layerkit.aws.attach import (
     WaitSettings,
     layer_arns,
     race_backoff,
+    settler,
     update_layers,
 )
-from layerkit.aws.functions import wait_until_updated
 from layerkit.aws.rules import check_function_name, check_layer_name, parse_layer_version_arn
 from layerkit.errors import AwsError, UsageError
 
@@ -81,16 +81,7 @@ def detach_layer(
     check_function_name(function)
     check_layer_ref(layer)
     deadline = wait.clock() + wait.timeout_s
-
-    def settle() -> dict[str, Any]:
-        return wait_until_updated(
-            client,
-            function,
-            timeout_s=wait.timeout_s,
-            poll_s=wait.poll_s,
-            sleep=wait.sleep,
-            clock=wait.clock,
-        )
+    settle = settler(client, function, wait)
 
     config = settle()
     before = layer_arns(config)

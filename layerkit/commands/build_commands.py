@@ -150,50 +150,38 @@ SbomOption = Annotated[
 ]
 
 
-def build_overrides(
-    *,
-    requirement: list[str] | None,
-    package: list[str] | None,
-    python: list[str] | None,
-    runtime: list[str] | None,
-    arch: list[str] | None,
-    name: str | None,
-    output: str | None,
-    installer: str | None,
-    budget: str | None,
-    index_url: str | None,
-    extra_index_url: list[str] | None,
-    find_links: list[str] | None,
-    exclude: list[str] | None,
-    exclude_glob: list[str] | None,
-    keep_tests: bool | None,
-    strip: bool | None,
-    compile_pyc: bool | None,
-    allow: list[str] | None,
-    compression: str | None,
-    sbom: bool | None,
-) -> dict[str, Any]:
-    """The build keys given as flags (None = not given), for `resolve_build_settings`."""
+def build_overrides(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The build keys given as flags (None = not given), for `resolve_build_settings`.
+
+    `flags` maps the parameter names `build` and `deploy` share (e.g. their `locals()`) to values.
+    """
+    requirement, package, python, runtime, arch = (
+        flags[k] for k in ("requirement", "package", "python", "runtime", "arch")
+    )
+    exclude, exclude_glob, allow, find_links, extra_index_url, output = (
+        flags[k]
+        for k in ("exclude", "exclude_glob", "allow", "find_links", "extra_index_url", "output")
+    )
     return {
         "requirements": _absolute(requirement),
         "packages": _absolute_specs(package),
         "python": tuple(python or ()) + tuple(runtime or ()) or None,
         "arch": tuple(arch) if arch else None,
-        "name": name,
+        "name": flags["name"],
         "output": str(Path(output).resolve()) if output else None,
-        "installer": installer,
-        "budget": budget,
-        "index-url": index_url,
+        "installer": flags["installer"],
+        "budget": flags["budget"],
+        "index-url": flags["index_url"],
         "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
         "find-links": _absolute_specs(find_links),
         "exclude": tuple(exclude) if exclude else None,
         "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
-        "keep-tests": keep_tests,
-        "strip": strip,
-        "compile": compile_pyc,
+        "keep-tests": flags["keep_tests"],
+        "strip": flags["strip"],
+        "compile": flags["compile_pyc"],
         "allow": tuple(allow) if allow else None,
-        "compression": compression,
-        "sbom": sbom,
+        "compression": flags["compression"],
+        "sbom": flags["sbom"],
     }
 
 
@@ -235,28 +223,7 @@ def build(
     config = load_project(project_dir.resolve())
     settings = resolve_build_settings(
         config,
-        build_overrides(
-            requirement=requirement,
-            package=package,
-            python=python,
-            runtime=runtime,
-            arch=arch,
-            name=name,
-            output=output,
-            installer=installer,
-            budget=budget,
-            index_url=index_url,
-            extra_index_url=extra_index_url,
-            find_links=find_links,
-            exclude=exclude,
-            exclude_glob=exclude_glob,
-            keep_tests=keep_tests,
-            strip=strip,
-            compile_pyc=compile_pyc,
-            allow=allow,
-            compression=compression,
-            sbom=sbom,
-        ),
+        build_overrides(locals()),
     )
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask

@@ -6,6 +6,7 @@ and `layerkit build` never import them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
     from layerkit.aws.session import ClientFactory
     from layerkit.config import ProjectConfig, PublishSettings
-    from layerkit.publishing import AttachReport, DetachReport, PublishReport
+    from layerkit.publishing import AttachFailure, AttachReport, DetachReport, PublishReport
 
 layers_app = typer.Typer(
     name="layers",
@@ -324,12 +325,21 @@ def _last_build(
     return list(paths)
 
 
+def _fail_for(failures: Sequence[AttachFailure], doing: str) -> None:
+    """One error for every function that failed, said once, on stderr (the text report on
+    stdout lists only what was done)."""
+    if failures:
+        detail = "; ".join(f"{f.function}: {f.error}" for f in failures)
+        raise AwsError(f"{doing} failed for {detail}", hint=failures[0].hint)
+
+
 def _fail_if_any(report: PublishReport) -> None:
     if report.failed:
         regions = sorted({r.region for r in report.failed})
         first = report.failed[0]
         raise AwsError(
-            f"publishing failed in {len(regions)} region(s): {', '.join(regions)}: {first.error}",
+            f"publishing failed in {len(regions)} region{'s' if len(regions) != 1 else ''}: "
+            f"{', '.join(regions)}: {first.error}",
             hint=first.hint
             or "fix the cause and re-run the same command: finished steps are skipped",
         )
@@ -487,28 +497,7 @@ def deploy(
     )
     build_settings = resolve_build_settings(
         config,
-        build_overrides(
-            requirement=requirement,
-            package=package,
-            python=python,
-            runtime=runtime,
-            arch=arch,
-            name=name,
-            output=output,
-            installer=installer,
-            budget=budget,
-            index_url=index_url,
-            extra_index_url=extra_index_url,
-            find_links=find_links,
-            exclude=exclude,
-            exclude_glob=exclude_glob,
-            keep_tests=keep_tests,
-            strip=strip,
-            compile_pyc=compile_pyc,
-            allow=allow,
-            compression=compression,
-            sbom=sbom,
-        ),
+        build_overrides(locals()),
     )
     # A layer name that two targets share is refused before the build, not after it.
     built_here = [(build_settings.name, target) for target in build_settings.targets]
@@ -579,10 +568,7 @@ def attach(
             waiting=WaitSettings(timeout_s=timeout),
         )
     out.emit("attach", report, render_attach)
-    if report.failures:
-        first = report.failures[0]
-        names = ", ".join(f.function for f in report.failures)
-        raise AwsError(f"attaching failed for {names}: {first.error}", hint=first.hint)
+    _fail_for(report.failures, "attaching")
 
 
 def detach(
@@ -623,10 +609,7 @@ def detach(
             waiting=WaitSettings(timeout_s=timeout),
         )
     out.emit("detach", report, render_detach)
-    if report.failures:
-        first = report.failures[0]
-        names = ", ".join(f.function for f in report.failures)
-        raise AwsError(f"detaching failed for {names}: {first.error}", hint=first.hint)
+    _fail_for(report.failures, "detaching")
 
 
 # --- layers ... ---------------------------------------------------------------------------------
@@ -849,8 +832,7 @@ def _render_attach_result(console: Console, result: AttachResult, indent: str = 
 def render_publish(console: Console, report: PublishReport) -> None:
     for r in report.results:
         if r.outcome == "failed":
-            console.print(f"{r.region}  {r.layer_name}  failed: {r.error}", markup=False)
-            continue
+            continue  # said once, by the error on stderr
         if r.outcome == "would-publish":
             console.print(
                 f"{r.region}  {r.layer_name}  would publish a new version from {r.zip}",
@@ -872,8 +854,6 @@ def render_publish(console: Console, report: PublishReport) -> None:
             console.print(f"  {g.outcome}: {g.principal} ({g.statement_id})", markup=False)
         for a in r.attachments:
             _render_attach_result(console, a, indent="  ")
-        for f in r.attach_failures:
-            console.print(f"  attach {f.function} failed: {f.error}", markup=False)
     if report.would_attach:
         console.print(f"would attach to: {', '.join(report.would_attach)}", markup=False)
     if report.dry_run:
@@ -883,10 +863,6 @@ def render_publish(console: Console, report: PublishReport) -> None:
 def render_attach(console: Console, report: AttachReport) -> None:
     for result in report.results:
         _render_attach_result(console, result)
-    for failure in report.failures:
-        console.print(
-            f"{failure.function} ({failure.region}): failed: {failure.error}", markup=False
-        )
 
 
 def render_detach(console: Console, report: DetachReport) -> None:
@@ -902,10 +878,6 @@ def render_detach(console: Console, report: DetachReport) -> None:
             console.print(f"  after:  {', '.join(r.after) or '(none)'}", markup=False)
         for note in r.notes:
             console.print(f"  note: {note}", markup=False)
-    for failure in report.failures:
-        console.print(
-            f"{failure.function} ({failure.region}): failed: {failure.error}", markup=False
-        )
 
 
 def _version_line(v: LayerVersionInfo) -> str:
