@@ -7,8 +7,10 @@ is what keeps a no-op rebuild at interpreter start-up plus a cache lookup.
 
 from __future__ import annotations
 
+import csv
+import json
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,12 +45,62 @@ from layerkit.workflow import (
 
 
 def _drop_installer_artifacts(site_packages: Path) -> None:
-    """Remove what installers leave in a --target directory that is no part of any package:
-    console scripts in bin/ (their shebangs name the host Python) and uv's .lock file."""
+    """Remove what installers leave in a --target directory that is no part of any package and
+    that depends on the machine rather than the inputs: console scripts in bin/ (their shebangs
+    name the installer's Python), uv's .lock file, uv's ``uv_cache.json`` (a timestamp) and a
+    ``direct_url.json`` naming a local file (a local package's wheel in a temporary directory).
+
+    RECORD loses the lines of what was removed and of files outside site-packages: their hashes
+    would make the zip's bytes differ between two machines (or virtual environments) building
+    the same inputs.
+    """
     scripts = site_packages / "bin"
-    if scripts.is_dir() and not (scripts / "__init__.py").exists():
+    dropped_scripts = scripts.is_dir() and not (scripts / "__init__.py").exists()
+    if dropped_scripts:
         shutil.rmtree(scripts)
     (site_packages / ".lock").unlink(missing_ok=True)
+    for dist_info in site_packages.glob("*.dist-info"):
+        removed = {f"{dist_info.name}/{name}" for name in _host_files(dist_info)}
+        for relative in removed:
+            (site_packages / relative).unlink()
+        record = dist_info / "RECORD"
+        if not record.is_file():
+            continue
+        text = record.read_text(encoding="utf-8", errors="surrogateescape")
+        kept = records_kept(text, removed=removed, dropped_scripts=dropped_scripts)
+        if kept != text:
+            # A new file, never a write through a link into the installer's cache.
+            partial = record.with_name("RECORD.layerkit-partial")
+            partial.write_text(kept, encoding="utf-8", errors="surrogateescape")
+            partial.replace(record)
+
+
+def _host_files(dist_info: Path) -> list[str]:
+    """The files of `dist_info` that describe the build machine, not the distribution."""
+    found = ["uv_cache.json"] if (dist_info / "uv_cache.json").is_file() else []
+    direct_url = dist_info / "direct_url.json"
+    if direct_url.is_file():
+        try:
+            url = json.loads(direct_url.read_text(encoding="utf-8")).get("url", "")
+        except (ValueError, AttributeError, OSError):
+            url = ""
+        if isinstance(url, str) and url.startswith("file:"):
+            found.append("direct_url.json")
+    return found
+
+
+def records_kept(text: str, *, removed: Set[str], dropped_scripts: bool) -> str:
+    """RECORD `text` without the lines of `removed` files and of files outside the layer:
+    paths that leave site-packages (``../../bin/tool``) and, when bin/ was dropped, bin/."""
+    kept: list[str] = []
+    for line in text.splitlines(keepends=True):
+        fields = next(csv.reader([line]), [])
+        path = fields[0].replace("\\", "/") if fields else ""
+        leaves = path.startswith(("../", "/")) or "/../" in path
+        if leaves or path in removed or (dropped_scripts and path.startswith("bin/")):
+            continue
+        kept.append(line)
+    return "".join(kept)
 
 
 def _manifest(

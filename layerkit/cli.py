@@ -28,12 +28,20 @@ from layerkit.errors import ExitCode, LayerkitError
 # or an unknown one get every module. tests/test_startup.py holds this table to the modules.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "build_commands": ("build", "inspect"),
-    "publish_commands": ("publish", "attach", "deploy", "layers"),
+    "publish_commands": ("publish", "attach", "detach", "deploy", "layers"),
     "release_commands": ("version", "alias"),
     "init_commands": ("init",),
     "targets_commands": ("targets",),
     "test_commands": ("test",),
 }
+
+
+ROOT_EPILOG = (
+    "Every command takes --json (one JSON document on stdout) and -q/--quiet (errors only); "
+    "--debug, before or after the command, shows tracebacks. Exit codes: 0 ok, 2 usage, "
+    "3 over budget, 4 install, 5 verification, 6 AWS, 7 release aborted, 8 filesystem, "
+    "130 interrupted; the table is in README.md (section 'Exit codes')."
+)
 
 
 def _version_callback(value: bool) -> None:
@@ -70,6 +78,7 @@ def make_app(argv: Sequence[str] = ()) -> typer.Typer:
     app = typer.Typer(
         name="layerkit",
         help="Build, verify, publish and release AWS Lambda layers for Python.",
+        epilog=ROOT_EPILOG,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
@@ -105,6 +114,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code. Never raises."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    # `--debug` is accepted after the command too: only the root declares it, so it goes here.
+    end = args.index("--") if "--" in args else len(args)
+    args = [a for a in args[:end] if a != "--debug"] + args[end:]
     try:
         # With standalone_mode=False click returns Exit's code instead of raising it.
         returned = make_app(args)(args=args, prog_name="layerkit", standalone_mode=False)

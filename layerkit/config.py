@@ -138,7 +138,11 @@ PUBLISH_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("bucket", "str", "S3 bucket for layer zips (in the region published to)."),
     OptionSpec("prefix", "str", "Key prefix in the bucket. Default: layerkit."),
     OptionSpec("bucket-owner", "str", "Expected bucket owner account id (default: the caller's)."),
-    OptionSpec("layer-name", "str", "Lambda layer name. Default: the build's name."),
+    OptionSpec(
+        "layer-name",
+        "str",
+        "Lambda layer name template: {name}, {python} (e.g. python313), {arch}. Default: {name}.",
+    ),
     OptionSpec("regions", "str-list", "Regions to publish to. Default: the AWS chain's region."),
     OptionSpec(
         "description", "str", "Layer version description (layerkit appends digest and size)."

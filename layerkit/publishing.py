@@ -8,15 +8,18 @@ hides the others. Every step is idempotent, so re-running the same command after
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach_layer
+from layerkit.aws.content import Distributions, canonical, make_finder
+from layerkit.aws.detach import DetachResult, check_layer_ref, detach_layer
 from layerkit.aws.errors import aws_call
-from layerkit.aws.functions import get_configuration
+from layerkit.aws.functions import get_configuration, refuse_if_managed
 from layerkit.aws.layers import (
     GrantResult,
     LayerContent,
@@ -26,6 +29,7 @@ from layerkit.aws.layers import (
     get_version,
     get_version_by_arn,
     grant,
+    latest_version,
     layer_description,
     principals,
     publish,
@@ -42,12 +46,16 @@ from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, co
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
 from layerkit.config import LAMBDA_UNZIPPED_LIMIT, PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
-from layerkit.manifest import Manifest, read_manifest
+from layerkit.manifest import MANIFEST_SCHEMA, Manifest, parse_manifest, read_manifest
+from layerkit.naming import check_distinct, layer_name_for
 from layerkit.runtimehints import RuntimeHint, hints_for
 from layerkit.safezip import measured_size
+from layerkit.targets import Target
 
-RegionOutcome = Literal["published", "unchanged", "failed"]
-UploadKind = Literal["uploaded", "skipped", "direct"]
+# "would-publish": a --dry-run found no version with these bytes (nothing was sent).
+RegionOutcome = Literal["published", "unchanged", "failed", "would-publish"]
+# "unneeded": the layer's latest version already holds these bytes, so nothing was sent at all.
+UploadKind = Literal["uploaded", "skipped", "direct", "unneeded"]
 
 
 class AwsClients(Protocol):
@@ -85,6 +93,10 @@ class PublishPlan:
     principals: tuple[Principal, ...] = ()
     functions: tuple[str, ...] = ()
     allow_downgrade: bool = False
+    allow_overlap: bool = False
+    dry_run: bool = False
+    # sha256 (hex) of a zip -> the distributions its manifest lists (the overlap check's source)
+    manifests: Mapping[str, Distributions] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,10 +137,20 @@ class RegionResult:
 @dataclass(frozen=True)
 class PublishReport:
     results: tuple[RegionResult, ...]
+    dry_run: bool = False
+    would_attach: tuple[str, ...] = ()  # with --dry-run: the functions a real run would attach
 
     @property
     def failed(self) -> tuple[RegionResult, ...]:
         return tuple(r for r in self.results if r.error is not None)
+
+
+@dataclass(frozen=True)
+class DetachReport:
+    region: str
+    layer: str
+    results: tuple[DetachResult, ...]
+    failures: tuple[AttachFailure, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -153,12 +175,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZip, ...]:
+def load_zips(
+    paths: Sequence[Path],
+    *,
+    layer_name: str | None,
+    configured: Sequence[tuple[str, Target]] = (),
+) -> tuple[LayerZip, ...]:
     """Read each zip's manifest, check the zip is the one the manifest describes, name layers.
 
-    One zip is published as `layer_name` (default: the build's name). Several zips (one per
-    target) each get their own layer, ``<name>-python312-arm64``: a layer version holds one
-    target's files, and the "unchanged" check compares with the layer's latest version.
+    Each zip's layer name is `layer_name` (a template, see `layerkit.naming`) applied to its
+    build's name and target: the same zip gets the same name however many are published at
+    once. A template that names two of these zips, or two `configured` (name, target) pairs,
+    alike is refused: one layer version holds one target's files.
     """
     if not paths:
         raise UsageError("no layer zips to publish", hint="run `layerkit build` first")
@@ -176,12 +204,11 @@ def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZi
                 f"{path.name} unzips to more bytes than its manifest records",
                 hint="the zip or its manifest changed after the build; rebuild them",
             )
-        base = layer_name or manifest.name
-        name = base
-        if len(paths) > 1:
-            target = manifest.target
-            name = f"{base}-{target.runtime.replace('.', '')}-{target.arch}"
+        name = layer_name_for(layer_name, name=manifest.name, target=manifest.target)
         loaded.append(LayerZip(path, manifest, check_layer_name(name)))
+    check_distinct(
+        layer_name, [*configured, *((z.manifest.name, z.manifest.target) for z in loaded)]
+    )
     names = [z.layer_name for z in loaded]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -192,16 +219,22 @@ def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZi
     return tuple(loaded)
 
 
-def last_build_zips(output_dir: Path, name: str, slugs: Sequence[str]) -> tuple[Path, ...]:
-    """The zips `layerkit build` writes for this project (``<output>/<name>-<slug>.zip``)."""
-    paths = tuple(output_dir / f"{name}-{slug}.zip" for slug in slugs)
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise UsageError(
-            f"no built layer {missing[0]}",
-            hint="run `layerkit build` first, or name the zips to publish",
-        )
-    return paths
+def manifest_distributions(manifests: Iterable[Manifest]) -> dict[str, Distributions]:
+    """sha256 of each zip -> the (canonical) names of the distributions it ships."""
+    return {m.sha256: frozenset(canonical(d.name) for d in m.distributions) for m in manifests}
+
+
+def manifests_in(directory: Path) -> list[Manifest]:
+    """The layerkit manifests in `directory` (anything else there is ignored)."""
+    found: list[Manifest] = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else ():
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(document, dict) and document.get("schema") == MANIFEST_SCHEMA:
+                found.append(parse_manifest(document, source=str(path)))
+        except (OSError, ValueError, LayerkitError):
+            continue
+    return found
 
 
 def plan_publish(
@@ -211,6 +244,9 @@ def plan_publish(
     default_region: str,
     public: bool = False,
     allow_downgrade: bool = False,
+    allow_overlap: bool = False,
+    known: Sequence[Manifest] = (),
+    dry_run: bool = False,
 ) -> PublishPlan:
     """Validate everything a publish needs before any AWS call."""
     regions = tuple(dict.fromkeys(settings.regions)) or (default_region,)
@@ -249,6 +285,9 @@ def plan_publish(
         principals=principals(settings.grant_accounts, settings.grant_org, public=public),
         functions=functions,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        dry_run=dry_run,
+        manifests=manifest_distributions([*known, *(z.manifest for z in zips)]),
     )
 
 
@@ -287,6 +326,25 @@ def _publish_zip(
             unzipped_bytes=manifest.unzipped_bytes,
         )
         upload: UploadKind
+        # Through S3, an unchanged layer must leave no object behind (publish() checks the
+        # latest version itself before a direct upload, which sends nothing either).
+        direct_later = settings.direct and not plan.dry_run
+        latest = None if direct_later else latest_version(lambda_client, layer_zip.layer_name)
+        if latest is not None and latest.code_sha256 == manifest.code_sha256:
+            reporter.step(f"{region}: unchanged {latest.arn}")
+            return _with(
+                base,
+                outcome="unchanged",
+                upload="unneeded",
+                layer_arn=latest.arn,
+                version=latest.version,
+                grants=()
+                if plan.dry_run
+                else _grants(plan, lambda_client, layer_zip.layer_name, latest.version),
+            )
+        if plan.dry_run:
+            reporter.step(f"{region}: would publish {layer_zip.layer_name} ({layer_zip.path.name})")
+            return _with(base, outcome="would-publish")
         if settings.direct:
             content = LayerContent(zip_bytes=layer_zip.path.read_bytes())
             upload = "direct"
@@ -331,14 +389,20 @@ def _publish_zip(
             version=result.version.version,
         )
         reporter.step(f"{region}: {result.outcome} {result.version.arn}")
-        if plan.principals:
-            grants = grant(
-                lambda_client, layer_zip.layer_name, result.version.version, plan.principals
-            )
-            base = _with(base, grants=grants)
+        base = _with(
+            base, grants=_grants(plan, lambda_client, layer_zip.layer_name, result.version.version)
+        )
     except LayerkitError as error:
         return _with(base, error=error.message, hint=error.hint)
     return base
+
+
+def _grants(
+    plan: PublishPlan, lambda_client: Any, layer_name: str, version: int
+) -> tuple[GrantResult, ...]:
+    if not plan.principals:
+        return ()
+    return grant(lambda_client, layer_name, version, plan.principals)
 
 
 def _with(result: RegionResult, **changes: Any) -> RegionResult:
@@ -375,16 +439,18 @@ def _attach_in_region(
 ) -> list[RegionResult]:
     published = [r for r in results if r.error is None and r.layer_arn is not None]
     functions = [f for f in plan.functions if function_region(f) in (None, region)]
-    if not functions or not published:
+    if not functions or not published or plan.dry_run:
         return results
 
     def slot(layer_arn: str | None) -> int:
         return next(i for i, r in enumerate(results) if r.layer_arn == layer_arn)
 
+    finder = make_finder(lambda_client, plan.manifests)
     for function in functions:
         chosen = published[0]  # failures before a layer is chosen are reported on the first
         try:
             chosen = _choose_zip(lambda_client, function, published)
+            refuse_if_managed(lambda_client, function, action="attaching a layer", force=False)
             info = _layer_info(lambda_client, chosen)
             reporter.step(f"{region}: attaching {chosen.layer_arn} to {function}")
             attached = attach_layer(
@@ -395,6 +461,8 @@ def _attach_in_region(
                 allow_downgrade=plan.allow_downgrade,
                 wait=waiting,
                 env_hints=_env_hints(plan, chosen),
+                find_distributions=finder,
+                allow_overlap=plan.allow_overlap,
             )
         except LayerkitError as error:
             index = slot(chosen.layer_arn)
@@ -495,7 +563,10 @@ def publish_layers(
 
     with ThreadPoolExecutor(max_workers=min(max_workers, len(plan.regions))) as pool:
         per_region = list(pool.map(run, plan.regions))
-    return PublishReport(tuple(r for results in per_region for r in results))
+    results = tuple(r for region_results in per_region for r in region_results)
+    if plan.dry_run:
+        return PublishReport(results, dry_run=True, would_attach=plan.functions)
+    return PublishReport(results)
 
 
 def attach_layer_to_functions(
@@ -507,9 +578,19 @@ def attach_layer_to_functions(
     reporter: Reporter,
     dry_run: bool = False,
     allow_downgrade: bool = False,
+    allow_overlap: bool = False,
+    known: Sequence[Manifest] = (),
+    force: bool = False,
     waiting: WaitSettings = DEFAULT_WAIT,
 ) -> AttachReport:
     """`layerkit attach`: attach one layer version to functions in the layer's region."""
+    if not layer_arn.startswith("arn:"):
+        raise UsageError(
+            f"--layer needs a layer version ARN; {layer_arn!r} is not one",
+            hint=f"see the ARNs of its versions with `layerkit layers versions {layer_arn}`"
+            if ":" not in layer_arn
+            else "expected arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION",
+        )
     parsed = parse_layer_version_arn(layer_arn)
     if region is not None and region != parsed.region:
         raise LambdaRuleError(
@@ -526,11 +607,13 @@ def attach_layer_to_functions(
             )
     lambda_client = clients.client("lambda", parsed.region)
     info = get_version_by_arn(lambda_client, parsed)
+    finder = make_finder(lambda_client, manifest_distributions(known))
     results: list[AttachResult] = []
     failures: list[AttachFailure] = []
     for function in functions:
         reporter.step(f"{parsed.region}: attaching {layer_arn} to {function}")
         try:
+            refuse_if_managed(lambda_client, function, action="attaching a layer", force=force)
             results.append(
                 attach_layer(
                     lambda_client,
@@ -540,8 +623,52 @@ def attach_layer_to_functions(
                     dry_run=dry_run,
                     allow_downgrade=allow_downgrade,
                     wait=waiting,
+                    find_distributions=finder,
+                    allow_overlap=allow_overlap,
                 )
             )
         except LayerkitError as error:
             failures.append(AttachFailure(function, parsed.region, error.message, error.hint))
     return AttachReport(parsed.region, layer_arn, tuple(results), tuple(failures))
+
+
+def detach_layer_from_functions(
+    functions: Sequence[str],
+    *,
+    layer: str,
+    region: str | None,
+    clients: AwsClients,
+    reporter: Reporter,
+    dry_run: bool = False,
+    force: bool = False,
+    waiting: WaitSettings = DEFAULT_WAIT,
+) -> DetachReport:
+    """`layerkit detach`: remove a layer (name, layer ARN or version ARN) from functions."""
+    where = check_layer_ref(layer)
+    if where is not None and region is not None and region != where:
+        raise UsageError(
+            f"layer {layer} is in {where}, not {region}", hint="drop --region or fix the ARN"
+        )
+    for function in functions:
+        check_function_name(function)
+    chosen = clients.region(where or region)
+    lambda_client = clients.client("lambda", chosen)
+    results: list[DetachResult] = []
+    failures: list[AttachFailure] = []
+    for function in functions:
+        reporter.step(f"{chosen}: detaching {layer} from {function}")
+        try:
+            refuse_if_managed(lambda_client, function, action="detaching a layer", force=force)
+            results.append(
+                detach_layer(
+                    lambda_client,
+                    function=function,
+                    layer=layer,
+                    region=chosen,
+                    dry_run=dry_run,
+                    wait=waiting,
+                )
+            )
+        except LayerkitError as error:
+            failures.append(AttachFailure(function, chosen, error.message, error.hint))
+    return DetachReport(chosen, layer, tuple(results), tuple(failures))

@@ -271,6 +271,19 @@ def open_layer_zip(path: Path) -> CheckedZip:
         raise
 
 
+def central_names(handle: BinaryIO, label: str) -> tuple[str, ...]:
+    """The entry names in the central directory of the zip `handle` reads (seekable), checked as
+    `open_layer_zip` checks them, without reading any entry's data or local header.
+
+    For listing a zip that is only reachable piecewise (a layer version's download URL, read with
+    HTTP range requests); a zip that is to be judged goes through `open_layer_zip`.
+    """
+    where = Path(label)
+    return tuple(
+        record.name for record in _central_records(handle, where, _find_directory(handle, where))
+    )
+
+
 def measured_size(path: Path, *, cap: int) -> int:
     """The unzipped bytes of a checked zip's files, each inflated and counted (not believed).
 

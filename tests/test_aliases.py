@@ -344,10 +344,10 @@ def test_conflict_on_create_is_translated() -> None:
     stubber.add_client_error(
         "create_alias", service_error_code="ResourceConflictException", http_status_code=409
     )
-    with stubber, pytest.raises(AwsError) as failed:
+    with stubber, pytest.raises(UsageError) as failed:
         al.create_alias(client, "fn", "prod", AliasTarget("1"))
-    assert failed.value.code == "ResourceConflictException"
-    assert "CreateAlias on alias fn:prod failed" in failed.value.message
+    assert failed.value.message == "alias fn:prod already exists"  # a usage error: exit 2
+    assert failed.value.hint == "change it with `layerkit alias update fn prod --version 1`"
 
 
 def test_routing_between_versions_with_different_dead_letter_configs() -> None:

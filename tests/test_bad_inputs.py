@@ -64,10 +64,8 @@ NOT_FOUND = ("ResourceNotFoundException", "check that function nope exists")
         (["version", "publish", "nope", *EU], NOT_FOUND),
         (["version", "list", "nope", *EU], NOT_FOUND),
         (["alias", "get", "nope", "prod", *EU], ("ResourceNotFoundException", "function:nope")),
-        (
-            ["alias", "create", "nope", "prod", "--version", "1", *EU],
-            ("version 1 of function nope does not exist",),
-        ),
+        # (the function itself is read first: is a stack managing it?)
+        (["alias", "create", "nope", "prod", "--version", "1", *EU], NOT_FOUND),
     ],
     ids=["attach", "version-publish", "version-list", "alias-get", "alias-create"],
 )
@@ -125,7 +123,6 @@ LAYER = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps:1"
         (["layers", "prune", "de ps", "--keep", "1", *EU], "layer name 'de ps' is not valid"),
         (["layers", "grant", "dé", "1", "--account", ACCOUNT, *EU], "layer name 'dé' is not"),
         (["layers", "delete", "x" * 141, "1", *EU], "is not valid"),
-        (["attach", "my-fn", "--layer", "not-an-arn"], "'not-an-arn' is not a layer version ARN"),
         (["attach", "my-fn", "--layer", LAYER[:-2]], "is not a layer version ARN"),
         (["attach", "my-fn", "--layer", LAYER.replace(ACCOUNT, "12345")], "is not a layer"),
         (["attach", "my-fn", "--layer", LAYER.replace(":deps:", ":de.ps:")], "is not a layer"),

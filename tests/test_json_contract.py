@@ -65,6 +65,8 @@ def documents(
     arn = published["results"][0]["layer_arn"] if "results" in published else None
     arn = arn or json.dumps(published).split('"layer_arn": "')[1].split('"')[0]
     _run(env, docs, "attach", "my-fn", "--layer", arn, "--region", REGION)
+    _run(env, docs, "detach", "my-fn", "--layer", "deps", "--region", REGION)
+    _run(env, docs, "attach", "my-fn", "--layer", arn, "--region", REGION)
     _run(env, docs, "layers", "list", "--region", REGION)
     _run(env, docs, "layers", "versions", "deps", "--region", REGION)
     _run(env, docs, "layers", "grant", "deps", "1", "--account", "111122223333", "--region", REGION)

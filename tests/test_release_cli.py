@@ -214,8 +214,8 @@ def test_shift_dry_run_prints_the_plan_and_changes_nothing(
     assert capsys.readouterr().out.splitlines() == [
         "plan: shift my-fn:prod from version 1 to 2 (now 100% -> 1)",
         "  step 1: 10% to 2, then wait 300s",
-        "  step 2: 50% to 2, then wait 300s",
-        "  step 3: 100% to 2",
+        "  step 2: 50% to 2",
+        "  then stop: version 2 would keep 50% (a canary), version 1 the rest",
         "  (dry run: nothing changed)",
     ]
     assert world.raw_alias("my-fn", "prod") == before
@@ -427,3 +427,40 @@ def test_alias_text_and_json_output(
         "additional_version_weights": {},
     }
     assert document["rollback"]["op"] == "update"
+
+
+def test_a_shift_stops_where_its_steps_say_leaving_the_canary(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    capsys.readouterr()
+    args = ["alias", "shift", "my-fn", "prod", "--to", "2", "--interval", "0s"]
+    assert run([*args, "--steps", "10,50"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped at 50% as --steps said: version 2 takes 50% of my-fn:prod" in out
+    assert "a canary left in place" in out and "--steps 100" in out
+    alias = world.lam.get_alias(FunctionName="my-fn", Name="prod")
+    assert alias["FunctionVersion"] == "1"
+    assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.5}
+    # Steps ending in 100 complete the shift (here from the canary where it stopped).
+    assert run([*args, "--steps", "100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "completed"
+    alias = world.lam.get_alias(FunctionName="my-fn", Name="prod")
+    assert alias["FunctionVersion"] == "2"
+    assert not alias.get("RoutingConfig", {}).get("AdditionalVersionWeights")
+
+
+def test_a_shift_to_a_missing_version_is_a_usage_error_before_any_plan(
+    in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = in_process
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    capsys.readouterr()
+    code = run(["alias", "shift", "my-fn", "prod", "--to", "9", "--dry-run"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""  # no plan printed
+    assert "version 9 of function my-fn does not exist" in captured.err

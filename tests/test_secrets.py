@@ -89,6 +89,7 @@ def test_aws_commands_never_print_credentials(secret_env: dict[str, str], tmp_pa
     lam.publish_version(FunctionName="my-fn")
     lam.create_alias(FunctionName="my-fn", Name="prod", FunctionVersion="1")
     zip_path, _ = write_layer_zip(tmp_path)
+    changed, _ = write_layer_zip(tmp_path / "changed", payload="VALUE = 2\n")
     eu = ("--region", "eu-west-1")
     published = run_cli("publish", str(zip_path), "--bucket", BUCKET, *eu, "--json",
                         env=secret_env)  # fmt: skip
@@ -104,7 +105,8 @@ def test_aws_commands_never_print_credentials(secret_env: dict[str, str], tmp_pa
         ("alias", "get", "my-fn", "prod", *eu),
         ("alias", "list", "my-fn", *eu, "--json"),
         # failures, whose --debug runs print tracebacks
-        ("publish", str(zip_path), "--bucket", "layerkit-no-such-bucket", *eu),
+        # (new bytes: an unchanged layer needs no bucket at all)
+        ("publish", str(changed), "--bucket", "layerkit-no-such-bucket", *eu),
         ("attach", "nope", "--layer", layer),
         ("alias", "get", "my-fn", "nope", *eu),
         ("layers", "delete", "de.ps", "1", *eu),

@@ -44,7 +44,7 @@ def test_parse_interval_refuses(text: str) -> None:
 
 def test_parse_steps() -> None:
     assert sh.parse_steps("10,50,100") == (10, 50, 100)
-    assert sh.parse_steps("1, 5%,25") == (1, 5, 25, 100)  # 100 ends every shift
+    assert sh.parse_steps("1, 5%,25") == (1, 5, 25)  # a shift stops where its steps say
     assert sh.parse_steps("100") == (100,)
     for bad in ("50,10", "10,10", "0", "150", "ten", "10,,50", "nan"):
         with pytest.raises(UsageError):
@@ -245,7 +245,7 @@ def test_missing_version_is_refused_before_any_change(
 ) -> None:
     _setup(world)
     before = world.raw_alias("my-fn", "prod")
-    with pytest.raises(LambdaRuleError, match="version 9 of function my-fn does not exist"):
+    with pytest.raises(UsageError, match="version 9 of function my-fn does not exist"):
         _run(world, fake_time, _plan(world, to="9"))
     assert world.raw_alias("my-fn", "prod") == before
 

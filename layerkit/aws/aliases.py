@@ -399,8 +399,18 @@ def create_alias(
         # Always explicit, so the alias reads the same before and after routing is cleared.
         "RoutingConfig": {"AdditionalVersionWeights": dict(target.additional_version_weights)},
     }
-    with aws_call("CreateAlias", f"alias {function}:{name}"):
-        response = lambda_client.create_alias(**kwargs)
+    try:
+        with aws_call("CreateAlias", f"alias {function}:{name}"):
+            response = lambda_client.create_alias(**kwargs)
+    except AwsError as error:
+        # AWS answers ResourceConflictException, the emulator ConflictException.
+        if error.code not in ("ResourceConflictException", "ConflictException"):
+            raise
+        raise UsageError(
+            f"alias {function}:{name} already exists",
+            hint=f"change it with `layerkit alias update {function} {name} --version "
+            f"{target.function_version}`",
+        ) from error
     return alias_state_from_response(response)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from layerkit.aws.content import Finder, check_overlap
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import (
     DEFAULT_POLL_S,
@@ -230,7 +231,23 @@ def _known_sizes(client: Any, arns: Sequence[str], new: LayerVersionInfo) -> dic
     return sizes
 
 
-def _update(client: Any, function: str, layers: Sequence[str], revision: str | None) -> None:
+def settler(client: Any, function: str, wait: WaitSettings) -> Callable[[], dict[str, Any]]:
+    """Waiting out `function`'s update in progress, as `wait` says; returns its configuration."""
+
+    def settle() -> dict[str, Any]:
+        return wait_until_updated(
+            client,
+            function,
+            timeout_s=wait.timeout_s,
+            poll_s=wait.poll_s,
+            sleep=wait.sleep,
+            clock=wait.clock,
+        )
+
+    return settle
+
+
+def update_layers(client: Any, function: str, layers: Sequence[str], revision: str | None) -> None:
     params: dict[str, Any] = {"FunctionName": function, "Layers": list(layers)}
     if revision:
         # Optimistic locking: Lambda answers 412 if the function changed since we read it.
@@ -249,38 +266,44 @@ def attach_layer(
     allow_downgrade: bool = False,
     wait: WaitSettings = DEFAULT_WAIT,
     env_hints: Sequence[RuntimeHint] = (),
+    find_distributions: Finder | None = None,
+    allow_overlap: bool = False,
 ) -> AttachResult:
     """Attach `layer` to `function` (see `plan_layers`), safely against concurrent changes.
 
     `env_hints` (what the layer's packages write at run time) become notes when the function's
-    environment does not set their variable.
+    environment does not set their variable. With `find_distributions`, a layer list in which
+    two layers ship the same distribution is refused unless `allow_overlap` (see
+    `layerkit.aws.content.check_overlap`).
 
     A stale RevisionId (412) or an update that started meanwhile (409) makes layerkit re-read the
-    function and re-apply once — only if our layer's slot is as it was; otherwise it stops and
-    names the concurrent change. Nothing is written with `dry_run`.
+    function and re-apply — only if our layer's slot is as it was; otherwise it stops and names
+    the concurrent change. Conflicts in a row are retried with backoff within `wait.timeout_s`.
+    Nothing is written with `dry_run`.
     """
     check_function_name(function)
+    settle = settler(client, function, wait)
 
-    def settle() -> dict[str, Any]:
-        return wait_until_updated(
-            client,
-            function,
-            timeout_s=wait.timeout_s,
-            poll_s=wait.poll_s,
-            sleep=wait.sleep,
-            clock=wait.clock,
-        )
-
-    def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport]:
+    def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
         check_compatibility(config, layer)
         plan = plan_layers(
             layer_arns(config), layer.arn, function=function, allow_downgrade=allow_downgrade
         )
         sizes = size_report(config, plan.after, _known_sizes(client, plan.after, layer))
-        return plan, sizes
+        notes: tuple[str, ...] = ()
+        if find_distributions is not None and plan.change != "none":
+            notes = check_overlap(
+                plan.after,
+                layer.arn,
+                find_distributions,
+                function=function,
+                allow_overlap=allow_overlap,
+            )
+        return plan, sizes, notes
 
+    deadline = wait.clock() + wait.timeout_s
     config = settle()
-    plan, sizes = prepare(config)
+    plan, sizes, notes = prepare(config)
     env_notes = unset_notes(env_hints, config.get("Environment", {}).get("Variables", {}))
     outcome = _OUTCOMES[plan.change]
     result = AttachResult(
@@ -294,16 +317,16 @@ def attach_layer(
         sizes=sizes,
         dry_run=dry_run,
         revision_id=config.get("RevisionId"),
-        notes=env_notes,
+        notes=tuple(dict.fromkeys((*env_notes, *notes))),
     )
     if plan.change == "none" or dry_run:
         return result
     try:
-        _update(client, function, plan.after, config.get("RevisionId"))
+        update_layers(client, function, plan.after, config.get("RevisionId"))
     except AwsError as exc:
         if exc.code not in _RACE_CODES:
             raise
-        result = _reapply_once(
+        result = _reapply(
             client,
             function=function,
             layer=layer,
@@ -312,6 +335,8 @@ def attach_layer(
             prepare=prepare,
             result=result,
             first_error=exc,
+            wait=wait,
+            deadline=deadline,
         )
     final = settle()
     notes = tuple(dict.fromkeys((*env_notes, *result.notes)))
@@ -320,58 +345,88 @@ def attach_layer(
     return replace(result, revision_id=final.get("RevisionId"), notes=notes)
 
 
-def _reapply_once(
+def race_backoff(
+    error: AwsError,
+    *,
+    attempt: int,
+    deadline: float,
+    wait: WaitSettings,
+    what: str,
+    layers: Sequence[str],
+) -> None:
+    """After the `attempt`-th 409/412 in a row: wait the next backoff if it fits the time bound
+    (the same `--timeout` that bounds waiting for updates), else stop with what is there."""
+    delay = min(0.5 * 2 ** (attempt - 1), 8.0)
+    if wait.clock() + delay > deadline:
+        raise AwsError(
+            f"{what} kept changing ({error.code} {attempt + 1} times in a row within "
+            f"{wait.timeout_s:.0f}s); nothing was applied, its layers are {list(layers)}",
+            hint="another deployment is changing this function right now; re-run when it is done",
+            code=error.code,
+        ) from error
+    wait.sleep(delay)
+
+
+def _reapply(
     client: Any,
     *,
     function: str,
     layer: LayerVersionInfo,
     plan: AttachPlan,
     settle: Callable[[], dict[str, Any]],
-    prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport]],
+    prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport, tuple[str, ...]]],
     result: AttachResult,
     first_error: AwsError,
+    wait: WaitSettings,
+    deadline: float,
 ) -> AttachResult:
-    """Someone changed the function between our read and write: re-read, re-apply if safe."""
-    fresh = settle()
-    current = layer_arns(fresh)
-    ours_before = _slot(plan.before, layer.arn)
-    ours_now = _slot(current, layer.arn)
-    if layer.arn in current:
+    """Someone changed the function between our read and write: re-read, re-check the plan and
+    re-apply if safe — at once the first time, then with backoff while the time bound allows."""
+    error = first_error
+    attempt = 0
+    current = plan.before
+    while True:
+        if attempt:
+            what = f"function {function} (attaching {layer.arn})"
+            race_backoff(
+                error, attempt=attempt, deadline=deadline, wait=wait, what=what, layers=current
+            )
+        attempt += 1
+        fresh = settle()
+        current = layer_arns(fresh)
+        if layer.arn in current:
+            return replace(
+                result,
+                outcome="unchanged",
+                before=current,
+                after=current,
+                notes=(f"{layer.arn} was attached by a concurrent change",),
+            )
+        if _slot(current, layer.arn) != _slot(plan.before, layer.arn):
+            raise AwsError(
+                f"function {function} changed while layerkit was attaching {layer.arn}: its "
+                f"layers went from {list(plan.before)} to {list(current)} ({error.code}); "
+                "nothing was applied",
+                hint="another deployment changed this layer on the function; check it, then re-run",
+                code=error.code,
+            )
+        new_plan, sizes, notes = prepare(fresh)
+        try:
+            update_layers(client, function, new_plan.after, fresh.get("RevisionId"))
+        except AwsError as exc:
+            if exc.code not in _RACE_CODES:
+                raise
+            error = exc
+            continue
+        tries = f", {attempt + 1} tries" if attempt > 1 else ""
         return replace(
             result,
-            outcome="unchanged",
-            before=current,
-            after=current,
-            notes=(f"{layer.arn} was attached by a concurrent change",),
+            before=new_plan.before,
+            after=new_plan.after,
+            replaced=new_plan.replaced,
+            sizes=sizes,
+            notes=(*notes, f"re-applied on top of a concurrent change ({first_error.code}{tries})"),
         )
-    if ours_now != ours_before:
-        raise AwsError(
-            f"function {function} changed while layerkit was attaching {layer.arn}: its layers "
-            f"went from {list(plan.before)} to {list(current)} ({first_error.code}); "
-            "nothing was applied",
-            hint="another deployment changed this layer on the function; check it, then re-run",
-            code=first_error.code,
-        )
-    new_plan, sizes = prepare(fresh)
-    try:
-        _update(client, function, new_plan.after, fresh.get("RevisionId"))
-    except AwsError as exc:
-        if exc.code not in _RACE_CODES:
-            raise
-        raise AwsError(
-            f"function {function} kept changing while layerkit was attaching {layer.arn} "
-            f"({exc.code} twice); nothing was applied, its layers are {list(current)}",
-            hint="another deployment is changing this function right now; re-run when it is done",
-            code=exc.code,
-        ) from exc
-    return replace(
-        result,
-        before=new_plan.before,
-        after=new_plan.after,
-        replaced=new_plan.replaced,
-        sizes=sizes,
-        notes=(f"re-applied on top of a concurrent change ({first_error.code})",),
-    )
 
 
 def _slot(layers: Sequence[str], layer: str) -> str | None:

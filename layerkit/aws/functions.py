@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from layerkit.aws.errors import aws_call
-from layerkit.errors import AwsError
+from layerkit.errors import AwsError, LambdaRuleError
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -77,3 +77,38 @@ def layer_users(lambda_client: Any) -> dict[str, tuple[str, ...]]:
                 for layer in function.get("Layers", []):
                     users.setdefault(str(layer["Arn"]), []).append(label)
     return {arn: tuple(sorted(labels)) for arn, labels in users.items()}
+
+
+# Tags AWS puts on the functions that a CloudFormation stack (and SAM, built on it) manages.
+STACK_TAG = "aws:cloudformation:stack-name"
+SAM_TAG = "lambda:createdBy"
+
+
+def managed_by(lambda_client: Any, function_name: str) -> str | None:
+    """Who manages the function's configuration, from its tags (None: nobody we know of).
+
+    GetFunction returns the tags (moto too); without `lambda:ListTags` permission AWS leaves them
+    out, and the function counts as unmanaged.
+    """
+    with aws_call("GetFunction", f"function {function_name}"):
+        answer = lambda_client.get_function(FunctionName=function_name)
+    tags = answer.get("Tags") or {}
+    if tags.get(STACK_TAG):
+        return f"CloudFormation stack {tags[STACK_TAG]}"
+    if tags.get(SAM_TAG):
+        return f"{tags[SAM_TAG]} (tag {SAM_TAG})"
+    return None
+
+
+def refuse_if_managed(lambda_client: Any, function_name: str, *, action: str, force: bool) -> None:
+    """Refuse to change a stack-managed function: the next stack update would undo it."""
+    if force:
+        return
+    owner = managed_by(lambda_client, function_name)
+    if owner is not None:
+        raise LambdaRuleError(
+            f"function {function_name} is managed by {owner}: {action} here would be reverted "
+            "by the next stack update",
+            hint="make the change in the stack's template and deploy the stack, or pass "
+            "--force to do it here anyway",
+        )

@@ -356,6 +356,29 @@ def delete_version(client: Any, name: str, version: int) -> None:
         client.delete_layer_version(LayerName=name, VersionNumber=version)
 
 
+def version_users(client: Any, name: str, version: int) -> tuple[str, ...]:
+    """The functions (``name:version``, every published version too) using a layer version."""
+    arn = get_version(client, name, version).arn
+    return layer_users(client).get(arn, ())
+
+
+def delete_checked(
+    client: Any, name: str, version: int, *, force: bool, dry_run: bool
+) -> tuple[str, ...]:
+    """Delete a layer version unless a function still uses it (`force` deletes it anyway);
+    return its users. Nothing is deleted with `dry_run`."""
+    users = version_users(client, name, version)
+    if users and not force:
+        raise UsageError(
+            f"layer {name} version {version} is used by {', '.join(users)}",
+            hint="detach it first (layerkit detach FUNCTION --layer NAME), or pass --force: "
+            "functions already using it keep working, but none can add it again",
+        )
+    if not dry_run:
+        delete_version(client, name, version)
+    return users
+
+
 def plan_prune(
     versions: Sequence[int],
     *,

@@ -84,9 +84,13 @@ class ClientFactory:
         try:
             self._session = boto3.session.Session(profile_name=settings.profile)
         except Exception as exc:  # botocore raises ProfileNotFound and friends
+            # With no --profile, boto3 took the profile's name from AWS_PROFILE: say so.
+            named, source = settings.profile, "--profile"
+            if named is None:
+                named, source = os.environ.get("AWS_PROFILE") or "default", "AWS_PROFILE"
             raise AwsError(
-                f"cannot load AWS profile {settings.profile!r}: {exc}",
-                hint="check ~/.aws/config or drop --profile",
+                f"cannot load AWS profile {named!r} (named by {source}): {exc}",
+                hint=f"check ~/.aws/config and ~/.aws/credentials, or change {source}",
             ) from exc
         self._config = client_config(settings)
         self._clients: dict[tuple[str, str], Any] = {}

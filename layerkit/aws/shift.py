@@ -47,7 +47,8 @@ _INTERVAL = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", re.IGNORECA
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 EventKind = Literal["start", "check", "step", "wait", "alarm", "failure", "restored", "done"]
-Outcome = Literal["planned", "completed", "aborted", "unchanged"]
+# "canary": the steps ended below 100%, so the new version serves that share and no more.
+Outcome = Literal["planned", "completed", "canary", "aborted", "unchanged"]
 
 
 def parse_interval(text: str) -> float:
@@ -61,7 +62,11 @@ def parse_interval(text: str) -> float:
 
 
 def parse_steps(text: str) -> tuple[float, ...]:
-    """``"10,50,100"`` -> (10.0, 50.0, 100.0): increasing percentages in (0, 100]; 100 appended."""
+    """``"10,50,100"`` -> (10.0, 50.0, 100.0): increasing percentages in (0, 100].
+
+    The shift stops where the steps say: ``10,50`` leaves a 50% canary in place (finish it with
+    another shift or `alias promote`); only a last step of 100 completes it.
+    """
     steps: list[float] = []
     for part in text.split(","):
         try:
@@ -78,8 +83,6 @@ def parse_steps(text: str) -> tuple[float, ...]:
         if steps and value <= steps[-1]:
             raise UsageError(f"--steps {text!r} must increase strictly", hint="e.g. 10,50,100")
         steps.append(value)
-    if steps[-1] != 100:
-        steps.append(100.0)
     return tuple(steps)
 
 
@@ -271,10 +274,7 @@ def execute_shift(
         f"{plan.to_version} in {len(plan.steps)} step(s), {plan.interval_s:g}s apart"
         + (f", watching {', '.join(plan.alarms)}" if plan.alarms else ""),
     )
-    # Versions that do not exist or cannot share an alias: refuse before changing anything.
-    routed = [step.target for step in plan.steps if step.target.routed is not None]
-    for target in (*routed[:1], plan.steps[-1].target):
-        check_target_versions(lambda_client, plan.function, target)
+    check_shift_versions(lambda_client, plan)
     current = plan.before
     try:
         for index, step in enumerate(plan.steps):
@@ -314,8 +314,36 @@ def execute_shift(
             hint="investigate, then re-run `layerkit alias shift` when ready",
             result=result,
         ) from exc
+    final = plan.steps[-1].percent
+    if final < 100:
+        run.event("done", canary_message(plan, final), final)
+        return run.result("canary", f"stopped at {final:g}% as --steps said", current.target)
     run.event("done", f"version {plan.to_version} takes 100% of {plan.function}:{plan.alias}")
     return run.result("completed", "", current.target)
+
+
+def canary_message(plan: ShiftPlan, percent: float) -> str:
+    """What a shift that ends below 100% leaves, and how to finish or undo it."""
+    where = f"{plan.function} {plan.alias}"
+    return (
+        f"stopped at {percent:g}% as --steps said: version {plan.to_version} takes {percent:g}% "
+        f"of {plan.function}:{plan.alias}, version {plan.from_version} the rest (a canary left in "
+        f"place); finish with `layerkit alias shift {where} --to {plan.to_version} --steps 100` "
+        f"or `layerkit alias promote {where}`, undo with `layerkit alias rollback {where}`"
+    )
+
+
+def check_shift_versions(lambda_client: Any, plan: ShiftPlan) -> None:
+    """Versions that do not exist or cannot share an alias: refused before anything is changed
+    (or, with --dry-run, before a plan is printed)."""
+    routed = [step.target for step in plan.steps if step.target.routed is not None]
+    try:
+        for target in (*routed[:1], plan.steps[-1].target):
+            check_target_versions(lambda_client, plan.function, target)
+    except LambdaRuleError as missing:
+        if missing.code != "ResourceNotFoundException":
+            raise
+        raise UsageError(missing.message, hint=missing.hint) from missing
 
 
 def _reason(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from layerkit.budget import SizeReport
-    from layerkit.config import BuildSettings
+    from layerkit.config import BuildSettings, ProjectConfig
     from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
     from layerkit.layerreport import LayerReport
@@ -49,88 +49,196 @@ def _absolute_specs(specs: list[str] | None) -> tuple[str, ...] | None:
     )
 
 
+# --- the build keys as flags: `build` and `deploy` take the same ones ---------------------------
+RequirementOption = Annotated[
+    list[str] | None,
+    typer.Option("--requirement", "-r", metavar="FILE", help="Requirements file (repeatable)."),
+]
+PackageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--package", "-p", metavar="SPEC", help="Requirement or local package path (repeatable)."
+    ),
+]
+PythonOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--python",
+        metavar="3.X",
+        show_default="3.13",
+        help="Target Python: 3.9 ... 3.14 (repeatable).",
+    ),
+]
+RuntimeOption = Annotated[
+    list[str] | None,
+    typer.Option("--runtime", metavar="python3.X", help="Target runtime, e.g. python3.12."),
+]
+ArchOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arch", metavar="ARCH", show_default="x86_64", help="x86_64 or arm64 (repeatable)."
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option("--name", metavar="NAME", help="Layer / zip name (default: the project's)."),
+]
+OutputOption = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="DIR", show_default="dist", help="Output directory."),
+]
+InstallerOption = Annotated[
+    str | None,
+    typer.Option("--installer", metavar="uv|pip", show_default="uv", help="Installer backend."),
+]
+BudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--budget", metavar="SIZE", show_default="250MB", help="Unzipped budget, e.g. 200MB."
+    ),
+]
+IndexUrlOption = Annotated[
+    str | None, typer.Option("--index-url", metavar="URL", help="Package index URL.")
+]
+ExtraIndexUrlOption = Annotated[
+    list[str] | None,
+    typer.Option("--extra-index-url", metavar="URL", help="Extra index (repeatable)."),
+]
+FindLinksOption = Annotated[
+    list[str] | None,
+    typer.Option("--find-links", metavar="PATH|URL", help="Wheel directory/URL (repeatable)."),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude", metavar="DIST", help="Leave out a distribution, e.g. boto3 (repeatable)."
+    ),
+]
+ExcludeGlobOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-glob", metavar="GLOB", help="Leave out paths matching a glob (repeatable)."
+    ),
+]
+KeepTestsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-tests/--drop-tests", show_default="drop", help="Keep tests/ dirs inside packages."
+    ),
+]
+StripOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--strip/--no-strip", show_default="no", help="Strip debug symbols from .so files."
+    ),
+]
+CompileOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--compile/--no-compile", show_default="no", help="Ship .pyc made by the target's Python."
+    ),
+]
+AllowOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow", metavar="DIST", help="Waive compatibility errors of a distribution (repeatable)."
+    ),
+]
+CompressionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--compression", metavar="LEVEL", show_default="default", help="fast, default or small."
+    ),
+]
+DropOtherPlatformsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--drop-other-platforms/--keep-other-platforms",
+        show_default="keep",
+        help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
+    ),
+]
+BuildSdistsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--build-sdists/--no-build",
+        show_default="build",
+        help="Build sdist-only requirements into pure-Python wheels, or refuse them.",
+    ),
+]
+SbomOption = Annotated[
+    bool | None,
+    typer.Option("--sbom/--no-sbom", show_default="no", help="Write a CycloneDX SBOM per zip."),
+]
+
+
+def build_overrides(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The build keys given as flags (None = not given), for `resolve_build_settings`.
+
+    `flags` maps the parameter names `build` and `deploy` share (e.g. their `locals()`) to values.
+    """
+    requirement, package, python, runtime, arch = (
+        flags[k] for k in ("requirement", "package", "python", "runtime", "arch")
+    )
+    exclude, exclude_glob, allow, find_links, extra_index_url, output = (
+        flags[k]
+        for k in ("exclude", "exclude_glob", "allow", "find_links", "extra_index_url", "output")
+    )
+    return {
+        "requirements": _absolute(requirement),
+        "packages": _absolute_specs(package),
+        "python": tuple(python or ()) + tuple(runtime or ()) or None,
+        "arch": tuple(arch) if arch else None,
+        "name": flags["name"],
+        "output": str(Path(output).resolve()) if output else None,
+        "installer": flags["installer"],
+        "budget": flags["budget"],
+        "index-url": flags["index_url"],
+        "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
+        "find-links": _absolute_specs(find_links),
+        "exclude": tuple(exclude) if exclude else None,
+        "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
+        "keep-tests": flags["keep_tests"],
+        "strip": flags["strip"],
+        "compile": flags["compile_pyc"],
+        "drop-other-platforms": flags["drop_other_platforms"],
+        "build-sdists": flags["build_sdists"],
+        "allow": tuple(allow) if allow else None,
+        "compression": flags["compression"],
+        "sbom": flags["sbom"],
+    }
+
+
 def build(
     project_dir: Annotated[
-        Path, typer.Argument(help="Project directory (pyproject.toml / layerkit.toml).")
+        Path,
+        typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
     ] = Path(),
-    requirement: Annotated[
-        list[str] | None,
-        typer.Option("--requirement", "-r", help="Requirements file (repeatable)."),
-    ] = None,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="Requirement or local package path (repeatable)."),
-    ] = None,
-    python: Annotated[
-        list[str] | None, typer.Option("--python", help="Target Python: 3.9 ... 3.14 (repeatable).")
-    ] = None,
-    runtime: Annotated[
-        list[str] | None, typer.Option("--runtime", help="Target runtime, e.g. python3.12.")
-    ] = None,
-    arch: Annotated[
-        list[str] | None, typer.Option("--arch", help="x86_64 or arm64 (repeatable).")
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Layer / zip name.")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output directory.")] = None,
-    installer: Annotated[
-        str | None, typer.Option("--installer", help="uv (default) or pip.")
-    ] = None,
-    budget: Annotated[
-        str | None, typer.Option("--budget", help="Unzipped budget, e.g. 200MB (max 250MB).")
-    ] = None,
-    index_url: Annotated[str | None, typer.Option("--index-url", help="Package index URL.")] = None,
-    extra_index_url: Annotated[
-        list[str] | None, typer.Option("--extra-index-url", help="Extra index (repeatable).")
-    ] = None,
-    find_links: Annotated[
-        list[str] | None, typer.Option("--find-links", help="Wheel directory/URL (repeatable).")
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option("--exclude", help="Leave out a distribution, e.g. boto3 (repeatable)."),
-    ] = None,
-    exclude_glob: Annotated[
-        list[str] | None,
-        typer.Option("--exclude-glob", help="Leave out paths matching a glob (repeatable)."),
-    ] = None,
-    keep_tests: Annotated[
-        bool | None,
-        typer.Option("--keep-tests/--drop-tests", help="Keep tests/ dirs inside packages."),
-    ] = None,
-    strip: Annotated[
-        bool | None, typer.Option("--strip/--no-strip", help="Strip debug symbols from .so files.")
-    ] = None,
-    drop_other_platforms: Annotated[
-        bool | None,
-        typer.Option(
-            "--drop-other-platforms/--keep-other-platforms",
-            help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
-        ),
-    ] = None,
-    compile_pyc: Annotated[
-        bool | None,
-        typer.Option("--compile/--no-compile", help="Ship .pyc made by the target's Python."),
-    ] = None,
-    allow: Annotated[
-        list[str] | None,
-        typer.Option("--allow", help="Waive compatibility errors of a distribution (repeatable)."),
-    ] = None,
-    compression: Annotated[
-        str | None, typer.Option("--compression", help="fast, default or small.")
-    ] = None,
-    sbom: Annotated[
-        bool | None, typer.Option("--sbom/--no-sbom", help="Write a CycloneDX SBOM per zip.")
-    ] = None,
+    requirement: RequirementOption = None,
+    package: PackageOption = None,
+    python: PythonOption = None,
+    runtime: RuntimeOption = None,
+    arch: ArchOption = None,
+    name: NameOption = None,
+    output: OutputOption = None,
+    installer: InstallerOption = None,
+    budget: BudgetOption = None,
+    index_url: IndexUrlOption = None,
+    extra_index_url: ExtraIndexUrlOption = None,
+    find_links: FindLinksOption = None,
+    exclude: ExcludeOption = None,
+    exclude_glob: ExcludeGlobOption = None,
+    keep_tests: KeepTestsOption = None,
+    strip: StripOption = None,
+    drop_other_platforms: DropOtherPlatformsOption = None,
+    compile_pyc: CompileOption = None,
+    allow: AllowOption = None,
+    compression: CompressionOption = None,
+    sbom: SbomOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
     ] = False,
-    build_sdists: Annotated[
-        bool | None,
-        typer.Option(
-            "--build-sdists/--no-build",
-            help="Build sdist-only requirements into pure-Python wheels (default) or refuse them.",
-        ),
-    ] = None,
+    build_sdists: BuildSdistsOption = None,
     import_test: Annotated[
         bool, typer.Option("--test", help="Then import each layer's modules (`layerkit test`).")
     ] = False,
@@ -144,35 +252,14 @@ def build(
     config = load_project(project_dir.resolve())
     settings = resolve_build_settings(
         config,
-        {
-            "requirements": _absolute(requirement),
-            "packages": _absolute_specs(package),
-            "python": tuple(python or ()) + tuple(runtime or ()) or None,
-            "arch": tuple(arch) if arch else None,
-            "name": name,
-            "output": str(Path(output).resolve()) if output else None,
-            "installer": installer,
-            "budget": budget,
-            "index-url": index_url,
-            "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
-            "find-links": _absolute_specs(find_links),
-            "exclude": tuple(exclude) if exclude else None,
-            "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
-            "keep-tests": keep_tests,
-            "strip": strip,
-            "compile": compile_pyc,
-            "drop-other-platforms": drop_other_platforms,
-            "allow": tuple(allow) if allow else None,
-            "compression": compression,
-            "sbom": sbom,
-            "build-sdists": build_sdists,
-        },
+        build_overrides(locals()),
     )
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     with out.stages():
         result = build_layers(settings, context)
+    remember_build(settings, config, result)
     tests = _import_tests(result) if import_test else {}
     out.emit(
         "build",
@@ -198,6 +285,17 @@ def _import_tests(result: BuildResult) -> dict[Path, LayerTestResult]:
         )
         for b in result.builds
     }
+
+
+def remember_build(settings: BuildSettings, config: ProjectConfig, result: BuildResult) -> None:
+    """Leave the record `publish` reads to find exactly these zips (see `layerkit.lastbuild`)."""
+    from layerkit.lastbuild import record_last_build
+
+    record_last_build(
+        settings,
+        config,
+        [(b.zip_path, b.manifest.sha256, b.target.slug) for b in result.builds],
+    )
 
 
 def _ask_quietly(ask: Callable[[], object]) -> None:

@@ -94,6 +94,11 @@ DryRunOption = Annotated[
 R = TypeVar("R")
 
 
+def examples(*commands: str) -> str:
+    """A command's help epilog: real examples, one per line, never rewrapped (click's \\b)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {command}" for command in commands)
+
+
 @dataclass(frozen=True)
 class Output:
     """Where and how a command speaks: JSON on stdout, text on stdout, progress on stderr."""

@@ -6,12 +6,37 @@ and `layerkit build` never import them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from layerkit.commands.build_commands import (
+    AllowOption,
+    ArchOption,
+    BudgetOption,
+    BuildSdistsOption,
+    CompileOption,
+    CompressionOption,
+    DropOtherPlatformsOption,
+    ExcludeGlobOption,
+    ExcludeOption,
+    ExtraIndexUrlOption,
+    FindLinksOption,
+    IndexUrlOption,
+    InstallerOption,
+    KeepTestsOption,
+    NameOption,
+    OutputOption,
+    PackageOption,
+    PythonOption,
+    RequirementOption,
+    RuntimeOption,
+    SbomOption,
+    StripOption,
+)
 from layerkit.commands.common import (
     DryRunOption,
     JsonOption,
@@ -19,6 +44,7 @@ from layerkit.commands.common import (
     ProfileOption,
     QuietOption,
     RegionOption,
+    examples,
 )
 from layerkit.errors import AwsError, UsageError
 
@@ -30,7 +56,7 @@ if TYPE_CHECKING:
     from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
     from layerkit.aws.session import ClientFactory
     from layerkit.config import ProjectConfig, PublishSettings
-    from layerkit.publishing import AttachReport, PublishReport
+    from layerkit.publishing import AttachFailure, AttachReport, DetachReport, PublishReport
 
 layers_app = typer.Typer(
     name="layers",
@@ -43,40 +69,71 @@ BucketOption = Annotated[
     str | None,
     typer.Option(
         "--bucket",
+        metavar="BUCKET",
         help="S3 bucket for the zips, in the region published to; '{region}' in the name is "
         "replaced by the region (one bucket per region).",
     ),
 ]
 PrefixOption = Annotated[
-    str | None, typer.Option("--prefix", help="Key prefix in the bucket (default: layerkit).")
+    str | None,
+    typer.Option(
+        "--prefix", metavar="PREFIX", help="Key prefix in the bucket (default: layerkit)."
+    ),
 ]
 BucketOwnerOption = Annotated[
     str | None,
-    typer.Option("--bucket-owner", help="Expected bucket owner account (default: the caller's)."),
+    typer.Option(
+        "--bucket-owner",
+        metavar="ACCOUNT",
+        help="Expected bucket owner account (default: the caller's).",
+    ),
 ]
 LayerNameOption = Annotated[
-    str | None, typer.Option("--layer-name", help="Layer name (default: the build's name).")
+    str | None,
+    typer.Option(
+        "--layer-name",
+        metavar="TEMPLATE",
+        show_default="{name}",
+        help="Layer name, with {name}, {python} (e.g. python313), {arch} filled in per zip.",
+    ),
 ]
 RegionsOption = Annotated[
     list[str] | None,
-    typer.Option("--region", help="Region to publish to (repeatable; default: the AWS chain's)."),
+    typer.Option(
+        "--region",
+        metavar="REGION",
+        help="Region to publish to (repeatable; default: the AWS chain's).",
+    ),
 ]
 DescriptionOption = Annotated[
-    str | None, typer.Option("--description", help="Version description (digest/size appended).")
+    str | None,
+    typer.Option(
+        "--description", metavar="TEXT", help="Version description (digest/size appended)."
+    ),
 ]
 LicenseOption = Annotated[
-    str | None, typer.Option("--license", help="Licence info, e.g. an SPDX id (<= 512 chars).")
+    str | None,
+    typer.Option("--license", metavar="SPDX", help="Licence info, e.g. an SPDX id (<= 512 chars)."),
 ]
 AttachOption = Annotated[
     list[str] | None,
-    typer.Option("--attach", help="Function to attach the layer to, in each region (repeatable)."),
+    typer.Option(
+        "--attach",
+        metavar="FUNCTION",
+        help="Function to attach the layer to, in each region (repeatable).",
+    ),
 ]
 GrantOption = Annotated[
     list[str] | None,
-    typer.Option("--grant", help="Account id allowed to use the layer version (repeatable)."),
+    typer.Option(
+        "--grant",
+        metavar="ACCOUNT",
+        help="Account id allowed to use the layer version (repeatable).",
+    ),
 ]
 OrgOption = Annotated[
-    str | None, typer.Option("--org", help="Organization id (o-...) allowed to use the layer.")
+    str | None,
+    typer.Option("--org", metavar="o-ID", help="Organization id (o-...) allowed to use the layer."),
 ]
 PublicOption = Annotated[
     bool,
@@ -94,9 +151,24 @@ DowngradeOption = Annotated[
         "--allow-downgrade", help="Replace a newer attached version of the layer by this one."
     ),
 ]
+OverlapOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-overlap",
+        help="Attach even if another layer of the function ships the same distribution.",
+    ),
+]
+ForceManagedOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
+    ),
+]
 TimeoutOption = Annotated[
     float,
-    typer.Option("--timeout", help="Seconds to wait for a function's update in progress."),
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="Seconds to wait for a function's update in progress."
+    ),
 ]
 
 
@@ -174,6 +246,8 @@ def _publish_settings(
 ) -> PublishSettings:
     from layerkit.config import resolve_publish_settings
 
+    if bucket is not None and direct is None:
+        direct = False  # flags win: --bucket means S3 even when the configuration says direct
     return resolve_publish_settings(
         config,
         {
@@ -197,15 +271,19 @@ def _run_publish(
     zips: list[Path],
     settings: PublishSettings,
     *,
+    config: ProjectConfig,
     profile: str | None,
     public: bool,
     allow_downgrade: bool,
+    allow_overlap: bool,
+    dry_run: bool = False,
 ) -> PublishReport:
+    from layerkit.naming import configured_builds
     from layerkit.publishing import load_zips, plan_publish, publish_layers
 
     if public:
         out.warn("--public: every AWS account will be able to use this layer version")
-    loaded = load_zips(zips, layer_name=settings.layer_name)
+    loaded = load_zips(zips, layer_name=settings.layer_name, configured=configured_builds(config))
     factory = _factory(profile, settings.regions[0] if settings.regions else None)
     plan = plan_publish(
         loaded,
@@ -213,9 +291,48 @@ def _run_publish(
         default_region=factory.region(),
         public=public,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        known=_known_manifests(config.project_dir),
+        dry_run=dry_run,
     )
     with _Reporter(out) as reporter:
         return publish_layers(plan, clients=factory, reporter=reporter)
+
+
+def _known_manifests(project: Path) -> list[Any]:
+    """Manifests of the layers built in `project`'s output directory (the overlap check reads
+    which distributions a layer ships from them)."""
+    from layerkit.config import load_project
+    from layerkit.errors import LayerkitError
+    from layerkit.publishing import manifests_in
+
+    try:
+        config = load_project(project.resolve())
+    except LayerkitError:
+        return []
+    return manifests_in(config.project_dir / config.build.get("output", "dist"))
+
+
+def _last_build(
+    out: Output, config: ProjectConfig, output: Path | None, *, allow_stale: bool
+) -> list[Path]:
+    """The zips of the last build into `output` (default: the configured output directory)."""
+    from layerkit.lastbuild import zips_of_last_build
+
+    configured = config.build.get("output", "dist")
+    output_dir = output.resolve() if output else config.project_dir / configured
+    paths, changes = zips_of_last_build(config, output_dir, allow_stale=allow_stale)
+    for change in changes:
+        out.warn(f"publishing a stale build (--allow-stale): {change}")
+    return list(paths)
+
+
+def _fail_for(failures: Sequence[AttachFailure], doing: str) -> None:
+    """One error for every function that failed, said once, on stderr (the text report on
+    stdout lists only what was done)."""
+    if failures:
+        detail = "; ".join(f"{f.function}: {f.error}" for f in failures)
+        raise AwsError(f"{doing} failed for {detail}", hint=failures[0].hint)
 
 
 def _fail_if_any(report: PublishReport) -> None:
@@ -223,7 +340,8 @@ def _fail_if_any(report: PublishReport) -> None:
         regions = sorted({r.region for r in report.failed})
         first = report.failed[0]
         raise AwsError(
-            f"publishing failed in {len(regions)} region(s): {', '.join(regions)}: {first.error}",
+            f"publishing failed in {len(regions)} region{'s' if len(regions) != 1 else ''}: "
+            f"{', '.join(regions)}: {first.error}",
             hint=first.hint
             or "fix the cause and re-run the same command: finished steps are skipped",
         )
@@ -235,8 +353,24 @@ def publish(
         typer.Argument(help="Layer zips built by `layerkit build` (default: the last build's)."),
     ] = None,
     project: Annotated[
-        Path, typer.Option("--project", help="Project directory (for config and dist/).")
+        Path,
+        typer.Option("--project", metavar="DIR", help="Project directory (for config and dist/)."),
     ] = Path(),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR",
+            help="Where the last build is (default: the configured output, dist).",
+        ),
+    ] = None,
+    allow_stale: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stale", help="Publish the last build even if its inputs changed since."
+        ),
+    ] = False,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
     bucket_owner: BucketOwnerOption = None,
@@ -250,13 +384,14 @@ def publish(
     public: PublicOption = False,
     direct: DirectOption = None,
     allow_downgrade: DowngradeOption = False,
+    allow_overlap: OverlapOption = False,
+    dry_run: DryRunOption = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Upload layer zips and publish them as layer versions (one per region), then share/attach."""
-    from layerkit.config import load_project, resolve_build_settings
-    from layerkit.publishing import last_build_zips
+    from layerkit.config import load_project
 
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project.resolve())
@@ -275,10 +410,17 @@ def publish(
         direct=direct,
     )
     if not zips:
-        build = resolve_build_settings(config, {})
-        zips = list(last_build_zips(build.output_dir, build.name, [t.slug for t in build.targets]))
+        zips = _last_build(out, config, output, allow_stale=allow_stale)
     report = _run_publish(
-        out, zips, settings, profile=profile, public=public, allow_downgrade=allow_downgrade
+        out,
+        zips,
+        settings,
+        config=config,
+        profile=profile,
+        public=public,
+        allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        dry_run=dry_run,
     )
     out.emit("publish", report, render_publish)
     _fail_if_any(report)
@@ -286,8 +428,31 @@ def publish(
 
 def deploy(
     project_dir: Annotated[
-        Path, typer.Argument(help="Project directory (pyproject.toml / layerkit.toml).")
+        Path,
+        typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
     ] = Path(),
+    requirement: RequirementOption = None,
+    package: PackageOption = None,
+    python: PythonOption = None,
+    runtime: RuntimeOption = None,
+    arch: ArchOption = None,
+    name: NameOption = None,
+    output: OutputOption = None,
+    installer: InstallerOption = None,
+    budget: BudgetOption = None,
+    index_url: IndexUrlOption = None,
+    extra_index_url: ExtraIndexUrlOption = None,
+    find_links: FindLinksOption = None,
+    exclude: ExcludeOption = None,
+    exclude_glob: ExcludeGlobOption = None,
+    keep_tests: KeepTestsOption = None,
+    strip: StripOption = None,
+    drop_other_platforms: DropOtherPlatformsOption = None,
+    compile_pyc: CompileOption = None,
+    build_sdists: BuildSdistsOption = None,
+    allow: AllowOption = None,
+    compression: CompressionOption = None,
+    sbom: SbomOption = None,
     bucket: BucketOption = None,
     prefix: PrefixOption = None,
     bucket_owner: BucketOwnerOption = None,
@@ -301,13 +466,21 @@ def deploy(
     public: PublicOption = False,
     direct: DirectOption = None,
     allow_downgrade: DowngradeOption = False,
+    allow_overlap: OverlapOption = False,
+    dry_run: DryRunOption = False,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Build, publish and attach in one step, all configured by [tool.layerkit]."""
-    from layerkit.commands.build_commands import build_context, build_view
+    from layerkit.commands.build_commands import (
+        build_context,
+        build_overrides,
+        build_view,
+        remember_build,
+    )
     from layerkit.config import load_project, resolve_build_settings
+    from layerkit.naming import check_distinct, configured_builds
     from layerkit.workflow import build_layers
 
     out = Output(json=json_output, quiet=quiet)
@@ -326,15 +499,25 @@ def deploy(
         org=org,
         direct=direct,
     )
-    build_settings = resolve_build_settings(config, {})
+    build_settings = resolve_build_settings(
+        config,
+        build_overrides(locals()),
+    )
+    # A layer name that two targets share is refused before the build, not after it.
+    built_here = [(build_settings.name, target) for target in build_settings.targets]
+    check_distinct(settings.layer_name, [*configured_builds(config), *built_here])
     built = build_layers(build_settings, build_context(build_settings, out))
+    remember_build(build_settings, config, built)
     report = _run_publish(
         out,
         [b.zip_path for b in built.builds],
         settings,
+        config=config,
         profile=profile,
         public=public,
         allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        dry_run=dry_run,
     )
     out.emit(
         "deploy",
@@ -354,6 +537,16 @@ def attach(
     region: RegionOption = None,
     dry_run: DryRunOption = False,
     allow_downgrade: DowngradeOption = False,
+    allow_overlap: OverlapOption = False,
+    project: Annotated[
+        Path,
+        typer.Option(
+            "--project",
+            metavar="DIR",
+            help="Project whose built manifests say what a layer ships (overlap check).",
+        ),
+    ] = Path(),
+    force: ForceManagedOption = False,
     timeout: TimeoutOption = 300.0,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
@@ -373,13 +566,54 @@ def attach(
             reporter=reporter,
             dry_run=dry_run,
             allow_downgrade=allow_downgrade,
+            allow_overlap=allow_overlap,
+            known=_known_manifests(project),
+            force=force,
             waiting=WaitSettings(timeout_s=timeout),
         )
     out.emit("attach", report, render_attach)
-    if report.failures:
-        first = report.failures[0]
-        names = ", ".join(f.function for f in report.failures)
-        raise AwsError(f"attaching failed for {names}: {first.error}", hint=first.hint)
+    _fail_for(report.failures, "attaching")
+
+
+def detach(
+    functions: Annotated[
+        list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
+    ],
+    layer: Annotated[
+        str,
+        typer.Option(
+            "--layer",
+            metavar="NAME_OR_ARN",
+            help="Layer to remove: its name or ARN (every version), or one version's ARN.",
+            show_default=False,
+        ),
+    ],
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    force: ForceManagedOption = False,
+    timeout: TimeoutOption = 300.0,
+    profile: ProfileOption = None,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Remove a layer from functions, keeping their other layers in place and in order."""
+    from layerkit.aws.attach import WaitSettings
+    from layerkit.publishing import detach_layer_from_functions
+
+    out = Output(json=json_output, quiet=quiet)
+    with _Reporter(out) as reporter:
+        report = detach_layer_from_functions(
+            functions,
+            layer=layer,
+            region=region,
+            clients=_factory(profile, region),
+            reporter=reporter,
+            dry_run=dry_run,
+            force=force,
+            waiting=WaitSettings(timeout_s=timeout),
+        )
+    out.emit("detach", report, render_detach)
+    _fail_for(report.failures, "detaching")
 
 
 # --- layers ... ---------------------------------------------------------------------------------
@@ -390,7 +624,13 @@ def _lambda(profile: str | None, region: str | None) -> tuple[Any, str]:
     return factory.lambda_client(), factory.region()
 
 
-@layers_app.command("list")
+@layers_app.command(
+    "list",
+    epilog=examples(
+        "layerkit layers list",
+        "layerkit layers list --region eu-west-1 --json",
+    ),
+)
 def layers_list(
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -405,7 +645,13 @@ def layers_list(
     Output(json=json_output, quiet=quiet).emit("layers-list", result, render_layers)
 
 
-@layers_app.command("versions")
+@layers_app.command(
+    "versions",
+    epilog=examples(
+        "layerkit layers versions deps",
+        "layerkit layers versions deps --region eu-west-1 --json",
+    ),
+)
 def layers_versions(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     region: RegionOption = None,
@@ -421,27 +667,49 @@ def layers_versions(
     Output(json=json_output, quiet=quiet).emit("layer-versions", result, render_versions)
 
 
-@layers_app.command("delete")
+@layers_app.command(
+    "delete",
+    epilog=examples(
+        "layerkit layers delete deps 3 --dry-run",
+        "layerkit layers delete deps 3",
+        "layerkit layers delete deps 3 --force --region eu-west-1",
+    ),
+)
 def layers_delete(
-    name: Annotated[str, typer.Argument(help="Layer name.")],
-    version: Annotated[int, typer.Argument(help="Version number.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Layer name.")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="Version number.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete it even if functions still use it.")
+    ] = False,
+    dry_run: DryRunOption = False,
     region: RegionOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Delete one layer version (functions already using it keep working)."""
-    from layerkit.aws.layers import delete_version
+    """Delete one layer version, unless a function (or a published version) still uses it."""
+    from layerkit.aws.layers import delete_checked
 
     client, where = _lambda(profile, region)
-    delete_version(client, name, version)
-    result = {"region": where, "name": name, "version": version, "deleted": True}
-    Output(json=json_output, quiet=quiet).emit(
-        "layer-delete", result, lambda c, r: c.print(f"deleted {name} version {version} ({where})")
-    )
+    users = delete_checked(client, name, version, force=force, dry_run=dry_run)
+    result = {
+        "region": where,
+        "name": name,
+        "version": version,
+        "deleted": not dry_run,
+        "dry_run": dry_run,
+        "used_by": users,
+    }
+    Output(json=json_output, quiet=quiet).emit("layer-delete", result, render_delete)
 
 
-@layers_app.command("prune")
+@layers_app.command(
+    "prune",
+    epilog=examples(
+        "layerkit layers prune deps --keep 3 --dry-run",
+        "layerkit layers prune deps --keep 3",
+    ),
+)
 def layers_prune(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     keep: Annotated[int, typer.Option("--keep", help="How many newest versions to keep.")],
@@ -479,7 +747,13 @@ AccountsOption = Annotated[
 ]
 
 
-@layers_app.command("grant")
+@layers_app.command(
+    "grant",
+    epilog=examples(
+        "layerkit layers grant deps 3 --account 210987654321",
+        "layerkit layers grant deps 3 --org o-abcdefghij",
+    ),
+)
 def layers_grant(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
@@ -504,7 +778,13 @@ def layers_grant(
     out.emit("layer-grant", view, render_grants)
 
 
-@layers_app.command("revoke")
+@layers_app.command(
+    "revoke",
+    epilog=examples(
+        "layerkit layers revoke deps 3 --account 210987654321",
+        "layerkit layers revoke deps 3 --public",
+    ),
+)
 def layers_revoke(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
@@ -556,12 +836,18 @@ def _render_attach_result(console: Console, result: AttachResult, indent: str = 
 def render_publish(console: Console, report: PublishReport) -> None:
     for r in report.results:
         if r.outcome == "failed":
-            console.print(f"{r.region}  {r.layer_name}  failed: {r.error}", markup=False)
+            continue  # said once, by the error on stderr
+        if r.outcome == "would-publish":
+            console.print(
+                f"{r.region}  {r.layer_name}  would publish a new version from {r.zip}",
+                markup=False,
+            )
             continue
         where = {
             "uploaded": f"uploaded to s3://{r.s3_bucket}/{r.s3_key}",
             "skipped": f"already in s3://{r.s3_bucket}/{r.s3_key}",
             "direct": "sent directly",
+            "unneeded": "nothing sent: the latest version has these bytes",
         }.get(r.upload or "", "")
         console.print(
             f"{r.region}  {r.layer_name}  {r.outcome} version {r.version}  "
@@ -572,17 +858,30 @@ def render_publish(console: Console, report: PublishReport) -> None:
             console.print(f"  {g.outcome}: {g.principal} ({g.statement_id})", markup=False)
         for a in r.attachments:
             _render_attach_result(console, a, indent="  ")
-        for f in r.attach_failures:
-            console.print(f"  attach {f.function} failed: {f.error}", markup=False)
+    if report.would_attach:
+        console.print(f"would attach to: {', '.join(report.would_attach)}", markup=False)
+    if report.dry_run:
+        console.print("(dry run: nothing uploaded, published or attached)", markup=False)
 
 
 def render_attach(console: Console, report: AttachReport) -> None:
     for result in report.results:
         _render_attach_result(console, result)
-    for failure in report.failures:
-        console.print(
-            f"{failure.function} ({failure.region}): failed: {failure.error}", markup=False
-        )
+
+
+def render_detach(console: Console, report: DetachReport) -> None:
+    for r in report.results:
+        if r.outcome == "unchanged":
+            line = f"{r.function} ({r.region}): {report.layer} is not attached; nothing to do"
+        else:
+            verb = "would detach" if r.dry_run else "detached"
+            line = f"{r.function} ({r.region}): {verb} {', '.join(r.removed)}"
+        console.print(line, markup=False)
+        if r.outcome != "unchanged":
+            console.print(f"  before: {', '.join(r.before) or '(none)'}", markup=False)
+            console.print(f"  after:  {', '.join(r.after) or '(none)'}", markup=False)
+        for note in r.notes:
+            console.print(f"  note: {note}", markup=False)
 
 
 def _version_line(v: LayerVersionInfo) -> str:
@@ -620,6 +919,16 @@ def render_prune(console: Console, result: dict[str, Any]) -> None:
         console.print(f"kept {version}: in use by {', '.join(users)}", markup=False)
 
 
+def render_delete(console: Console, result: dict[str, Any]) -> None:
+    verb = "would delete" if result["dry_run"] else "deleted"
+    users = result["used_by"]
+    still = f"; still used by {', '.join(users)} (they keep working)" if users else ""
+    console.print(
+        f"{verb} {result['name']} version {result['version']} ({result['region']}){still}",
+        markup=False,
+    )
+
+
 def render_grants(console: Console, result: dict[str, Any]) -> None:
     statements: tuple[GrantResult, ...] = result["statements"]
     for s in statements:
@@ -631,7 +940,36 @@ def render_grants(console: Console, result: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
-    app.command("publish")(publish)
-    app.command("attach")(attach)
-    app.command("deploy")(deploy)
+    app.command(
+        "publish",
+        epilog=examples(
+            "layerkit publish --bucket my-artifacts",
+            "layerkit publish dist/deps-python3.13-x86_64.zip --direct --region eu-west-1",
+            "layerkit publish --dry-run --attach my-fn",
+        ),
+    )(publish)
+    app.command(
+        "attach",
+        epilog=examples(
+            "layerkit attach my-fn --layer arn:aws:lambda:eu-west-1:123456789012:layer:deps:3",
+            "layerkit attach fn-a fn-b --dry-run --layer "
+            "arn:aws:lambda:eu-west-1:123456789012:layer:deps:3",
+        ),
+    )(attach)
+    app.command(
+        "detach",
+        epilog=examples(
+            "layerkit detach my-fn --layer deps",
+            "layerkit detach fn-a fn-b --layer arn:aws:lambda:eu-west-1:123456789012:layer:deps:3",
+            "layerkit detach my-fn --layer deps --dry-run",
+        ),
+    )(detach)
+    app.command(
+        "deploy",
+        epilog=examples(
+            "layerkit deploy",
+            "layerkit deploy . --python 3.12 --arch arm64 --bucket my-artifacts",
+            "layerkit deploy --attach my-fn --dry-run",
+        ),
+    )(deploy)
     app.add_typer(layers_app)

@@ -22,6 +22,7 @@ from layerkit.commands.common import (
     ProfileOption,
     QuietOption,
     RegionOption,
+    examples,
 )
 from layerkit.errors import UsageError
 
@@ -64,11 +65,33 @@ def _lambda(profile: str | None, region: str | None) -> Any:
     return make_factory(profile=profile, region=region).lambda_client()
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
+    ),
+]
+
+
+def _unmanaged(client: Any, function: str, action: str, *, force: bool) -> Any:
+    """`client`, once the function is known not to be managed by a stack (or --force)."""
+    from layerkit.aws.functions import refuse_if_managed
+
+    refuse_if_managed(client, function, action=action, force=force)
+    return client
+
+
 # ---------------------------------------------------------------------------------------------
 # version
 
 
-@version_app.command("publish")
+@version_app.command(
+    "publish",
+    epilog=examples(
+        "layerkit version publish my-fn",
+        'layerkit version publish my-fn --description "deps 3"',
+    ),
+)
 def version_publish(
     function: FunctionArg,
     description: Annotated[
@@ -76,6 +99,7 @@ def version_publish(
     ] = "",
     profile: ProfileOption = None,
     region: RegionOption = None,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -83,7 +107,7 @@ def version_publish(
     from layerkit.aws.versions import publish_version
 
     out = Output(json=json, quiet=quiet)
-    client = _lambda(profile, region)
+    client = _unmanaged(_lambda(profile, region), function, "publishing a version", force=force)
     result = out.run_with_status(
         f"publishing a version of {function}",
         lambda: publish_version(client, function, description=description),
@@ -110,7 +134,13 @@ def _render_version(console: Console, info: VersionInfo) -> None:
         console.print("  no layers", markup=False)
 
 
-@version_app.command("list")
+@version_app.command(
+    "list",
+    epilog=examples(
+        "layerkit version list my-fn",
+        "layerkit version list my-fn --json",
+    ),
+)
 def version_list(
     function: FunctionArg,
     profile: ProfileOption = None,
@@ -133,7 +163,13 @@ def _render_version_list(console: Console, listing: VersionListing) -> None:
         _render_version(console, info)
 
 
-@version_app.command("prune")
+@version_app.command(
+    "prune",
+    epilog=examples(
+        "layerkit version prune my-fn --keep 5 --dry-run",
+        "layerkit version prune my-fn --keep 5",
+    ),
+)
 def version_prune(
     function: FunctionArg,
     keep: Annotated[
@@ -202,7 +238,13 @@ def _routing_option(weight: list[str] | None, no_routing: bool) -> dict[str, flo
     return parse_weight_option(weight) if weight else None
 
 
-@alias_app.command("create")
+@alias_app.command(
+    "create",
+    epilog=examples(
+        "layerkit alias create my-fn prod --version 11",
+        "layerkit alias create my-fn prod --version 11 --weight 12=0.1",
+    ),
+)
 def alias_create(
     function: FunctionArg,
     name: AliasArg,
@@ -214,6 +256,7 @@ def alias_create(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -223,7 +266,7 @@ def alias_create(
     out = Output(json=json, quiet=quiet)
     target = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
     state = create_alias(
-        _lambda(profile, region),
+        _unmanaged(_lambda(profile, region), function, "creating an alias", force=force),
         function,
         name,
         target,
@@ -233,7 +276,13 @@ def alias_create(
     out.emit("alias", alias_report(function, state, "created", dry_run=dry_run), _render_alias)
 
 
-@alias_app.command("get")
+@alias_app.command(
+    "get",
+    epilog=examples(
+        "layerkit alias get my-fn prod",
+        "layerkit alias get my-fn prod --json",
+    ),
+)
 def alias_get(
     function: FunctionArg,
     name: AliasArg,
@@ -250,7 +299,13 @@ def alias_get(
     out.emit("alias", alias_report(function, state, "get"), _render_alias)
 
 
-@alias_app.command("list")
+@alias_app.command(
+    "list",
+    epilog=examples(
+        "layerkit alias list my-fn",
+        "layerkit alias list my-fn --json",
+    ),
+)
 def alias_list(
     function: FunctionArg,
     profile: ProfileOption = None,
@@ -274,7 +329,14 @@ def _render_alias_list(console: Console, listing: AliasListing) -> None:
         _render_alias(console, report)
 
 
-@alias_app.command("update")
+@alias_app.command(
+    "update",
+    epilog=examples(
+        "layerkit alias update my-fn prod --version 12",
+        "layerkit alias update my-fn prod --weight 12=0.25",
+        "layerkit alias update my-fn prod --no-routing",
+    ),
+)
 def alias_update(
     function: FunctionArg,
     name: AliasArg,
@@ -293,6 +355,7 @@ def alias_update(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -300,25 +363,33 @@ def alias_update(
     from layerkit.aws.aliases import update_alias
 
     out = Output(json=json, quiet=quiet)
+    weights = _routing_option(weight, no_routing)  # usage errors before any AWS call
     report = update_alias(
-        _lambda(profile, region),
+        _unmanaged(_lambda(profile, region), function, "changing an alias", force=force),
         function,
         name,
         version=version,
-        weights=_routing_option(weight, no_routing),
+        weights=weights,
         description=description,
         dry_run=dry_run,
     )
     out.emit("alias", report, _render_alias)
 
 
-@alias_app.command("promote")
+@alias_app.command(
+    "promote",
+    epilog=examples(
+        "layerkit alias promote my-fn prod",
+        "layerkit alias promote my-fn prod --dry-run",
+    ),
+)
 def alias_promote(
     function: FunctionArg,
     name: AliasArg,
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -326,17 +397,25 @@ def alias_promote(
     from layerkit.aws.aliases import promote_alias
 
     out = Output(json=json, quiet=quiet)
-    report = promote_alias(_lambda(profile, region), function, name, dry_run=dry_run)
+    client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
+    report = promote_alias(client, function, name, dry_run=dry_run)
     out.emit("alias", report, _render_alias)
 
 
-@alias_app.command("rollback")
+@alias_app.command(
+    "rollback",
+    epilog=examples(
+        "layerkit alias rollback my-fn prod",
+        "layerkit alias rollback my-fn prod --dry-run",
+    ),
+)
 def alias_rollback(
     function: FunctionArg,
     name: AliasArg,
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -344,17 +423,25 @@ def alias_rollback(
     from layerkit.aws.aliases import rollback_alias
 
     out = Output(json=json, quiet=quiet)
-    report = rollback_alias(_lambda(profile, region), function, name, dry_run=dry_run)
+    client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
+    report = rollback_alias(client, function, name, dry_run=dry_run)
     out.emit("alias", report, _render_alias)
 
 
-@alias_app.command("delete")
+@alias_app.command(
+    "delete",
+    epilog=examples(
+        "layerkit alias delete my-fn canary --dry-run",
+        "layerkit alias delete my-fn canary",
+    ),
+)
 def alias_delete(
     function: FunctionArg,
     name: AliasArg,
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -362,7 +449,7 @@ def alias_delete(
     from layerkit.aws.aliases import alias_report, delete_alias, get_alias
 
     out = Output(json=json, quiet=quiet)
-    client = _lambda(profile, region)
+    client = _unmanaged(_lambda(profile, region), function, "deleting an alias", force=force)
     state = get_alias(client, function, name)
     if not dry_run:
         delete_alias(client, function, name)
@@ -386,7 +473,15 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@alias_app.command("shift")
+@alias_app.command(
+    "shift",
+    epilog=examples(
+        "layerkit alias shift my-fn prod --to 12 --steps 10,50,100 --interval 5m "
+        "--alarm my-fn-errors",
+        "layerkit alias shift my-fn prod --to 12 --steps 10 --interval 0s",
+        "layerkit alias shift my-fn prod --to 12 --dry-run",
+    ),
+)
 def alias_shift(
     function: FunctionArg,
     name: AliasArg,
@@ -394,7 +489,12 @@ def alias_shift(
         str, typer.Option("--to", help="The version to move traffic to.", show_default=False)
     ],
     steps: Annotated[
-        str, typer.Option("--steps", help="Percentages of traffic, in order; 100 ends it.")
+        str,
+        typer.Option(
+            "--steps",
+            metavar="P1,P2,...",
+            help="Percentages of traffic, in order; ending below 100 leaves a canary.",
+        ),
     ] = "10,50,100",
     interval: Annotated[
         str, typer.Option("--interval", help="Wait between steps: 30s, 5m, 1h or seconds.")
@@ -410,6 +510,7 @@ def alias_shift(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    force: ForceOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -419,6 +520,7 @@ def alias_shift(
     from layerkit.aws.session import make_factory
     from layerkit.aws.shift import (
         ShiftAbortedError,
+        check_shift_versions,
         execute_shift,
         parse_interval,
         parse_steps,
@@ -429,7 +531,7 @@ def alias_shift(
     out = Output(json=json, quiet=quiet)
     step_percents, interval_s = parse_steps(steps), parse_interval(interval)
     factory = make_factory(profile=profile, region=region)
-    client = factory.lambda_client()
+    client = _unmanaged(factory.lambda_client(), function, "shifting an alias", force=force)
     plan = plan_shift(
         function,
         get_alias(client, function, name),
@@ -440,6 +542,7 @@ def alias_shift(
     )
     alarms = CloudWatchAlarms(factory.client("cloudwatch") if alarm else None, alarm or ())
     alarms.states()  # a misspelt alarm would never fire: refuse before the first step
+    check_shift_versions(client, plan)  # a missing version: refused before any plan is shown
     if dry_run:
         out.emit("alias-shift", planned_result(plan), _render_shift)
         return
@@ -460,8 +563,11 @@ def alias_shift(
 
 def _render_shift(console: Console, result: ShiftResult) -> None:
     if result.outcome != "planned":
+        stopped = " (stopped as --steps said: a canary left in place)"
         console.print(
-            f"alias {result.function}:{result.alias}: {result.final.describe()}", markup=False
+            f"alias {result.function}:{result.alias}: {result.final.describe()}"
+            + (stopped if result.outcome == "canary" else ""),
+            markup=False,
         )
         return
     console.print(
@@ -472,6 +578,12 @@ def _render_shift(console: Console, result: ShiftResult) -> None:
     for index, percent in enumerate(result.steps):
         wait = "" if index == len(result.steps) - 1 else f", then wait {result.interval_s:g}s"
         console.print(f"  step {index + 1}: {percent:g}% to {result.to_version}{wait}")
+    if result.steps and result.steps[-1] < 100:
+        console.print(
+            f"  then stop: version {result.to_version} would keep {result.steps[-1]:g}% "
+            f"(a canary), version {result.from_version} the rest",
+            markup=False,
+        )
     if result.alarms:
         console.print(f"  watching alarms: {', '.join(result.alarms)}", markup=False)
     console.print("  (dry run: nothing changed)")
