@@ -181,14 +181,17 @@ class PipBackend:
             *_requirement_args(request),
         ]  # fmt: skip
 
-    def report_command(self, request: InstallRequest, report: Path) -> list[str]:
+    def report_command(
+        self, request: InstallRequest, report: Path, *, no_deps: bool = False
+    ) -> list[str]:
         """`command` as a dry run: pip resolves `request` with the very same tags and indexes,
         installs nothing, and writes its installation report (JSON: each distribution's name,
-        version, download URL and sha256) to `report`."""
+        version, download URL and sha256) to `report`; the direct requirements only if
+        `no_deps`."""
         argv = self.command(request)
         at = argv.index("install") + 1
         dry_run = ["--dry-run", "--ignore-installed", "--report", str(report), "--quiet"]
-        return [*argv[:at], *dry_run, *argv[at:]]
+        return [*argv[:at], *dry_run, *(["--no-deps"] if no_deps else []), *argv[at:]]
 
     def version(self) -> str:
         import importlib.metadata  # only pip builds pay for it (see `_uv_version`)
@@ -337,9 +340,10 @@ def resolve_with_pip(
     runner: CommandRunner,
     report: Path,
     env: Mapping[str, str] | None = None,
+    no_deps: bool = False,
 ) -> str:
     """pip's installation report (JSON text) of `request`: what `install` would install."""
-    result = runner(pip.report_command(request, report), env=env)
+    result = runner(pip.report_command(request, report, no_deps=no_deps), env=env)
     if result.returncode != 0:
         raise classify_failure(result, backend=pip.name, target=request.target)
     try:

@@ -415,6 +415,7 @@ def build_target(
     from layerkit.oldversions import probe_versions, version_notes
     from layerkit.runtimehints import notes_for
 
+    installer, _why = backend_for_target(ctx.backend, target)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-versions") as pool:
         # Whether old releases were picked for want of wheels: asked alongside the install.
         probe = pool.submit(
@@ -424,6 +425,7 @@ def build_target(
             runner=ctx.runner,
             scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
             env=ctx.env,
+            pip=installer if isinstance(installer, PipBackend) else None,
         )
         built = assemble(
             settings,

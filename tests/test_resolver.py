@@ -102,6 +102,20 @@ def test_a_release_only_pip_takes_is_not_served_from_the_cache(
     assert _skew_in(rebuilt) == {"version": "3.0", "wheel_sha256": _sha256(newer)}
 
 
+def test_version_notes_see_what_pip_can_install(
+    tmp_path: Path, skewed: tuple[Path, Path, str], env: dict[str, str]
+) -> None:
+    dists, _root, url = skewed
+    project = make_project(tmp_path, "skew\n")
+    assert _build(project, tmp_path / "out", url, env)["notes"] == []  # 2.0 is the newest
+    _skew(dists, "3.0", "2_28")  # beyond glibc 2.26; on another index (uv caches the first)
+    with serve_index(dists, tmp_path / "index-3") as url_3:
+        notes = _build(project, tmp_path / "out", url_3, env)["notes"]
+    assert notes == [
+        "skew 2.0: newer releases (up to 3.0) have no wheel for python3.11 x86_64 / glibc 2.26"
+    ]
+
+
 class _Recording:
     """The real runner, remembering every command line."""
 
@@ -142,7 +156,7 @@ def test_each_target_is_resolved_by_the_installer_that_installs_it(
 
     def resolutions(python: str) -> list[tuple[str, ...]]:
         locks = [c for c in runner.commands if "--format" in c and "pylock.toml" in c]
-        reports = [c for c in runner.commands if "--report" in c]
+        reports = [c for c in runner.commands if "--report" in c and "--no-deps" not in c]
         return [c for c in locks + reports if python in c]
 
     (for_312,) = resolutions("3.12")
