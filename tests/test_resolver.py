@@ -86,6 +86,20 @@ def test_manifest_names_the_wheel_pip_installed(
     assert _skew_in(build) == {"version": "2.0", "wheel_sha256": _sha256(installed)}
 
 
+def test_a_package_with_only_manylinux_2_26_wheels_builds(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    dists = tmp_path / "dists"
+    wheel = make_wheel(dists, "only226", "1.0", tag="cp311-abi3-manylinux_2_26_x86_64",
+                       files={"only226/_c.abi3.so": SO})  # fmt: skip
+    with serve_index(dists, tmp_path / "index") as url:
+        build = _build(make_project(tmp_path, "only226\n"), tmp_path / "out", url, env)
+    manifest = json.loads(Path(str(build["manifest_path"])).read_text())
+    assert [(d["name"], d["wheel_sha256"]) for d in manifest["distributions"]] == [
+        ("only226", _sha256(wheel))
+    ]
+
+
 def test_a_release_only_pip_takes_is_not_served_from_the_cache(
     tmp_path: Path, skewed: tuple[Path, Path, str], env: dict[str, str]
 ) -> None:
