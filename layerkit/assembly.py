@@ -30,7 +30,7 @@ from layerkit.contents import (
 from layerkit.errors import LayerkitError
 from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
-from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
+from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes
 from layerkit.slim import slim_tree
 from layerkit.targets import Target
@@ -151,11 +151,11 @@ def _manifest(
 
 
 def _wheel_hashes(
-    site_packages: Path, lock_job: Future[LockTable], *, ctx: BuildContext
+    site_packages: Path, lock_job: Future[Resolution], *, ctx: BuildContext
 ) -> dict[str, str]:
     """dist-info directory -> sha256 of the wheel it was installed from (when the lock knows)."""
     try:
-        lock = lock_job.result()
+        lock = lock_job.result().wheels
     except LayerkitError as exc:  # provenance is worth a warning, not a failed build
         ctx.warn(f"wheel hashes unknown (the lock could not be resolved): {exc.message}")
         return {}
@@ -174,14 +174,15 @@ def assemble(
     target: Target,
     request: InstallRequest,
     *,
-    lock_text: Callable[[], str],
+    resolution: Callable[[], Resolution],
     key_for_install: Callable[[Path], str],
     ctx: BuildContext,
     built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install `request`, then slim, verify, size and zip it into the output directory.
 
-    `lock_text` gives the request's pylock (resolved alongside the install if not yet done);
+    `resolution` gives the request's pins and wheel hashes (resolved alongside the install if
+    not yet done, by the installer that installs: see `workflow._resolve`);
     `key_for_install` names the cache key of what was installed, before slimming changes it.
     """
     site_packages = request.dest
@@ -190,9 +191,9 @@ def assemble(
         ctx.progress(why)
     ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
-        # Installers don't say which wheel files they used; the lock of the same request names
-        # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
-        lock_job = pool.submit(lambda: read_pylock(lock_text()))
+        # Installers don't say which wheel files they used; a resolution of the same request
+        # names them. Resolving it (if not done yet) alongside the install hides its cost.
+        lock_job = pool.submit(resolution)
         install(request, backend=backend, runner=ctx.runner, env=ctx.env)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
     _drop_installer_artifacts(site_packages)

@@ -12,10 +12,11 @@ copies nothing (`BuildCache.place`).
 
 Pins. Asking the index is the only way to know that unpinned requirements still resolve to the
 same versions: ``uv pip compile`` for the target, ~0.3 s with a warm uv cache here (anchored with
-``--python``; without it uv's interpreter discovery took ~7 s). A lock (every requirement an exact
-``name==version``, as ``uv pip compile`` or ``pip-compile`` write) pins itself, so no resolution
-is needed once a cached build shows that the lock covers every distribution it installed; see
-`find_build`.
+``--python``; without it uv's interpreter discovery took ~7 s); where pip installs (glibc 2.26),
+pip's dry run with the install's tags instead (`workflow._resolve`). A lock (every requirement
+an exact ``name==version``, as ``uv pip compile`` or ``pip-compile`` write) pins itself, so no
+resolution is needed once a cached build shows that the lock covers every distribution it
+installed; see `find_build`.
 
 The cache lives in ``LAYERKIT_CACHE_DIR`` or the platform's user cache directory (platformdirs).
 """

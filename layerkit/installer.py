@@ -181,6 +181,18 @@ class PipBackend:
             *_requirement_args(request),
         ]  # fmt: skip
 
+    def report_command(
+        self, request: InstallRequest, report: Path, *, no_deps: bool = False
+    ) -> list[str]:
+        """`command` as a dry run: pip resolves `request` with the very same tags and indexes,
+        installs nothing, and writes its installation report (JSON: each distribution's name,
+        version, download URL and sha256) to `report`; the direct requirements only if
+        `no_deps`."""
+        argv = self.command(request)
+        at = argv.index("install") + 1
+        dry_run = ["--dry-run", "--ignore-installed", "--report", str(report), "--quiet"]
+        return [*argv[:at], *dry_run, *(["--no-deps"] if no_deps else []), *argv[at:]]
+
     def version(self) -> str:
         import importlib.metadata  # only pip builds pay for it (see `_uv_version`)
 
@@ -220,7 +232,7 @@ def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[Insta
     uv can only be told a few glibc versions; for a target between two of them (glibc 2.26:
     python3.9-3.11) it would refuse the manylinux_2_18...2_26 wheels pip installs, so both
     installers would pick different releases. There pip installs instead, with every tag spelled
-    out; uv still resolves the lock that names the wheels' hashes.
+    out, and pip also resolves the pins and wheel hashes of the build (`resolve_with_pip`).
     """
     if isinstance(backend, UvBackend) and not target.uv_platform_exact:
         note = (
@@ -319,6 +331,29 @@ def install(
     if result.returncode != 0:
         raise classify_failure(result, backend=backend.name, target=request.target)
     return result
+
+
+def resolve_with_pip(
+    request: InstallRequest,
+    *,
+    pip: PipBackend,
+    runner: CommandRunner,
+    report: Path,
+    env: Mapping[str, str] | None = None,
+    no_deps: bool = False,
+) -> str:
+    """pip's installation report (JSON text) of `request`: what `install` would install."""
+    result = runner(pip.report_command(request, report, no_deps=no_deps), env=env)
+    if result.returncode != 0:
+        raise classify_failure(result, backend=pip.name, target=request.target)
+    try:
+        return report.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InstallerError(
+            f"pip wrote no installation report at {report}: {exc.strerror}",
+            hint=_REINSTALL_HINT,
+            command=result.argv,
+        ) from exc
 
 
 def build_wheel(

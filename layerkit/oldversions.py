@@ -1,15 +1,18 @@
 """Why a version is old: a direct requirement resolved to a release older than the newest on the
 index, because the newer ones publish no wheel for the target.
 
-Two resolutions of the direct requirements alone (``uv pip compile --no-deps``, binary-only):
-one for the target, one for the same Python on the newest Linux uv knows (glibc 2.40). When the
-second finds a newer release than the first, those newer releases have no wheel for the target's
-glibc: one note per package says so. Dependency conflicts are not blamed on wheels: a package the
+Two resolutions of the direct requirements alone (binary-only, no dependencies): one for the
+target by the installer that installs it (``uv pip compile --no-deps``, or where pip installs,
+glibc 2.26 targets, ``pip install --dry-run --no-deps`` with the same tags as the install), one by
+uv for the same Python on the newest Linux it knows (glibc 2.40). When the second finds a newer
+release than the first, those newer releases have no wheel for the target's glibc: one note per
+package says so. Dependency conflicts are not blamed on wheels: a package the
 full resolution held back below what the target could take gets no note.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,8 +21,15 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from layerkit.cache import compile_command
-from layerkit.errors import InstallerError
-from layerkit.installer import CommandRunner, InstallRequest, UvBackend
+from layerkit.errors import InstallerError, LayerkitError
+from layerkit.installer import (
+    CommandRunner,
+    InstallRequest,
+    PipBackend,
+    UvBackend,
+    resolve_with_pip,
+)
+from layerkit.provenance import pip_report_resolution
 from layerkit.targets import Target
 
 # The newest manylinux uv accepts as --python-platform (its list ends there).
@@ -86,9 +96,11 @@ def probe_versions(
     runner: CommandRunner,
     scratch: Path,
     env: Mapping[str, str] | None = None,
+    pip: PipBackend | None = None,
 ) -> tuple[Pins, Pins] | None:
     """The newest release of each direct requirement (for the target, on the newest glibc).
 
+    `pip`, when pip installs the target: the target's side is then pip's, with its tags.
     Advice only: when a probe cannot resolve (an index down, a pin on a local file) the answer
     is None, never a failed build.
     """
@@ -97,7 +109,17 @@ def probe_versions(
         specs_file = scratch / "layerkit-direct.in"
         specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
     outputs = []
-    for platform in (request.target.uv_platform, newest_platform(request.target)):
+    platforms: tuple[str, ...] = (request.target.uv_platform, newest_platform(request.target))
+    if pip is not None:
+        alone = dataclasses.replace(request, dest=scratch / "target")  # a dry run writes nothing
+        try:
+            report = resolve_with_pip(alone, pip=pip, runner=runner, report=scratch / "report.json",
+                                      env=env, no_deps=True)  # fmt: skip
+        except LayerkitError:
+            return None
+        outputs.append(direct_pins(pip_report_resolution(report).pins))
+        platforms = platforms[1:]
+    for platform in platforms:
         try:
             result = runner(probe_command(uv, request, specs_file, platform=platform), env=env)
         except InstallerError:

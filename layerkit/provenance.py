@@ -1,13 +1,16 @@
 """Which wheel each installed distribution came from: its sha256, for the manifest and the SBOM.
 
-Installers don't report the files they installed, but a PEP 751 lock (``uv pip compile --format
-pylock.toml``, same target and indexes) lists every candidate wheel with its hash, and each
-installed ``*.dist-info/WHEEL`` lists the tags of the wheel it came from. The wheel whose filename
-carries exactly those tags is the one installed. Pure: text in, mapping out.
+Installers don't report the files they installed, but a resolution of the same request by the
+installer that installs, with the same tags and indexes, names them: a PEP 751 lock (``uv pip
+compile --format pylock.toml``) lists every candidate wheel with its hash, and pip's installation
+report (``pip install --dry-run --report``) the one wheel it would install. Each installed
+``*.dist-info/WHEEL`` lists the tags of the wheel it came from; the wheel whose filename carries
+exactly those tags is the one installed. Pure: text in, mapping out.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -72,6 +75,38 @@ def pylock_requirements(text: str) -> str:
     """``name==version`` lines of every package a ``pylock.toml`` pins (as its versions read)."""
     packages = tomllib.loads(text).get("packages", [])
     return "".join(f"{p['name']}=={p['version']}\n" for p in packages if p.get("version"))
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a build resolves to: ``name==version`` lines (the cache key's pins) and the wheels
+    each version may be installed from (the manifest's wheel hashes)."""
+
+    pins: str
+    wheels: LockTable
+
+
+def pylock_resolution(text: str) -> Resolution:
+    """The `Resolution` of a ``pylock.toml`` (``uv pip compile --format pylock.toml``)."""
+    return Resolution(pylock_requirements(text), read_pylock(text))
+
+
+def pip_report_resolution(text: str) -> Resolution:
+    """The `Resolution` of pip's installation report (format version 1): one wheel per item,
+    named by its download URL, with the sha256 pip checked (absent for some local files)."""
+    pins: list[str] = []
+    table: dict[tuple[NormalizedName, str], tuple[LockedWheel, ...]] = {}
+    for item in json.loads(text).get("install", []):
+        metadata, download = item["metadata"], item.get("download_info", {})
+        pins.append(f"{metadata['name']}=={metadata['version']}\n")
+        archive = download.get("archive_info", {})
+        sha256 = archive.get("hashes", {}).get("sha256", "")
+        if not sha256 and str(archive.get("hash", "")).startswith("sha256="):  # PEP 610's older key
+            sha256 = archive["hash"].removeprefix("sha256=")
+        wheel = _wheel_of({"url": download.get("url", ""), "hashes": {"sha256": sha256}})
+        key = (canonicalize_name(metadata["name"]), canonicalize_version(metadata["version"]))
+        table[key] = () if wheel is None else (wheel,)
+    return Resolution("".join(pins), table)
 
 
 def installed_wheel_sha256(name: str, version: str, tags: Iterable[str], lock: LockTable) -> str:

@@ -310,6 +310,12 @@ def build_missing_wheels(
         run_compile(request, uv=ctx.resolver, runner=ctx.runner, scratch=scratch, env=ctx.env)
     except InstallerError as diagnosis:
         output = diagnosis.output_tail
+        # pip says "no matching distribution" alike for a missing package and one without a
+        # wheel for the target (where pip resolves: glibc 2.26); uv's diagnosis tells which.
+        if isinstance(diagnosis, CompatibilityError) and not isinstance(
+            failure, CompatibilityError
+        ):
+            failure = diagnosis
     else:
         raise failure
     refuse_other_platform_only(output, target)

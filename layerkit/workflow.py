@@ -36,8 +36,11 @@ from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
     InstallRequest,
+    PipBackend,
     UvBackend,
+    backend_for_target,
     build_wheel,
+    resolve_with_pip,
 )
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.safewrite import (
@@ -49,6 +52,7 @@ from layerkit.safewrite import (
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
+    from layerkit.provenance import Resolution
     from layerkit.sdists import BuiltFromSdist
     from layerkit.slim import SlimReport, Which
 
@@ -92,7 +96,7 @@ class BuildContext:
     warn: Progress
     which: Which
     host_machine: str
-    resolver: UvBackend  # uv pip compile, whatever installs: cache-key pins and the wheel lock
+    resolver: UvBackend  # uv pip compile: pins and wheel lock where uv installs (see `_resolve`)
     cache: BuildCache | None = None
     force: bool = False  # rebuild even when the cache holds the same inputs
 
@@ -149,10 +153,24 @@ def _editables_as_local_packages(settings: BuildSettings, staging: Path) -> Buil
     )
 
 
-def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> str:
-    """The PEP 751 lock (``pylock.toml``) of `request`: pins and every candidate wheel's hash."""
+def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Resolution:
+    """The pins of `request` and the hashes of their wheels, resolved by the installer that
+    installs the target, with its tags: pip's dry-run report where pip installs (glibc 2.26
+    targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``)."""
+    from layerkit import provenance  # only builds that must resolve
+
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
-    return run_compile(
+    installer, _why = backend_for_target(ctx.backend, request.target)
+    if isinstance(installer, PipBackend):
+        report = resolve_with_pip(
+            dataclasses.replace(request, dest=scratch / "target"),  # a dry run writes nothing
+            pip=installer,
+            runner=ctx.runner,
+            report=scratch / "report.json",
+            env=ctx.env,
+        )
+        return provenance.pip_report_resolution(report)
+    lock = run_compile(
         request,
         uv=ctx.resolver,
         runner=ctx.runner,
@@ -160,12 +178,7 @@ def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) 
         env=ctx.env,
         output_format="pylock.toml",
     )
-
-
-def _pinned(lock_text: str) -> str:
-    from layerkit.provenance import pylock_requirements  # only builds that must resolve
-
-    return pylock_requirements(lock_text)
+    return provenance.pylock_resolution(lock)
 
 
 def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> BuildInputs:
@@ -376,13 +389,13 @@ def build_target(
     )
     # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
     # memoised, it runs at most once, here or alongside the install below.
-    lock_text = functools.cache(functools.partial(_compile_lock, request, staging=staging, ctx=ctx))
+    resolution = functools.cache(functools.partial(_resolve, request, staging=staging, ctx=ctx))
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
     cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
     inputs = cache_inputs(settings, target, ctx) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:
-        decision = find_build(ctx.cache, inputs, resolve=lambda: _pinned(lock_text()))
+        decision = find_build(ctx.cache, inputs, resolve=lambda: resolution().pins)
         if decision.entry is not None:
             reused = _reuse(settings, target, decision.entry, ctx)
             if reused is not None:
@@ -402,6 +415,7 @@ def build_target(
     from layerkit.oldversions import probe_versions, version_notes
     from layerkit.runtimehints import notes_for
 
+    installer, _why = backend_for_target(ctx.backend, target)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-versions") as pool:
         # Whether old releases were picked for want of wheels: asked alongside the install.
         probe = pool.submit(
@@ -411,12 +425,13 @@ def build_target(
             runner=ctx.runner,
             scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
             env=ctx.env,
+            pip=installer if isinstance(installer, PipBackend) else None,
         )
         built = assemble(
             settings,
             target,
             request,
-            lock_text=lock_text,
+            resolution=resolution,
             key_for_install=key_for_install,
             ctx=ctx,
             built_from_sdist=built_from_sdist,
