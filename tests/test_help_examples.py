@@ -1,4 +1,4 @@
-"""Issue 14: every publish/release command's --help ends with real examples, and they parse."""
+"""Issue 14: every command's --help ends with real examples, and they parse."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from tests.support import run_cli
 
 COMMANDS = [
+    ("build",), ("inspect",), ("test",), ("targets",), ("init",),
     ("publish",), ("attach",), ("detach",), ("deploy",),
     ("layers", "list"), ("layers", "versions"), ("layers", "delete"), ("layers", "prune"),
     ("layers", "grant"), ("layers", "revoke"),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
-from layerkit.commands.common import JsonOption, Output, QuietOption
+from layerkit.commands.common import JsonOption, Output, QuietOption, examples
 from layerkit.layerreport import percent_of_budget
 from layerkit.report import human_bytes, shown
 
@@ -441,8 +441,22 @@ def render_build(
 
 def register(app: typer.Typer) -> None:
     """Add `build` and `inspect` to the app."""
-    app.command("build")(build)
-    app.command("inspect")(inspect)
+    app.command(
+        "build",
+        epilog=examples(
+            "layerkit build examples/requests-layer",
+            "layerkit build . -r requirements.txt --python 3.12 --arch arm64 -o dist",
+            "layerkit build . --python 3.11 --python 3.12 --test --json",
+        ),
+    )(build)
+    app.command(
+        "inspect",
+        epilog=examples(
+            "layerkit inspect dist/deps-python3.12-x86_64.zip",
+            "layerkit inspect layer.zip --python 3.12 --arch arm64 --html report.html",
+            "layerkit inspect python/ --budget 200MB --json",
+        ),
+    )(inspect)
 
 
 def inspect(

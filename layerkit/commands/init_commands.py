@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, QuietOption
+from layerkit.commands.common import JsonOption, Output, QuietOption, examples
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,4 +71,11 @@ def render_init(console: Console, result: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `init` to the app."""
-    app.command("init")(init)
+    app.command(
+        "init",
+        epilog=examples(
+            "layerkit init my-layer --template minimal",
+            "layerkit init . --template github-actions",
+            "layerkit init --list",
+        ),
+    )(init)

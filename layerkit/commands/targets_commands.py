@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, ProjectArgument, QuietOption
+from layerkit.commands.common import JsonOption, Output, ProjectArgument, QuietOption, examples
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,4 +34,7 @@ def render_targets(console: Console, result: TargetsResult) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `targets` to the app."""
-    app.command("targets")(targets)
+    app.command(
+        "targets",
+        epilog=examples("layerkit targets", "layerkit targets examples/requests-layer --json"),
+    )(targets)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, QuietOption
+from layerkit.commands.common import JsonOption, Output, QuietOption, examples
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -117,4 +117,11 @@ def render_layer_test(console: Console, result: LayerTestResult) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `test` to the app."""
-    app.command("test")(layer_test)
+    app.command(
+        "test",
+        epilog=examples(
+            "layerkit test dist/deps-python3.12-x86_64.zip",
+            "layerkit test layer.zip --python 3.12 --import numpy --import pandas",
+            "layerkit test layer.zip --interpreter /usr/bin/python3.12 --no-skip --json",
+        ),
+    )(layer_test)
