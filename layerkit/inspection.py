@@ -46,6 +46,7 @@ from layerkit.verify import (
     layout_entries_from_zip,
     read_shared_object,
     tree_opener,
+    unsafe_name_reason,
     zip_file_entries,
     zip_opener,
 )
@@ -85,6 +86,7 @@ class _Layer:
     distributions: tuple[InstalledDistribution, ...]
     outside: tuple[FileEntry, ...] = ()  # files outside packages_dir, as /opt/<name>
     measured: bool = True  # False: inflating stopped at the cap, contents were not read
+    root_opener: Opener | None = None  # reads `outside` files by their path in the layer
 
 
 def _versions_in(names: Sequence[str]) -> list[str]:
@@ -135,7 +137,9 @@ def _open_zip(path: Path, python: str | None, *, measure_cap: int) -> tuple[_Lay
         entries, outside = _split(zip_file_entries(archive), prefix)
         distributions = _zip_distributions(archive, prefix, entries) if measured else ()
         opener = zip_opener(archive, prefix)
-        layer = _Layer(entries, opener, layout, prefix, distributions, outside, measured)
+        layer = _Layer(
+            entries, opener, layout, prefix, distributions, outside, measured, zip_opener(archive)
+        )
     except BaseException:
         archive.close()
         raise
@@ -160,9 +164,29 @@ def _open_directory(path: Path, python: str | None) -> _Layer:
         root = path / prefix
         entries, outside = _split(scan_tree(path), prefix)
         distributions = read_distributions(root, entries)
-        return _Layer(entries, tree_opener(root), layout, prefix, distributions, outside)
+        return _Layer(
+            entries, tree_opener(root), layout, prefix, distributions, outside,
+            root_opener=tree_opener(path),
+        )  # fmt: skip
     entries = scan_tree(path)  # a bare site-packages directory
     return _Layer(entries, tree_opener(path), None, ".", read_distributions(path, entries))
+
+
+def _outside_binaries(layer: _Layer, target: Target) -> tuple[Violation, ...]:
+    """The binaries beside site-packages judged like those in it: ``python/`` is on Lambda's
+    sys.path, ``lib/`` on LD_LIBRARY_PATH, ``bin/`` on PATH, so each may be loaded or run.
+    Their paths are reported as they are in the layer (``lib/libfoo.so.1``)."""
+    if layer.root_opener is None or not layer.outside:
+        return ()
+    paths = [e.path.removeprefix("/opt/") for e in layer.outside]
+    return check_shared_objects(
+        [p for p in paths if unsafe_name_reason(p) is None],  # the layout check reports the rest
+        layer.root_opener,
+        target,
+        owners={},
+        layer_prefix="",
+        layer_names=[e.name for e in layer.layout or ()],
+    )
 
 
 def _guess_target(
@@ -249,6 +273,7 @@ def inspect_layer(
                 layer_prefix=layer.packages_dir if layer.layout is not None else None,
                 layer_names=[e.name for e in layer.layout or ()],
             )
+            violations += _outside_binaries(layer, target)
             slim_plan = plan(
                 layer.entries, layer.opener, target, SlimSettings(strip=True), layer.distributions
             )

@@ -500,3 +500,26 @@ def test_zips_layerkit_writes_pass_the_reader(
             ("python/run.py", 0),
         ]
         assert layer.open("python/big.bin").read() == big.read_bytes()
+
+
+def test_binaries_beside_site_packages_are_checked_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /opt/python is on Lambda's sys.path and /opt/lib on LD_LIBRARY_PATH: an extension module
+    # in python/ is imported like one in site-packages, so it is judged like one.
+    entries = [
+        Entry(f"{SITE}/good.so", make_elf(EM_X86_64)),
+        Entry("python/other.so", make_elf(EM_AARCH64)),
+        Entry("lib/libfoo.so.1", make_elf(EM_AARCH64)),
+    ]
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 5, err
+    problems = {(p["path"], p["rule"], p["severity"]) for p in view["problems"]}  # type: ignore[attr-defined]
+    assert ("python/other.so", "machine", "error") in problems
+    # a library for the other machine that nothing loaded links: reported, not fatal
+    assert ("lib/libfoo.so.1", "other-platform", "warning") in problems
+
+    same_arch = [*entries[:1], Entry("python/other.so", make_elf(EM_X86_64))]
+    code, view, err = _inspect(capsys, _write(tmp_path, craft(same_arch), "good.zip"))
+    assert code == 0, err
+    assert view["problems"] == []
