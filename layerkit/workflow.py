@@ -30,7 +30,7 @@ from layerkit.cache import (
     run_compile,
 )
 from layerkit.config import BuildSettings
-from layerkit.errors import FilesystemError
+from layerkit.errors import FilesystemError, UsageError
 from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
@@ -38,11 +38,20 @@ from layerkit.installer import (
     UvBackend,
     build_wheel,
 )
+from layerkit.interpreter import (
+    Discovery,
+    discovery_fingerprint,
+    locate_interpreter,
+    no_bytecode_message,
+    recall,
+    remember,
+)
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
-    from layerkit.slim import SlimReport, Which
+    from layerkit.interpreter import Which
+    from layerkit.slim import SlimReport
 
 Progress = Callable[[str], None]
 
@@ -139,8 +148,63 @@ def _pinned(lock_text: str) -> str:
     return pylock_requirements(lock_text)
 
 
-def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> BuildInputs:
-    """Every input besides the resolved pins that decides the bytes of `target`'s zip."""
+def discover_interpreter(
+    settings: BuildSettings, target: Target, ctx: BuildContext
+) -> Discovery | None:
+    """The interpreter to compile `target`'s bytecode with (None when compile is off).
+
+    The outcome is remembered in the build cache (see `layerkit.interpreter`); --force looks again.
+    """
+    if settings.slim.compile == "never":
+        return None
+    memo = ctx.cache.root / "interpreters" if ctx.cache is not None else None
+    fingerprint = ""
+    if memo is not None:
+        fingerprint = discovery_fingerprint(
+            target, which=ctx.which, env=ctx.env, explicit=settings.interpreter,
+            python_downloads=settings.python_downloads, cwd=Path.cwd(),
+        )  # fmt: skip
+        known = None if ctx.force else recall(memo, fingerprint)
+        if known is not None:
+            return known
+    found = locate_interpreter(
+        target, which=ctx.which, runner=ctx.runner, explicit=settings.interpreter,
+        uv=ctx.resolver.uv, python_downloads=settings.python_downloads, env=ctx.env,
+    )  # fmt: skip
+    if memo is not None:
+        remember(memo, fingerprint, found)
+    return found
+
+
+def _discover_all(settings: BuildSettings, ctx: BuildContext) -> dict[str, Discovery | None]:
+    """One discovery per target Python version; without an interpreter, say so once (or fail
+    when --compile requires one)."""
+    found: dict[str, Discovery | None] = {}
+    for target in settings.targets:
+        if target.python in found:
+            continue
+        discovery = found[target.python] = discover_interpreter(settings, target, ctx)
+        if discovery is None or discovery.interpreter is not None:
+            continue
+        if settings.slim.compile == "required":
+            raise UsageError(
+                f"--compile needs a Python {target.python} interpreter to compile the layer's "
+                f"bytecode, and none was found ({discovery.reason})",
+                hint=f"`uv python install {target.python}`, --interpreter PATH, "
+                "--python-downloads (uv fetches one), or --no-compile",
+            )
+        ctx.warn(no_bytecode_message(discovery))
+    return found
+
+
+def cache_inputs(
+    settings: BuildSettings,
+    target: Target,
+    ctx: BuildContext,
+    discovery: Discovery | None = None,
+) -> BuildInputs:
+    """Every input besides the resolved pins that decides the bytes of `target`'s zip: with
+    bytecode, the full version of the interpreter that compiles it (None: no bytecode)."""
     options: dict[str, Any] = {
         "name": settings.name,
         "slim": settings.slim,
@@ -154,8 +218,9 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
         from layerkit.slim import find_strip
 
         options["strip_tool"] = find_strip(target, which=ctx.which, host_machine=ctx.host_machine)
-    if settings.slim.compile:
-        options["compile_with"] = ctx.which(f"python{target.python}")
+    if discovery is not None:
+        found = discovery.interpreter
+        options["bytecode_interpreter"] = None if found is None else found.version
     return BuildInputs(
         requirement_texts=tuple(
             path.read_text(encoding="utf-8", errors="replace")
@@ -192,8 +257,15 @@ def slim_summary(report: SlimReport) -> dict[str, Any]:
         if compiled is None
         else {
             "interpreter": compiled.interpreter,
+            "interpreter_version": compiled.version,
+            "mode": compiled.mode,
             "files": compiled.files,
             "bytes": compiled.bytes,
+            "reused_files": compiled.reused,
+            "compiled_files": compiled.compiled,
+            "dropped": [
+                {"package": d.package, "files": d.files, "bytes": d.bytes} for d in compiled.dropped
+            ],
             "skipped_reason": compiled.skipped_reason,
         },
         "notes": list(report.notes),
@@ -211,7 +283,9 @@ _STRIP_SHAPE = {
     "tool": (str, _NONE), "files": int, "bytes_saved": int, "skipped_reason": (str, _NONE),
 }  # fmt: skip
 _COMPILE_SHAPE = {
-    "interpreter": (str, _NONE), "files": int, "bytes": int, "skipped_reason": (str, _NONE),
+    "interpreter": (str, _NONE), "interpreter_version": (str, _NONE), "mode": str, "files": int,
+    "bytes": int, "reused_files": int, "compiled_files": int, "dropped": list,
+    "skipped_reason": (str, _NONE),
 }  # fmt: skip
 
 
@@ -326,6 +400,7 @@ def build_target(
     staging: Path,
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
+    discovery: Discovery | None = None,
 ) -> TargetBuild:
     """Install, check and zip one target; write its zip and manifest into the output dir.
 
@@ -346,7 +421,7 @@ def build_target(
     # memoised, it runs at most once, here or alongside the install below.
     lock_text = functools.cache(functools.partial(_compile_lock, request, staging=staging, ctx=ctx))
     cacheable = ctx.cache is not None and not settings.local_packages
-    inputs = cache_inputs(settings, target, ctx) if cacheable else None
+    inputs = cache_inputs(settings, target, ctx, discovery) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:
         decision = find_build(ctx.cache, inputs, resolve=lambda: _pinned(lock_text()))
@@ -366,7 +441,13 @@ def build_target(
     from layerkit.assembly import assemble
 
     built = assemble(
-        settings, target, request, lock_text=lock_text, key_for_install=key_for_install, ctx=ctx
+        settings,
+        target,
+        request,
+        lock_text=lock_text,
+        key_for_install=key_for_install,
+        ctx=ctx,
+        discovery=discovery,
     )
     key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
@@ -381,6 +462,7 @@ def build_target(
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
     _prepare_output_dir(settings.output_dir)
+    discoveries = _discover_all(settings, ctx)
     builds: list[TargetBuild] = []
     with tempfile.TemporaryDirectory(prefix="layerkit-") as staging_dir:
         staging = Path(staging_dir)
@@ -388,7 +470,12 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
         for target in settings.targets:
             builds.append(
                 build_target(
-                    settings, target, staging=staging, extra_requirements=local_wheels, ctx=ctx
+                    settings,
+                    target,
+                    staging=staging,
+                    extra_requirements=local_wheels,
+                    ctx=ctx,
+                    discovery=discoveries[target.python],
                 )
             )
     return BuildResult(

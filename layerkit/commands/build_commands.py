@@ -96,7 +96,21 @@ def build(
     ] = None,
     compile_pyc: Annotated[
         bool | None,
-        typer.Option("--compile/--no-compile", help="Ship .pyc made by the target's Python."),
+        typer.Option(
+            "--compile/--no-compile",
+            help="Require / never ship .pyc made by the target's Python (default: when found).",
+        ),
+    ] = None,
+    interpreter: Annotated[
+        str | None,
+        typer.Option("--interpreter", help="Python of the target version to compile .pyc with."),
+    ] = None,
+    python_downloads: Annotated[
+        bool | None,
+        typer.Option(
+            "--python-downloads/--no-python-downloads",
+            help="Let uv download a Python of the target version to compile with.",
+        ),
     ] = None,
     allow: Annotated[
         list[str] | None,
@@ -138,6 +152,11 @@ def build(
             "keep-tests": keep_tests,
             "strip": strip,
             "compile": compile_pyc,
+            # a path is relative to the current directory; a bare name is looked up on PATH
+            "interpreter": str(Path(interpreter).expanduser().absolute())
+            if interpreter and "/" in interpreter
+            else interpreter,
+            "python-downloads": python_downloads,
             "allow": tuple(allow) if allow else None,
             "compression": compression,
             "sbom": sbom,
@@ -238,14 +257,23 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
             else f"strip -{human_bytes(strip['bytes_saved'])} ({strip['files']} files)"
         )
     if slim["compile"] is not None:
-        compiled = slim["compile"]
-        parts.append(
-            f"compile skipped: {compiled['skipped_reason']}"
-            if compiled["skipped_reason"]
-            else f"compile +{human_bytes(compiled['bytes'])} ({compiled['files']} .pyc)"
-        )
+        parts.append(_bytecode_summary(slim["compile"]))
     if parts:
         console.print("  slimming: " + "; ".join(parts), markup=False)
+
+
+def _bytecode_summary(compiled: Mapping[str, Any]) -> str:
+    """The bytecode part of the slimming line (why there is none was said once, as a warning)."""
+    if not compiled["files"]:
+        return "no bytecode"
+    text = (
+        f"bytecode +{human_bytes(compiled['bytes'])} ({compiled['files']} .pyc by Python "
+        f"{compiled['interpreter_version']}, {compiled['reused_files']} reused)"
+    )
+    if compiled["dropped"]:
+        names = ", ".join(d["package"] for d in compiled["dropped"])
+        text += f", left out for the budget: {names}"
+    return text
 
 
 def render_build(console: Console, result: BuildResult) -> None:
