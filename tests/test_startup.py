@@ -41,6 +41,7 @@ def test_help_and_build_do_not_import_boto3(tmp_path: Path) -> None:
 # and its codecs, and the reader that measures a layer from its zip.
 BUILD_FROM_SCRATCH = (
     "layerkit.assembly", "layerkit.slim", "layerkit.verify", "layerkit.inspection",
+    "layerkit.bytecode",  # the interpreter found is remembered: a hit runs and compiles nothing
     "layerkit.provenance", "elftools", "zlib_ng.zlib_ng", "isal.isal_zlib",
     "packaging",  # a lock's plain `name==version` lines are read without it
     "layerkit.sbom", "cyclonedx.",  # the SBOM is kept with the cached build (the top package
