@@ -107,7 +107,7 @@ def _bytecode_by_source(paths: Iterable[str]) -> dict[str, list[str]]:
         directory, _, name = path.rpartition("/")
         if name.endswith(".pyc") and directory.rpartition("/")[2] == "__pycache__":
             parent = directory.rpartition("/")[0]
-            source = f"{name.split('.', 1)[0]}.py"
+            source = f"{name.rsplit('.', 2)[0]}.py"  # mod.cpython-312.pyc -> mod.py
             found[f"{parent}/{source}" if parent else source].append(path)
     return found
 

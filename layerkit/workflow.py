@@ -461,8 +461,8 @@ def build_target(
 
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
+    discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
     _prepare_output_dir(settings.output_dir)
-    discoveries = _discover_all(settings, ctx)
     builds: list[TargetBuild] = []
     with tempfile.TemporaryDirectory(prefix="layerkit-") as staging_dir:
         staging = Path(staging_dir)

@@ -260,3 +260,25 @@ def test_the_outcome_is_remembered_until_what_decides_it_changes(tmp_path: Path)
 def test_a_damaged_memo_means_looking_again(tmp_path: Path, broken: str) -> None:
     (tmp_path / "x.json").write_text(broken)
     assert interpreter.recall(tmp_path, "x") is None
+
+
+def test_bytecode_weighs_on_the_distribution_that_owns_its_module() -> None:
+    from layerkit.budget import UNOWNED, size_report
+    from layerkit.contents import FileEntry, InstalledDistribution
+
+    entries = [
+        FileEntry("six.py", 10),
+        FileEntry("__pycache__/six.cpython-312.pyc", 7),
+        FileEntry("pkg/a.b.py", 20),  # a dotted file name: a/b are not packages
+        FileEntry("pkg/__pycache__/a.b.cpython-312.pyc", 9),
+        FileEntry("pkg/__pycache__/stray.cpython-312.pyc", 5),
+    ]
+    dists = [
+        InstalledDistribution("six", "1", "six-1.dist-info", ("six.py",)),
+        InstalledDistribution("pkg", "1", "pkg-1.dist-info", ("pkg/a.b.py",)),
+    ]
+    report = size_report(entries, dists)
+    assert {(d.name, d.files, d.bytes) for d in report.distributions} == {
+        ("six", 2, 17), ("pkg", 2, 29), (UNOWNED, 1, 5),
+    }  # fmt: skip
+    assert report.total_bytes == 51
