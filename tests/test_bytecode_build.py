@@ -19,6 +19,7 @@ from tests.support import run_cli
 
 HOST = f"{sys.version_info.major}.{sys.version_info.minor}"
 PREFIX = f"python/lib/python{HOST}/site-packages/"
+HOST_PYTHON = ("--python", HOST, "--interpreter", sys.executable)  # this Python compiles
 
 
 def _build(
@@ -92,8 +93,7 @@ def test_default_ships_bytecode_and_records_it_no_compile_ships_none(
 ) -> None:
     env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
     project = make_project(tmp_path, "purepkg\n")
-    build = _build(project, tmp_path / "a", index_url, env, "--python", HOST,
-                   "--interpreter", sys.executable)  # fmt: skip
+    build = _build(project, tmp_path / "a", index_url, env, *HOST_PYTHON)
     pycs = _pyc_sizes(build["zip"])
     tag = f"cpython-{HOST.replace('.', '')}"
     assert set(pycs) == {
@@ -110,16 +110,15 @@ def test_default_ships_bytecode_and_records_it_no_compile_ships_none(
     # the bytecode weighs on the distribution that owns its module, not on "(not in any RECORD)"
     assert {d["name"] for d in build["distributions"]} == {"purepkg", "helperpkg"}
 
-    none = _build(project, tmp_path / "b", index_url, env, "--python", HOST,
-                  "--interpreter", sys.executable, "--no-compile")  # fmt: skip
+    none = _build(project, tmp_path / "b", index_url, env, *HOST_PYTHON, "--no-compile")
     assert _pyc_sizes(none["zip"]) == {}
     assert none["slim"]["compile"] is None
     assert none["unzipped_bytes"] == build["unzipped_bytes"] - sum(pycs.values())
     assert "interpreter found" not in none["stderr"]
 
     (project / "layerkit.toml").write_text("compile = false\n")
-    assert _pyc_sizes(_build(project, tmp_path / "c", index_url, env, "--python", HOST,
-                             "--interpreter", sys.executable)["zip"]) == {}  # fmt: skip
+    off = _build(project, tmp_path / "c", index_url, env, *HOST_PYTHON)
+    assert _pyc_sizes(off["zip"]) == {}
     (project / "layerkit.toml").write_text('compile = "sometimes"\n')
     result = run_cli("build", str(project), "--index-url", index_url, env=env)
     assert result.returncode == 2
@@ -148,8 +147,7 @@ def test_the_interpreter_version_is_part_of_the_cache_key(
 ) -> None:
     env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
     project = make_project(tmp_path, "purepkg==1.0\nhelperpkg==1.2\n")
-    real = _build(project, tmp_path / "o", index_url, env, "--python", HOST,
-                  "--interpreter", sys.executable)  # fmt: skip
+    real = _build(project, tmp_path / "o", index_url, env, *HOST_PYTHON)
     real_manifest = json.loads(Path(real["manifest_path"]).read_text())
     fake = _fake_interpreter(tmp_path, f"{HOST}.99")
     other = _build(project, tmp_path / "o", index_url, env, "--python", HOST,
@@ -161,15 +159,14 @@ def test_the_interpreter_version_is_part_of_the_cache_key(
     assert other_manifest["bytecode_interpreter"] == f"{HOST}.99"
     # the store is keyed by the interpreter's version too: nothing of the first build reused
     assert other["slim"]["compile"]["reused_files"] == 0
-    back = _build(project, tmp_path / "o", index_url, env, "--python", HOST,
-                  "--interpreter", sys.executable)  # fmt: skip
+    back = _build(project, tmp_path / "o", index_url, env, *HOST_PYTHON)
     assert back["cached"] is True and back["sha256"] == real["sha256"]
 
 
 def test_the_same_bytes_from_a_cold_and_a_warm_bytecode_store_under_another_tz_umask_mtime(
     tmp_path: Path, index_url: str, env: dict[str, str]
 ) -> None:
-    args = ("--python", HOST, "--interpreter", sys.executable)
+    args = HOST_PYTHON
     cache_a = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache-a")}
     first = _build(make_project(tmp_path / "1", "purepkg\nnatpkg\n"), tmp_path / "o1",
                    index_url, {**cache_a, "TZ": "UTC"}, *args)  # fmt: skip
@@ -199,7 +196,7 @@ def test_bytecode_over_the_budget_is_dropped_not_the_build(
 ) -> None:
     env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
     project = make_project(tmp_path, "purepkg\n")
-    args = ("--python", HOST, "--interpreter", sys.executable)
+    args = HOST_PYTHON
     without = _build(project, tmp_path / "a", index_url, env, *args, "--no-compile")
     full = _build(project, tmp_path / "b", index_url, env, *args)
     pycs = _pyc_sizes(full["zip"])
