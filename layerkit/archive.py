@@ -24,8 +24,9 @@ bytes across versions, and zlib-ng's SIMD paths are known to differ between x86_
 So the bytes are the same for any thread count, umask, TZ or mtimes on one kind of machine; a zip
 built elsewhere has the same contents, not necessarily the same digest.
 
-The zip is written to a temporary name in the output directory and renamed into place only when
-complete, so a failure never leaves a half-written zip behind.
+The zip is written to a temporary name in the output directory (made with O_EXCL, see
+`layerkit.safewrite`) and renamed into place only when complete, so a failure never leaves a
+half-written zip behind and a planted symlink is never written through.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from layerkit.config import CompressionName
 from layerkit.errors import FilesystemError
+from layerkit.safewrite import commit, refuse_symlinked_dirs, temporary_beside
 
 if TYPE_CHECKING:
     from layerkit.contents import FileEntry
@@ -438,10 +440,11 @@ def _filesystem_error(exc: OSError, dest: Path) -> FilesystemError:
     return FilesystemError(f"writing {dest} failed: {exc}")
 
 
-def _discard(partial: Path) -> None:
+def _discard(partial: Path | None) -> None:
     """Remove a half-written file; the error being reported matters more than this one."""
-    with contextlib.suppress(OSError):
-        partial.unlink(missing_ok=True)
+    if partial is not None:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def _write_members(
@@ -505,17 +508,20 @@ def write_zip(
     timestamp: int = ZIP_EPOCH,
     compression: CompressionName = "default",
     threads: int | None = None,
+    stale: Sequence[Path] = (),
 ) -> ZipResult:
     """Write `members` to `dest` reproducibly and atomically; return its digest and sizes.
 
-    `threads` (default: every core) changes the speed, never the bytes.
+    `threads` (default: every core) changes the speed, never the bytes. `stale` (the old zip's
+    manifest) is removed just before the new zip replaces the old one.
     """
     codec = CODECS[compression]
     workers = default_threads() if threads is None else max(1, threads)
-    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    partial: Path | None = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("wb") as out:
+        fd, partial = temporary_beside(dest)
+        with os.fdopen(fd, "wb") as out:
             count, unzipped = _write_members(
                 members, out, timestamp=timestamp, codec=codec, threads=workers
             )
@@ -524,7 +530,7 @@ def write_zip(
             for block in iter(lambda: built.read(1024 * 1024), b""):
                 digest.update(block)
         zipped = partial.stat().st_size
-        partial.replace(dest)
+        commit(partial, dest, stale=stale)
     except OSError as exc:
         _discard(partial)
         raise _filesystem_error(exc, dest) from exc
@@ -534,13 +540,22 @@ def write_zip(
     return ZipResult(dest, digest.hexdigest(), zipped, unzipped, count)
 
 
-def write_text_atomic(dest: Path, text: str) -> None:
-    """Write a small text file (a manifest) atomically, translating OS errors."""
-    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+def write_text_atomic(dest: Path, text: str, *, root: Path | None = None) -> None:
+    """Write a small text file (a manifest) atomically, translating OS errors.
+
+    With `root`, no directory between `root` and `dest` may be a symlink (`init`'s ``.github``).
+    """
+    partial: Path | None = None
     try:
+        if root is not None:
+            refuse_symlinked_dirs(dest, root=root)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(dest)
+        if root is not None:  # mkdir may have met a link planted meanwhile
+            refuse_symlinked_dirs(dest, root=root)
+        fd, partial = temporary_beside(dest)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        commit(partial, dest)
     except OSError as exc:
         _discard(partial)
         raise _filesystem_error(exc, dest) from exc

@@ -18,16 +18,18 @@ from layerkit.budget import SizeReport, check_budget, size_report
 from layerkit.bytecode import BytecodeStore, CompileReport
 from layerkit.config import BuildSettings
 from layerkit.contents import (
+    METADATA_READ_LIMIT,
     FileEntry,
     InstalledDistribution,
     owners,
     read_distributions,
+    read_head,
     scan_tree,
 )
 from layerkit.errors import LayerkitError
-from layerkit.installer import InstallRequest, install
+from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.interpreter import Discovery
-from layerkit.manifest import DistributionInfo, Manifest, code_sha256
+from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import LockTable, installed_wheel_sha256, read_pylock, wheel_tags
 from layerkit.slim import BytecodeRequest, slim_tree
 from layerkit.targets import Target
@@ -55,6 +57,7 @@ def _manifest(
     target: Target,
     *,
     ctx: BuildContext,
+    backend: InstallerBackend,
     archive: ZipResult,
     entries: tuple[FileEntry, ...],
     distributions: tuple[InstalledDistribution, ...],
@@ -62,6 +65,7 @@ def _manifest(
     inputs_digest: str,
     wheel_hashes: Mapping[str, str],
     compiled: CompileReport | None,
+    built_from_sdist: tuple[str, ...],
 ) -> Manifest:
     by_name = {d.name: d for d in report.distributions}
     return Manifest(
@@ -72,8 +76,8 @@ def _manifest(
         runtime=target.runtime,
         abi=target.cpython_abi,
         glibc=f"{target.glibc[0]}.{target.glibc[1]}",
-        installer=ctx.backend.name,
-        installer_version=ctx.backend.version(),
+        installer=backend.name,
+        installer_version=backend.version(),
         zip=archive.path.name,
         sha256=archive.sha256,
         code_sha256=code_sha256(archive.sha256),
@@ -95,6 +99,7 @@ def _manifest(
         bytecode_interpreter=(compiled.version or "") if compiled and compiled.files else "",
         bytecode_files=compiled.files if compiled else 0,
         bytecode_bytes=compiled.bytes if compiled else 0,
+        built_from_sdist=built_from_sdist,
     )
 
 
@@ -111,7 +116,8 @@ def _wheel_hashes(
     for wheel_file in site_packages.glob("*.dist-info/WHEEL"):
         dist_info = wheel_file.parent.name
         name, _, version = dist_info.removesuffix(".dist-info").rpartition("-")
-        tags = wheel_tags(wheel_file.read_text(encoding="utf-8", errors="replace"))
+        head = read_head(wheel_file, METADATA_READ_LIMIT)  # a wheel's WHEEL is a few lines
+        tags = wheel_tags(head.decode("utf-8", errors="replace"))
         hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
     return hashes
 
@@ -125,6 +131,7 @@ def assemble(
     key_for_install: Callable[[Path], str],
     ctx: BuildContext,
     discovery: Discovery | None = None,
+    built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install `request`, then slim, verify, size and zip it into the output directory.
 
@@ -132,12 +139,15 @@ def assemble(
     `key_for_install` names the cache key of what was installed, before slimming changes it.
     """
     site_packages = request.dest
-    ctx.progress(f"{target}: installing with {ctx.backend.name} {ctx.backend.version()}")
+    backend, why = backend_for_target(ctx.backend, target)
+    if why:
+        ctx.progress(why)
+    ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
         # Installers don't say which wheel files they used; the lock of the same request names
         # every candidate's hash. Resolving it (if not done yet) alongside the install hides it.
         lock_job = pool.submit(lambda: read_pylock(lock_text()))
-        install(request, backend=ctx.backend, runner=ctx.runner, env=ctx.env)
+        install(request, backend=backend, runner=ctx.runner, env=ctx.env)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
     _drop_installer_artifacts(site_packages)
     key = key_for_install(site_packages)
@@ -172,8 +182,13 @@ def assemble(
         target,
         owners=owners(distributions),
         waived=settings.allow,
+        layer_prefix=target.site_packages,
+        layer_names=[m.arcname for m in members],
     ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
     raise_for(violations, label=label)
+    for violation in violations:
+        if violation.severity == "warning" and not violation.waived:
+            ctx.warn(violation.describe())
 
     # The budget is checked after slimming and compiling: both change what ships.
     report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
@@ -186,11 +201,13 @@ def assemble(
         zip_path,
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
+        stale=(manifest_path_for(zip_path),),
     )
     manifest = _manifest(
         settings,
         target,
         ctx=ctx,
+        backend=backend,
         archive=archive,
         entries=entries,
         distributions=distributions,
@@ -198,6 +215,7 @@ def assemble(
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
         compiled=slimmed.compile,
+        built_from_sdist=built_from_sdist,
     )
     manifest_path = write_manifest_beside(zip_path, manifest)
     return TargetBuild(

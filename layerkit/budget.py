@@ -139,5 +139,8 @@ def check_budget(report: SizeReport, *, label: str) -> None:
         f"{label} is {report.total_bytes:,} bytes unzipped, {-report.headroom_bytes:,} over the "
         f"budget of {report.budget_bytes:,}; largest: {biggest}",
         hint="exclude what the runtime already has (--exclude boto3 --exclude botocore), "
-        "--strip shared objects, drop unneeded dependencies, or split the layer in two",
+        "--strip shared objects, drop unneeded dependencies or pick lighter ones (e.g. "
+        "opencv-python-headless), or deploy the function as a container image (10 GB); "
+        "splitting into several layers does not help: Lambda's 250 MB counts the function and "
+        "all its layers together",
     )

@@ -45,6 +45,7 @@ from layerkit.installer import (
 )
 from layerkit.manifest import Manifest, parse_manifest, sbom_serial_number
 from layerkit.report import to_jsonable
+from layerkit.safewrite import commit, remove_stale, temporary_beside
 
 CompileFormat = Literal["requirements.txt", "pylock.toml"]
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
@@ -53,6 +54,8 @@ _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
 _SBOM_NAME = "sbom.json"  # {"generator": ..., "sbom": the CycloneDX text}
+# tmp/<key>.<pid>.<uuid>: an entry being stored (the pid tells a dead store's leftovers)
+_SCRATCH = re.compile(r"^[0-9a-f]+\.(\d+)\.[0-9a-f]{32}$")
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -341,7 +344,7 @@ class BuildCache:
             complete = (
                 manifest.inputs_digest == key and zip_path.stat().st_size == manifest.zipped_bytes
             )
-        except (OSError, ValueError, LayerkitError):
+        except (OSError, ValueError, RecursionError, LayerkitError):  # deep JSON: damaged
             complete = False
         if not complete:
             self.discard(key)
@@ -365,6 +368,7 @@ class BuildCache:
         """
         if manifest.inputs_digest != key:
             raise ValueError("the manifest's inputs_digest must be the cache key")
+        remove_stale(self.root / "tmp", _SCRATCH)  # left by builds killed while storing
         scratch = self.root / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex}"
         directory = self.entry_dir(key)
         try:
@@ -397,7 +401,7 @@ class BuildCache:
             kept = json.loads((self.entry_dir(key) / _SBOM_NAME).read_text(encoding="utf-8"))
             text = kept["sbom"]
             made_by, serial = kept["generator"], json.loads(text)["serialNumber"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
         expected = f"urn:uuid:{sbom_serial_number(manifest)}"
         return text if (made_by, serial) == (generator, expected) else None
@@ -411,8 +415,9 @@ class BuildCache:
                 directory / _SBOM_NAME, json.dumps({"generator": generator, "sbom": text})
             )
 
-    def place(self, entry: CacheEntry, dest: Path) -> bool:
+    def place(self, entry: CacheEntry, dest: Path, *, stale: Sequence[Path] = ()) -> bool:
         """Make `dest` the cached zip; False (and the entry forgotten) if its digest is wrong.
+        `stale` (the old zip's manifest) is removed just before the old zip is replaced.
 
         When `dest` is still the very file this cache put or saw there last (same size, inode,
         mtime and ctime: any write or replacement changes one), nothing is read or copied: that
@@ -425,14 +430,17 @@ class BuildCache:
         if _sha256_file(entry.zip_path) != entry.manifest.sha256:
             self.discard(entry.key)
             return False
-        partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        partial: Path | None = None
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(entry.zip_path, partial)
-            partial.replace(dest)
+            fd, partial = temporary_beside(dest)
+            with os.fdopen(fd, "wb") as out, entry.zip_path.open("rb") as source:
+                shutil.copyfileobj(source, out)
+            commit(partial, dest, stale=stale)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                partial.unlink()
+            if partial is not None:
+                with contextlib.suppress(OSError):
+                    partial.unlink()
             raise FilesystemError(f"cannot write {dest}: {exc}") from exc
         self.remember(entry.key, dest)
         return True
@@ -454,7 +462,7 @@ class BuildCache:
         try:
             recorded = json.loads(self._fingerprint_file(key, dest).read_text(encoding="utf-8"))
             return bool(recorded == _fingerprint(dest))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return False
 
 

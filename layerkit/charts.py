@@ -12,7 +12,7 @@ from rich.text import Text
 
 from layerkit.budget import SizeReport
 from layerkit.htmlreport import share_text
-from layerkit.report import human_bytes
+from layerkit.report import human_bytes, shown
 
 BAR_WIDTH = 40
 CHART_ROWS = 12
@@ -87,11 +87,11 @@ def render_size_chart(
     table.add_column("bar", width=width, no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True, min_width=9)
     table.add_column("share", justify="right", no_wrap=True, min_width=4)
-    shown = report.distributions[:rows]
-    for dist in shown:
+    listed = report.distributions[:rows]
+    for dist in listed:
         label = f"{dist.name} {dist.version}".rstrip()
         table.add_row(
-            label,
+            Text(shown(label)),  # a Text: METADATA's "[/oops]" is a name, not markup
             Text(bar_cells(dist.bytes, report.budget_bytes, width), style="cyan"),
             human_bytes(dist.bytes),
             share_text(dist.bytes, report.budget_bytes),

@@ -31,6 +31,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "publish_commands": ("publish", "attach", "deploy", "layers"),
     "release_commands": ("version", "alias"),
     "init_commands": ("init",),
+    "targets_commands": ("targets",),
+    "test_commands": ("test",),
 }
 
 
@@ -91,9 +93,12 @@ def _print_traceback(error: BaseException) -> None:
 
 
 def _print_error(error: LayerkitError) -> None:
-    sys.stderr.write(f"error: {error.message}\n")
+    # Messages name files from zips and wheels: their control characters are shown, not obeyed.
+    from layerkit.report import shown
+
+    sys.stderr.write(f"error: {shown(error.message, keep_newlines=True)}\n")
     if error.hint:
-        sys.stderr.write(f"hint: {error.hint}\n")
+        sys.stderr.write(f"hint: {shown(error.hint, keep_newlines=True)}\n")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

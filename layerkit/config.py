@@ -7,6 +7,7 @@ errors, with a did-you-mean), and produces frozen settings. CLI flags win over t
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -114,6 +115,12 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
         "Strip debug symbols from shared objects (never vendored *.libs). Default: false.",
     ),
     OptionSpec(
+        "drop-other-platforms",
+        "bool",
+        "Leave out binaries shipped for other platforms (Mach-O, PE, ELF of the other "
+        "architecture) that the target never loads. Default: false.",
+    ),
+    OptionSpec(
         "compile",
         "bool-or-auto",
         "Ship unchecked-hash .pyc compiled by an interpreter of the target version: 'auto' "
@@ -134,6 +141,12 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("compression", "str", "fast, default or small."),
     OptionSpec(
         "sbom", "bool", "Write a CycloneDX SBOM (`<zip>.cdx.json`) beside each zip. Default: false."
+    ),
+    OptionSpec(
+        "build-sdists",
+        "bool",
+        "Build a requirement that has only an sdist into a wheel (isolated), used only when "
+        "pure Python. Default: true.",
     ),
 )
 
@@ -178,6 +191,7 @@ class SlimSettings:
     exclude_globs: tuple[str, ...] = ()
     strip: bool = False
     compile: CompileMode = "auto"
+    drop_other_platforms: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,7 @@ class BuildSettings:
     config_file: Path | None = None
     interpreter: str | None = None  # --interpreter: a path or a command name
     python_downloads: bool = False  # uv may download a Python to compile with
+    build_sdists: bool = True
 
 
 @dataclass(frozen=True)
@@ -242,6 +257,7 @@ _SIZE_UNITS = {
     "gb": 1024**3,
     "gib": 1024**3,
 }
+_MAX_SIZE = 1 << 60  # far above any budget; only keeps the arithmetic finite
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -259,7 +275,13 @@ def parse_size(value: str | int) -> int:
                 f"cannot read size {value!r}",
                 hint="write a byte count or a number with KB, MB or GB (1 MB = 1,048,576 bytes)",
             )
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+        number = float(match.group(1))
+        if not math.isfinite(number) or number * _SIZE_UNITS[unit] > _MAX_SIZE:
+            raise ConfigError(
+                f"size {value!r} is too large",
+                hint="Lambda's unzipped limit is 250MB; give a budget at most that large",
+            )
+        size = int(number * _SIZE_UNITS[unit])
     if size <= 0:
         raise ConfigError(f"size must be positive, got {value!r}")
     return size
@@ -323,11 +345,13 @@ def validate_table(
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         document: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line"
         ) from exc
@@ -361,7 +385,10 @@ def load_project(project_dir: Path) -> ProjectConfig:
     if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
         raise ConfigError(f"{pyproject_path}: [project].dependencies must be a list of strings")
     name = project.get("name")
-    tool_table = pyproject.get("tool", {}).get("layerkit")
+    tools = pyproject.get("tool", {})
+    if not isinstance(tools, dict):
+        raise ConfigError(f"{pyproject_path}: [tool] must be a table, not {type(tools).__name__}")
+    tool_table = tools.get("layerkit")
 
     layerkit_path = project_dir / LAYERKIT_TOML
     source: Path | None = None
@@ -403,6 +430,12 @@ def default_name(config: ProjectConfig) -> str:
     """The project's name made safe for layer names and files: [A-Za-z0-9_-]."""
     raw = config.project_name or config.project_dir.resolve().name or "layer"
     return _NAME_RE.sub("-", raw).strip("-") or "layer"
+
+
+def configured_targets(build: Mapping[str, Any]) -> tuple[Target, ...]:
+    """The python x arch targets a build table (file or merged with flags) asks for, defaults
+    filled in: what `build` builds and what `layerkit targets` prints for CI's matrix."""
+    return target_matrix(build.get("python", (DEFAULT_PYTHON,)), build.get("arch", (DEFAULT_ARCH,)))
 
 
 def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) -> BuildSettings:
@@ -484,9 +517,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         requirement_files=requirement_files,
         requirements=tuple(specs),
         local_packages=tuple(local_packages),
-        targets=target_matrix(
-            merged.get("python", (DEFAULT_PYTHON,)), merged.get("arch", (DEFAULT_ARCH,))
-        ),
+        targets=configured_targets(merged),
         installer=installer,
         output_dir=output if output.is_absolute() else base / output,
         budget_bytes=budget,
@@ -501,6 +532,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
             exclude_globs=merged.get("exclude-globs", ()),
             strip=merged.get("strip", False),
             compile=_COMPILE_MODES[merged.get("compile", "auto")],
+            drop_other_platforms=merged.get("drop-other-platforms", False),
         ),
         allow=merged.get("allow", ()),
         compression=compression,
@@ -510,6 +542,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
             merged.get("interpreter"), base, from_file="interpreter" not in options
         ),
         python_downloads=merged.get("python-downloads", False),
+        build_sdists=merged.get("build-sdists", True),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import posixpath
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.parser import HeaderParser
@@ -16,7 +17,12 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from layerkit.errors import VerificationError
+from layerkit.errors import InputFileError, VerificationError
+
+# What a parser reads of a dist-info file at most: METADATA's headers come first (the long
+# description after them is never needed); the largest RECORDs on PyPI are a few MiB.
+METADATA_READ_LIMIT = 1 << 20
+RECORD_READ_LIMIT = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,9 @@ def scan_tree(root: Path) -> tuple[FileEntry, ...]:
     """Every regular file under `root`, sorted by path.
 
     A symlink is stored as the file it points to when that file is inside the tree; a link that
-    points outside (or a directory link, which would duplicate content) is refused.
+    points outside, loops, or links a directory (which would duplicate content) is refused.
+    FIFOs, sockets and devices are skipped: they are not files a layer can ship, and opening a
+    FIFO would block.
     """
     entries: list[FileEntry] = []
     real_root = root.resolve()
@@ -53,9 +61,11 @@ def scan_tree(root: Path) -> tuple[FileEntry, ...]:
                 _check_symlink(path, real_root, root)
         for name in filenames:
             path = Path(dirpath, name)
-            stat = path.stat()
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                continue
             relative = path.relative_to(root).as_posix()
-            entries.append(FileEntry(relative, stat.st_size, bool(stat.st_mode & 0o111)))
+            entries.append(FileEntry(relative, info.st_size, bool(info.st_mode & 0o111)))
     entries.sort(key=lambda e: e.path)
     return tuple(entries)
 
@@ -63,7 +73,13 @@ def scan_tree(root: Path) -> tuple[FileEntry, ...]:
 def _check_symlink(path: Path, real_root: Path, root: Path) -> None:
     relative = path.relative_to(root).as_posix()
     target = path.readlink()
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # a loop (ELOOP / RuntimeError) or a dangling link
+        raise VerificationError(
+            f"symlink {relative} -> {target} cannot be resolved: it loops or points at nothing",
+            hint="remove the link or replace it by the file it should point to",
+        ) from exc
     if target.is_absolute() or not resolved.is_relative_to(real_root):
         raise VerificationError(
             f"symlink {relative} -> {target} points outside the layer",
@@ -77,18 +93,27 @@ def _check_symlink(path: Path, real_root: Path, root: Path) -> None:
 
 
 def parse_metadata(text: str) -> tuple[str, str]:
-    """(Name, Version) from a METADATA file's headers."""
-    headers = HeaderParser().parsestr(text, headersonly=True)
-    return headers.get("Name", "").strip(), headers.get("Version", "").strip()
+    """(Name, Version) from a METADATA file's headers (the body after them is not parsed)."""
+    head = text.split("\n\n", 1)[0]
+    headers = HeaderParser().parsestr(head, headersonly=True)
+    return str(headers.get("Name", "")).strip(), str(headers.get("Version", "")).strip()
 
 
 def parse_record(text: str, dist_info: str) -> tuple[str, ...]:
     """The files a RECORD lists, as normalised paths relative to the tree root.
 
-    Entries that leave the tree (``../../bin/x`` of console scripts) are dropped.
+    Entries that leave the tree (``../../bin/x`` of console scripts) are dropped. A RECORD that
+    is not CSV (e.g. a field over csv's 128 KiB limit) is refused.
     """
     files: list[str] = []
-    for row in csv.reader(text.splitlines()):
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:
+        raise VerificationError(
+            f"{dist_info}/RECORD cannot be parsed: {exc}",
+            hint="the distribution's wheel is damaged or hostile; reinstall it from its index",
+        ) from exc
+    for row in rows:
         if not row or not row[0]:
             continue
         path = posixpath.normpath(row[0])
@@ -127,28 +152,49 @@ def dist_info_dirs(paths: Iterable[str]) -> list[str]:
 
 
 def distributions_read_with(
-    read: Callable[[str], bytes], entries: Iterable[FileEntry]
+    read: Callable[[str, int], bytes], entries: Iterable[FileEntry]
 ) -> tuple[InstalledDistribution, ...]:
     """The distributions among `entries`, reading their METADATA and RECORD with `read`
-    (a path relative to the tree root -> bytes): the same for a directory and a zip."""
+    (a path relative to the tree root, a byte limit -> at most that many bytes): the same for a
+    directory and a zip. A RECORD longer than `RECORD_READ_LIMIT` is refused."""
     paths = [e.path for e in entries]
     present = set(paths)
 
-    def text(member: str) -> str:
-        return read(member).decode("utf-8", errors="replace") if member in present else ""
+    def text(member: str, limit: int) -> str:
+        if member not in present:
+            return ""
+        data = read(member, limit + 1)
+        if len(data) > limit and member.endswith("/RECORD"):
+            raise VerificationError(
+                f"{member} is larger than {limit:,} bytes",
+                hint="the distribution's wheel is damaged or hostile; reinstall it from its index",
+            )
+        return data[:limit].decode("utf-8", errors="replace")
 
     texts = {
-        dist_info: (text(f"{dist_info}/METADATA"), text(f"{dist_info}/RECORD"))
+        dist_info: (
+            text(f"{dist_info}/METADATA", METADATA_READ_LIMIT),
+            text(f"{dist_info}/RECORD", RECORD_READ_LIMIT),
+        )
         for dist_info in dist_info_dirs(paths)
     }
     return distributions_from_texts(texts, paths)
+
+
+def read_head(path: Path, limit: int) -> bytes:
+    """At most the first `limit` bytes of a file."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(limit)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def read_distributions(
     root: Path, entries: Iterable[FileEntry]
 ) -> tuple[InstalledDistribution, ...]:
     """The distributions installed in `root` (a site-packages directory)."""
-    return distributions_read_with(lambda member: (root / member).read_bytes(), entries)
+    return distributions_read_with(lambda member, limit: read_head(root / member, limit), entries)
 
 
 def owners(distributions: Iterable[InstalledDistribution]) -> dict[str, str]:

@@ -1,14 +1,18 @@
 """`layerkit inspect`: what is in any layer — a zip (ours or another tool's) or a directory.
 
 Reports the size breakdown against the budget, every compatibility and layout problem, and what
-slimming would save, without changing anything. Pure reading: zips are never extracted.
+slimming would save, without changing anything. Pure reading: zips are never extracted; they are
+read through `safezip`, which refuses a zip that extractors could read differently and measures
+every entry's size instead of believing it.
+
+Every file of the layer counts against the budget, also those outside the packages directory
+(listed as ``/opt/<name>``, where Lambda extracts them). A manifest beside the zip travels with it,
+so its budget can only lower the judging budget, never raise it above Lambda's limit.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from layerkit.contents import (
 )
 from layerkit.errors import InputFileError
 from layerkit.manifest import manifest_path_for, read_manifest
+from layerkit.safezip import CheckedZip, open_layer_zip
 from layerkit.slim import SlimPlan, plan
 from layerkit.targets import ARCH_INFO, Target, make_target
 from layerkit.verify import (
@@ -77,6 +82,8 @@ class _Layer:
     layout: tuple[LayoutEntry, ...] | None  # None: a bare site-packages dir has no layer layout
     packages_dir: str
     distributions: tuple[InstalledDistribution, ...]
+    outside: tuple[FileEntry, ...] = ()  # files outside packages_dir, as /opt/<name>
+    measured: bool = True  # False: inflating stopped at the cap, contents were not read
 
 
 def _versions_in(names: Sequence[str]) -> list[str]:
@@ -93,38 +100,56 @@ def _packages_dir(names: Sequence[str], python: str | None) -> str:
     return "python"
 
 
-def _distributions_via(
-    opener: Opener, entries: Sequence[FileEntry]
+def _zip_distributions(
+    archive: CheckedZip, prefix: str, entries: Sequence[FileEntry]
 ) -> tuple[InstalledDistribution, ...]:
-    def read(member: str) -> bytes:
-        with opener(member) as stream:
-            return stream.read()
-
-    return distributions_read_with(read, entries)
+    base = f"{prefix}/"
+    return distributions_read_with(lambda m, limit: archive.read_head(base + m, limit), entries)
 
 
-def _open_zip(path: Path, python: str | None) -> tuple[_Layer, zipfile.ZipFile]:
+def _split(
+    every_file: Sequence[FileEntry], prefix: str
+) -> tuple[tuple[FileEntry, ...], tuple[FileEntry, ...]]:
+    """(files under `prefix` relative to it, the others as ``/opt/<name>``)."""
+    base = f"{prefix}/"
+    inside = tuple(
+        FileEntry(e.path[len(base) :], e.size, e.executable)
+        for e in every_file
+        if e.path.startswith(base)
+    )
+    outside = tuple(
+        FileEntry(f"/opt/{e.path}", e.size, e.executable)
+        for e in every_file
+        if not e.path.startswith(base)
+    )
+    return inside, outside
+
+
+def _open_zip(path: Path, python: str | None, *, measure_cap: int) -> tuple[_Layer, CheckedZip]:
+    archive = open_layer_zip(path)
     try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise InputFileError(
-            f"{path} is not a zip file, or it is truncated ({exc})",
-            hint="give a layer zip (or a directory); re-download or rebuild a damaged zip",
-        ) from exc
-    layout = layout_entries_from_zip(archive)
-    prefix = _packages_dir([e.name for e in layout], python)
-    entries = zip_file_entries(archive, prefix)
-    opener = zip_opener(archive, prefix)
-    layer = _Layer(entries, opener, layout, prefix, _distributions_via(opener, entries))
+        measured = archive.measure(measure_cap)
+        layout = layout_entries_from_zip(archive)
+        prefix = _packages_dir([m.name for m in archive.members], python)
+        entries, outside = _split(zip_file_entries(archive), prefix)
+        distributions = _zip_distributions(archive, prefix, entries) if measured else ()
+        opener = zip_opener(archive, prefix)
+        layer = _Layer(entries, opener, layout, prefix, distributions, outside, measured)
+    except BaseException:
+        archive.close()
+        raise
     return layer, archive
 
 
 def zip_size_report(zip_path: Path, target: Target, *, budget_bytes: int) -> SizeReport:
-    """The size report of a layer zip, from its central directory and dist-info files only."""
-    with zipfile.ZipFile(zip_path) as archive:
-        entries = zip_file_entries(archive, target.site_packages)
-        distributions = _distributions_via(zip_opener(archive, target.site_packages), entries)
-    return size_report(entries, distributions, budget_bytes=budget_bytes)
+    """The size report of a layer zip: every entry measured, dist-info files read (bounded)."""
+    with open_layer_zip(zip_path) as archive:
+        measured = archive.measure(max(budget_bytes, LAMBDA_UNZIPPED_LIMIT))
+        entries, outside = _split(zip_file_entries(archive), target.site_packages)
+        distributions = (
+            _zip_distributions(archive, target.site_packages, entries) if measured else ()
+        )
+    return size_report(entries + outside, distributions, budget_bytes=budget_bytes)
 
 
 def _open_directory(path: Path, python: str | None) -> _Layer:
@@ -132,8 +157,9 @@ def _open_directory(path: Path, python: str | None) -> _Layer:
         layout = layout_entries_from_tree(path)
         prefix = _packages_dir([e.name for e in layout], python)
         root = path / prefix
-        entries = scan_tree(root)
-        return _Layer(entries, tree_opener(root), layout, prefix, read_distributions(root, entries))
+        entries, outside = _split(scan_tree(path), prefix)
+        distributions = read_distributions(root, entries)
+        return _Layer(entries, tree_opener(root), layout, prefix, distributions, outside)
     entries = scan_tree(path)  # a bare site-packages directory
     return _Layer(entries, tree_opener(path), None, ".", read_distributions(path, entries))
 
@@ -181,8 +207,10 @@ def _arch_from_binaries(layer: _Layer) -> str | None:
 
 
 def _recorded_budget(source: Path) -> int:
+    """The manifest's budget, but never above Lambda's limit: the manifest travels with the zip,
+    so whoever hands over the zip could have written it."""
     if source.is_file() and manifest_path_for(source).is_file():
-        return read_manifest(source).budget_bytes
+        return min(read_manifest(source).budget_bytes, LAMBDA_UNZIPPED_LIMIT)
     return LAMBDA_UNZIPPED_LIMIT
 
 
@@ -199,34 +227,42 @@ def inspect_layer(
     """
     if not source.exists():
         raise InputFileError(f"{source} does not exist", hint="give a layer zip or a directory")
-    archive: zipfile.ZipFile | None = None
+    if budget_bytes is None:
+        budget_bytes = _recorded_budget(source)
+    archive: CheckedZip | None = None
     try:
         if source.is_dir():
             layer = _open_directory(source, python)
             kind: Literal["zip", "directory"] = "directory"
         else:
-            layer, archive = _open_zip(source, python)
+            cap = max(budget_bytes, LAMBDA_UNZIPPED_LIMIT)
+            layer, archive = _open_zip(source, python, measure_cap=cap)
             kind = "zip"
-        target, origin, notes = _guess_target(source, layer, python, arch)
-        if budget_bytes is None:
-            budget_bytes = _recorded_budget(source)
-        violations = check_shared_objects(
-            [e.path for e in layer.entries],
-            layer.opener,
-            target,
-            owners=owners(layer.distributions),
-        )
+        if layer.measured:
+            target, origin, notes = _guess_target(source, layer, python, arch)
+            violations = check_shared_objects(
+                [e.path for e in layer.entries],
+                layer.opener,
+                target,
+                owners=owners(layer.distributions),
+                layer_prefix=layer.packages_dir if layer.layout is not None else None,
+                layer_names=[e.name for e in layer.layout or ()],
+            )
+            slim_plan = plan(
+                layer.entries, layer.opener, target, SlimSettings(strip=True), layer.distributions
+            )
+        else:
+            target, origin, notes = _guess_target(source, layer, python, arch or "x86_64")
+            violations = ()
+            slim_plan = plan((), layer.opener, target, SlimSettings(), ())
+            notes.append(
+                f"the zip inflates to more than {cap:,} bytes: measuring stopped there and no "
+                "file's contents were checked"
+            )
         if layer.layout is not None:
             violations += check_layout(layer.layout, target)
         else:
             notes.append("a bare site-packages directory: the layer layout was not checked")
-        slim_plan = plan(
-            layer.entries, layer.opener, target, SlimSettings(strip=True), layer.distributions
-        )
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise InputFileError(
-            f"{source} is damaged: {exc}", hint="re-download or rebuild the zip"
-        ) from exc
     finally:
         if archive is not None:
             archive.close()
@@ -236,7 +272,9 @@ def inspect_layer(
         target=target,
         target_origin=origin,
         packages_dir=layer.packages_dir,
-        size=size_report(layer.entries, layer.distributions, budget_bytes=budget_bytes),
+        size=size_report(
+            layer.entries + layer.outside, layer.distributions, budget_bytes=budget_bytes
+        ),
         zipped_bytes=source.stat().st_size if kind == "zip" else None,
         violations=violations,
         slim=slim_plan,

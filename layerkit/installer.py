@@ -3,7 +3,8 @@
 An install request becomes an argv by a pure function per backend (tests compare it exactly for
 every runtime x arch); `run_command` is the only place a subprocess is started. Both backends
 install for the *target*: binary wheels only, the target's Python version, ABI and manylinux tags.
-Neither ever builds an sdist on the host.
+Neither builds an sdist; `layerkit.sdists` builds sdist-only requirements into pure-Python wheels
+first (`build_wheel`, isolated) and refuses compiled ones.
 """
 
 from __future__ import annotations
@@ -213,6 +214,24 @@ def make_backend(name: InstallerName) -> InstallerBackend:
     return PipBackend(python=sys.executable)
 
 
+def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[InstallerBackend, str]:
+    """The backend that installs for `target` exactly as pip would, and why it changed (or "").
+
+    uv can only be told a few glibc versions; for a target between two of them (glibc 2.26:
+    python3.9-3.11) it would refuse the manylinux_2_18...2_26 wheels pip installs, so both
+    installers would pick different releases. There pip installs instead, with every tag spelled
+    out; uv still resolves the lock that names the wheels' hashes.
+    """
+    if isinstance(backend, UvBackend) and not target.uv_platform_exact:
+        note = (
+            f"{target}: uv cannot target glibc {target.glibc[0]}.{target.glibc[1]} exactly (its "
+            f"--python-platform stops at manylinux_2_17 below 2_28), so pip installs this "
+            f"target and accepts manylinux_2_24..2_{target.glibc[1]} wheels as it should"
+        )
+        return PipBackend(python=backend.python), note
+    return backend, ""
+
+
 # How installers say "no wheel for this target" versus "no such package/version" versus "bad input".
 _COMPATIBILITY_PATTERNS = (
     r"has no usable wheels",
@@ -272,8 +291,8 @@ def classify_failure(
             f"no wheel that runs on {target.runtime} {target.arch} "
             f"(glibc {target.glibc[0]}.{target.glibc[1]}, {target.cpython_abi}):\n{details}",
             hint="pin a version that publishes manylinux wheels for this target, or choose "
-            "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit never "
-            "builds an sdist on the host",
+            "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit builds "
+            "an sdist only when the result is pure Python",
             command=result.argv,
             returncode=result.returncode,
             output_tail=result.tail(),
@@ -303,11 +322,19 @@ def install(
 
 
 def build_wheel(
-    package_dir: Path, out_dir: Path, *, runner: CommandRunner, python: str = sys.executable
+    package_dir: Path,
+    out_dir: Path,
+    *,
+    runner: CommandRunner,
+    python: str = sys.executable,
+    env: Mapping[str, str] | None = None,
 ) -> Path:
-    """Build a local package into a wheel with `build`; return the wheel's path."""
+    """Build a local package into a wheel with `build` (in an isolated environment, never with
+    the host's site-packages); return the wheel's path."""
     before = set(out_dir.glob("*.whl"))
-    result = runner([python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)])
+    result = runner(
+        [python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)], env=env
+    )
     if result.returncode != 0:
         raise InstallerError(
             f"building a wheel of local package {package_dir} failed:\n{result.tail(12)}",

@@ -7,6 +7,7 @@ digest and — because Lambda's API only reports zipped sizes — its unzipped s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ class Manifest:
     bytecode_interpreter: str = ""
     bytecode_files: int = 0
     bytecode_bytes: int = 0
+    # "name version" of each package that had only an sdist and was built into a pure wheel
+    built_from_sdist: tuple[str, ...] = ()
 
     @property
     def target(self) -> Target:
@@ -112,9 +115,30 @@ def parse_manifest(document: dict[str, Any], *, source: str) -> Manifest:
     try:
         fields = {k: v for k, v in document.items() if k not in ("schema", "schema_version")}
         fields["distributions"] = tuple(DistributionInfo(**d) for d in fields["distributions"])
-        return Manifest(**fields)
+        fields["built_from_sdist"] = tuple(fields.get("built_from_sdist", ()))
+        manifest = Manifest(**fields)
     except (KeyError, TypeError) as exc:
         raise InputFileError(f"{source} is a damaged layerkit manifest: {exc}") from exc
+    _check_types(manifest, source)
+    for distribution in manifest.distributions:
+        _check_types(distribution, source)
+    return manifest
+
+
+_FIELD_TYPES: dict[str, type] = {"str": str, "int": int}
+
+
+def _check_types(item: Manifest | DistributionInfo, source: str) -> None:
+    """Every str/int field holds that type (JSON could give a list, a bool or a float)."""
+    for spec in dataclasses.fields(item):
+        expected = _FIELD_TYPES.get(str(spec.type))
+        value = getattr(item, spec.name)
+        if expected is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+            raise InputFileError(
+                f"{source} is a damaged layerkit manifest: '{spec.name}' must be {spec.type}, "
+                f"got {type(value).__name__}",
+                hint="rebuild the layer with `layerkit build` (it writes the manifest)",
+            )
 
 
 def read_manifest(zip_path: Path) -> Manifest:
@@ -128,7 +152,7 @@ def read_manifest(zip_path: Path) -> Manifest:
             hint="publish zips built by `layerkit build` (the manifest records runtime, "
             "architecture and unzipped size)",
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise InputFileError(f"cannot read manifest {path}: {exc}") from exc
     if not isinstance(document, dict):
         raise InputFileError(f"{path} is not a layerkit manifest")

@@ -40,9 +40,11 @@ from layerkit.aws.rules import (
 )
 from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, content_key
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
-from layerkit.config import PublishSettings
+from layerkit.config import LAMBDA_UNZIPPED_LIMIT, PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
 from layerkit.manifest import Manifest, read_manifest
+from layerkit.runtimehints import RuntimeHint, hints_for
+from layerkit.safezip import measured_size
 
 RegionOutcome = Literal["published", "unchanged", "failed"]
 UploadKind = Literal["uploaded", "skipped", "direct"]
@@ -167,6 +169,12 @@ def load_zips(paths: Sequence[Path], *, layer_name: str | None) -> tuple[LayerZi
             raise InputFileError(
                 f"{path.name} does not match its manifest (sha256 differs)",
                 hint="the zip changed after the build: rebuild with `layerkit build`",
+            )
+        # Lambda's unzipped limit is checked against the manifest: it must not understate.
+        if measured_size(path, cap=LAMBDA_UNZIPPED_LIMIT) > manifest.unzipped_bytes:
+            raise InputFileError(
+                f"{path.name} unzips to more bytes than its manifest records",
+                hint="the zip or its manifest changed after the build; rebuild them",
             )
         base = layer_name or manifest.name
         name = base
@@ -386,6 +394,7 @@ def _attach_in_region(
                 region=region,
                 allow_downgrade=plan.allow_downgrade,
                 wait=waiting,
+                env_hints=_env_hints(plan, chosen),
             )
         except LayerkitError as error:
             index = slot(chosen.layer_arn)
@@ -403,6 +412,14 @@ def _attach_in_region(
         index = slot(chosen.layer_arn)
         results[index] = _with(results[index], attachments=(*results[index].attachments, attached))
     return results
+
+
+def _env_hints(plan: PublishPlan, result: RegionResult) -> tuple[RuntimeHint, ...]:
+    """What the packages of the zip behind `result` write at run time (see runtimehints)."""
+    names = (
+        d.name for z in plan.zips if str(z.path) == result.zip for d in z.manifest.distributions
+    )
+    return hints_for(names)
 
 
 def _layer_info(lambda_client: Any, result: RegionResult) -> LayerVersionInfo:

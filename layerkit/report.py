@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from enum import Enum
 from pathlib import PurePath
 from typing import Any
@@ -39,6 +40,30 @@ def json_document(kind: str, payload: Any) -> str:
         body = {"result": body}
     document = {"schema": f"layerkit/{kind}", "schema_version": SCHEMA_VERSION, **body}
     return json.dumps(document, indent=2, sort_keys=False)
+
+
+# Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour, title and
+# hyperlink sequences; CR and BS overwrite), DEL, bidirectional overrides (text shown in another
+# order than it is), and lone surrogates (undecodable bytes of a file name).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_BUT_NEWLINE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def shown(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` safe to print on a terminal: every control character as an escape (``\\x1b``).
+
+    Names from zips, wheels and METADATA go through this before reaching a terminal; JSON output
+    stays raw (`json.dumps` escapes them) and HTML is escaped by its writer.
+    """
+    pattern = _UNSAFE_BUT_NEWLINE if keep_newlines else _UNSAFE
+    return pattern.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def human_bytes(size: int) -> str:

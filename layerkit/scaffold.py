@@ -10,7 +10,6 @@ unless forced, and checks every file before writing the first.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,20 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from layerkit import __version__
 from layerkit.archive import write_text_atomic
-from layerkit.config import (
-    BUILD_OPTIONS,
-    DEFAULT_ARCH,
-    DEFAULT_PYTHON,
-    LAYERKIT_TOML,
-    PUBLISH_TABLE,
-    PYPROJECT_TOML,
-    ProjectConfig,
-    default_name,
-    load_project,
-    validate_table,
-)
+from layerkit.config import ProjectConfig, default_name
 from layerkit.errors import FilesystemError, UsageError
-from layerkit.targets import target_matrix
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -154,55 +141,22 @@ def render_text(text: str, values: Mapping[str, str], *, source: str) -> str:
     return _PLACEHOLDER_RE.sub(substitute, text)
 
 
-def _build_table(sources: Mapping[str, str]) -> Mapping[str, Any] | None:
-    """The [tool.layerkit] / layerkit.toml table a template writes, or None if it writes none."""
-    if LAYERKIT_TOML in sources:
-        table: Any = tomllib.loads(sources[LAYERKIT_TOML])
-        where = f"template {LAYERKIT_TOML}"
-    elif PYPROJECT_TOML in sources:
-        table = tomllib.loads(sources[PYPROJECT_TOML]).get("tool", {}).get("layerkit")
-        where = f"template {PYPROJECT_TOML}"
-    else:
-        return None
-    if not isinstance(table, dict):
-        return None
-    build = {k: v for k, v in table.items() if k != PUBLISH_TABLE}
-    return validate_table(build, BUILD_OPTIONS, where)
+def template_values(dest: Path) -> dict[str, str]:
+    """The placeholder values for writing a template into `dest`.
 
-
-def target_lists(build: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The python versions and architectures a build table names, validated, in order."""
-    targets = target_matrix(
-        build.get("python", (DEFAULT_PYTHON,)), build.get("arch", (DEFAULT_ARCH,))
-    )
-    pythons = list(dict.fromkeys(t.python for t in targets))
-    archs: list[str] = list(dict.fromkeys(t.arch for t in targets))
-    return pythons, archs
-
-
-def template_values(dest: Path, sources: Mapping[str, str]) -> dict[str, str]:
-    """The placeholder values for writing `sources` into `dest`.
-
-    The CI matrix follows the configuration the template writes, or else the configuration
-    already in `dest` (``--template github-actions`` in an existing project), or the defaults.
+    The CI matrix is no placeholder: the workflow reads it from the configuration when it runs
+    (`layerkit targets`), so it follows every later edit of `python` and `arch`.
     """
-    build = _build_table(sources)
-    if build is None:
-        existing = load_project(dest) if dest.is_dir() else None
-        build = existing.build if existing is not None else {}
-    pythons, archs = target_lists(build)
     return {
         "name": default_name(ProjectConfig(project_dir=dest, source=None)),
         "layerkit_version": __version__,
-        "python": json.dumps(pythons),
-        "arch": json.dumps(archs),
     }
 
 
 def render_template(name: str, dest: Path) -> tuple[RenderedFile, ...]:
     """The files template `name` writes into `dest`, placeholders filled in."""
     sources = dict(template_sources(name))
-    values = template_values(dest, sources)
+    values = template_values(dest)
     return tuple(
         RenderedFile(path, render_text(text, values, source=f"{name}/{path}"))
         for path, text in sources.items()
@@ -246,7 +200,7 @@ def write_files(
             hint="use --force to overwrite them, or choose an empty directory",
         )
     for file in rendered:
-        write_text_atomic(dest / file.path, file.text)
+        write_text_atomic(dest / file.path, file.text, root=dest)
     return tuple(f.path for f in rendered), tuple(existing)
 
 

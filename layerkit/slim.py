@@ -11,6 +11,8 @@ Rules, in the order that claims a file (each file is counted once):
 - ``exclude-distribution`` (opt-in): whole distributions, by their ``*.dist-info/RECORD``;
 - ``tests`` (default on): ``tests``/``test`` directories inside packages, unless imported;
 - ``exclude-glob`` (opt-in): glob patterns relative to site-packages;
+- ``other-platforms`` (opt-in): binaries for another OS or machine that the target never loads
+  (`verify.is_other_platform`);
 - ``foreign-bytecode`` (always): ``.pyc`` the target's interpreter never loads (another version's
   magic number, another cache tag, optimisation levels Lambda does not run with);
 - ``stale-bytecode`` (always): timestamp-based ``.pyc`` for the target, invalid once the zip's
@@ -33,8 +35,6 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -49,13 +49,21 @@ from layerkit.bytecode import (
     sources,
 )
 from layerkit.config import CompileMode, SlimSettings
-from layerkit.contents import FileEntry, InstalledDistribution, read_distributions, scan_tree
+from layerkit.contents import (
+    METADATA_READ_LIMIT,
+    FileEntry,
+    InstalledDistribution,
+    read_distributions,
+    scan_tree,
+)
+from layerkit.elf import ElfError, is_elf, read_elf
 from layerkit.interpreter import PYC_MAGIC, Discovery, Which, locate_interpreter
 from layerkit.targets import Target
 from layerkit.verify import (
     Opener,
-    file_format,
+    is_other_platform,
     is_shared_object,
+    may_be_binary,
     read_shared_object,
     tree_opener,
 )
@@ -64,12 +72,18 @@ if TYPE_CHECKING:
     from layerkit.installer import CommandRunner
 
 RuleName = Literal[
-    "exclude-distribution", "tests", "exclude-glob", "foreign-bytecode", "stale-bytecode"
+    "exclude-distribution",
+    "tests",
+    "exclude-glob",
+    "other-platforms",
+    "foreign-bytecode",
+    "stale-bytecode",
 ]
 RULE_DESCRIPTIONS: dict[RuleName, str] = {
     "exclude-distribution": "distributions excluded by configuration",
     "tests": "tests/test directories inside packages",
     "exclude-glob": "files matching exclude globs",
+    "other-platforms": "binaries for other platforms the target never loads",
     "foreign-bytecode": ".pyc files the target's interpreter never loads",
     "stale-bytecode": "timestamp-based .pyc files, invalid once the zip fixes every mtime",
 }
@@ -207,10 +221,14 @@ def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName,
 
 # --- tests directories -------------------------------------------------------------------------
 
-_FROM_IMPORT = re.compile(
-    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE
-)
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]+)", re.MULTILINE)
+# Matched one line at a time, and the module may not start with a dot: both keep the reading
+# linear in the file's size (a regex over the whole file that let ``\.*`` and ``[\w.]*`` share the
+# dots took 82 s on a line of 80,000 dots).
+_FROM_IMPORT = re.compile(r"[ \t]*from[ \t]+(\.*)(\w[\w.]*)?[ \t]+import[ \t]+(.*)")
+_IMPORT = re.compile(r"[ \t]*import[ \t]+([^#;]+)")
+_END_OF_NAMES = re.compile(r"[#;]")
+_MAX_SOURCE_READ = 16 << 20  # a module read for its imports; a bigger one keeps all tests dirs
+_MAX_PARENTHESISED_LINES = 1000  # ``from x import (`` ... ``)`` spans at most this many lines
 _IMPORT_MODULE_CALL = re.compile(r"""import_module\(\s*['"]([\w.]+)['"]""")
 
 
@@ -231,6 +249,39 @@ def _package_of(path: str) -> str:
     return posixpath.dirname(path).replace("/", ".")
 
 
+def _import_statements(source: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """``from`` statements as (dots, module, names) and ``import`` statements' names."""
+    from_imports: list[tuple[str, str, str]] = []
+    imports: list[str] = []
+    lines = source.split("\n")
+    next_close = [len(lines)] * (len(lines) + 1)  # the first line at or after i with a ")"
+    for number in range(len(lines) - 1, -1, -1):
+        next_close[number] = number if ")" in lines[number] else next_close[number + 1]
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        match = _FROM_IMPORT.match(line)
+        if match is None:
+            plain = _IMPORT.match(line)
+            if plain is not None:
+                imports.append(plain.group(1))
+            continue
+        rest = match.group(3)
+        names = _END_OF_NAMES.split(rest, maxsplit=1)[0]
+        if rest.startswith("("):
+            if ")" in rest:
+                names = rest[: rest.index(")") + 1]
+            elif (close := next_close[index]) < len(lines) and (
+                close - index < _MAX_PARENTHESISED_LINES
+            ):
+                last = lines[close]
+                names = "\n".join([rest, *lines[index:close], last[: last.index(")") + 1]])
+                index = close + 1
+        from_imports.append((match.group(1), match.group(2) or "", names))
+    return from_imports, imports
+
+
 def imported_modules(path: str, source: str) -> set[str]:
     """The absolute module names the module at `path` (relative to site-packages) imports.
 
@@ -239,7 +290,8 @@ def imported_modules(path: str, source: str) -> set[str]:
     """
     package = _package_of(path)
     found: set[str] = set()
-    for dots, module, names in _FROM_IMPORT.findall(source):
+    from_imports, imports = _import_statements(source)
+    for dots, module, names in from_imports:
         if dots:
             base_parts = package.split(".") if package else []
             keep = len(base_parts) - (len(dots) - 1)
@@ -254,7 +306,7 @@ def imported_modules(path: str, source: str) -> set[str]:
             word = name.strip().split(" ")[0]
             if word and word != "*":
                 found.add(f"{module}.{word}")
-    for names in _IMPORT.findall(source):
+    for names in imports:
         for name in names.split(","):
             word = name.strip().split(" ")[0]
             if word:
@@ -301,7 +353,10 @@ def _needed_tests_dirs(
         if _ancestor_in(posixpath.dirname(path), directories) is not None:
             continue
         with opener(path) as stream:
-            data = stream.read()
+            data = stream.read(_MAX_SOURCE_READ + 1)
+        if len(data) > _MAX_SOURCE_READ:  # too big to read: assume it needs every candidate
+            needed.update({c: path for c in candidates if c not in needed})
+            continue
         if b"test" not in data:
             continue
         for module in imported_modules(path, data.decode("utf-8", errors="replace")):
@@ -386,7 +441,7 @@ def _exclusion_warnings(
         if metadata_path not in present:
             continue
         with opener(metadata_path) as stream:
-            metadata = stream.read().decode("utf-8", errors="replace")
+            metadata = stream.read(METADATA_READ_LIMIT).decode("utf-8", errors="replace")
         for required in sorted(_requirements(metadata, target) & excluded_names.keys()):
             consequence = (
                 "it will import the runtime's copy"
@@ -421,21 +476,19 @@ def _strip_candidates(
 
 def _strippable_bytes(stream: BinaryIO, target: Target) -> int:
     """Bytes of symbol tables and debug sections in an ELF of the target's machine, else 0."""
-    if file_format(stream.read(4)) != "elf":
+    if not is_elf(stream.read(4)):
         return 0
-    stream.seek(0)
     try:
-        elf = ELFFile(stream)
-        if elf["e_machine"] != target.elf_machine:
-            return 0
-        return sum(
-            int(section["sh_size"])
-            for section in elf.iter_sections()
-            if section.name in _STRIPPED_SECTIONS
-            or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
-        )
-    except (ELFError, ValueError, KeyError):
+        elf = read_elf(stream)
+    except ElfError:
         return 0
+    if elf.machine != target.elf_machine:
+        return 0
+    return sum(
+        section.size
+        for section in elf.sections
+        if section.name in _STRIPPED_SECTIONS or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
+    )
 
 
 class _Claims:
@@ -471,6 +524,8 @@ def plan(
         _plan_tests(claims, opener)
     for pattern in options.exclude_globs:
         _plan_glob(claims, pattern)
+    if options.drop_other_platforms:
+        _plan_other_platforms(claims, opener, target)
     for path in sorted(claims.present):
         if path.endswith(".pyc") and path not in claims.by_path:
             with opener(path) as stream:
@@ -527,6 +582,17 @@ def _plan_exclusions(
             claims.claim(path, "exclude-distribution", f"part of {dist.name}")
     kept = [d for d in distributions if d not in excluded]
     claims.warnings.extend(_exclusion_warnings(excluded, kept, claims.present, opener, target))
+
+
+def _plan_other_platforms(claims: _Claims, opener: Opener, target: Target) -> None:
+    """Binaries a package ships for other platforms and picks at run time (the rule is
+    `verify.is_other_platform`): selenium's macos/ and windows/ managers, and on arm64 its
+    x86-64 one."""
+    for path in sorted(p for p in claims.present if p not in claims.by_path and may_be_binary(p)):
+        with opener(path) as stream:
+            info = read_shared_object(stream)
+        if is_other_platform(path, info, target):
+            claims.claim(path, "other-platforms", f"{info.format} {info.machine}".strip())
 
 
 def _plan_tests(claims: _Claims, opener: Opener) -> None:
@@ -762,14 +828,8 @@ def _stripped_problem(output: Path, target: Target) -> str | None:
             return f"the result is not a readable ELF file ({info.error or info.format})"
         if info.machine != target.elf_machine:
             return f"the result is for {info.machine}"
-        stream.seek(0)
-        for segment in ELFFile(stream).iter_segments():
-            align = int(segment["p_align"])
-            if (
-                segment["p_type"] == "PT_LOAD"
-                and align > 1
-                and (int(segment["p_offset"]) - int(segment["p_vaddr"])) % align
-            ):
+        for segment in info.elf.loads if info.elf else ():
+            if segment.align > 1 and (segment.offset - segment.vaddr) % segment.align:
                 return "a loadable segment lost its alignment (the loader would refuse it)"
     return None
 

@@ -21,10 +21,11 @@ class RuntimeBase:
 
     os_name: str
     glibc: tuple[int, int]
+    key: str  # names its data files, e.g. layerkit/data/al2023-x86_64.txt
 
 
-AMAZON_LINUX_2 = RuntimeBase("Amazon Linux 2", (2, 26))
-AMAZON_LINUX_2023 = RuntimeBase("Amazon Linux 2023", (2, 34))
+AMAZON_LINUX_2 = RuntimeBase("Amazon Linux 2", (2, 26), "al2")
+AMAZON_LINUX_2023 = RuntimeBase("Amazon Linux 2023", (2, 34), "al2023")
 
 # Deprecation dates move, so the table records the base image only.
 RUNTIME_BASES: dict[str, RuntimeBase] = {
@@ -119,6 +120,15 @@ class Target:
         tags.append(f"manylinux2014_{self.machine}")
         tags.extend(f"{legacy}_{self.machine}" for legacy in ARCH_INFO[self.arch].legacy_manylinux)
         return tuple(tags)
+
+    @property
+    def uv_platform_exact(self) -> bool:
+        """Whether uv's ``--python-platform`` can say this target's glibc exactly.
+
+        uv accepts a closed list of manylinux values (`_UV_MANYLINUX_MINORS`; astral-sh/uv#4966
+        asks for arbitrary ones); glibc 2.26 (Amazon Linux 2) lies between its 2_17 and 2_28.
+        """
+        return self.glibc[1] in _UV_MANYLINUX_MINORS
 
     @property
     def uv_platform(self) -> str:

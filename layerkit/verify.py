@@ -4,37 +4,40 @@ Everything here is pure: the checks read bytes through an `Opener` (a directory 
 `inspect` can check a zip without extracting it) and return `Violation` values; `raise_for` turns
 the ones that are not waived into one `VerificationError`.
 
-Shared objects: each one must be an ELF file (not Mach-O or PE), for the target's machine, needing
-no ``GLIBC_x.y`` symbol version newer than the runtime's glibc; an extension module's ABI tag must
-be the target's (``cpython-312-x86_64-linux-gnu`` or ``abi3``).
+Binaries, found by their magic bytes (`read_binaries`, through the bounded reader of
+`layerkit.elf`): each one the target would load or run must be an ELF file (not Mach-O or PE),
+for the target's machine, needing no ``GLIBC_x.y`` symbol version newer than the runtime's glibc;
+an extension module's ABI tag must be the target's (``cpython-312-x86_64-linux-gnu`` or
+``abi3``); every library it needs must resolve (`layerkit.linkage`). Binaries shipped for other
+platforms (`is_other_platform`) are reported as warnings.
 
-Layout: only ``python/`` at the zip root, the target's ``python/lib/python3.X``, every entry
-world-readable, no symlink that is absolute or leaves the layer, no absolute or ``..`` name.
+Layout: only ``python/`` (and ``lib/``, Lambda's ``/opt/lib``) at the zip root, the target's
+``python/lib/python3.X``, every entry world-readable, no symlink that is absolute or leaves the
+layer, no absolute or ``..`` name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import posixpath
 import re
 import stat
-import zipfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
-from elftools.elf.sections import SymbolTableSection
 from packaging.utils import canonicalize_name
 
 from layerkit.contents import FileEntry
+from layerkit.elf import ElfError, ElfInfo, is_elf, read_elf, symbols_needing
 from layerkit.errors import VerificationError
+from layerkit.linkage import LAYER_LIB, check_linkage
 from layerkit.targets import Target
+
+if TYPE_CHECKING:
+    from layerkit.safezip import CheckedZip
 
 Rule = Literal[
     # shared objects
@@ -42,6 +45,8 @@ Rule = Literal[
     "machine",
     "glibc",
     "python-abi",
+    "missing-library",
+    "other-platform",
     # layout
     "root",
     "python-version",
@@ -50,6 +55,8 @@ Rule = Literal[
     "unsafe-name",
     "duplicate",
 ]
+
+Severity = Literal["error", "warning"]
 
 LAYER_ROOT = "python"
 WAIVE_OPTION = "--allow"
@@ -71,6 +78,7 @@ class Violation:
     expected: str
     hint: str
     waived: bool = False
+    severity: Severity = "error"  # a warning is shown but never fails the build
 
     def describe(self) -> str:
         """One line: file, distribution, what it needs against what the target offers, the fix."""
@@ -86,6 +94,8 @@ _TEMPLATES: dict[Rule, str] = {
     "machine": "{path}{owner} is built for {found}, but the target runs {expected}",
     "glibc": "{path}{owner} needs {found}, but the target offers {expected}",
     "python-abi": "{path}{owner} is an extension for {found}, but the target loads {expected}",
+    "missing-library": "{path}{owner} needs {found}, which is {expected}",
+    "other-platform": "{path}{owner} is {found}, not for {expected} (reported, not an error)",
     "root": "{path} is {found} at the zip root, where the target only reads {expected}",
     "python-version": "{path} is under {found}, but the target reads {expected}",
     "permissions": "{path}{owner} has mode {found}, but Lambda needs {expected}",
@@ -113,41 +123,55 @@ def tree_opener(root: Path) -> Opener:
     return open_file
 
 
-def zip_opener(archive: zipfile.ZipFile, prefix: str = "") -> Opener:
-    """An `Opener` over the members of a zip, `prefix` (e.g. the site-packages dir) prepended.
+def zip_opener(archive: CheckedZip, prefix: str = "") -> Opener:
+    """An `Opener` over the members of a checked zip, `prefix` (e.g. site-packages) prepended.
 
-    The member is read into memory: ELF parsing seeks, and seeking back in a deflated stream
-    would decompress it again from the start.
+    Each member comes as a seekable stream that is spooled to disk past 1 MiB and never longer
+    than its declared (and measured) size: ELF parsing seeks, and seeking back in a deflated
+    stream would inflate it again from the start.
     """
     base = f"{prefix.rstrip('/')}/" if prefix else ""
 
     def open_file(path: str) -> BinaryIO:
-        return io.BytesIO(archive.read(base + path))
+        return archive.open(base + path)
 
     return open_file
 
 
-def zip_file_entries(archive: zipfile.ZipFile, prefix: str = "") -> tuple[FileEntry, ...]:
-    """The regular files of a zip under `prefix`, with paths relative to it, sorted."""
+def zip_file_entries(archive: CheckedZip, prefix: str = "") -> tuple[FileEntry, ...]:
+    """The files of a checked zip under `prefix`, with paths relative to it, sorted.
+
+    A symlink to a file is listed under its own name with the size and mode of the file it
+    lands on (as `scan_tree` does for a directory), so the checks judge what a loader opens.
+    """
     base = f"{prefix.rstrip('/')}/" if prefix else ""
-    entries = [
-        FileEntry(info.filename[len(base) :], info.file_size, bool(_zip_mode(info) & 0o111))
-        for info in archive.infolist()
-        if info.filename.startswith(base)
-        and not info.is_dir()
-        and not stat.S_ISLNK(_zip_mode(info))
-    ]
+    entries: list[FileEntry] = []
+    for member in archive.members:
+        if member.is_dir or not member.name.startswith(base) or member.name in archive.link_issues:
+            continue
+        landing = archive.regular_file(member.name) if member.is_symlink else member
+        entries.append(
+            FileEntry(member.name[len(base) :], landing.size, bool(landing.mode & 0o111))
+        )
     entries.sort(key=lambda e: e.path)
     return tuple(entries)
 
 
-# --- shared objects ----------------------------------------------------------------------------
+# --- shared objects and other binaries ---------------------------------------------------------
 
-_SHARED_OBJECT_NAME = re.compile(r"\.(?:so(?:\.\d+)*|pyd|dylib)$")
+# Named like a Linux shared object: ``.so``, ``.so.1.2``, ``.so.1.1.1k``; or a Windows extension.
+_SHARED_OBJECT_NAME = re.compile(r"\.(?:so(?:\.[0-9][0-9A-Za-z_]*)*|pyd|dylib)$")
 # The middle part of ``mod.<tag>.so`` when it names a Python ABI (else the name is not a tag).
 _ABI_TAG = re.compile(r"^(?:cpython-\d+[a-z]*(?:-.+)?|pypy\d+-pp\d+(?:-.+)?|graalpy.+|abi3)$")
 _GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.\d+)*$")
-_VERSION_INDEX_MASK = 0x7FFF  # the top bit of a versym entry marks a hidden symbol
+_GLIBCXX_VERSION = re.compile(r"^GLIBCXX_(\d+)\.(\d+)\.(\d+)$")
+# Files no loader ever maps or runs: not read for magic bytes (a zip member costs a decompression).
+_NEVER_BINARY_SUFFIXES = frozenset(
+    {".py", ".pyc", ".pyi", ".pyx", ".pxd", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".rs",
+     ".txt", ".md", ".rst", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js",
+     ".css", ".csv", ".xml", ".typed", ".pem", ".png", ".jpg", ".gif", ".svg", ".class",
+     ".jar", ".gz", ".zip", ".npz", ".npy", ".pkl", ".mo", ".po", ".ttf"}
+)  # fmt: skip
 
 _MACHINE_NAMES = {
     "EM_X86_64": "x86-64",
@@ -168,31 +192,58 @@ _FORMAT_NAMES: dict[FileFormat, str] = {
     "unknown": "not an ELF file",
 }
 _MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe")
+# 0xCAFEBABE also starts a Java class file, whose next word (minor, major version) is >= 45;
+# a universal Mach-O's is its count of architectures.
+_JAVA_CLASS_MIN_VERSION = 45
+MAGIC_BYTES = 8  # what `file_format` looks at
 
 
 @dataclass(frozen=True)
 class SharedObjectInfo:
-    """What a shared object is and needs, read from its headers."""
+    """What a binary is and needs, read from its headers."""
 
     format: FileFormat
-    machine: str = ""  # pyelftools' e_machine name, e.g. EM_X86_64
+    machine: str = ""  # e_machine name, e.g. EM_X86_64
     glibc: tuple[int, int] | None = None  # the newest GLIBC_x.y version it needs
     glibc_symbols: tuple[str, ...] = ()  # the symbols that need that version
     error: str = ""  # why the ELF could not be parsed, if it could not
+    elf: ElfInfo | None = None  # everything else the headers say (needed libraries, ...)
+
+    @property
+    def glibcxx(self) -> tuple[int, int, int] | None:
+        """The newest GLIBCXX_x.y.z (libstdc++) version it needs."""
+        found = [
+            (int(m[1]), int(m[2]), int(m[3]))
+            for need in (self.elf.version_needs if self.elf else ())
+            if (m := _GLIBCXX_VERSION.match(need.version))
+        ]
+        return max(found) if found else None
 
 
 def is_shared_object(path: str) -> bool:
-    """Whether `path` is named like a shared object (``.so``, ``.so.1.2``, ``.pyd``, ``.dylib``)."""
+    """Whether `path` is named like a shared object (``.so``, ``.so.1.2``, ``.so.1.1.1k``,
+    ``.pyd``, ``.dylib``)."""
     return bool(_SHARED_OBJECT_NAME.search(posixpath.basename(path)))
+
+
+def may_be_binary(path: str) -> bool:
+    """Whether a file could be a binary a loader maps or runs: named like a shared object, or
+    of any name but those of source, text and data files (whose magic bytes are not read)."""
+    if is_shared_object(path):
+        return True
+    suffix = posixpath.splitext(path)[1].lower()
+    return suffix not in _NEVER_BINARY_SUFFIXES and ".dist-info/" not in path
 
 
 def file_format(head: bytes) -> FileFormat:
     """The executable format a file's first bytes announce."""
-    if head.startswith(b"\x7fELF"):
+    if is_elf(head):
         return "elf"
     if head[:4] in _MACHO_MAGICS:
         return "mach-o"
     if head.startswith(b"\xca\xfe\xba\xbe"):
+        if len(head) >= 8 and int.from_bytes(head[4:8], "big") >= _JAVA_CLASS_MIN_VERSION:
+            return "unknown"  # a Java class file
         return "mach-o-universal"
     if head.startswith(b"MZ"):
         return "pe"
@@ -202,56 +253,33 @@ def file_format(head: bytes) -> FileFormat:
 def read_shared_object(
     stream: BinaryIO, *, glibc_limit: tuple[int, int] | None = None
 ) -> SharedObjectInfo:
-    """Parse a shared object's format, machine and glibc needs from a seekable stream.
+    """Parse a binary's format, machine, needs and glibc needs from a seekable stream.
 
-    The symbols that need the newest glibc version are listed only when that version is newer
-    than `glibc_limit` (listing them walks every dynamic symbol: the slow part).
+    Only headers and the tables needed are read (`layerkit.elf`). The symbols that need the
+    newest glibc version are listed only when that version is newer than `glibc_limit` (listing
+    them reads the dynamic symbol table: the slow part).
     """
-    head = stream.read(4)
-    stream.seek(0)
+    head = stream.read(MAGIC_BYTES)
     kind = file_format(head)
     if kind != "elf":
         return SharedObjectInfo(kind)
     try:
-        elf = ELFFile(stream)
-        machine = str(elf["e_machine"])
-        glibc, symbols = _newest_glibc(elf, glibc_limit)
-    except (ELFError, ValueError, KeyError) as exc:
-        return SharedObjectInfo("elf", error=str(exc) or type(exc).__name__)
-    return SharedObjectInfo("elf", machine, glibc, symbols)
-
-
-def _newest_glibc(
-    elf: ELFFile, limit: tuple[int, int] | None
-) -> tuple[tuple[int, int] | None, tuple[str, ...]]:
-    """The newest GLIBC_x.y among the needed versions, and the dynamic symbols that need it."""
-    versions: dict[int, tuple[int, int]] = {}  # version index (vna_other) -> (major, minor)
-    versym: GNUVerSymSection | None = None
-    dynsym: SymbolTableSection | None = None
-    for section in elf.iter_sections():
-        if isinstance(section, GNUVerNeedSection):
-            for _verneed, auxiliaries in section.iter_versions():
-                for aux in auxiliaries:
-                    match = _GLIBC_VERSION.match(aux.name)
-                    if match:
-                        versions[int(aux["vna_other"])] = (int(match[1]), int(match[2]))
-        elif isinstance(section, GNUVerSymSection):
-            versym = section
-        elif isinstance(section, SymbolTableSection) and section["sh_type"] == "SHT_DYNSYM":
-            dynsym = section
+        elf = read_elf(stream)
+    except ElfError as exc:
+        return SharedObjectInfo("elf", error=str(exc))
+    versions = {
+        need.index: (int(m[1]), int(m[2]))
+        for need in elf.version_needs
+        if (m := _GLIBC_VERSION.match(need.version))
+    }
     if not versions:
-        return None, ()
+        return SharedObjectInfo("elf", elf.machine, elf=elf)
     newest = max(versions.values())
-    if limit is None or newest <= limit:
-        return newest, ()
-    indexes = {index for index, version in versions.items() if version == newest}
-    symbols: list[str] = []
-    if versym is not None and dynsym is not None:
-        for number, symbol in enumerate(dynsym.iter_symbols()):
-            ndx = versym.get_symbol(number)["ndx"]
-            if isinstance(ndx, int) and ndx & _VERSION_INDEX_MASK in indexes and symbol.name:
-                symbols.append(symbol.name)
-    return newest, tuple(sorted(set(symbols)))
+    symbols: tuple[str, ...] = ()
+    if glibc_limit is not None and newest > glibc_limit:
+        indexes = frozenset(index for index, version in versions.items() if version == newest)
+        symbols = symbols_needing(stream, elf, indexes)
+    return SharedObjectInfo("elf", elf.machine, newest, symbols, elf=elf)
 
 
 def extension_abi_tag(path: str) -> str | None:
@@ -264,6 +292,15 @@ def extension_abi_tag(path: str) -> str | None:
     if len(parts) < 2 or not _ABI_TAG.match(parts[-1]):
         return None
     return parts[-1]
+
+
+def is_extension_module(path: str) -> bool:
+    """Whether Python would import the file as an extension module: ``*.so`` with an ABI tag,
+    or a plain ``name.so`` that is not named like a library (``lib*.so``)."""
+    name = posixpath.basename(path)
+    if extension_abi_tag(path) is not None:
+        return True
+    return name.endswith(".so") and name.count(".") == 1 and not name.startswith("lib")
 
 
 def expected_abi_tags(target: Target) -> tuple[str, ...]:
@@ -279,16 +316,51 @@ def _target_text(target: Target) -> str:
     return f"{target.runtime} on {target.arch}"
 
 
+def is_other_platform(path: str, info: SharedObjectInfo, target: Target) -> bool:
+    """A binary for another platform that the target never loads by itself: a Mach-O or PE file
+    not named like a Linux shared object or Python extension, or an ELF file for another machine
+    that is not an extension module. Packages ship such files to pick one at run time (see
+    docs/reliability.md); whether something links one is judged with the needed libraries."""
+    if info.format in ("mach-o", "mach-o-universal", "pe"):
+        name = posixpath.basename(path)
+        return not (name.endswith(".pyd") or ".so" in name)
+    return (
+        info.format == "elf"
+        and not info.error
+        and info.machine != target.elf_machine
+        and not is_extension_module(path)
+    )
+
+
 def check_shared_object(
     path: str, info: SharedObjectInfo, target: Target, *, distribution: str | None
 ) -> tuple[Violation, ...]:
-    """The violations of one shared object whose headers were read into `info`."""
+    """The violations of one binary whose headers were read into `info`."""
     what = distribution or "the package that installed it"
     found: list[Violation] = []
 
     def add(rule: Rule, found_text: str, expected: str, hint: str) -> None:
         found.append(Violation(path, distribution, rule, found_text, expected, hint))
 
+    if is_other_platform(path, info, target):
+        kind = (
+            f"an ELF file for {_MACHINE_NAMES.get(info.machine, info.machine)}"
+            if info.format == "elf"
+            else _FORMAT_NAMES[info.format]
+        )
+        found.append(
+            Violation(
+                path,
+                distribution,
+                "other-platform",
+                kind,
+                f"Linux {target.machine}",
+                f"{what} ships binaries for several platforms and picks one at run time; "
+                f"--drop-other-platforms leaves such files out",
+                severity="warning",
+            )
+        )
+        return tuple(found)
     if info.format != "elf" or info.error:
         add(
             "not-elf",
@@ -335,6 +407,20 @@ def check_shared_object(
     return tuple(found)
 
 
+def read_binaries(
+    paths: Iterable[str], opener: Opener, *, glibc_limit: tuple[int, int] | None = None
+) -> dict[str, SharedObjectInfo]:
+    """Every binary among `paths`, found by its magic bytes (ELF, Mach-O, PE), plus every file
+    named like a shared object whatever it holds; keyed by path, in path order."""
+    found: dict[str, SharedObjectInfo] = {}
+    for path in sorted(p for p in paths if may_be_binary(p)):
+        with opener(path) as stream:
+            info = read_shared_object(stream, glibc_limit=glibc_limit)
+        if info.format != "unknown" or is_shared_object(path):
+            found[path] = info
+    return found
+
+
 def check_shared_objects(
     paths: Iterable[str],
     opener: Opener,
@@ -342,22 +428,37 @@ def check_shared_objects(
     *,
     owners: Mapping[str, str],
     waived: Collection[str] = (),
+    layer_prefix: str | None = None,
+    layer_names: Collection[str] = (),
 ) -> tuple[Violation, ...]:
-    """Check every shared object among `paths` (read through `opener`) against `target`.
+    """Check every binary among `paths` (read through `opener`) against `target`: what each
+    is (`check_shared_object`) and whether what it needs is there (`layerkit.linkage`).
 
     `owners` maps a path to its distribution's name; violations of the distributions in `waived`
-    (any spelling PEP 503 normalises alike) are returned with ``waived=True``.
+    (any spelling PEP 503 normalises alike) are returned with ``waived=True``. `layer_prefix` is
+    where `paths` sit in the layer (``python/lib/python3.X/site-packages``; None when unknown) and
+    `layer_names` every file name in the layer, for the layer's own ``lib/`` (``/opt/lib``).
     """
-    waived_names = {canonicalize_name(name) for name in waived}
+    binaries = read_binaries(paths, opener, glibc_limit=target.glibc)
     violations: list[Violation] = []
-    for path in sorted(p for p in paths if is_shared_object(p)):
-        with opener(path) as stream:
-            info = read_shared_object(stream, glibc_limit=target.glibc)
-        distribution = owners.get(path)
-        is_waived = distribution is not None and canonicalize_name(distribution) in waived_names
-        for violation in check_shared_object(path, info, target, distribution=distribution):
-            violations.append(_with_waiver(violation, is_waived))
-    return tuple(violations)
+    for path, info in binaries.items():
+        violations.extend(check_shared_object(path, info, target, distribution=owners.get(path)))
+    violations.extend(
+        check_linkage(
+            binaries,
+            target,
+            owners=owners,
+            layer_prefix=layer_prefix,
+            layer_names=layer_names,
+        )
+    )
+    waived_names = {canonicalize_name(name) for name in waived}
+    return tuple(
+        _with_waiver(
+            v, v.distribution is not None and canonicalize_name(v.distribution) in waived_names
+        )
+        for v in violations
+    )
 
 
 def _with_waiver(violation: Violation, waived: bool) -> Violation:
@@ -378,6 +479,8 @@ class LayoutEntry:
     name: str
     mode: int = 0
     link_target: str | None = None
+    link_issue: str | None = None  # why the link lands on no file of the layer (through the
+    # other links), e.g. "leaves the layer"; None when it lands on one
 
     @property
     def is_dir(self) -> bool:
@@ -388,20 +491,12 @@ class LayoutEntry:
         return self.link_target is not None or stat.S_ISLNK(self.mode)
 
 
-def _zip_mode(info: zipfile.ZipInfo) -> int:
-    return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
-
-
-def layout_entries_from_zip(archive: zipfile.ZipFile) -> tuple[LayoutEntry, ...]:
-    """Every member of a zip (in zip order, duplicates kept) with mode and symlink target."""
-    entries: list[LayoutEntry] = []
-    for info in archive.infolist():
-        mode = _zip_mode(info)
-        link = None
-        if stat.S_ISLNK(mode):
-            link = archive.read(info).decode("utf-8", errors="replace")
-        entries.append(LayoutEntry(info.filename, mode, link))
-    return tuple(entries)
+def layout_entries_from_zip(archive: CheckedZip) -> tuple[LayoutEntry, ...]:
+    """Every member of a checked zip (in zip order) with its name as written, mode and link."""
+    return tuple(
+        LayoutEntry(m.original, m.mode, m.link_target, archive.link_issues.get(m.name))
+        for m in archive.members
+    )
 
 
 def layout_entries_from_tree(root: Path) -> tuple[LayoutEntry, ...]:
@@ -467,19 +562,24 @@ def check_layout(
             continue
         parts = name.rstrip("/").split("/")
         distribution = owned.get(name)
-        if parts[0] != LAYER_ROOT:
+        if parts[0] not in (LAYER_ROOT, LAYER_LIB):
             violations.append(
                 Violation(
                     name,
                     distribution,
                     "root",
                     f"'{parts[0]}'",
-                    f"'{LAYER_ROOT}/'",
+                    f"'{LAYER_ROOT}/' (and '{LAYER_LIB}/' for libraries, /opt/lib)",
                     f"a Python layer keeps everything under {LAYER_ROOT}/ (packages in "
                     f"{target.site_packages}/); move or remove it",
                 )
             )
-        elif len(parts) >= 3 and parts[1] == "lib" and parts[2] != version_dir:
+        elif (
+            parts[0] == LAYER_ROOT
+            and len(parts) >= 3
+            and parts[1] == "lib"
+            and parts[2] != version_dir
+        ):
             violations.append(
                 Violation(
                     name,
@@ -512,13 +612,13 @@ def _mode_violations(entry: LayoutEntry, distribution: str | None) -> list[Viola
         target = entry.link_target or ""
         landing = posixpath.normpath(posixpath.join(posixpath.dirname(entry.name), target))
         escapes = target.startswith("/") or landing == ".." or landing.startswith("../")
-        if escapes:
+        if escapes or entry.link_issue:
             return [
                 Violation(
                     entry.name,
                     distribution,
                     "symlink",
-                    repr(target),
+                    repr(target) + (f", which {entry.link_issue}" if entry.link_issue else ""),
                     "a relative link that stays inside the layer",
                     "the layer is extracted to /opt; replace the link by the file it points to",
                 )
@@ -546,8 +646,8 @@ def _mode_violations(entry: LayoutEntry, distribution: str | None) -> list[Viola
 
 
 def blocking(violations: Iterable[Violation]) -> tuple[Violation, ...]:
-    """The violations that fail a build: those not waived."""
-    return tuple(v for v in violations if not v.waived)
+    """The violations that fail a build: errors not waived."""
+    return tuple(v for v in violations if not v.waived and v.severity == "error")
 
 
 def raise_for(violations: Sequence[Violation], *, label: str = "the layer") -> None:

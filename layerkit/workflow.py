@@ -30,7 +30,8 @@ from layerkit.cache import (
     run_compile,
 )
 from layerkit.config import BuildSettings
-from layerkit.errors import FilesystemError, UsageError
+from layerkit.editables import without_editables
+from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError, UsageError
 from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
@@ -47,11 +48,20 @@ from layerkit.interpreter import (
     remember,
 )
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
+from layerkit.safewrite import (
+    output_lock,
+    remove_stale_partials,
+    remove_stale_staging,
+    staging_directory,
+)
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
     from layerkit.interpreter import Which
+    from layerkit.sdists import BuiltFromSdist
     from layerkit.slim import SlimReport
+
+MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
 
 Progress = Callable[[str], None]
 
@@ -69,6 +79,7 @@ class TargetBuild:
     waived: tuple[str, ...]  # compatibility problems the user explicitly accepted
     sbom_path: Path | None = None
     cached: bool = False  # reused from the build cache: nothing was installed or zipped
+    notes: tuple[str, ...] = ()  # advice, e.g. why a direct requirement's version is old
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,24 @@ def _build_local_wheels(
         ctx.progress(f"building a wheel of {package}")
         wheels.append(str(build_wheel(package, wheel_dir, runner=ctx.runner)))
     return tuple(wheels)
+
+
+def _editables_as_local_packages(settings: BuildSettings, staging: Path) -> BuildSettings:
+    """`-e PATH` lines of the requirements files become local packages (built into wheels):
+    an editable install would ship a link to this machine's disk (see `layerkit.editables`)."""
+    scratch = staging / "requirements"
+    scratch.mkdir()
+    files: list[Path] = []
+    local = list(settings.local_packages)
+    for path in settings.requirement_files:
+        rewritten, directories = without_editables(path, scratch)
+        files.append(rewritten)
+        local += directories
+    if len(local) == len(settings.local_packages):
+        return settings
+    return dataclasses.replace(
+        settings, requirement_files=tuple(files), local_packages=tuple(local)
+    )
 
 
 def _compile_lock(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> str:
@@ -367,13 +396,14 @@ def _reuse(
         return None
     try:
         slim, waived = _cached_summary(entry.details)
+        notes = tuple(str(n) for n in entry.details.get("notes", ()))
         saved_size = entry.details.get("size")
         size = None if saved_size is None else size_report_from_json(saved_size)
     except (KeyError, TypeError, ValueError, OverflowError):  # e.g. a size of 1e999
         ctx.cache.discard(entry.key)
         return None
     zip_path = settings.output_dir / zip_name(settings.name, target)
-    if not ctx.cache.place(entry, zip_path):
+    if not ctx.cache.place(entry, zip_path, stale=(manifest_path_for(zip_path),)):
         return None
     if size is None:  # an entry from before the size report was kept with it: measure the zip
         from layerkit.inspection import zip_size_report
@@ -390,6 +420,7 @@ def _reuse(
         slim=slim,
         waived=waived,
         cached=True,
+        notes=notes,
     )
 
 
@@ -401,6 +432,7 @@ def build_target(
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
     discovery: Discovery | None = None,
+    built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install, check and zip one target; write its zip and manifest into the output dir.
 
@@ -420,7 +452,8 @@ def build_target(
     # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
     # memoised, it runs at most once, here or alongside the install below.
     lock_text = functools.cache(functools.partial(_compile_lock, request, staging=staging, ctx=ctx))
-    cacheable = ctx.cache is not None and not settings.local_packages
+    # Local packages and wheels built from sdists are rebuilt every time: never cached.
+    cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
     inputs = cache_inputs(settings, target, ctx, discovery) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:
@@ -438,25 +471,93 @@ def build_target(
         return key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
 
     # Only a build the cache cannot serve loads the installer, ELF reader and deflate codecs.
-    from layerkit.assembly import assemble
+    from concurrent.futures import ThreadPoolExecutor
 
-    built = assemble(
-        settings,
-        target,
-        request,
-        lock_text=lock_text,
-        key_for_install=key_for_install,
-        ctx=ctx,
-        discovery=discovery,
-    )
+    from layerkit.assembly import assemble
+    from layerkit.oldversions import probe_versions, version_notes
+    from layerkit.runtimehints import notes_for
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-versions") as pool:
+        # Whether old releases were picked for want of wheels: asked alongside the install.
+        probe = pool.submit(
+            probe_versions,
+            request,
+            uv=ctx.resolver,
+            runner=ctx.runner,
+            scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
+            env=ctx.env,
+        )
+        built = assemble(
+            settings,
+            target,
+            request,
+            lock_text=lock_text,
+            key_for_install=key_for_install,
+            ctx=ctx,
+            built_from_sdist=built_from_sdist,
+            discovery=discovery,
+        )
+        installed = [(d.name, d.version) for d in built.manifest.distributions]
+        notes = version_notes(target, installed, probe.result())
+    notes += notes_for(name for name, _version in installed)
+    built = dataclasses.replace(built, notes=notes)
     key = built.manifest.inputs_digest
     if ctx.cache is not None and key:
         try:
-            details = {"slim": built.slim, "waived": built.waived, "size": built.size}
+            details = {"slim": built.slim, "waived": built.waived, "size": built.size,
+                       "notes": built.notes}  # fmt: skip
             ctx.cache.store(key, built.zip_path, built.manifest, details)
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
     return _with_sbom(settings, built, ctx)
+
+
+def build_target_from_sources(
+    settings: BuildSettings,
+    target: Target,
+    *,
+    staging: Path,
+    extra_requirements: tuple[str, ...],
+    ctx: BuildContext,
+    discovery: Discovery | None = None,
+) -> TargetBuild:
+    """`build_target`, and when the target cannot be resolved because packages publish only an
+    sdist: build those into pure-Python wheels (`layerkit.sdists`) and try again with them."""
+    built: list[BuiltFromSdist] = []
+    wheel_dir = staging / f"sdist-wheels-{target.slug}"
+    attempt = settings
+    for _round in range(MAX_ROUNDS):
+        try:
+            return build_target(
+                attempt,
+                target,
+                staging=Path(tempfile.mkdtemp(prefix="try-", dir=staging)),
+                extra_requirements=extra_requirements,
+                ctx=ctx,
+                built_from_sdist=tuple(str(b) for b in built),
+                discovery=discovery,
+            )
+        except (CompatibilityError, ResolutionError) as failure:
+            from layerkit.sdists import build_missing_wheels  # only a failed resolution
+
+            built += build_missing_wheels(
+                failure,
+                attempt,
+                target,
+                request=InstallRequest(target, staging, settings.requirement_files,
+                                       settings.requirements + extra_requirements, attempt.index),
+                wheel_dir=wheel_dir,
+                done=tuple(built),
+                ctx=ctx,
+            )  # fmt: skip
+            links = (*settings.index.find_links, str(wheel_dir))
+            attempt = dataclasses.replace(
+                settings, index=dataclasses.replace(settings.index, find_links=links)
+            )
+    raise CompatibilityError(
+        f"{target}: still unresolved after building {len(built)} packages from source",
+        hint="pin the packages that publish only an sdist, or pass --no-build to see them",
+    )
 
 
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
@@ -464,20 +565,25 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
     _prepare_output_dir(settings.output_dir)
     builds: list[TargetBuild] = []
-    with tempfile.TemporaryDirectory(prefix="layerkit-") as staging_dir:
-        staging = Path(staging_dir)
-        local_wheels = _build_local_wheels(settings, staging, ctx)
-        for target in settings.targets:
-            builds.append(
-                build_target(
-                    settings,
-                    target,
-                    staging=staging,
-                    extra_requirements=local_wheels,
-                    ctx=ctx,
-                    discovery=discoveries[target.python],
+    # One build at a time per output directory: two would mix their zips and manifests.
+    with output_lock(settings.output_dir, on_wait=ctx.progress):
+        remove_stale_partials(settings.output_dir)
+        remove_stale_staging()
+        with staging_directory() as staging_dir:
+            staging = Path(staging_dir)
+            settings = _editables_as_local_packages(settings, staging)
+            local_wheels = _build_local_wheels(settings, staging, ctx)
+            for target in settings.targets:
+                builds.append(
+                    build_target_from_sources(
+                        settings,
+                        target,
+                        staging=staging,
+                        extra_requirements=local_wheels,
+                        ctx=ctx,
+                        discovery=discoveries[target.python],
+                    )
                 )
-            )
     return BuildResult(
         name=settings.name,
         installer=ctx.backend.name,

@@ -85,6 +85,8 @@ _PHDR = struct.Struct("<IIQQQQQQ")
 SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_DYNSYM = 1, 2, 3, 11
 SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFE, 0x6FFFFFFF
 SHF_ALLOC, SHF_EXECINSTR = 2, 4
+SHT_DYNAMIC = 6
+DT_NEEDED, DT_RPATH, DT_RUNPATH = 1, 15, 29
 
 
 def make_elf(
@@ -93,12 +95,23 @@ def make_elf(
     *,
     debug_bytes: int = 4096,
     text: bytes = b"\x00" * 64,
+    needed: Sequence[str] = (),
+    rpath: str | None = None,
+    runpath: str | None = None,
+    interpreter: str | None = None,
 ) -> bytes:
     """An ELF64 little-endian shared object for `machine` that needs the given symbol versions.
 
     `debug_bytes` of ``.debug_info`` and a local ``.symtab`` give a strip something to remove.
+    `needed`, `rpath` and `runpath` make a ``.dynamic`` section (DT_NEEDED, DT_RPATH,
+    DT_RUNPATH); `interpreter` makes it an executable with a ``PT_INTERP``.
     """
     dynstr = _Strings()
+    dynamic = [(DT_NEEDED, dynstr.add(name)) for name in needed]
+    if rpath is not None:
+        dynamic.append((DT_RPATH, dynstr.add(rpath)))
+    if runpath is not None:
+        dynamic.append((DT_RUNPATH, dynstr.add(runpath)))
     symbols = [_SYM.pack(0, 0, 0, 0, 0, 0)]
     versym = [0]
     version_index: dict[tuple[str, str], int] = {}
@@ -148,6 +161,19 @@ def make_elf(
         (".gnu.version_r", SHT_GNU_VERNEED, SHF_ALLOC, bytes(verneed), 1, len(libraries), 8, 0),
         (".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, text, 0, 0, 16, 0),
     ]
+    if dynamic:
+        table = b"".join(struct.pack("<qQ", tag, value) for tag, value in [*dynamic, (0, 0)])
+        sections.append((".dynamic", SHT_DYNAMIC, SHF_ALLOC, table, 1, 0, 8, 16))
+    if interpreter is not None:
+        sections.insert(0, (".interp", SHT_PROGBITS, SHF_ALLOC, interpreter.encode() + b"\0",
+                            0, 0, 1, 0))  # fmt: skip
+        # every sh_link above counted from .dynstr at index 1: shift them by one
+        sections = [
+            (n, k, f, d, link + 1 if link else 0, info, a, e)
+            if n != ".interp"
+            else (n, k, f, d, link, info, a, e)
+            for n, k, f, d, link, info, a, e in sections
+        ]
     if debug_bytes:
         sections.append((".debug_info", SHT_PROGBITS, 0, b"\x01" * debug_bytes, 0, 0, 1, 0))
     symtab_index = len(sections) + 1
@@ -158,8 +184,10 @@ def make_elf(
     shstrtab.add(".shstrtab")
     sections.append((".shstrtab", SHT_STRTAB, 0, bytes(shstrtab.data), 0, 0, 1, 0))
 
+    program_count = 2 if interpreter is not None else 1
     body = bytearray()
-    offset = _EHDR.size + _PHDR.size
+    offset = _EHDR.size + _PHDR.size * program_count
+    interp_range = (0, 0)
     headers = [_SHDR.pack(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
     alloc_end = offset
     for name, kind, flags, data, link, info, align, entsize in sections:
@@ -181,6 +209,8 @@ def make_elf(
                 entsize,
             )
         )
+        if name == ".interp":
+            interp_range = (offset, len(data))
         body += data
         offset += len(data)
         if flags & SHF_ALLOC:
@@ -189,10 +219,13 @@ def make_elf(
     body += b"\x00" * padding
     section_offset = offset + padding
     program = _PHDR.pack(1, 5, 0, 0, 0, alloc_end, alloc_end, 0x1000)  # PT_LOAD, R+X
+    if interpreter is not None:
+        start, size = interp_range
+        program += _PHDR.pack(3, 4, start, start, start, size, size, 1)  # PT_INTERP
     ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\x00" * 8
     header = _EHDR.pack(
         ident,
-        3,
+        2 if interpreter is not None else 3,  # ET_EXEC or ET_DYN
         machine,
         1,
         0,
@@ -201,7 +234,7 @@ def make_elf(
         0,
         _EHDR.size,
         _PHDR.size,
-        1,
+        program_count,
         _SHDR.size,
         len(headers),
         len(headers) - 1,

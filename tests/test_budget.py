@@ -47,3 +47,14 @@ def test_one_byte_over_fails_naming_the_biggest() -> None:
     assert "1 over the budget of 999" in raised.value.message
     assert raised.value.message.index("big") < raised.value.message.index("small")
     assert "--exclude" in (raised.value.hint or "")
+
+
+def test_the_hint_never_suggests_splitting_the_layer() -> None:
+    """Lambda's 250 MB counts the function and all its layers together: a split never helps."""
+    report = size_report(ENTRIES, DISTS, budget_bytes=999)
+    with pytest.raises(BudgetExceededError) as raised:
+        check_budget(report, label="layer x")
+    hint = raised.value.hint or ""
+    assert "split the layer" not in hint
+    assert "does not help" in hint and "all its layers together" in hint
+    assert "container image" in hint

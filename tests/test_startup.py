@@ -37,12 +37,29 @@ def test_help_and_build_do_not_import_boto3(tmp_path: Path) -> None:
     assert not {m for m in modules if m.split(".")[0] in ("boto3", "botocore")}
 
 
+def test_the_import_test_loads_neither_aws_nor_the_installers(tmp_path: Path) -> None:
+    modules = _imported_modules(
+        "from layerkit.cli import run\n"
+        "for argv in (['test', '--help'], ['test', '/nonexistent.zip']):\n"
+        "    try:\n        run(argv)\n    except SystemExit:\n        pass",
+        tmp_path,
+    )
+    assert "layerkit.commands.test_commands" in modules
+    assert "layerkit.importtest" in modules  # the test really ran (and refused the path)
+    assert not {m for m in modules if m.split(".")[0] in ("boto3", "botocore", "uv", "cyclonedx")}
+    assert {m for m in modules if m.startswith("layerkit.commands.")} == {
+        "layerkit.commands.test_commands",
+        "layerkit.commands.common",
+    }
+
+
 # What only a build from scratch needs: the installer's path, slimming, ELF checks, the zip writer
 # and its codecs, and the reader that measures a layer from its zip.
 BUILD_FROM_SCRATCH = (
     "layerkit.assembly", "layerkit.slim", "layerkit.verify", "layerkit.inspection",
     "layerkit.bytecode",  # the interpreter found is remembered: a hit runs and compiles nothing
-    "layerkit.provenance", "elftools", "zlib_ng.zlib_ng", "isal.isal_zlib",
+    "layerkit.provenance", "layerkit.elf", "layerkit.linkage", "layerkit.runtime_libs",
+    "zlib_ng.zlib_ng", "isal.isal_zlib",
     "packaging",  # a lock's plain `name==version` lines are read without it
     "layerkit.sbom", "cyclonedx.",  # the SBOM is kept with the cached build (the top package
     # is read for its version only)
@@ -68,6 +85,21 @@ def test_a_build_the_cache_serves_loads_nothing_of_a_build_from_scratch(
     # only the module of the command that ran was registered
     assert {m for m in modules if m.startswith("layerkit.commands.")} == {
         "layerkit.commands.build_commands",
+        "layerkit.commands.common",
+    }
+
+
+def test_targets_json_loads_no_aws_no_rich_and_nothing_of_a_build(tmp_path: Path) -> None:
+    """The generated workflow's first job runs `layerkit targets . --json` on every push."""
+    modules = _imported_modules(
+        f"from layerkit.cli import run\nassert run(['targets', {str(tmp_path)!r}, '--json']) == 0",
+        tmp_path,
+    )
+    assert "layerkit.matrix" in modules
+    assert not {m for m in modules if m.split(".")[0] in ("rich", "boto3", "botocore")}
+    assert not {m for m in modules if m.startswith((*BUILD_FROM_SCRATCH, "layerkit.workflow"))}
+    assert {m for m in modules if m.startswith("layerkit.commands.")} == {
+        "layerkit.commands.targets_commands",
         "layerkit.commands.common",
     }
 

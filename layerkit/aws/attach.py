@@ -29,6 +29,7 @@ from layerkit.aws.rules import (
 )
 from layerkit.config import LAMBDA_UNZIPPED_LIMIT
 from layerkit.errors import AwsError, LambdaRuleError
+from layerkit.runtimehints import RuntimeHint, unset_notes
 
 Change = Literal["add", "replace", "none"]
 AttachOutcome = Literal["attached", "replaced", "unchanged"]
@@ -247,8 +248,12 @@ def attach_layer(
     dry_run: bool = False,
     allow_downgrade: bool = False,
     wait: WaitSettings = DEFAULT_WAIT,
+    env_hints: Sequence[RuntimeHint] = (),
 ) -> AttachResult:
     """Attach `layer` to `function` (see `plan_layers`), safely against concurrent changes.
+
+    `env_hints` (what the layer's packages write at run time) become notes when the function's
+    environment does not set their variable.
 
     A stale RevisionId (412) or an update that started meanwhile (409) makes layerkit re-read the
     function and re-apply once — only if our layer's slot is as it was; otherwise it stops and
@@ -276,6 +281,7 @@ def attach_layer(
 
     config = settle()
     plan, sizes = prepare(config)
+    env_notes = unset_notes(env_hints, config.get("Environment", {}).get("Variables", {}))
     outcome = _OUTCOMES[plan.change]
     result = AttachResult(
         function=function,
@@ -288,6 +294,7 @@ def attach_layer(
         sizes=sizes,
         dry_run=dry_run,
         revision_id=config.get("RevisionId"),
+        notes=env_notes,
     )
     if plan.change == "none" or dry_run:
         return result
@@ -307,7 +314,7 @@ def attach_layer(
             first_error=exc,
         )
     final = settle()
-    notes = result.notes
+    notes = tuple(dict.fromkeys((*env_notes, *result.notes)))
     if layer_arns(final) != result.after:
         notes = (*notes, f"the function's layers changed again right after: {layer_arns(final)}")
     return replace(result, revision_id=final.get("RevisionId"), notes=notes)

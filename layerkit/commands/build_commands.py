@@ -16,12 +16,13 @@ import typer
 
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption
-from layerkit.report import human_bytes
+from layerkit.report import human_bytes, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from layerkit.config import BuildSettings
+    from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
     from layerkit.workflow import BuildContext, BuildResult
 
@@ -94,6 +95,13 @@ def build(
     strip: Annotated[
         bool | None, typer.Option("--strip/--no-strip", help="Strip debug symbols from .so files.")
     ] = None,
+    drop_other_platforms: Annotated[
+        bool | None,
+        typer.Option(
+            "--drop-other-platforms/--keep-other-platforms",
+            help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
+        ),
+    ] = None,
     compile_pyc: Annotated[
         bool | None,
         typer.Option(
@@ -124,6 +132,16 @@ def build(
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
+    ] = False,
+    build_sdists: Annotated[
+        bool | None,
+        typer.Option(
+            "--build-sdists/--no-build",
+            help="Build sdist-only requirements into pure-Python wheels (default) or refuse them.",
+        ),
+    ] = None,
+    import_test: Annotated[
+        bool, typer.Option("--test", help="Then import each layer's modules (`layerkit test`).")
     ] = False,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -157,16 +175,42 @@ def build(
             if interpreter and "/" in interpreter
             else interpreter,
             "python-downloads": python_downloads,
+            "drop-other-platforms": drop_other_platforms,
             "allow": tuple(allow) if allow else None,
             "compression": compression,
             "sbom": sbom,
+            "build-sdists": build_sdists,
         },
     )
     context = build_context(settings, out, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     result = build_layers(settings, context)
-    out.emit("build", build_view(result), lambda console, _view: render_build(console, result))
+    tests = _import_tests(result) if import_test else {}
+    out.emit(
+        "build",
+        build_view(result, tests),
+        lambda console, _view: render_build(console, result, tests),
+    )
+    if tests:
+        from layerkit.importtest import raise_for_failures
+
+        for built in result.builds:
+            raise_for_failures(tests[built.zip_path], label=f"layer {built.zip_path.name}")
+
+
+def _import_tests(result: BuildResult) -> dict[Path, LayerTestResult]:
+    """`layerkit test` of each zip just built, against its own target."""
+    from layerkit.commands.test_commands import import_host
+    from layerkit.importtest import run_layer_test
+
+    host = import_host()
+    return {
+        b.zip_path: run_layer_test(
+            b.zip_path, host=host, python=b.target.python, arch=b.target.arch
+        )
+        for b in result.builds
+    }
 
 
 def _ask_quietly(ask: Callable[[], object]) -> None:
@@ -208,8 +252,15 @@ def build_context(settings: BuildSettings, out: Output, *, force: bool = False) 
     )
 
 
-def build_view(result: BuildResult) -> dict[str, Any]:
-    """The `--json` payload of a build: one entry per target."""
+def build_view(
+    result: BuildResult, tests: Mapping[Path, LayerTestResult] | None = None
+) -> dict[str, Any]:
+    """The `--json` payload of a build: one entry per target (with its import test, if run)."""
+    views: dict[Path, dict[str, Any]] = {}
+    if tests:
+        from layerkit.commands.test_commands import layer_test_view
+
+        views = {path: layer_test_view(test) for path, test in tests.items()}
     return {
         "name": result.name,
         "installer": result.installer,
@@ -237,6 +288,9 @@ def build_view(result: BuildResult) -> dict[str, Any]:
                 "cached": build.cached,
                 "slim": build.slim,
                 "waived": list(build.waived),
+                "built_from_sdist": list(build.manifest.built_from_sdist),
+                "notes": list(build.notes),
+                "import_test": views.get(build.zip_path),
             }
             for build in result.builds
         ],
@@ -259,7 +313,7 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
     if slim["compile"] is not None:
         parts.append(_bytecode_summary(slim["compile"]))
     if parts:
-        console.print("  slimming: " + "; ".join(parts), markup=False)
+        console.print(shown("  slimming: " + "; ".join(parts)), markup=False)
 
 
 def _bytecode_summary(compiled: Mapping[str, Any]) -> str:
@@ -276,8 +330,11 @@ def _bytecode_summary(compiled: Mapping[str, Any]) -> str:
     return text
 
 
-def render_build(console: Console, result: BuildResult) -> None:
-    """Human-readable build report: per target, the zip, a chart against the budget, slimming."""
+def render_build(
+    console: Console, result: BuildResult, tests: Mapping[Path, LayerTestResult] | None = None
+) -> None:
+    """Human-readable build report: per target, the zip, a chart against the budget, slimming
+    (and the import test, if run)."""
     from layerkit.charts import render_size_chart
 
     for build in result.builds:
@@ -293,9 +350,17 @@ def render_build(console: Console, result: BuildResult) -> None:
             console.print("  unchanged inputs: reused from the build cache", markup=False)
         _render_slim(console, build.slim)
         for waived in build.waived:
-            console.print(f"  waived: {waived}", markup=False)
+            console.print(f"  waived: {shown(waived)}", markup=False)
+        for note in build.notes:
+            console.print(f"  note: {shown(note)}", markup=False)
+        for package in build.manifest.built_from_sdist:
+            console.print(f"  built from its sdist (pure Python): {shown(package)}", markup=False)
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
+        if tests and build.zip_path in tests:
+            from layerkit.commands.test_commands import render_layer_test
+
+            render_layer_test(console, tests[build.zip_path])
 
 
 def register(app: typer.Typer) -> None:
@@ -352,6 +417,8 @@ def inspect(
 
 def inspect_view(result: InspectResult) -> dict[str, Any]:
     """The `--json` payload of `inspect`."""
+    from layerkit.runtimehints import notes_for
+
     size, slim = result.size, result.slim
     return {
         "source": str(result.source),
@@ -381,6 +448,7 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
                 "expected": v.expected,
                 "hint": v.hint,
                 "waived": v.waived,
+                "severity": v.severity,
             }
             for v in result.violations
         ],
@@ -394,7 +462,7 @@ def inspect_view(result: InspectResult) -> dict[str, Any]:
             ],
             "warnings": list(slim.warnings),
         },
-        "notes": list(result.notes),
+        "notes": list(result.notes) + list(notes_for(d.name for d in result.distributions)),
     }
 
 
@@ -403,30 +471,34 @@ def render_inspect(console: Console, result: InspectResult) -> None:
     from layerkit.charts import render_size_chart
 
     view = inspect_view(result)
+
+    def say(text: str) -> None:  # names from the zip: escaped, never markup
+        console.print(shown(text), markup=False)
+
     zipped = f", {human_bytes(view['zipped_bytes'])} zipped" if view["zipped_bytes"] else ""
-    console.print(
+    say(
         f"{view['source']} ({view['kind']}{zipped}), judged as {view['runtime']} "
-        f"{view['architecture']} ({view['target_origin']}); packages in {view['packages_dir']}/",
-        markup=False,
+        f"{view['architecture']} ({view['target_origin']}); packages in {view['packages_dir']}/"
     )
     render_size_chart(console, result.size)
-    console.print("  top-level: " + ", ".join(
+    say("  top-level: " + ", ".join(
         f"{t['path']} {human_bytes(t['bytes'])}" for t in view["top_level"][:6]
-    ), markup=False)  # fmt: skip
+    ))  # fmt: skip
     problems = [p for p in view["problems"] if not p["waived"]]
-    console.print(f"problems: {len(problems) or 'none'}", markup=False)
-    for problem in problems[:25]:
-        owner = f" ({problem['distribution']})" if problem["distribution"] else ""
-        console.print(
-            f"  - {problem['path']}{owner}: {problem['rule']}: found {problem['found']}, "
-            f"target offers {problem['expected']}",
-            markup=False,
-        )
+    errors = sum(p["severity"] == "error" for p in problems)
+    say(
+        f"problems: {errors or 'none'}"
+        + (f" (and {len(problems) - errors} warnings)" if len(problems) > errors else "")
+    )
+    listed = [v for v in result.violations if not v.waived]
+    for violation in listed[:25]:  # errors and warnings alike, in the words of the error message
+        level = "warning: " if violation.severity == "warning" else ""
+        say(f"  - {level}{violation.describe()}")
     slim = view["slimming"]
     savings = [f"{r['rule']} {human_bytes(r['bytes'])} ({r['files']} files)"
                for r in slim["rules"] if r["files"]]  # fmt: skip
     if slim["strip_estimate_bytes"]:
         savings.append(f"strip ~{human_bytes(slim['strip_estimate_bytes'])}")
-    console.print("slimming would save: " + ("; ".join(savings) or "nothing"), markup=False)
+    say("slimming would save: " + ("; ".join(savings) or "nothing"))
     for note in view["notes"]:
-        console.print(f"note: {note}", markup=False)
+        say(f"note: {note}")

@@ -5,16 +5,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from layerkit.report import json_document
+from layerkit.report import json_document, shown
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ProjectArgument = Annotated[
+    Path,
+    typer.Argument(metavar="PATH", help="Project directory (pyproject.toml / layerkit.toml)."),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 ProfileOption = Annotated[
     str | None, typer.Option("--profile", help="AWS profile (default: the standard AWS chain).")
@@ -56,12 +61,18 @@ class Output:
     def progress(self, message: str) -> None:
         """A progress line on stderr (silent with --json or --quiet)."""
         if not self.json and not self.quiet:
-            self.stderr.print(f"[dim]{message}[/dim]" if self.interactive else message)
+            text = shown(message)
+            if self.interactive:
+                from rich.markup import escape
+
+                self.stderr.print(f"[dim]{escape(text)}[/dim]")
+            else:
+                self.stderr.print(text, markup=False)
 
     def warn(self, message: str) -> None:
         """Warnings always reach stderr, even with --json (stdout stays one document)."""
         if not self.quiet:
-            self.stderr.print(f"warning: {message}", markup=False)
+            self.stderr.print(f"warning: {shown(message)}", markup=False)
 
     def emit(self, kind: str, result: Any, render_text: Callable[[Console, Any], None]) -> None:
         """Print the result: a JSON document, or text via `render_text`, or nothing (--quiet)."""

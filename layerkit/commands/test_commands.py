@@ -1,0 +1,120 @@
+"""`layerkit test`: import a layer's modules in a fresh interpreter of the target's version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from layerkit.commands.common import JsonOption, Output, QuietOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from layerkit.importtest import ImportHost, LayerTestResult
+
+SKIPPED_NOTE = "nothing was imported: this is not a pass"
+
+
+def import_host() -> ImportHost:
+    """This machine, as the import test sees it: the real runner, PATH and architecture."""
+    import platform
+    import shutil
+
+    from layerkit.importtest import ImportHost
+    from layerkit.installer import run_command
+
+    return ImportHost(runner=run_command, which=shutil.which, machine=platform.machine())
+
+
+def layer_test(
+    path: Annotated[Path, typer.Argument(help="A layer zip or a directory.")],
+    python: Annotated[
+        str | None, typer.Option("--python", help="Target Python (default: as inspect infers).")
+    ] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="Target architecture.")] = None,
+    module: Annotated[
+        list[str] | None,
+        typer.Option("--import", help="Import this module (repeatable; default: all declared)."),
+    ] = None,
+    interpreter: Annotated[
+        str | None,
+        typer.Option("--interpreter", help="Python of the target's version to import with."),
+    ] = None,
+    require_run: Annotated[
+        bool,
+        typer.Option(
+            "--no-skip", help="Fail (exit 2) instead of skipping when this machine cannot run it."
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Import every module of a layer as Lambda would: read-only copy, fresh interpreter."""
+    from layerkit.errors import UsageError
+    from layerkit.importtest import raise_for_failures, run_layer_test
+
+    out = Output(json=json_output, quiet=quiet)
+    result = run_layer_test(
+        path.resolve(),
+        host=import_host(),
+        python=python,
+        arch=arch,
+        modules=tuple(module or ()),
+        interpreter=interpreter,
+    )
+    out.emit(
+        "test", layer_test_view(result), lambda console, _view: render_layer_test(console, result)
+    )
+    if result.status == "skipped" and require_run:
+        raise UsageError(
+            f"the import test of {path.name} did not run: {result.reason}",
+            hint="run it where the target can run, or drop --no-skip to accept a skip",
+        )
+    raise_for_failures(result, label=f"layer {path.name}")
+
+
+def layer_test_view(result: LayerTestResult) -> dict[str, Any]:
+    """The `--json` payload of `test` (also one entry of `build --test`)."""
+    return {
+        "source": str(result.source),
+        "target": result.target.slug,
+        "runtime": result.target.runtime,
+        "architecture": result.target.arch,
+        "status": result.status,
+        "reason": result.reason,
+        "interpreter": result.interpreter,
+        "imports": [
+            {"module": i.module, "seconds": round(i.seconds, 6), "error": i.error}
+            for i in result.imports
+        ],
+        "notes": list(result.notes),
+    }
+
+
+def render_layer_test(console: Console, result: LayerTestResult) -> None:
+    """Human-readable import test: per module its import time (slowest first) or its error."""
+    target = f"{result.target.runtime} {result.target.arch}"
+    if result.status == "skipped":
+        console.print(f"{result.source.name}: import test SKIPPED for {target}: {result.reason}\n"
+                      f"  {SKIPPED_NOTE}", markup=False)  # fmt: skip
+        return
+    console.print(
+        f"{result.source.name}: imported {len(result.imports)} modules for {target} with "
+        f"{result.interpreter} (fresh interpreter each, read-only copy, Lambda's sys.path)",
+        markup=False,
+    )
+    width = max(len(i.module) for i in result.imports)
+    for item in result.imports:
+        verdict = f"FAILED: {item.error}" if item.error else f"{item.seconds:.3f} s"
+        console.print(f"  {item.module:<{width}}  {verdict}", markup=False)
+    failed = len(result.failures)
+    console.print(f"import test: {'passed' if not failed else f'{failed} failed'}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `test` to the app."""
+    app.command("test")(layer_test)

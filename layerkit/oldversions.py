@@ -1,0 +1,123 @@
+"""Why a version is old: a direct requirement resolved to a release older than the newest on the
+index, because the newer ones publish no wheel for the target.
+
+Two resolutions of the direct requirements alone (``uv pip compile --no-deps``, binary-only):
+one for the target, one for the same Python on the newest Linux uv knows (glibc 2.40). When the
+second finds a newer release than the first, those newer releases have no wheel for the target's
+glibc: one note per package says so. Dependency conflicts are not blamed on wheels: a package the
+full resolution held back below what the target could take gets no note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from layerkit.cache import compile_command
+from layerkit.errors import InstallerError
+from layerkit.installer import CommandRunner, InstallRequest, UvBackend
+from layerkit.targets import Target
+
+# The newest manylinux uv accepts as --python-platform (its list ends there).
+NEWEST_GLIBC_MINOR = 40
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s*$")
+
+
+def newest_platform(target: Target) -> str:
+    """uv's --python-platform for the target's machine on the newest glibc it knows."""
+    return f"{target.machine}-manylinux_2_{NEWEST_GLIBC_MINOR}"
+
+
+def direct_pins(compile_output: str) -> dict[NormalizedName, Version]:
+    """``name==version`` lines of ``uv pip compile`` output (other lines ignored)."""
+    pins: dict[NormalizedName, Version] = {}
+    for line in compile_output.splitlines():
+        match = _PIN.match(line)
+        if match:
+            try:
+                pins[canonicalize_name(match.group(1))] = Version(match.group(2))
+            except InvalidVersion:
+                continue
+    return pins
+
+
+def probe_command(
+    uv: UvBackend, request: InstallRequest, specs_file: Path | None, *, platform: str
+) -> list[str]:
+    """The lock's resolution (`compile_command`) of the direct requirements only, on `platform`."""
+    argv = compile_command(uv, request, specs_file)
+    argv[argv.index("--python-platform") + 1] = platform
+    argv.insert(3, "--no-deps")
+    return argv
+
+
+def notes_for(
+    target: Target,
+    installed: Mapping[NormalizedName, Version],
+    *,
+    for_target: Mapping[NormalizedName, Version],
+    newest: Mapping[NormalizedName, Version],
+) -> tuple[str, ...]:
+    """One note per direct requirement held back by missing wheels (pure)."""
+    glibc = f"glibc {target.glibc[0]}.{target.glibc[1]}"
+    notes = []
+    for name, latest in sorted(newest.items()):
+        possible, picked = for_target.get(name), installed.get(name)
+        if possible is None or picked is None or latest <= possible or picked < possible:
+            continue
+        notes.append(
+            f"{name} {picked}: newer releases (up to {latest}) have no wheel for "
+            f"{target.runtime} {target.arch} / {glibc}"
+        )
+    return tuple(notes)
+
+
+Pins = Mapping[NormalizedName, Version]
+
+
+def probe_versions(
+    request: InstallRequest,
+    *,
+    uv: UvBackend,
+    runner: CommandRunner,
+    scratch: Path,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Pins, Pins] | None:
+    """The newest release of each direct requirement (for the target, on the newest glibc).
+
+    Advice only: when a probe cannot resolve (an index down, a pin on a local file) the answer
+    is None, never a failed build.
+    """
+    specs_file: Path | None = None
+    if request.requirements:
+        specs_file = scratch / "layerkit-direct.in"
+        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
+    outputs = []
+    for platform in (request.target.uv_platform, newest_platform(request.target)):
+        try:
+            result = runner(probe_command(uv, request, specs_file, platform=platform), env=env)
+        except InstallerError:
+            return None
+        if result.returncode != 0:
+            return None
+        outputs.append(direct_pins(result.stdout))
+    return outputs[0], outputs[1]
+
+
+def version_notes(
+    target: Target, installed: Iterable[tuple[str, str]], probed: tuple[Pins, Pins] | None
+) -> tuple[str, ...]:
+    """`notes_for` the installed (name, version) pairs and what `probe_versions` found."""
+    if probed is None:
+        return ()
+    pins = {}
+    for name, version in installed:
+        try:
+            pins[canonicalize_name(name)] = Version(version)
+        except InvalidVersion:
+            continue
+    return notes_for(target, pins, for_target=probed[0], newest=probed[1])

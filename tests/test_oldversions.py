@@ -1,0 +1,62 @@
+"""Why a version is old: one note per direct requirement held back by missing wheels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from layerkit.oldversions import notes_for
+from layerkit.targets import make_target
+from tests.build_fixtures import make_project
+from tests.support import run_cli
+from tests.wheels import make_wheel, serve_index
+
+
+@pytest.fixture(scope="module")
+def versions_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    dists = tmp_path_factory.mktemp("version-dists")
+    make_wheel(dists, "oldpkg", "1.0", tag="py3-none-manylinux_2_17_x86_64")
+    make_wheel(dists, "oldpkg", "2.0", tag="py3-none-manylinux_2_28_x86_64")
+    make_wheel(dists, "oldpkg", "2.1", tag="py3-none-manylinux_2_28_x86_64")
+    make_wheel(dists, "freshpkg", "1.0")
+    make_wheel(dists, "freshpkg", "1.1")
+    with serve_index(dists, tmp_path_factory.mktemp("version-index")) as url:
+        yield url
+
+
+def test_a_release_held_back_by_missing_wheels_gets_one_note(
+    tmp_path: Path, versions_index: str, env: dict[str, str]
+) -> None:
+    project = make_project(tmp_path, "oldpkg\nfreshpkg\n")
+    argv = ["build", str(project), "--index-url", versions_index, "--python", "3.11",
+            "--arch", "x86_64", "-o", str(tmp_path / "o")]  # fmt: skip
+    result = run_cli(*argv, "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    build = json.loads(result.stdout)["builds"][0]
+    assert {(d["name"], d["version"]) for d in build["distributions"]} == {
+        ("oldpkg", "1.0"), ("freshpkg", "1.1"),
+    }  # fmt: skip
+    note = "oldpkg 1.0: newer releases (up to 2.1) have no wheel for python3.11 x86_64 / glibc 2.26"
+    assert build["notes"] == [note]
+    text = run_cli(*argv, env=env)  # served by the build cache: the note is kept with it
+    assert text.returncode == 0, text.stderr
+    assert f"  note: {note}" in text.stdout
+    on_312 = run_cli(*argv[:5], "3.12", *argv[6:], "--json", env=env)
+    assert json.loads(on_312.stdout)["builds"][0]["notes"] == []
+
+
+def test_a_release_held_back_by_a_conflict_is_not_blamed_on_wheels() -> None:
+    target = make_target("3.11", "x86_64")
+    name = canonicalize_name("pkg")
+    notes = notes_for(target, {name: Version("1.0")}, for_target={name: Version("1.5")},
+                      newest={name: Version("2.0")})  # fmt: skip
+    assert notes == ()
+    held = notes_for(target, {name: Version("1.5")}, for_target={name: Version("1.5")},
+                     newest={name: Version("2.0")})  # fmt: skip
+    assert held == ("pkg 1.5: newer releases (up to 2.0) have no wheel for python3.11 x86_64 / "
+                    "glibc 2.26",)  # fmt: skip
