@@ -115,8 +115,9 @@ def probe(
         return f"{path} does not run (a pyenv shim without that version?): {_first_line(result)}"
     lines = result.stdout.split()
     version = lines[0] if lines else "?"
-    if ".".join(version.split(".")[:2]) != python:
-        return f"{path} is Python {version}, not {python}"
+    major_minor = ".".join(version.split(".")[:2])
+    if major_minor != python:
+        return f"{path} is Python {major_minor}, not {python}"
     tag = lines[1] if len(lines) > 1 else None
     expected_tag = f"cpython-{python.replace('.', '')}"
     if tag is not None and tag != expected_tag:

@@ -187,7 +187,7 @@ def test_candidates_in_order_explicit_then_path_then_uv() -> None:
     )  # fmt: skip
     assert found.interpreter == Interpreter("/real/python3.12", "3.12.4", "uv python find")
     assert found.reasons == (
-        "--interpreter: /mine/python is Python 3.11.7, not 3.12",
+        "--interpreter: /mine/python is Python 3.11, not 3.12",
         "/usr/bin/python3.12 does not run (a pyenv shim without that version?): "
         "pyenv: python3.12: not found",
     )
