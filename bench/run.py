@@ -5,8 +5,9 @@
 
 For each workload and run, in fresh temporary directories, interleaving the two tools:
 
-  cold     empty installer caches (wheels come from the index)
-  warm     the same caches, a fresh output directory (layerkit: --force when it has a build cache)
+  cold     empty installer caches (wheels come from the index) and an empty build cache
+  warm     the same caches, a fresh output directory (layerkit: --force when it has a build cache,
+           so only its bytecode store is warm); also layerkit --no-compile
   no-op    layerkit only: the same build again, nothing changed (from requirements.txt, which
            costs a resolution against the index, and from a lock made by `uv pip compile`; with
            --quiet, and from the lock also with the usual text report), five samples per run;
@@ -16,11 +17,19 @@ For each workload and run, in fresh temporary directories, interleaving the two 
            (walk + zip, timed inside the process: the interpreter's start-up is left out)
   rss      peak resident memory of each build (the process and everything it ran)
   size     the zip each one produced, and the two zips of the same tree
+  compile  the bytecode stage alone on layerkit's installed tree: compileall, layerkit's compile
+           from an empty bytecode store and from a warm one (timed inside the process)
+  start    cold start: the import time of the layer's top-level modules from a read-only
+           extracted copy with a fresh target interpreter (-I -B, the layer's paths first on
+           sys.path as on Lambda), best of 5, for the recipe's layer, layerkit --no-compile and
+           layerkit's default (bytecode)
 
 Medians are printed with ratios (recipe / layerkit: above 1 means layerkit is faster or smaller).
 Both sides run with pip's and uv's configuration switched off (PIP_CONFIG_FILE=/dev/null,
 UV_NO_CONFIG=1, no PIP_*/UV_* variables) so a machine's wheel mirrors don't distort the numbers.
-Needs network access to PyPI, `zip` on PATH, and layerkit installed in this interpreter.
+Needs network access to PyPI, `zip` on PATH, layerkit installed in this interpreter, and a
+Python of the target version (found as the tests find one: PATH, pyenv); its directory is put
+first on PATH for layerkit, whose default build then finds it as `python3.X`.
 """
 
 from __future__ import annotations
@@ -47,6 +56,12 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "web": ("requests", "pydantic"),
     "data": ("numpy", "pandas", "pyarrow"),
 }
+# What a function would import at start, per workload (the issue's measure: pandas + parquet).
+IMPORTS: dict[str, tuple[str, ...]] = {
+    "web": ("requests", "pydantic"),
+    "data": ("numpy", "pandas", "pyarrow", "pyarrow.parquet"),
+}
+START_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,10 @@ def layerkit_build(
     return measure, zip_path
 
 
+def manifest_of(zip_path: Path) -> dict[str, object]:
+    return dict(json.loads(zip_path.with_suffix(".json").read_text()))
+
+
 def lock(project: Path, *, python: str, env: Mapping[str, str]) -> None:
     """requirements.txt -> lock.txt: every version pinned, as a CI pipeline would keep it."""
     from uv import find_uv_bin
@@ -210,6 +229,116 @@ def zip_stage(root: Path, python: str, work: Path, env: Mapping[str, str]):
     return zip_r, mine, reference.stat().st_size, ours.stat().st_size
 
 
+# Times layerkit's compile step on a tree, from an empty and from a warm bytecode store.
+COMPILE_SNIPPET = """
+import shutil, sys, time
+from pathlib import Path
+from layerkit.bytecode import BytecodeStore, compile_bytecode
+from layerkit.interpreter import Interpreter
+from layerkit.installer import run_command
+from layerkit.targets import make_target
+tree, work, python, version = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+target = make_target(version.rsplit(".", 1)[0] if version.count(".") > 1 else version, "x86_64")
+store = BytecodeStore(work / "store")
+times = []
+for label in ("cold", "warm"):
+    copy = work / label
+    shutil.copytree(tree, copy)
+    start = time.perf_counter()
+    report = compile_bytecode(copy, target, runner=run_command,
+                              interpreter=Interpreter(python, version, "bench"), store=store)
+    times.append(time.perf_counter() - start)
+print(report.files, report.bytes)
+print(times[0])
+print(times[1])
+"""
+
+
+def compile_stage(
+    packages: Sequence[str], python: str, interpreter: str, work: Path, env: Mapping[str, str]
+) -> dict[str, float]:
+    """compileall and layerkit's compile step (empty store, warm store) on the same tree."""
+    from uv import find_uv_bin
+
+    tree = work / "compile-tree"
+    subprocess.run(
+        [find_uv_bin(), "pip", "install", "--quiet", "--target", str(tree), "--no-compile",
+         "--python-version", python, "--python-platform", "x86_64-manylinux_2_34",
+         "--only-binary", ":all:", *packages],
+        env=dict(env), check=True,
+    )  # fmt: skip
+    from layerkit.slim import compile_command
+    from layerkit.targets import make_target
+
+    reference = work / "compileall-tree"
+    shutil.copytree(tree, reference)
+    compileall = run(compile_command(interpreter, reference, make_target(python, "x86_64")),
+                     env=env)  # fmt: skip
+    version = subprocess.run(
+        [interpreter, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    output = subprocess.run(
+        [sys.executable, "-c", COMPILE_SNIPPET, str(tree), str(work / "lk-compile"), interpreter,
+         version],
+        env=dict(env), capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return {
+        "compileall s": compileall.seconds,
+        "layerkit compile cold s": float(output[2]),
+        "layerkit compile warm s": float(output[3]),
+        "pyc files": float(output[0]),
+        "pyc MB": int(output[1]) / 1e6,
+    }
+
+
+def read_only_copy(zip_path: Path, dest: Path) -> Path:
+    """The layer extracted as Lambda mounts it: nothing in it writable."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(dest)
+    for path in sorted(dest.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    dest.chmod(0o555)
+    return dest
+
+
+def make_writable(root: Path) -> None:
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+# Lambda's sys.path puts /var/task, then the layer's python/lib/pythonX.Y/site-packages and
+# python/ before the runtime's own directories; -I -B: a fresh, isolated interpreter that writes
+# no bytecode (the layer is read-only anyway).
+START_SNIPPET = """
+import sys, time
+root, modules = sys.argv[1], sys.argv[2].split(",")
+sys.path[:0] = [root + "/python/lib/python%d.%d/site-packages" % sys.version_info[:2],
+                root + "/python"]
+start = time.perf_counter()
+for module in modules:
+    __import__(module)
+print(time.perf_counter() - start)
+"""
+
+
+def cold_start(layer: Path, modules: Sequence[str], interpreter: str) -> float:
+    """Best of START_SAMPLES: import `modules` from the extracted `layer` in a fresh process."""
+    samples = []
+    for _ in range(START_SAMPLES):
+        result = subprocess.run(
+            [interpreter, "-I", "-B", "-c", START_SNIPPET, str(layer), ",".join(modules)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise SystemExit(f"importing {modules} from {layer} failed:\n{result.stderr[-2000:]}")
+        samples.append(float(result.stdout.strip().splitlines()[-1]))
+    return min(samples)
+
+
 @contextlib.contextmanager
 def pypi_like_index(
     packages: Sequence[str], *, python: str, env: Mapping[str, str]
@@ -248,6 +377,7 @@ def one_run(
     python: str,
     force: str | None,
     index_url: str,
+    interpreter: str,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix=f"layerkit-bench-{name}-") as tmp:
         work = Path(tmp)
@@ -259,6 +389,8 @@ def one_run(
             os.environ,
             UV_CACHE_DIR=str(work / "uv-cache"),
             LAYERKIT_CACHE_DIR=str(work / "layerkit-cache"),
+            # the target's Python first on PATH: layerkit's default build finds it there
+            PATH=f"{Path(interpreter).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         )
 
         # cold, interleaved
@@ -286,6 +418,24 @@ def one_run(
         results.add("layerkit warm s", lk.seconds)
         results.add("layerkit peak MB", lk.peak_rss_mb)
         results.add("layerkit zip MB", lk_zip.stat().st_size / 1e6)
+        manifest = manifest_of(lk_zip)
+        results.add("layerkit unzipped MiB", int(manifest["unzipped_bytes"]) / 2**20)  # type: ignore[call-overload]
+        results.add("layerkit pyc files", int(manifest.get("bytecode_files", 0)))  # type: ignore[call-overload]
+        results.add("layerkit pyc MiB", int(manifest.get("bytecode_bytes", 0)) / 2**20)  # type: ignore[call-overload]
+        bare, bare_zip = layerkit_build(
+            project, work / "lk-bare", python=python, env=lk_env, force=force is not None,
+            extra=("--no-compile",),
+        )  # fmt: skip
+        results.add("layerkit warm no-compile s", bare.seconds)
+        results.add("layerkit no-compile unzipped MiB",
+                    int(manifest_of(bare_zip)["unzipped_bytes"]) / 2**20)  # type: ignore[call-overload]  # fmt: skip
+
+        # cold start: the same imports from each layer, extracted read-only
+        modules = IMPORTS[name]
+        for label, layer_zip in (("aws", aws_zip), ("no-compile", bare_zip), ("default", lk_zip)):
+            layer = read_only_copy(layer_zip, work / f"start-{label}")
+            results.add(f"start {label} s", cold_start(layer, modules, interpreter))
+            make_writable(layer)
 
         # no-op: the same build again into the same output directory, NOOP_SAMPLES times (it
         # takes a tenth of a second, so one sample is mostly noise). Unpinned requirements must
@@ -326,6 +476,12 @@ def one_run(
         results.add("layerkit same-tree MB", size_mine / 1e6)
         results.add("layerkit zip stage peak MB", mine.peak_rss_mb)
 
+        # the compile stage alone
+        for metric, value in compile_stage(
+            packages, python, interpreter, work / "compile", lk_env
+        ).items():
+            results.add(metric, value)
+
 
 def ratio(numerator: float | None, denominator: float | None) -> str:
     if not numerator or not denominator:
@@ -363,6 +519,24 @@ def report(results: Results) -> str:
          ratio(m("aws zip MB"), m("layerkit zip MB"))),
         ("peak RSS, build", fmt(m("aws peak MB"), "MB"), fmt(m("layerkit peak MB"), "MB"), ""),
         ("peak RSS, zip stage", "", fmt(m("layerkit zip stage peak MB"), "MB"), ""),
+        ("warm build, --no-compile", fmt(m("aws warm s"), "s"),
+         fmt(m("layerkit warm no-compile s"), "s"),
+         ratio(m("aws warm s"), m("layerkit warm no-compile s"))),
+        ("unzipped, default", "", fmt(m("layerkit unzipped MiB"), "MiB"),
+         f"{m('layerkit pyc files'):.0f} .pyc, {m('layerkit pyc MiB'):.1f} MiB"
+         if m("layerkit pyc files") is not None else "-"),
+        ("unzipped, --no-compile", "", fmt(m("layerkit no-compile unzipped MiB"), "MiB"), ""),
+        ("compile stage: compileall", "", fmt(m("compileall s"), "s"),
+         f"{m('pyc files'):.0f} .pyc, {m('pyc MB'):.1f} MB" if m("pyc files") else "-"),
+        ("compile stage: empty store", "", fmt(m("layerkit compile cold s"), "s"),
+         ratio(m("compileall s"), m("layerkit compile cold s"))),
+        ("compile stage: warm store", "", fmt(m("layerkit compile warm s"), "s"),
+         ratio(m("compileall s"), m("layerkit compile warm s"))),
+        ("cold start: recipe's layer", "", fmt(m("start aws s"), "s"), ""),
+        ("cold start: --no-compile", "", fmt(m("start no-compile s"), "s"), ""),
+        ("cold start: default", "", fmt(m("start default s"), "s"),
+         f"{ratio(m('start no-compile s'), m('start default s'))} vs --no-compile, "
+         f"{ratio(m('start aws s'), m('start default s'))} vs recipe"),
     ]  # fmt: skip
     width = max(len(r[0]) for r in rows)
     lines = [
@@ -421,7 +595,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not shutil.which("zip"):
         parser.error("the recipe needs Info-ZIP `zip` on PATH (apt-get install zip)")
     force = "--force" if layerkit_has("--force") else None
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tests/
+    from tests.interpreters import find_python
+
+    interpreter = find_python(args.python)
+    if interpreter is None:
+        parser.error(f"no Python {args.python} here: `uv python install {args.python}`")
     info = machine()
+    info["target interpreter"] = interpreter
     print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     if force is None:
         print(
@@ -435,7 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with pypi_like_index(packages, python=args.python, env=clean_env(os.environ)) as url:
             for index in range(args.runs):
                 print(f"{name}: run {index + 1}/{args.runs}", file=sys.stderr, flush=True)
-                one_run(name, packages, results, python=args.python, force=force, index_url=url)
+                one_run(name, packages, results, python=args.python, force=force, index_url=url,
+                        interpreter=interpreter)  # fmt: skip
         print(report(results), flush=True)
         all_results.append(results)
     info["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())

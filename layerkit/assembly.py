@@ -17,6 +17,7 @@ from pathlib import Path
 from layerkit import __version__
 from layerkit.archive import ZipResult, layer_members, write_zip, zip_timestamp
 from layerkit.budget import SizeReport, check_budget, size_report
+from layerkit.bytecode import BytecodeStore, CompileReport
 from layerkit.config import BuildSettings
 from layerkit.contents import (
     METADATA_READ_LIMIT,
@@ -29,10 +30,11 @@ from layerkit.contents import (
 )
 from layerkit.errors import LayerkitError
 from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
+from layerkit.interpreter import Discovery
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes
-from layerkit.slim import slim_tree
+from layerkit.slim import BytecodeRequest, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
 from layerkit.workflow import (
@@ -115,6 +117,7 @@ def _manifest(
     report: SizeReport,
     inputs_digest: str,
     wheel_hashes: Mapping[str, str],
+    compiled: CompileReport | None,
     built_from_sdist: tuple[str, ...],
 ) -> Manifest:
     by_name = {d.name: d for d in report.distributions}
@@ -146,6 +149,9 @@ def _manifest(
             for d in distributions
         ),
         inputs_digest=inputs_digest,
+        bytecode_interpreter=(compiled.version or "") if compiled and compiled.files else "",
+        bytecode_files=compiled.files if compiled else 0,
+        bytecode_bytes=compiled.bytes if compiled else 0,
         built_from_sdist=built_from_sdist,
     )
 
@@ -177,6 +183,7 @@ def assemble(
     resolution: Callable[[], Resolution],
     key_for_install: Callable[[Path], str],
     ctx: BuildContext,
+    discovery: Discovery | None = None,
     built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install `request`, then slim, verify, size and zip it into the output directory.
@@ -200,6 +207,14 @@ def assemble(
     key = key_for_install(site_packages)
 
     # Slim before verifying: an excluded or stripped file must be judged as it will ship.
+    bytecode = None
+    if discovery is not None:
+        store_root = (
+            ctx.cache.root if ctx.cache is not None else site_packages.parent
+        ) / "bytecode"
+        bytecode = BytecodeRequest(
+            settings.slim.compile, discovery, BytecodeStore(store_root), settings.budget_bytes
+        )
     slimmed = slim_tree(
         site_packages,
         target,
@@ -207,6 +222,7 @@ def assemble(
         runner=ctx.runner,
         which=ctx.which,
         host_machine=ctx.host_machine,
+        bytecode=bytecode,
     )
     for warning in slimmed.warnings:
         ctx.warn(warning)
@@ -252,6 +268,7 @@ def assemble(
         report=report,
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
+        compiled=slimmed.compile,
         built_from_sdist=built_from_sdist,
     )
     manifest_path = write_manifest_beside(zip_path, manifest)

@@ -64,10 +64,13 @@ def size_report(
 ) -> SizeReport:
     """Total, per-distribution, per-top-level-directory and largest-file sizes."""
     size_of = {e.path: e.size for e in entries}
+    bytecode = _bytecode_by_source(size_of)
     per_dist: list[DistributionSize] = []
     owned: set[str] = set()
     for dist in distributions:
         files = [f for f in dist.files if f in size_of]
+        # .pyc compiled after the install are not in RECORD: they weigh on their module's owner
+        files += [pyc for f in dist.files for pyc in bytecode.get(f, ()) if pyc not in dist.files]
         owned.update(files)
         per_dist.append(
             DistributionSize(dist.name, dist.version, len(files), sum(size_of[f] for f in files))
@@ -95,6 +98,18 @@ def size_report(
         top_level=tuple(top_level[:TOP_N]),
         largest_files=tuple(largest[:TOP_N]),
     )
+
+
+def _bytecode_by_source(paths: Iterable[str]) -> dict[str, list[str]]:
+    """``a/b.py`` -> its ``a/__pycache__/b.<tag>.pyc`` files among `paths`."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        directory, _, name = path.rpartition("/")
+        if name.endswith(".pyc") and directory.rpartition("/")[2] == "__pycache__":
+            parent = directory.rpartition("/")[0]
+            source = f"{name.rsplit('.', 2)[0]}.py"  # mod.cpython-312.pyc -> mod.py
+            found[f"{parent}/{source}" if parent else source].append(path)
+    return found
 
 
 def size_report_from_json(document: Mapping[str, Any]) -> SizeReport:

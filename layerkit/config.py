@@ -36,7 +36,11 @@ LAYERKIT_TOML = "layerkit.toml"
 PYPROJECT_TOML = "pyproject.toml"
 DEFAULT_REQUIREMENTS = "requirements.txt"
 
-OptionKind = Literal["str", "bool", "int", "str-list", "size"]
+OptionKind = Literal["str", "bool", "int", "str-list", "size", "bool-or-auto"]
+# compile: "auto" ships bytecode when an interpreter of the target version is found,
+# "required" (true / --compile) fails the build without one, "never" (false / --no-compile).
+CompileMode = Literal["auto", "required", "never"]
+_COMPILE_MODES: dict[bool | str, CompileMode] = {"auto": "auto", True: "required", False: "never"}
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,20 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "compile",
+        "bool-or-auto",
+        "Ship unchecked-hash .pyc compiled by an interpreter of the target version: 'auto' "
+        "(default) when one is found, true to require it, false never.",
+    ),
+    OptionSpec(
+        "interpreter",
+        "str",
+        "Python of the target version to compile with (a path, or a command on PATH); "
+        "default: python3.X on PATH, then `uv python find`.",
+    ),
+    OptionSpec(
+        "python-downloads",
         "bool",
-        "Ship .pyc compiled by an interpreter of the target version. Default: false.",
+        "Let uv download a Python of the target version to compile with. Default: false.",
     ),
     OptionSpec("allow", "str-list", "Distributions whose compatibility violations are waived."),
     OptionSpec("compression", "str", "fast, default or small."),
@@ -178,7 +194,7 @@ class SlimSettings:
     exclude_distributions: tuple[str, ...] = ()
     exclude_globs: tuple[str, ...] = ()
     strip: bool = False
-    compile: bool = False
+    compile: CompileMode = "auto"
     drop_other_platforms: bool = False
 
 
@@ -201,6 +217,8 @@ class BuildSettings:
     compression: CompressionName = "default"
     sbom: bool = False
     config_file: Path | None = None
+    interpreter: str | None = None  # --interpreter: a path or a command name
+    python_downloads: bool = False  # uv may download a Python to compile with
     build_sdists: bool = True
 
 
@@ -289,6 +307,10 @@ def _check_type(spec: OptionSpec, value: Any, where: str) -> Any:
     if spec.kind == "bool":
         if not isinstance(value, bool):
             raise wrong("true or false")
+        return value
+    if spec.kind == "bool-or-auto":
+        if not isinstance(value, bool) and value != "auto":
+            raise wrong("true, false or 'auto'")
         return value
     if spec.kind == "int":
         if not isinstance(value, int) or isinstance(value, bool):
@@ -513,15 +535,27 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
             exclude_distributions=merged.get("exclude", ()),
             exclude_globs=merged.get("exclude-globs", ()),
             strip=merged.get("strip", False),
-            compile=merged.get("compile", False),
+            compile=_COMPILE_MODES[merged.get("compile", "auto")],
             drop_other_platforms=merged.get("drop-other-platforms", False),
         ),
         allow=merged.get("allow", ()),
         compression=compression,
         sbom=merged.get("sbom", False),
         config_file=config.source,
+        interpreter=_interpreter(
+            merged.get("interpreter"), base, from_file="interpreter" not in options
+        ),
+        python_downloads=merged.get("python-downloads", False),
         build_sdists=merged.get("build-sdists", True),
     )
+
+
+def _interpreter(value: str | None, base: Path, *, from_file: bool) -> str | None:
+    """A path in the configuration file is relative to the project; a bare name stays a name."""
+    if value is None or "/" not in value:
+        return value
+    path = Path(value).expanduser()
+    return str(base / path if from_file and not path.is_absolute() else path)
 
 
 def resolve_publish_settings(

@@ -54,6 +54,11 @@ class Manifest:
     budget_bytes: int
     distributions: tuple[DistributionInfo, ...]
     inputs_digest: str = ""
+    # The bytecode shipped: the full version of the interpreter that compiled it ('' for none),
+    # how many .pyc and their bytes.
+    bytecode_interpreter: str = ""
+    bytecode_files: int = 0
+    bytecode_bytes: int = 0
     # "name version" of each package that had only an sdist and was built into a pure wheel
     built_from_sdist: tuple[str, ...] = ()
 

@@ -29,7 +29,7 @@ import posixpath
 import re
 import stat
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -39,7 +39,16 @@ from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from layerkit.config import SlimSettings
+from layerkit.bytecode import (
+    BytecodeStore,
+    CompileReport,
+    cache_tag,
+    compile_bytecode,
+    fit_budget,
+    pyc_path,
+    sources,
+)
+from layerkit.config import CompileMode, SlimSettings
 from layerkit.contents import (
     METADATA_READ_LIMIT,
     FileEntry,
@@ -48,6 +57,7 @@ from layerkit.contents import (
     scan_tree,
 )
 from layerkit.elf import ElfError, is_elf, read_elf
+from layerkit.interpreter import PYC_MAGIC, Discovery, Which, locate_interpreter
 from layerkit.targets import Target
 from layerkit.verify import (
     Opener,
@@ -78,17 +88,6 @@ RULE_DESCRIPTIONS: dict[RuleName, str] = {
     "stale-bytecode": "timestamp-based .pyc files, invalid once the zip fixes every mtime",
 }
 
-# importlib.util.MAGIC_NUMBER of each final release (CPython's
-# Include/internal/pycore_magic_number.h, formerly Lib/importlib/_bootstrap_external.py).
-# 3.9-3.13 checked against the interpreters themselves; 3.14's is the 3.14rc3 bump (3627).
-PYC_MAGIC: dict[str, int] = {
-    "3.9": 3425,
-    "3.10": 3439,
-    "3.11": 3495,
-    "3.12": 3531,
-    "3.13": 3571,
-    "3.14": 3627,
-}
 # The first magic number of each version's development series (alphas included).
 _MAGIC_SERIES: tuple[tuple[int, str], ...] = (
     (3360, "3.6"),
@@ -196,10 +195,6 @@ def python_of_magic(magic: int) -> str | None:
     return version
 
 
-def _cache_tag(target: Target) -> str:
-    return f"cpython-{target.cpython_abi[2:]}"
-
-
 def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName, str] | None:
     """Which bytecode rule removes this .pyc and why, or None to keep it."""
     magic = pyc_magic(head)
@@ -214,7 +209,7 @@ def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName,
         return None  # a sourceless module: loaded whatever its invalidation mode
     parts = posixpath.basename(path).split(".")
     tag = parts[1] if len(parts) >= 3 else ""
-    if tag != _cache_tag(target):
+    if tag != cache_tag(target):
         return "foreign-bytecode", f"named for {tag or 'no interpreter'}, never looked up"
     if len(parts) > 3:
         return "foreign-bytecode", f"optimisation level {parts[2]}; Lambda runs without -O"
@@ -720,7 +715,6 @@ def _remove_empty_dirs(root: Path, directories: Iterable[Path]) -> None:
 
 # --- strip -------------------------------------------------------------------------------------
 
-Which = Callable[[str], str | None]
 _LLVM_STRIP_VERSIONS = tuple(range(21, 13, -1))
 
 
@@ -841,44 +835,43 @@ def _stripped_problem(output: Path, target: Target) -> str | None:
 
 
 # --- compile -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CompileReport:
-    """Whether .pyc were written, by which interpreter, how many and how big."""
-
-    interpreter: str | None
-    files: int = 0
-    bytes: int = 0
-    skipped_reason: str | None = None
-    warnings: tuple[str, ...] = ()
-
-
-_VERSION_PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
+# The compile step itself (bytecode reuse, the budget) is `layerkit.bytecode`; finding the
+# interpreter is `layerkit.interpreter`.
 
 
 def find_interpreter(
-    target: Target, *, which: Which, runner: CommandRunner
+    target: Target,
+    *,
+    which: Which,
+    runner: CommandRunner,
+    explicit: str | None = None,
+    uv: str | None = None,
+    python_downloads: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str | None, str]:
-    """``python3.X`` of exactly the target's version: (path, '') or (None, why not)."""
-    name = target.runtime
-    found = which(name)
-    if not found:
+    """An interpreter of exactly the target's version: (path, '') or (None, why not).
+
+    Tries `explicit` (``--interpreter``), ``python3.X`` on PATH, then ``uv python find`` when
+    `uv` is given (see `layerkit.interpreter.locate_interpreter`).
+    """
+    found = locate_interpreter(
+        target, which=which, runner=runner, explicit=explicit, uv=uv,
+        python_downloads=python_downloads, env=env,
+    )  # fmt: skip
+    if found.interpreter is None:
+        version = target.python
         return None, (
-            f"no {name} on PATH; install Python {target.python} (e.g. `uv python install "
-            f"{target.python}` and put it on PATH) to ship .pyc, or leave compile off"
+            f"{found.reason}; install Python {version} (e.g. `uv python install {version}`) "
+            "or pass --interpreter PATH"
         )
-    result = runner([found, "-I", "-c", _VERSION_PROBE])
-    if result.returncode != 0:
-        return None, f"{found} does not run (a pyenv shim without that version?): {result.tail(2)}"
-    reported = result.stdout.strip()
-    if reported != target.python:
-        return None, f"{found} is Python {reported}, not {target.python}"
-    return found, ""
+    return found.interpreter.path, ""
 
 
 def compile_command(interpreter: str, root: Path, target: Target) -> list[str]:
-    """compileall for `root` (site-packages): unchecked-hash .pyc, paths as on Lambda (/opt/...)."""
+    """compileall for `root` (site-packages): unchecked-hash .pyc, paths as on Lambda (/opt/...).
+
+    What `layerkit.bytecode.compile_bytecode` writes file by file, byte for byte.
+    """
     return [
         interpreter,
         "-I",
@@ -900,32 +893,30 @@ def compile_command(interpreter: str, root: Path, target: Target) -> list[str]:
     ]
 
 
-def compile_bytecode(
-    root: Path, target: Target, *, runner: CommandRunner, interpreter: str | None, reason: str = ""
-) -> CompileReport:
-    """Write unchecked-hash .pyc for every module under `root` with the target's interpreter.
+@dataclass(frozen=True)
+class BytecodeRequest:
+    """How a build compiles: the mode, the interpreter found (or why none), the store, budget."""
 
-    Unchecked-hash .pyc do not depend on mtimes (the zip fixes them) and load without reading the
-    source, which is what a cold start on read-only /opt wants. With no interpreter, `reason`
-    says why nothing was compiled.
-    """
+    mode: CompileMode
+    discovery: Discovery
+    store: BytecodeStore
+    budget_bytes: int
+
+
+def _compile_step(
+    root: Path, target: Target, request: BytecodeRequest, *, runner: CommandRunner
+) -> CompileReport:
+    interpreter = request.discovery.interpreter
     if interpreter is None:
-        return CompileReport(None, skipped_reason=reason, warnings=(f"compile skipped: {reason}",))
-    result = runner(compile_command(interpreter, root, target))
-    warnings = []
-    if result.returncode != 0:
-        warnings.append(
-            "compile: some modules did not compile for "
-            f"{target.runtime} (they are shipped as source): {result.tail(5)}"
-        )
-    tag = f".{_cache_tag(target)}.pyc"
-    files = [p for p in root.rglob(f"__pycache__/*{tag}") if p.is_file()]
-    return CompileReport(
-        interpreter,
-        files=len(files),
-        bytes=sum(p.stat().st_size for p in files),
-        warnings=tuple(warnings),
-    )
+        reason = request.discovery.reason
+        return CompileReport(None, skipped_reason=reason, mode=request.mode)
+    report = compile_bytecode(
+        root, target, runner=runner, interpreter=interpreter, store=request.store,
+        mode=request.mode,
+    )  # fmt: skip
+    tree_bytes = sum(entry.size for entry in scan_tree(root))
+    pycs = [pyc_path(source, target) for source in sources(root)]
+    return fit_budget(root, report, pycs, tree_bytes=tree_bytes, budget_bytes=request.budget_bytes)
 
 
 # --- everything, on a tree ---------------------------------------------------------------------
@@ -939,8 +930,13 @@ def slim_tree(
     runner: CommandRunner,
     which: Which,
     host_machine: str,
+    bytecode: BytecodeRequest | None = None,
 ) -> SlimReport:
-    """Plan, remove, then strip and compile as `options` ask, on the site-packages dir `root`."""
+    """Plan, remove, then strip and compile as `options` ask, on the site-packages dir `root`.
+
+    Bytecode is written when `bytecode` says how (its mode is not ``never``); without an
+    interpreter the report says why none was.
+    """
     entries = scan_tree(root)
     distributions = read_distributions(root, entries)
     slim_plan = plan(entries, tree_opener(root), target, options, distributions)
@@ -950,11 +946,8 @@ def slim_tree(
         tool = find_strip(target, which=which, host_machine=host_machine)
         strip_report = strip_shared_objects(root, slim_plan.strip, target, runner=runner, tool=tool)
     compile_report = None
-    if options.compile:
-        interpreter, reason = find_interpreter(target, which=which, runner=runner)
-        compile_report = compile_bytecode(
-            root, target, runner=runner, interpreter=interpreter, reason=reason
-        )
+    if bytecode is not None and bytecode.mode != "never":
+        compile_report = _compile_step(root, target, bytecode, runner=runner)
     warnings = [*report.warnings]
     for step in (strip_report, compile_report):
         if step is not None:

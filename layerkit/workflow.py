@@ -31,7 +31,7 @@ from layerkit.cache import (
 )
 from layerkit.config import BuildSettings
 from layerkit.editables import without_editables
-from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError
+from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError, UsageError
 from layerkit.installer import (
     CommandRunner,
     InstallerBackend,
@@ -41,6 +41,14 @@ from layerkit.installer import (
     backend_for_target,
     build_wheel,
     resolve_with_pip,
+)
+from layerkit.interpreter import (
+    Discovery,
+    discovery_fingerprint,
+    locate_interpreter,
+    no_bytecode_message,
+    recall,
+    remember,
 )
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.safewrite import (
@@ -52,9 +60,10 @@ from layerkit.safewrite import (
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
+    from layerkit.interpreter import Which
     from layerkit.provenance import Resolution
     from layerkit.sdists import BuiltFromSdist
-    from layerkit.slim import SlimReport, Which
+    from layerkit.slim import SlimReport
 
 MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
 
@@ -181,8 +190,63 @@ def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Re
     return provenance.pylock_resolution(lock)
 
 
-def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> BuildInputs:
-    """Every input besides the resolved pins that decides the bytes of `target`'s zip."""
+def discover_interpreter(
+    settings: BuildSettings, target: Target, ctx: BuildContext
+) -> Discovery | None:
+    """The interpreter to compile `target`'s bytecode with (None when compile is off).
+
+    The outcome is remembered in the build cache (see `layerkit.interpreter`); --force looks again.
+    """
+    if settings.slim.compile == "never":
+        return None
+    memo = ctx.cache.root / "interpreters" if ctx.cache is not None else None
+    fingerprint = ""
+    if memo is not None:
+        fingerprint = discovery_fingerprint(
+            target, which=ctx.which, env=ctx.env, explicit=settings.interpreter,
+            python_downloads=settings.python_downloads, cwd=Path.cwd(),
+        )  # fmt: skip
+        known = None if ctx.force else recall(memo, fingerprint)
+        if known is not None:
+            return known
+    found = locate_interpreter(
+        target, which=ctx.which, runner=ctx.runner, explicit=settings.interpreter,
+        uv=ctx.resolver.uv, python_downloads=settings.python_downloads, env=ctx.env,
+    )  # fmt: skip
+    if memo is not None:
+        remember(memo, fingerprint, found)
+    return found
+
+
+def _discover_all(settings: BuildSettings, ctx: BuildContext) -> dict[str, Discovery | None]:
+    """One discovery per target Python version; without an interpreter, say so once (or fail
+    when --compile requires one)."""
+    found: dict[str, Discovery | None] = {}
+    for target in settings.targets:
+        if target.python in found:
+            continue
+        discovery = found[target.python] = discover_interpreter(settings, target, ctx)
+        if discovery is None or discovery.interpreter is not None:
+            continue
+        if settings.slim.compile == "required":
+            raise UsageError(
+                f"--compile needs a Python {target.python} interpreter to compile the layer's "
+                f"bytecode, and none was found ({discovery.reason})",
+                hint=f"`uv python install {target.python}`, --interpreter PATH, "
+                "--python-downloads (uv fetches one), or --no-compile",
+            )
+        ctx.warn(no_bytecode_message(discovery))
+    return found
+
+
+def cache_inputs(
+    settings: BuildSettings,
+    target: Target,
+    ctx: BuildContext,
+    discovery: Discovery | None = None,
+) -> BuildInputs:
+    """Every input besides the resolved pins that decides the bytes of `target`'s zip: with
+    bytecode, the full version of the interpreter that compiles it (None: no bytecode)."""
     options: dict[str, Any] = {
         "name": settings.name,
         "slim": settings.slim,
@@ -196,8 +260,11 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
         from layerkit.slim import find_strip
 
         options["strip_tool"] = find_strip(target, which=ctx.which, host_machine=ctx.host_machine)
-    if settings.slim.compile:
-        options["compile_with"] = ctx.which(f"python{target.python}")
+    if discovery is not None:
+        found = discovery.interpreter
+        options["bytecode_interpreter"] = None if found is None else found.version
+    # The installer that installs this target (pip for glibc 2.26) keys it, with its version.
+    installer, _why = backend_for_target(ctx.backend, target)
     return BuildInputs(
         requirement_texts=tuple(
             path.read_text(encoding="utf-8", errors="replace")
@@ -205,8 +272,8 @@ def cache_inputs(settings: BuildSettings, target: Target, ctx: BuildContext) -> 
         ),
         requirements=settings.requirements,
         target=target.slug,
-        installer=ctx.backend.name,
-        installer_version=ctx.backend.version(),
+        installer=installer.name,
+        installer_version=installer.version(),
         layerkit_version=__version__,
         options=options,
     )
@@ -234,8 +301,15 @@ def slim_summary(report: SlimReport) -> dict[str, Any]:
         if compiled is None
         else {
             "interpreter": compiled.interpreter,
+            "interpreter_version": compiled.version,
+            "mode": compiled.mode,
             "files": compiled.files,
             "bytes": compiled.bytes,
+            "reused_files": compiled.reused,
+            "compiled_files": compiled.compiled,
+            "dropped": [
+                {"package": d.package, "files": d.files, "bytes": d.bytes} for d in compiled.dropped
+            ],
             "skipped_reason": compiled.skipped_reason,
         },
         "notes": list(report.notes),
@@ -253,7 +327,9 @@ _STRIP_SHAPE = {
     "tool": (str, _NONE), "files": int, "bytes_saved": int, "skipped_reason": (str, _NONE),
 }  # fmt: skip
 _COMPILE_SHAPE = {
-    "interpreter": (str, _NONE), "files": int, "bytes": int, "skipped_reason": (str, _NONE),
+    "interpreter": (str, _NONE), "interpreter_version": (str, _NONE), "mode": str, "files": int,
+    "bytes": int, "reused_files": int, "compiled_files": int, "dropped": list,
+    "skipped_reason": (str, _NONE),
 }  # fmt: skip
 
 
@@ -370,6 +446,7 @@ def build_target(
     staging: Path,
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
+    discovery: Discovery | None = None,
     built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install, check and zip one target; write its zip and manifest into the output dir.
@@ -392,7 +469,7 @@ def build_target(
     resolution = functools.cache(functools.partial(_resolve, request, staging=staging, ctx=ctx))
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
     cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
-    inputs = cache_inputs(settings, target, ctx) if cacheable else None
+    inputs = cache_inputs(settings, target, ctx, discovery) if cacheable else None
     decision = None
     if ctx.cache is not None and inputs is not None and not ctx.force:
         decision = find_build(ctx.cache, inputs, resolve=lambda: resolution().pins)
@@ -435,6 +512,7 @@ def build_target(
             key_for_install=key_for_install,
             ctx=ctx,
             built_from_sdist=built_from_sdist,
+            discovery=discovery,
         )
         installed = [(d.name, d.version) for d in built.manifest.distributions]
         notes = version_notes(target, installed, probe.result())
@@ -458,6 +536,7 @@ def build_target_from_sources(
     staging: Path,
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
+    discovery: Discovery | None = None,
 ) -> TargetBuild:
     """`build_target`, and when the target cannot be resolved because packages publish only an
     sdist: build those into pure-Python wheels (`layerkit.sdists`) and try again with them."""
@@ -473,6 +552,7 @@ def build_target_from_sources(
                 extra_requirements=extra_requirements,
                 ctx=ctx,
                 built_from_sdist=tuple(str(b) for b in built),
+                discovery=discovery,
             )
         except (CompatibilityError, ResolutionError) as failure:
             from layerkit.sdists import build_missing_wheels  # only a failed resolution
@@ -499,6 +579,7 @@ def build_target_from_sources(
 
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
+    discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
     _prepare_output_dir(settings.output_dir)
     builds: list[TargetBuild] = []
     # One build at a time per output directory: two would mix their zips and manifests.
@@ -512,7 +593,12 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
             for target in settings.targets:
                 builds.append(
                     build_target_from_sources(
-                        settings, target, staging=staging, extra_requirements=local_wheels, ctx=ctx
+                        settings,
+                        target,
+                        staging=staging,
+                        extra_requirements=local_wheels,
+                        ctx=ctx,
+                        discovery=discoveries[target.python],
                     )
                 )
     return BuildResult(

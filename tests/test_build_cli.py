@@ -29,6 +29,7 @@ def test_build_matrix_picks_the_right_wheel_per_arch(
         "build", str(project), "-r", str(project / "requirements.txt"),
         "--python", "3.12", "--arch", "x86_64", "--arch", "arm64",
         "--name", "deps", "-o", str(tmp_path / "out"), "--index-url", index_url, "--json",
+        "--no-compile",  # what the installer leaves: no .pyc of the host's interpreter
         env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -218,7 +219,7 @@ def test_pip_backend_builds_the_same_distributions(
 ) -> None:
     project = make_project(tmp_path, "purepkg\nnatpkg\n")
     result = run_cli("build", str(project), "-r", str(project / "requirements.txt"),
-                     "--installer", "pip", "--python", "3.12", "--arch", "arm64",
+                     "--installer", "pip", "--python", "3.12", "--arch", "arm64", "--no-compile",
                      "-o", str(tmp_path / "o"), "--index-url", index_url, "--json", env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     build = json.loads(result.stdout)["builds"][0]

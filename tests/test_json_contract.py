@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,10 @@ def documents(
     built = _run(env, docs, "build", str(project), "--index-url", index_url, "--python", "3.12",
                  "-o", str(out), "--sbom")  # fmt: skip
     zip_path = built["builds"][0]["zip"]
+    # with bytecode: the host's Python compiles it for its own version
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    _run(env, docs, "build", str(project), "--index-url", index_url, "--python", host,
+         "-o", str(tmp_path / "dist-pyc"), "--interpreter", sys.executable)  # fmt: skip
     _run(env, docs, "inspect", zip_path)
     _run(env, docs, "test", zip_path)  # passed, or skipped where python3.12 cannot run
 

@@ -6,6 +6,7 @@ import importlib.util
 import io
 import marshal
 import os
+import platform
 import shutil
 import sys
 import zipfile
@@ -15,13 +16,15 @@ from pathlib import Path
 import pytest
 
 from layerkit import slim, verify
-from layerkit.config import SlimSettings
+from layerkit.bytecode import BytecodeStore
+from layerkit.config import CompileMode, SlimSettings
 from layerkit.contents import (
     distributions_from_texts,
     read_distributions,
     scan_tree,
 )
 from layerkit.installer import CommandResult, CommandRunner, run_command
+from layerkit.interpreter import Discovery, Interpreter, locate_interpreter
 from layerkit.safezip import open_layer_zip
 from layerkit.slim import PYC_MAGIC, SlimPlan
 from layerkit.targets import Target, make_target
@@ -718,23 +721,35 @@ def scripted_runner(result: CommandResult) -> CommandRunner:
 def test_no_interpreter_of_the_target_version_says_why() -> None:
     found, reason = slim.find_interpreter(PY312, which=fake_which(), runner=failing_runner)
     assert found is None
-    assert reason.startswith("no python3.12 on PATH; install Python 3.12")
+    assert reason == (
+        "no python3.12 on PATH; install Python 3.12 (e.g. `uv python install 3.12`) "
+        "or pass --interpreter PATH"
+    )
 
 
 def test_an_interpreter_that_does_not_run_says_why() -> None:
-    runner = scripted_runner(CommandResult((), 127, "", "pyenv: python3.12: command not found"))
+    runner = scripted_runner(
+        CommandResult((), 127, "", "pyenv: python3.12: command not found\n\nmore words\n")
+    )
     found, reason = slim.find_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
     assert found is None
-    assert reason == (
+    assert reason.startswith(
         "/usr/bin/python3.12 does not run (a pyenv shim without that version?): "
-        "pyenv: python3.12: command not found"
+        "pyenv: python3.12: command not found; install Python 3.12"
     )
 
 
 def test_an_interpreter_of_another_version_is_refused() -> None:
-    runner = scripted_runner(CommandResult((), 0, "3.11\n", ""))
+    runner = scripted_runner(CommandResult((), 0, "3.11.7\ncpython-311\n3495\n/x/py\n", ""))
     found, reason = slim.find_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
-    assert (found, reason) == (None, "/usr/bin/python3.12 is Python 3.11, not 3.12")
+    assert found is None
+    assert reason.startswith("/usr/bin/python3.12 is Python 3.11, not 3.12; install")
+
+
+def test_an_interpreter_answering_only_its_version_is_accepted() -> None:
+    runner = scripted_runner(CommandResult((), 0, "3.12\n", ""))
+    found = slim.find_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
+    assert found == ("/usr/bin/python3.12", "")
 
 
 def test_compile_command(tmp_path: Path) -> None:
@@ -759,18 +774,15 @@ def test_compile_command(tmp_path: Path) -> None:
     ]
 
 
-def test_compile_skipped_reports_the_reason(tmp_path: Path) -> None:
-    report = slim.compile_bytecode(
-        tmp_path, PY312, runner=failing_runner, interpreter=None, reason="why"
-    )
-    assert (report.files, report.skipped_reason, report.warnings) == (
-        0,
-        "why",
-        ("compile skipped: why",),
-    )
-
-
 HOST = make_target(f"{sys.version_info.major}.{sys.version_info.minor}", "x86_64")
+
+
+def bytecode_request(
+    tmp_path: Path, discovery: Discovery, mode: CompileMode = "auto"
+) -> slim.BytecodeRequest:
+    return slim.BytecodeRequest(
+        mode, discovery, BytecodeStore(tmp_path / "store"), budget_bytes=10**9
+    )
 
 
 def test_compiled_bytecode_is_reproducible_and_kept_by_the_plan(tmp_path: Path) -> None:
@@ -778,21 +790,25 @@ def test_compiled_bytecode_is_reproducible_and_kept_by_the_plan(tmp_path: Path) 
     link_dir.mkdir()
     (link_dir / HOST.runtime).symlink_to(sys.executable)
     which = lambda name: shutil.which(name, path=str(link_dir))  # noqa: E731
-    interpreter, reason = slim.find_interpreter(HOST, which=which, runner=run_command)
-    assert interpreter is not None, reason
+    discovery = locate_interpreter(HOST, which=which, runner=run_command)
+    assert discovery.interpreter is not None, discovery.reason
 
     sources = {"pkg/__init__.py": b"X = 1\n", "pkg/mod.py": b"def f():\n    return 2\n"}
     digests = []
     for name in ("one", "two"):
         root = write_tree(tmp_path / name, sources)
-        report = slim.compile_bytecode(root, HOST, runner=run_command, interpreter=interpreter)
-        assert (report.files, report.warnings) == (2, ())
-        compiled = root / f"pkg/__pycache__/mod.{slim._cache_tag(HOST)}.pyc"
+        report = slim.slim_tree(
+            root, HOST, NO_RULES, runner=run_command, which=which, host_machine="x86_64",
+            bytecode=bytecode_request(tmp_path / name, discovery),
+        ).compile  # fmt: skip
+        assert report is not None
+        assert (report.files, report.warnings, report.compiled) == (2, (), 2)
+        compiled = root / f"pkg/__pycache__/mod.{slim.cache_tag(HOST)}.pyc"
         data = compiled.read_bytes()
         assert (
             report.bytes
             == len(data)
-            + (root / f"pkg/__pycache__/__init__.{slim._cache_tag(HOST)}.pyc").stat().st_size
+            + (root / f"pkg/__pycache__/__init__.{slim.cache_tag(HOST)}.pyc").stat().st_size
         )
         digests.append(snapshot(root))
         assert data[:4] == importlib.util.MAGIC_NUMBER
@@ -804,12 +820,17 @@ def test_compiled_bytecode_is_reproducible_and_kept_by_the_plan(tmp_path: Path) 
 
 
 def test_modules_that_do_not_compile_are_reported(tmp_path: Path) -> None:
-    root = write_tree(tmp_path, {"pkg/__init__.py": b"", "pkg/py2.py": b"print 'hello'\n"})
-    report = slim.compile_bytecode(root, HOST, runner=run_command, interpreter=sys.executable)
-    assert report.files == 1
+    root = write_tree(tmp_path / "t", {"pkg/__init__.py": b"", "pkg/py2.py": b"print 'hello'\n"})
+    interpreter = Interpreter(sys.executable, platform.python_version(), "test")
+    report = slim.slim_tree(
+        root, HOST, NO_RULES, runner=run_command, which=fake_which(), host_machine="x86_64",
+        bytecode=bytecode_request(tmp_path, Discovery(HOST.python, interpreter)),
+    ).compile  # fmt: skip
+    assert report is not None and report.files == 1
     (warning,) = report.warnings
-    assert warning.startswith(f"compile: some modules did not compile for {HOST.runtime}")
-    assert "py2.py" in warning
+    assert warning.startswith(f"compile: 1 module(s) did not compile for {HOST.runtime}")
+    assert "pkg/py2.py" in warning
+    assert not (root / f"pkg/__pycache__/py2.{slim.cache_tag(HOST)}.pyc").exists()
 
 
 # --- everything on a tree ----------------------------------------------------------------------
@@ -828,13 +849,15 @@ def test_slim_tree_runs_every_step(tmp_path: Path) -> None:
     report = slim.slim_tree(
         root,
         PY312_ARM,
-        SlimSettings(strip=True, compile=True),
+        SlimSettings(strip=True),
         runner=failing_runner,
         which=fake_which(),
         host_machine="x86_64",
+        bytecode=bytecode_request(tmp_path / "b", Discovery("3.12", None, ("none here",))),
     )
     assert [(r.rule, r.files) for r in report.rules] == [("tests", 1)]
     assert report.strip is not None and report.strip.skipped_reason is not None
-    assert report.compile is not None and report.compile.skipped_reason is not None
-    assert [w.split(":")[0] for w in report.warnings] == ["strip skipped", "compile skipped"]
+    assert report.compile is not None and report.compile.skipped_reason == "none here"
+    # why there is no bytecode is said once, by the build, not as a warning per target
+    assert [w.split(":")[0] for w in report.warnings] == ["strip skipped"]
     assert not (root / "pkg/tests").exists()

@@ -135,7 +135,23 @@ StripOption = Annotated[
 CompileOption = Annotated[
     bool | None,
     typer.Option(
-        "--compile/--no-compile", show_default="no", help="Ship .pyc made by the target's Python."
+        "--compile/--no-compile",
+        show_default="when a Python of the target version is found",
+        help="Require / never ship .pyc made by the target's Python.",
+    ),
+]
+InterpreterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--interpreter", metavar="PATH", help="Python of the target version to compile .pyc with."
+    ),
+]
+PythonDownloadsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--python-downloads/--no-python-downloads",
+        show_default="no",
+        help="Let uv download a Python of the target version to compile with.",
     ),
 ]
 AllowOption = Annotated[
@@ -180,6 +196,7 @@ def build_overrides(flags: Mapping[str, Any]) -> dict[str, Any]:
     requirement, package, python, runtime, arch = (
         flags[k] for k in ("requirement", "package", "python", "runtime", "arch")
     )
+    interpreter = flags["interpreter"]
     exclude, exclude_glob, allow, find_links, extra_index_url, output = (
         flags[k]
         for k in ("exclude", "exclude_glob", "allow", "find_links", "extra_index_url", "output")
@@ -201,6 +218,11 @@ def build_overrides(flags: Mapping[str, Any]) -> dict[str, Any]:
         "keep-tests": flags["keep_tests"],
         "strip": flags["strip"],
         "compile": flags["compile_pyc"],
+        # a path is relative to the current directory; a bare name is looked up on PATH
+        "interpreter": str(Path(interpreter).expanduser().absolute())
+        if interpreter and "/" in interpreter
+        else interpreter,
+        "python-downloads": flags["python_downloads"],
         "drop-other-platforms": flags["drop_other_platforms"],
         "build-sdists": flags["build_sdists"],
         "allow": tuple(allow) if allow else None,
@@ -232,6 +254,8 @@ def build(
     strip: StripOption = None,
     drop_other_platforms: DropOtherPlatformsOption = None,
     compile_pyc: CompileOption = None,
+    interpreter: InterpreterOption = None,
+    python_downloads: PythonDownloadsOption = None,
     allow: AllowOption = None,
     compression: CompressionOption = None,
     sbom: SbomOption = None,
@@ -396,14 +420,23 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
             else f"strip -{human_bytes(strip['bytes_saved'])} ({strip['files']} files)"
         )
     if slim["compile"] is not None:
-        compiled = slim["compile"]
-        parts.append(
-            f"compile skipped: {compiled['skipped_reason']}"
-            if compiled["skipped_reason"]
-            else f"compile +{human_bytes(compiled['bytes'])} ({compiled['files']} .pyc)"
-        )
+        parts.append(_bytecode_summary(slim["compile"]))
     if parts:
         console.print(shown("  slimming: " + "; ".join(parts)), markup=False)
+
+
+def _bytecode_summary(compiled: Mapping[str, Any]) -> str:
+    """The bytecode part of the slimming line (why there is none was said once, as a warning)."""
+    if not compiled["files"]:
+        return "no bytecode"
+    text = (
+        f"bytecode +{human_bytes(compiled['bytes'])} ({compiled['files']} .pyc by Python "
+        f"{compiled['interpreter_version']}, {compiled['reused_files']} reused)"
+    )
+    if compiled["dropped"]:
+        names = ", ".join(d["package"] for d in compiled["dropped"])
+        text += f", left out for the budget: {names}"
+    return text
 
 
 def render_build(
