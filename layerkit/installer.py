@@ -278,6 +278,45 @@ def _key_lines(text: str) -> str:
     return "\n".join(f"  {line.strip()}" for line in quoted)
 
 
+_PIP_BAD_LINE = re.compile(r"Invalid requirement: '(.*?)'.*?\(from line (\d+) of (.+?)\)")
+_UV_BAD_LINE = re.compile(r"Couldn't parse requirement in `(.+?)` at position (\d+)")
+# A requirements file is read this far to find the line uv names by its byte position.
+_REQUIREMENTS_READ_LIMIT = 1 << 20
+
+
+def _shown_path(path: str) -> str:
+    """`path` relative to the current directory when it is below it, as the user typed it."""
+    relative = os.path.relpath(path) if Path(path).is_absolute() else path
+    return path if relative.startswith("..") else relative
+
+
+def requirement_location(output: str) -> str | None:
+    """``FILE:LINE: the line`` for the requirement an installer could not parse, or None.
+
+    pip names the line (``(from line 2 of FILE)``); uv names a byte position in the file, which
+    is turned into the line by reading the file (never more than 1 MiB of it).
+    """
+    if pip := _PIP_BAD_LINE.search(output):
+        text, line, path = pip.groups()
+        return f"{_shown_path(path)}:{line}: {text}"
+    uv = _UV_BAD_LINE.search(output)
+    if uv is None:
+        return None
+    path, position = uv.group(1), int(uv.group(2))
+    try:
+        with Path(path).open("rb") as handle:  # a path as uv printed it
+            head = handle.read(min(position + 4096, _REQUIREMENTS_READ_LIMIT))
+    except OSError:
+        return None
+    if position > len(head):
+        return None
+    line = head.count(b"\n", 0, position) + 1
+    start = head.rfind(b"\n", 0, position) + 1
+    end = head.find(b"\n", position)
+    text = head[start : end if end >= 0 else len(head)].decode("utf-8", errors="replace")
+    return f"{_shown_path(path)}:{line}: {text.strip()}"
+
+
 def classify_failure(
     result: CommandResult, *, backend: InstallerName, target: Target
 ) -> LayerkitError:
@@ -285,8 +324,14 @@ def classify_failure(
     output = result.stderr + "\n" + result.stdout
     details = _key_lines(output)
     if _matches(_REQUIREMENTS_PATTERNS, output):
+        location = requirement_location(output)
+        what = (
+            f"{location}: {backend} could not read this line"
+            if location
+            else (f"{backend} could not read the requirements")
+        )
         return RequirementsError(
-            f"{backend} could not read the requirements:\n{details}",
+            f"{what}:\n{details}",
             hint="fix the requirement line it names (pip requirements-file syntax)",
         )
     if _matches(_HASH_PATTERNS, output):

@@ -492,3 +492,32 @@ def test_manifest_names_the_wheel_each_distribution_came_from(
     sbom = json.loads(Path(build["sbom"]).read_text())
     hashes = {c["name"]: c["hashes"][0]["content"] for c in sbom["components"]}
     assert hashes["natpkg"] == recorded["natpkg"]
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_a_malformed_requirement_is_named_by_file_and_line(
+    tmp_path: Path, index_url: str, env: dict[str, str], installer: str
+) -> None:
+    project = make_project(tmp_path, "helperpkg\nfoo bar baz\n")
+    result = run_cli("build", "-r", "requirements.txt", "--python", "3.12", "--installer",
+                     installer, "-o", str(tmp_path / "out"), "--index-url", index_url,
+                     "--no-compile", env=env, cwd=project)  # fmt: skip
+    assert result.returncode == 2, result.output
+    # the file as the user typed it, the line number and the line, whichever installer parsed it
+    assert f"error: requirements.txt:2: foo bar baz: {installer} could not read this line" in (
+        result.stderr
+    )
+
+
+def test_requirement_location_from_pip_and_uv_output(tmp_path: Path) -> None:
+    from layerkit.installer import requirement_location
+
+    pip = "ERROR: Invalid requirement: 'foo bar' (from line 3 of /nowhere/req.txt)\n"
+    assert requirement_location(pip) == "/nowhere/req.txt:3: foo bar"
+    requirements = tmp_path / "req.txt"
+    requirements.write_text("a\nb==1\nfoo bar\n")
+    uv = f"error: Couldn't parse requirement in `{requirements}` at position 11\n"
+    assert requirement_location(uv) == f"{requirements}:3: foo bar"
+    missing = "error: Couldn't parse requirement in `/nowhere/x.txt` at position 1\n"
+    assert requirement_location(missing) is None
+    assert requirement_location("error: something else\n") is None
