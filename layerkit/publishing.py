@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach_layer
 from layerkit.aws.content import Distributions, canonical, make_finder
@@ -53,6 +53,7 @@ from layerkit.safezip import measured_size
 from layerkit.targets import Target
 
 # "would-publish": a --dry-run found no version with these bytes (nothing was sent).
+_Result = TypeVar("_Result")
 RegionOutcome = Literal["published", "unchanged", "failed", "would-publish"]
 # "unneeded": the layer's latest version already holds these bytes, so nothing was sent at all.
 UploadKind = Literal["uploaded", "skipped", "direct", "unneeded"]
@@ -608,28 +609,52 @@ def attach_layer_to_functions(
     lambda_client = clients.client("lambda", parsed.region)
     info = get_version_by_arn(lambda_client, parsed)
     finder = make_finder(lambda_client, manifest_distributions(known))
-    results: list[AttachResult] = []
+    results, failures = _for_each_function(
+        functions,
+        lambda_client,
+        region=parsed.region,
+        reporter=reporter,
+        step=f"attaching {layer_arn} to",
+        action="attaching a layer",
+        force=force,
+        change=lambda function: attach_layer(
+            lambda_client,
+            function=function,
+            layer=info,
+            region=parsed.region,
+            dry_run=dry_run,
+            allow_downgrade=allow_downgrade,
+            wait=waiting,
+            find_distributions=finder,
+            allow_overlap=allow_overlap,
+        ),
+    )
+    return AttachReport(parsed.region, layer_arn, results, failures)
+
+
+def _for_each_function(
+    functions: Sequence[str],
+    lambda_client: Any,
+    *,
+    region: str,
+    reporter: Reporter,
+    step: str,
+    action: str,
+    force: bool,
+    change: Callable[[str], _Result],
+) -> tuple[tuple[_Result, ...], tuple[AttachFailure, ...]]:
+    """Apply `change` to each function not managed by a stack (unless `force`), one after
+    another; a function that fails is collected with its error and the others go on."""
+    results: list[_Result] = []
     failures: list[AttachFailure] = []
     for function in functions:
-        reporter.step(f"{parsed.region}: attaching {layer_arn} to {function}")
+        reporter.step(f"{region}: {step} {function}")
         try:
-            refuse_if_managed(lambda_client, function, action="attaching a layer", force=force)
-            results.append(
-                attach_layer(
-                    lambda_client,
-                    function=function,
-                    layer=info,
-                    region=parsed.region,
-                    dry_run=dry_run,
-                    allow_downgrade=allow_downgrade,
-                    wait=waiting,
-                    find_distributions=finder,
-                    allow_overlap=allow_overlap,
-                )
-            )
+            refuse_if_managed(lambda_client, function, action=action, force=force)
+            results.append(change(function))
         except LayerkitError as error:
-            failures.append(AttachFailure(function, parsed.region, error.message, error.hint))
-    return AttachReport(parsed.region, layer_arn, tuple(results), tuple(failures))
+            failures.append(AttachFailure(function, region, error.message, error.hint))
+    return tuple(results), tuple(failures)
 
 
 def detach_layer_from_functions(
@@ -653,22 +678,21 @@ def detach_layer_from_functions(
         check_function_name(function)
     chosen = clients.region(where or region)
     lambda_client = clients.client("lambda", chosen)
-    results: list[DetachResult] = []
-    failures: list[AttachFailure] = []
-    for function in functions:
-        reporter.step(f"{chosen}: detaching {layer} from {function}")
-        try:
-            refuse_if_managed(lambda_client, function, action="detaching a layer", force=force)
-            results.append(
-                detach_layer(
-                    lambda_client,
-                    function=function,
-                    layer=layer,
-                    region=chosen,
-                    dry_run=dry_run,
-                    wait=waiting,
-                )
-            )
-        except LayerkitError as error:
-            failures.append(AttachFailure(function, chosen, error.message, error.hint))
-    return DetachReport(chosen, layer, tuple(results), tuple(failures))
+    results, failures = _for_each_function(
+        functions,
+        lambda_client,
+        region=chosen,
+        reporter=reporter,
+        step=f"detaching {layer} from",
+        action="detaching a layer",
+        force=force,
+        change=lambda function: detach_layer(
+            lambda_client,
+            function=function,
+            layer=layer,
+            region=chosen,
+            dry_run=dry_run,
+            wait=waiting,
+        ),
+    )
+    return DetachReport(chosen, layer, results, failures)
