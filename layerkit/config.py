@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from layerkit.errors import ConfigError, InputFileError, UsageError
+from layerkit.report import shown_path
 from layerkit.targets import Target, target_matrix
 
 if sys.version_info >= (3, 11):
@@ -350,14 +351,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text: {exc}") from exc
+        raise ConfigError(f"{shown_path(path)} is not UTF-8 text: {exc}") from exc
     except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+        raise InputFileError(f"cannot read {shown_path(path)}: {exc.strerror}") from exc
     try:
         document: dict[str, Any] = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(
-            f"{path} is not valid TOML: {exc}", hint="fix the syntax at that line"
+            f"{shown_path(path)} is not valid TOML: {exc}", hint="fix the syntax at that line"
         ) from exc
     return document
 
@@ -377,21 +378,25 @@ def load_project(project_dir: Path) -> ProjectConfig:
     """Read a project's layerkit configuration (layerkit.toml, else [tool.layerkit])."""
     if not project_dir.is_dir():
         raise UsageError(
-            f"project directory {project_dir} does not exist",
+            f"project directory {shown_path(project_dir)} does not exist",
             hint="pass the directory that holds pyproject.toml, layerkit.toml or requirements",
         )
     pyproject_path = project_dir / PYPROJECT_TOML
     pyproject = _read_toml(pyproject_path) if pyproject_path.is_file() else {}
     project = pyproject.get("project", {})
     if not isinstance(project, dict):
-        raise ConfigError(f"{pyproject_path}: [project] must be a table")
+        raise ConfigError(f"{shown_path(pyproject_path)}: [project] must be a table")
     dependencies = project.get("dependencies", [])
     if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
-        raise ConfigError(f"{pyproject_path}: [project].dependencies must be a list of strings")
+        raise ConfigError(
+            f"{shown_path(pyproject_path)}: [project].dependencies must be a list of strings"
+        )
     name = project.get("name")
     tools = pyproject.get("tool", {})
     if not isinstance(tools, dict):
-        raise ConfigError(f"{pyproject_path}: [tool] must be a table, not {type(tools).__name__}")
+        raise ConfigError(
+            f"{shown_path(pyproject_path)}: [tool] must be a table, not {type(tools).__name__}"
+        )
     tool_table = tools.get("layerkit")
 
     layerkit_path = project_dir / LAYERKIT_TOML
@@ -400,18 +405,19 @@ def load_project(project_dir: Path) -> ProjectConfig:
     if layerkit_path.is_file():
         if tool_table is not None:
             raise ConfigError(
-                f"both {layerkit_path} and [tool.layerkit] in {pyproject_path} configure layerkit",
+                f"both {shown_path(layerkit_path)} and [tool.layerkit] in "
+                f"{shown_path(pyproject_path)} configure layerkit",
                 hint="keep one of them",
             )
         table, source = _read_toml(layerkit_path), layerkit_path
-        where = str(layerkit_path)
+        where = shown_path(layerkit_path)
     elif tool_table is not None:
         if not isinstance(tool_table, dict):
-            raise ConfigError(f"{pyproject_path}: [tool.layerkit] must be a table")
+            raise ConfigError(f"{shown_path(pyproject_path)}: [tool.layerkit] must be a table")
         table, source = tool_table, pyproject_path
-        where = f"{pyproject_path} [tool.layerkit]"
+        where = f"{shown_path(pyproject_path)} [tool.layerkit]"
     else:
-        where = str(project_dir)
+        where = shown_path(project_dir)
     build, publish = _split_tables(table, where)
     return ProjectConfig(
         project_dir=project_dir,
@@ -457,24 +463,24 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
     for path in requirement_files:
         if not path.exists():
             raise InputFileError(
-                f"requirements file {path} does not exist",
+                f"requirements file {shown_path(path)} does not exist",
                 hint="check the path (relative paths are relative to the project directory)",
             )
         if not path.is_file():
             raise InputFileError(
-                f"requirements file {path} is not a readable file",
+                f"requirements file {shown_path(path)} is not a readable file",
                 hint="give the path of a pip requirements file",
             )
         try:
             path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise InputFileError(
-                f"requirements file {path} is not UTF-8 text (byte {exc.start})",
+                f"requirements file {shown_path(path)} is not UTF-8 text (byte {exc.start})",
                 hint="save it as UTF-8",
             ) from exc
         except OSError as exc:
             raise InputFileError(
-                f"cannot read requirements file {path}: {exc.strerror}",
+                f"cannot read requirements file {shown_path(path)}: {exc.strerror}",
                 hint="check its permissions",
             ) from exc
     specs: list[str] = []
@@ -483,7 +489,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         if _looks_like_path(spec):
             path = (base / spec).expanduser()
             if not path.is_dir():
-                raise InputFileError(f"local package {spec} not found at {path}")
+                raise InputFileError(f"local package {spec} not found at {shown_path(path)}")
             local_packages.append(path)
         else:
             specs.append(spec)
@@ -492,7 +498,7 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         specs.extend(config.project_dependencies)
     if not (requirement_files or specs or local_packages):
         raise UsageError(
-            f"nothing to install for {base}",
+            f"nothing to install for {shown_path(base)}",
             hint="give -r requirements.txt, list packages in [tool.layerkit], or add "
             "[project].dependencies to pyproject.toml",
         )

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from layerkit.errors import RequirementsError
+from layerkit.report import shown_path
 
 _EDITABLE = re.compile(r"^\s*(?:-e|--editable)(?:\s+|=)(\S+)")
 _INCLUDE = re.compile(r"^(\s*(?:-r|--requirement|-c|--constraint)(?:\s+|=))(\S+)(.*)$", re.S)
@@ -75,7 +76,7 @@ def _editable_dir(value: str, base: Path, *, where: str) -> Path:
     directory = (base / value.removeprefix("file:")).resolve()
     if not directory.is_dir():
         raise RequirementsError(
-            f"{where}: editable requirement `-e {value}`: no directory {directory}",
+            f"{where}: editable requirement `-e {value}`: no directory {shown_path(directory)}",
             hint="an editable requirement names a local package directory",
         )
     return directory

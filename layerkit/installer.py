@@ -27,6 +27,7 @@ from layerkit.errors import (
     RequirementsError,
     ResolutionError,
 )
+from layerkit.report import shown_path
 from layerkit.targets import Target
 
 OUTPUT_TAIL_LINES = 25
@@ -284,12 +285,6 @@ _UV_BAD_LINE = re.compile(r"Couldn't parse requirement in `(.+?)` at position (\
 _REQUIREMENTS_READ_LIMIT = 1 << 20
 
 
-def _shown_path(path: str) -> str:
-    """`path` relative to the current directory when it is below it, as the user typed it."""
-    relative = os.path.relpath(path) if Path(path).is_absolute() else path
-    return path if relative.startswith("..") else relative
-
-
 def requirement_location(output: str) -> str | None:
     """``FILE:LINE: the line`` for the requirement an installer could not parse, or None.
 
@@ -298,7 +293,7 @@ def requirement_location(output: str) -> str | None:
     """
     if pip := _PIP_BAD_LINE.search(output):
         text, line, path = pip.groups()
-        return f"{_shown_path(path)}:{line}: {text}"
+        return f"{shown_path(path)}:{line}: {text}"
     uv = _UV_BAD_LINE.search(output)
     if uv is None:
         return None
@@ -314,7 +309,7 @@ def requirement_location(output: str) -> str | None:
     start = head.rfind(b"\n", 0, position) + 1
     end = head.find(b"\n", position)
     text = head[start : end if end >= 0 else len(head)].decode("utf-8", errors="replace")
-    return f"{_shown_path(path)}:{line}: {text.strip()}"
+    return f"{shown_path(path)}:{line}: {text.strip()}"
 
 
 def classify_failure(
@@ -417,7 +412,8 @@ def build_wheel(
     )
     if result.returncode != 0:
         raise InstallerError(
-            f"building a wheel of local package {package_dir} failed:\n{result.tail(12)}",
+            f"building a wheel of local package {shown_path(package_dir)} failed:\n"
+            f"{result.tail(12)}",
             hint="make sure `python -m build --wheel` works in that directory",
             command=result.argv,
             returncode=result.returncode,
@@ -425,7 +421,9 @@ def build_wheel(
         )
     built = sorted(set(out_dir.glob("*.whl")) - before)
     if len(built) != 1:
-        raise InstallerError(f"building {package_dir} produced {len(built)} wheels, expected 1")
+        raise InstallerError(
+            f"building {shown_path(package_dir)} produced {len(built)} wheels, expected 1"
+        )
     return built[0]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from layerkit.config import BuildSettings, ProjectConfig
 from layerkit.errors import FilesystemError, InputFileError, UsageError
 from layerkit.manifest import read_manifest
-from layerkit.report import to_jsonable
+from layerkit.report import shown_path, to_jsonable
 
 LAST_BUILD_FILE = ".layerkit-last-build.json"
 LAST_BUILD_SCHEMA = "layerkit/last-build"
@@ -104,11 +104,13 @@ def read_last_build(output_dir: Path) -> LastBuild:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UsageError(
-            f"no build recorded in {output_dir}",
+            f"no build recorded in {shown_path(output_dir)}",
             hint="run `layerkit build` first, or name the zips to publish",
         ) from exc
     except (OSError, ValueError) as exc:
-        raise InputFileError(f"cannot read {path}: {exc}", hint="run `layerkit build`") from exc
+        raise InputFileError(
+            f"cannot read {shown_path(path)}: {exc}", hint="run `layerkit build`"
+        ) from exc
     try:
         if document["schema"] != LAST_BUILD_SCHEMA:
             raise KeyError("schema")
@@ -118,7 +120,7 @@ def read_last_build(output_dir: Path) -> LastBuild:
         inputs = {str(k): str(v) for k, v in document["inputs"].items()}
         files = tuple(Path(str(p)) for p in document["requirement_files"])
     except (KeyError, TypeError, AttributeError) as exc:
-        raise InputFileError(f"{path} is damaged", hint="run `layerkit build`") from exc
+        raise InputFileError(f"{shown_path(path)} is damaged", hint="run `layerkit build`") from exc
     return LastBuild(output_dir, zips, inputs, files)
 
 
@@ -145,7 +147,9 @@ def zips_of_last_build(
     record = read_last_build(output_dir)
     for built, path in zip(record.zips, record.paths, strict=True):
         if not path.is_file():
-            raise UsageError(f"{path} of the last build is gone", hint="run `layerkit build` again")
+            raise UsageError(
+                f"{shown_path(path)} of the last build is gone", hint="run `layerkit build` again"
+            )
         manifest = read_manifest(path)
         if manifest.sha256 != built.sha256:
             raise UsageError(
@@ -155,7 +159,7 @@ def zips_of_last_build(
     changes = changed_inputs(record.inputs, current_inputs(config, record.requirement_files))
     if changes and not allow_stale:
         raise UsageError(
-            f"the last build in {output_dir} is stale: {'; '.join(changes)}",
+            f"the last build in {shown_path(output_dir)} is stale: {'; '.join(changes)}",
             hint="run `layerkit build` again (or publish it anyway with --allow-stale)",
         )
     return record.paths, changes

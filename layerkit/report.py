@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from enum import Enum
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -59,6 +60,26 @@ def shown(text: str, *, keep_newlines: bool = False) -> str:
     """
     pattern = _UNSAFE_BUT_NEWLINE if keep_newlines else _UNSAFE
     return pattern.sub(_escape, text)
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """`path` as the user would have typed it: relative to the current directory when it shares
+    more than the filesystem root with it (``dist/x.zip``, ``../other/x.zip``), else absolute.
+
+    Hints and errors name paths this way so that a user can paste them back; the manifest and JSON
+    keep absolute paths.
+    """
+    text = os.fspath(path)
+    if not PurePath(text).is_absolute():
+        return shown(text)
+    try:
+        cwd = str(Path.cwd())
+        common = PurePath(os.path.commonpath([cwd, text]))
+    except (OSError, ValueError):  # the directory was deleted, or another drive (Windows)
+        return shown(text)
+    if common == common.parent:  # only the root is shared: the absolute path is clearer
+        return shown(text)
+    return shown(os.path.relpath(text, cwd))
 
 
 def _escape(match: re.Match[str]) -> str:

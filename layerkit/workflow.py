@@ -51,6 +51,7 @@ from layerkit.interpreter import (
     remember,
 )
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
+from layerkit.report import shown_path
 from layerkit.safewrite import (
     output_lock,
     remove_stale_partials,
@@ -117,14 +118,14 @@ def zip_name(name: str, target: Target) -> str:
 def _prepare_output_dir(output_dir: Path) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise FilesystemError(
-            f"output path {output_dir} exists and is not a directory",
+            f"output path {shown_path(output_dir)} exists and is not a directory",
             hint="choose a directory with -o",
         )
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FilesystemError(
-            f"cannot create output directory {output_dir}: {exc.strerror}",
+            f"cannot create output directory {shown_path(output_dir)}: {exc.strerror}",
             hint="choose a writable directory with -o",
         ) from exc
 

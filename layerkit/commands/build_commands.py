@@ -17,7 +17,7 @@ import typer
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption, examples
 from layerkit.layerreport import percent_of_budget
-from layerkit.report import human_bytes, shown
+from layerkit.report import human_bytes, shown, shown_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -449,13 +449,13 @@ def render_build(
     for build in result.builds:
         console.print(
             # A cache hit was announced on stderr as it happened ("unchanged inputs"): once.
-            f"{'reused' if build.cached else 'built'} {build.zip_path} "
+            f"{'reused' if build.cached else 'built'} {shown_path(build.zip_path)} "
             f"({human_bytes(build.manifest.zipped_bytes)} zipped)\n"
             f"  sha256 {build.manifest.sha256}",
             markup=False,
         )
         if build.sbom_path is not None:
-            console.print(f"  sbom {build.sbom_path}", markup=False)
+            console.print(f"  sbom {shown_path(build.sbom_path)}", markup=False)
         render_size_chart(console, build.size)
         _render_slim(console, build.slim)
         for waived in build.waived:
@@ -525,7 +525,7 @@ def inspect(
     if html is not None:
         files = files_by_distribution(result.entries, result.distributions)
         write_text_atomic(html, render_html(report, files_by_distribution=files))
-        out.progress(f"wrote {html}")
+        out.progress(f"wrote {shown_path(html)}")
     out.emit(
         "inspect", inspect_view(report), lambda console, _view: render_inspect(console, report)
     )

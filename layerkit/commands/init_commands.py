@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from layerkit.commands.common import JsonOption, Output, QuietOption, examples
+from layerkit.report import shown_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,7 +56,8 @@ def render_init(console: Console, result: Any) -> None:
     """The files written, then what to do next."""
     directory = result.directory
     console.print(
-        f"wrote {len(result.written)} files of template {result.template} into {directory}",
+        f"wrote {len(result.written)} files of template {result.template} "
+        f"into {shown_path(directory)}",
         markup=False,
     )
     overwritten = set(result.overwritten)
@@ -62,7 +65,7 @@ def render_init(console: Console, result: Any) -> None:
         console.print(f"  {path}{' (overwritten)' if path in overwritten else ''}", markup=False)
     steps = list(result.next_steps)
     if steps and directory != Path.cwd():
-        steps.insert(0, f"cd {directory}")
+        steps.insert(0, f"cd {shlex.quote(shown_path(directory))}")
     if steps:
         console.print("next:", markup=False)
         for step in steps:
