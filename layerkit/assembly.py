@@ -33,7 +33,7 @@ from layerkit.installer import InstallerBackend, InstallRequest, backend_for_tar
 from layerkit.interpreter import Discovery
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
-from layerkit.report import human_bytes
+from layerkit.report import human_bytes, plural
 from layerkit.slim import BytecodeRequest, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
@@ -249,7 +249,9 @@ def assemble(
     check_budget(report, label=label)
 
     zip_path = settings.output_dir / zip_name(settings.name, target)
-    ctx.progress(f"{target}: zipping {len(entries)} files ({human_bytes(report.total_bytes)})")
+    ctx.progress(
+        f"{target}: zipping {plural(len(entries), 'file')} ({human_bytes(report.total_bytes)})"
+    )
     archive = write_zip(
         members,
         zip_path,

@@ -20,10 +20,9 @@ from layerkit.layerreport import (
     LayerReport,
     State,
     budget_state,
-    plural,
     share_text,
 )
-from layerkit.report import human_bytes, shown
+from layerkit.report import human_bytes, plural, shown
 
 BAR_WIDTH = 40
 CHART_ROWS = 12

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 from layerkit import __version__
 from layerkit.budget import UNOWNED
-from layerkit.layerreport import LayerReport, Problem, Saving, plural, share_text
-from layerkit.report import human_bytes
+from layerkit.layerreport import LayerReport, Problem, Saving, share_text
+from layerkit.report import human_bytes, plural
 
 if TYPE_CHECKING:
     from layerkit.budget import SizeReport

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from layerkit.report import human_bytes
+from layerkit.report import human_bytes, plural
 
 if TYPE_CHECKING:
     from layerkit.budget import SizeReport
@@ -77,11 +77,6 @@ def verdict_text(size: SizeReport, state: State, problems: int) -> str:
     if state == "tight":
         return f"fits, tightly: {used}, only {room}"
     return f"fits: {used}, {room}"
-
-
-def plural(count: int, noun: str) -> str:
-    """'1 file', '2 files'."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 file', '2 files'."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def human_bytes(size: int) -> str:
     """1,234,567 -> '1.2 MiB' (binary units, as Lambda's 250 MB limit is 250 MiB)."""
     value = float(size)

@@ -51,7 +51,7 @@ from layerkit.interpreter import (
     remember,
 )
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
-from layerkit.report import shown_path
+from layerkit.report import plural, shown_path
 from layerkit.safewrite import (
     output_lock,
     remove_stale_partials,
@@ -573,7 +573,7 @@ def build_target_from_sources(
                 settings, index=dataclasses.replace(settings.index, find_links=links)
             )
     raise CompatibilityError(
-        f"{target}: still unresolved after building {len(built)} packages from source",
+        f"{target}: still unresolved after building {plural(len(built), 'package')} from source",
         hint="pin the packages that publish only an sdist, or pass --no-build to see them",
     )
 

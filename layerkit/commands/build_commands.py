@@ -17,7 +17,7 @@ import typer
 from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption, examples
 from layerkit.layerreport import percent_of_budget
-from layerkit.report import human_bytes, shown, shown_path
+from layerkit.report import human_bytes, plural, shown, shown_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -408,7 +408,7 @@ def build_view(
 
 def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
     parts = [
-        f"{r['rule']} -{human_bytes(r['bytes'])} ({r['files']} files)"
+        f"{r['rule']} -{human_bytes(r['bytes'])} ({plural(r['files'], 'file')})"
         for r in slim["rules"]
         if r["files"]
     ]
@@ -417,7 +417,7 @@ def _render_slim(console: Console, slim: Mapping[str, Any]) -> None:
         parts.append(
             f"strip skipped: {strip['skipped_reason']}"
             if strip["skipped_reason"]
-            else f"strip -{human_bytes(strip['bytes_saved'])} ({strip['files']} files)"
+            else f"strip -{human_bytes(strip['bytes_saved'])} ({plural(strip['files'], 'file')})"
         )
     if slim["compile"] is not None:
         parts.append(_bytecode_summary(slim["compile"]))

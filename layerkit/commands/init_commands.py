@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from layerkit.commands.common import JsonOption, Output, QuietOption, examples
-from layerkit.report import shown_path
+from layerkit.report import plural, shown_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -56,7 +56,7 @@ def render_init(console: Console, result: Any) -> None:
     """The files written, then what to do next."""
     directory = result.directory
     console.print(
-        f"wrote {len(result.written)} files of template {result.template} "
+        f"wrote {plural(len(result.written), 'file')} of template {result.template} "
         f"into {shown_path(directory)}",
         markup=False,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from layerkit.commands.common import JsonOption, Output, QuietOption, examples
+from layerkit.report import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -101,7 +102,7 @@ def render_layer_test(console: Console, result: LayerTestResult) -> None:
                       f"  {SKIPPED_NOTE}", markup=False)  # fmt: skip
         return
     console.print(
-        f"{result.source.name}: imported {len(result.imports)} modules for {target} with "
+        f"{result.source.name}: imported {plural(len(result.imports), 'module')} for {target} with "
         f"{result.interpreter} (fresh interpreter each, read-only copy, Lambda's sys.path)",
         markup=False,
     )

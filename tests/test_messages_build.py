@@ -1,5 +1,6 @@
-"""Issue 14: hints and errors name paths as the user typed them (relative to the current
-directory), so they can be pasted back; JSON and manifests keep absolute paths."""
+"""Issue 14, the build's words: hints and errors name paths as the user typed them (relative to
+the current directory), so they can be pasted back, while JSON and manifests keep absolute paths;
+counts are singular or plural as they should be ("1 file")."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from layerkit.report import shown_path
+from layerkit.report import plural, shown_path
 from tests.build_fixtures import make_project
 from tests.support import run_cli
+from tests.wheels import make_wheel
 
 
 def test_shown_path_is_relative_when_it_shares_more_than_the_root(
@@ -64,3 +66,33 @@ def test_init_tells_the_user_to_cd_into_the_directory_they_named(tmp_path: Path)
     assert "into new layer" in result.stdout
     assert "cd 'new layer'" in result.stdout
     assert str(tmp_path) not in result.stdout
+
+
+def test_plural_counts() -> None:
+    assert [plural(n, "file") for n in (0, 1, 2, 1234)] == [
+        "0 files",
+        "1 file",
+        "2 files",
+        "1,234 files",
+    ]
+
+
+def test_one_slimmed_file_is_one_file(tmp_path: Path, env: dict[str, str]) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(
+        wheels,
+        "onetest",
+        "1.0",
+        files={"onetest/__init__.py": b"", "onetest/tests/test_a.py": b"x = 1\n"},
+    )
+    (tmp_path / "empty-index").mkdir()
+    project = make_project(tmp_path, "onetest\n", 'python = "3.12"\n')
+    result = run_cli(
+        "build", str(project), "--find-links", str(wheels),
+        "--index-url", (tmp_path / "empty-index").as_uri(), "--no-compile", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert "slimming: tests -" in result.stdout
+    assert "(1 file)" in result.stdout and "(1 files)" not in result.stdout
+    assert "zipping 1 files" not in result.stderr
