@@ -24,6 +24,7 @@ The cache lives in ``LAYERKIT_CACHE_DIR`` or the platform's user cache directory
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -50,7 +51,9 @@ from layerkit.safewrite import commit, remove_stale, temporary_beside
 
 CompileFormat = Literal["requirements.txt", "pylock.toml"]
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
-CACHE_LAYOUT = 1  # bump when the key document or the entry layout changes
+# Bump when the key document or the entry layout changes. 2: zips cached before the RECORD fix
+# (issue 14) kept host-dependent bytes; the code digest below now keys every entry as well.
+CACHE_LAYOUT = 2
 _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
@@ -94,6 +97,7 @@ class BuildInputs:
     installer_version: str
     layerkit_version: str
     options: Mapping[str, Any] = field(default_factory=dict)  # slim, verify, codec, index...
+    layerkit_code: str = ""  # layerkit_code_digest(): a fix without a version bump still misses
 
     def document(self, pins: str) -> dict[str, Any]:
         return {
@@ -106,8 +110,26 @@ class BuildInputs:
             "target": self.target,
             "installer": [self.installer, self.installer_version],
             "layerkit": self.layerkit_version,
+            "layerkit_code": self.layerkit_code,
             "options": to_jsonable(dict(self.options)),
         }
+
+
+@functools.cache
+def layerkit_code_digest(package_dir: Path = Path(__file__).parent) -> str:
+    """The SHA-256 of layerkit's own code and data: what builds the zip, so part of its key.
+
+    The version alone is not enough: a fix that changes a zip's bytes (issue 14's RECORD fix)
+    shipped without a version bump would otherwise keep serving zips built before it, and an
+    editable install changes under the same version all the time. About 1 MB, read once.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*")):
+        if path.suffix in {".pyc", ".pyo"} or not path.is_file():
+            continue
+        digest.update(f"{path.relative_to(package_dir).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def cache_key(inputs: BuildInputs, pins: str) -> str:

@@ -27,6 +27,7 @@ from layerkit.cache import (
     dist_info_pins,
     find_build,
     key_after_install,
+    layerkit_code_digest,
     run_compile,
 )
 from layerkit.config import BuildSettings
@@ -277,6 +278,7 @@ def cache_inputs(
         installer_version=installer.version(),
         layerkit_version=__version__,
         options=options,
+        layerkit_code=layerkit_code_digest(),
     )
 
 

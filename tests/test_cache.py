@@ -118,6 +118,7 @@ def test_key_is_stable_and_ignores_option_order() -> None:
         {"installer": "pip"},
         {"installer_version": "0.9.1"},
         {"layerkit_version": "0.2.0"},
+        {"layerkit_code": "another build of layerkit"},
         {"options": {"slim": {"remove_tests": False}, "compression": "zlib-ng 1.1.0 level 6"}},
         {"options": {"slim": {"remove_tests": True}, "compression": "isal 1.9.1 level 1"}},
     ],
@@ -125,6 +126,25 @@ def test_key_is_stable_and_ignores_option_order() -> None:
 def test_every_input_changes_the_key(change: Mapping[str, object]) -> None:
     changed = dataclasses.replace(INPUTS, **change)  # type: ignore[arg-type]
     assert cache_key(changed, PINS) != cache_key(INPUTS, PINS)
+
+
+def test_layerkit_code_digest_follows_every_code_and_data_file(tmp_path: Path) -> None:
+    import shutil
+
+    import layerkit
+    from layerkit.cache import layerkit_code_digest
+
+    copy = tmp_path / "layerkit"
+    shutil.copytree(Path(layerkit.__file__).parent, copy)
+    before = layerkit_code_digest(copy)
+    assert before == layerkit_code_digest.__wrapped__(copy)  # type: ignore[attr-defined]
+    assert layerkit_code_digest(Path(layerkit.__file__).parent) == before
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "extra.cpython-312.pyc").write_bytes(b"not code we ship")
+    assert layerkit_code_digest.__wrapped__(copy) == before  # type: ignore[attr-defined]
+    archive = copy / "archive.py"
+    archive.write_text(archive.read_text() + "# a fix that changes a zip's bytes\n")
+    assert layerkit_code_digest.__wrapped__(copy) != before  # type: ignore[attr-defined]
 
 
 def test_resolved_pins_change_the_key() -> None:
