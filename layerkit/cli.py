@@ -142,7 +142,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: internal error: {type(unexpected).__name__}: {unexpected}\n")
         sys.stderr.write("hint: re-run with --debug and report it with the output\n")
         return int(ExitCode.INTERNAL)
-    return returned if isinstance(returned, int) else int(ExitCode.OK)
+    code = returned if isinstance(returned, int) else int(ExitCode.OK)
+    if code == ExitCode.INTERRUPTED:
+        # Typer turns Ctrl-C into Exit(130), which click hands back silently: say it, once.
+        sys.stderr.write("error: interrupted\n")
+    return code
 
 
 def main() -> None:
