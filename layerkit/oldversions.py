@@ -71,16 +71,19 @@ def notes_for(
     *,
     for_target: Mapping[NormalizedName, Version],
     newest: Mapping[NormalizedName, Version],
+    spelled: Mapping[NormalizedName, str] | None = None,
 ) -> tuple[str, ...]:
-    """One note per direct requirement held back by missing wheels (pure)."""
+    """One note per direct requirement held back by missing wheels (pure). Each package is named
+    as its distribution spells itself (`spelled`: METADATA's Name), as every other view does."""
     glibc = f"glibc {target.glibc[0]}.{target.glibc[1]}"
     notes = []
     for name, latest in sorted(newest.items()):
         possible, picked = for_target.get(name), installed.get(name)
         if possible is None or picked is None or latest <= possible or picked < possible:
             continue
+        shown_name = (spelled or {}).get(name, name)
         notes.append(
-            f"{name} {picked}: newer releases (up to {latest}) have no wheel for "
+            f"{shown_name} {picked}: newer releases (up to {latest}) have no wheel for "
             f"{target.runtime} {target.arch} / {glibc}"
         )
     return tuple(notes)
@@ -136,10 +139,11 @@ def version_notes(
     """`notes_for` the installed (name, version) pairs and what `probe_versions` found."""
     if probed is None:
         return ()
-    pins = {}
+    pins, spelled = {}, {}
     for name, version in installed:
         try:
             pins[canonicalize_name(name)] = Version(version)
         except InvalidVersion:
             continue
-    return notes_for(target, pins, for_target=probed[0], newest=probed[1])
+        spelled[canonicalize_name(name)] = name
+    return notes_for(target, pins, for_target=probed[0], newest=probed[1], spelled=spelled)

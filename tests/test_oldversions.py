@@ -60,3 +60,13 @@ def test_a_release_held_back_by_a_conflict_is_not_blamed_on_wheels() -> None:
                      newest={name: Version("2.0")})  # fmt: skip
     assert held == ("pkg 1.5: newer releases (up to 2.0) have no wheel for python3.11 x86_64 / "
                     "glibc 2.26",)  # fmt: skip
+
+
+def test_the_note_spells_the_package_as_its_distribution_does() -> None:
+    from layerkit.oldversions import version_notes
+
+    target = make_target("3.11", "x86_64")
+    name = canonicalize_name("Old_Pkg")
+    probed = ({name: Version("1.0")}, {name: Version("2.0")})
+    (note,) = version_notes(target, [("Old_Pkg", "1.0")], probed)
+    assert note.startswith("Old_Pkg 1.0: newer releases (up to 2.0)")
