@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -134,13 +134,24 @@ def test_a_second_build_into_the_same_directory_waits_for_the_first(
             _build(project, out, index_url), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(3)
-        assert child.poll() is None  # still waiting
+        # Wait for the child to say it waits (a fixed sleep raced the child's start-up on a
+        # loaded machine), then check it really wrote nothing while the lock was held.
+        assert child.stderr is not None
+        said: list[str] = []
+        watchdog = threading.Timer(120, child.kill)  # never hang the suite on a silent child
+        watchdog.start()
+        for line in child.stderr:
+            said.append(line)
+            if "waiting for another layerkit build" in line:
+                break
+        watchdog.cancel()
+        assert child.poll() is None, "".join(said)  # still waiting
         assert not list(out.glob("*.zip"))
         fcntl.flock(held, fcntl.LOCK_UN)
     finally:
         os.close(held)
-    _, stderr = child.communicate(timeout=300)
+    _, rest = child.communicate(timeout=300)
+    stderr = "".join(said) + rest
     assert child.returncode == 0, stderr
     assert "waiting for another layerkit build" in stderr
     assert len(list(out.glob("*.zip"))) == 1
