@@ -33,13 +33,26 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.errors import aws_call
+from layerkit.aws.functions import get_configuration
 from layerkit.errors import AwsError, LambdaRuleError, UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_lambda.type_defs import (
+        AliasConfigurationResponseTypeDef,
+        AliasConfigurationTypeDef,
+        CreateAliasRequestTypeDef,
+        FunctionConfigurationResponseTypeDef,
+        UpdateAliasRequestTypeDef,
+    )
+
+    from layerkit.aws.functions import FunctionConfig
 
 LATEST = "$LATEST"
 MAX_DESCRIPTION = 256
@@ -197,7 +210,9 @@ class AliasState:
         )
 
 
-def alias_state_from_response(response: Mapping[str, Any]) -> AliasState:
+def alias_state_from_response(
+    response: AliasConfigurationResponseTypeDef | AliasConfigurationTypeDef,
+) -> AliasState:
     """Build an `AliasState` from a GetAlias / CreateAlias / UpdateAlias / ListAliases item."""
     weights = (response.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
     return AliasState(
@@ -309,12 +324,11 @@ def parse_weight_option(values: Iterable[str]) -> dict[str, float]:
 # Rules that need AWS reads
 
 
-def _version_configuration(lambda_client: Any, function: str, version: str) -> dict[str, Any]:
+def _version_configuration(
+    lambda_client: LambdaClient, function: str, version: str
+) -> FunctionConfigurationResponseTypeDef:
     try:
-        with aws_call("GetFunctionConfiguration", f"function {function}:{version}"):
-            config: dict[str, Any] = lambda_client.get_function_configuration(
-                FunctionName=function, Qualifier=version
-            )
+        return get_configuration(lambda_client, function, version)
     except AwsError as error:
         if error.code == "ResourceNotFoundException":
             raise LambdaRuleError(
@@ -323,14 +337,13 @@ def _version_configuration(lambda_client: Any, function: str, version: str) -> d
                 code=error.code,
             ) from error
         raise
-    return config
 
 
-def _dead_letter(config: Mapping[str, Any]) -> str:
+def _dead_letter(config: FunctionConfig) -> str:
     return str((config.get("DeadLetterConfig") or {}).get("TargetArn") or "")
 
 
-def check_target_versions(lambda_client: Any, function: str, target: AliasTarget) -> None:
+def check_target_versions(lambda_client: LambdaClient, function: str, target: AliasTarget) -> None:
     """The versions exist; with routing, both share the execution role and dead-letter config."""
     validate_target(target)
     primary = _version_configuration(lambda_client, function, target.function_version)
@@ -360,13 +373,13 @@ def check_target_versions(lambda_client: Any, function: str, target: AliasTarget
 # Reading and writing aliases
 
 
-def get_alias(lambda_client: Any, function: str, name: str) -> AliasState:
+def get_alias(lambda_client: LambdaClient, function: str, name: str) -> AliasState:
     with aws_call("GetAlias", f"alias {function}:{name}"):
         response = lambda_client.get_alias(FunctionName=function, Name=name)
     return alias_state_from_response(response)
 
 
-def list_aliases(lambda_client: Any, function: str) -> tuple[AliasState, ...]:
+def list_aliases(lambda_client: LambdaClient, function: str) -> tuple[AliasState, ...]:
     aliases: list[AliasState] = []
     with aws_call("ListAliases", f"function {function}"):
         for page in lambda_client.get_paginator("list_aliases").paginate(FunctionName=function):
@@ -375,7 +388,7 @@ def list_aliases(lambda_client: Any, function: str) -> tuple[AliasState, ...]:
 
 
 def create_alias(
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     function: str,
     name: str,
     target: AliasTarget,
@@ -391,7 +404,7 @@ def create_alias(
         return AliasState(
             name, target.function_version, target.additional_version_weights, text, ""
         )
-    kwargs: dict[str, Any] = {
+    kwargs: CreateAliasRequestTypeDef = {
         "FunctionName": function,
         "Name": name,
         "FunctionVersion": target.function_version,
@@ -415,14 +428,18 @@ def create_alias(
 
 
 def write_alias(
-    lambda_client: Any, function: str, current: AliasState, target: AliasTarget, description: str
+    lambda_client: LambdaClient,
+    function: str,
+    current: AliasState,
+    target: AliasTarget,
+    description: str,
 ) -> AliasState:
     """One UpdateAlias call setting version, routing (cleared when empty) and description.
 
     Sends ``current.revision_id`` so that a change made meanwhile by someone else fails with 412
     instead of being overwritten. Checks nothing: callers validate first.
     """
-    kwargs: dict[str, Any] = {
+    kwargs: UpdateAliasRequestTypeDef = {
         "FunctionName": function,
         "Name": current.name,
         "FunctionVersion": target.function_version,
@@ -482,7 +499,9 @@ def plan_change(
     return AliasChange(function, current, target, compose_description(new_text, record))
 
 
-def apply_change(lambda_client: Any, change: AliasChange, *, dry_run: bool = False) -> AliasState:
+def apply_change(
+    lambda_client: LambdaClient, change: AliasChange, *, dry_run: bool = False
+) -> AliasState:
     """Check the versions (AWS reads), then write the change unless `dry_run`."""
     check_target_versions(lambda_client, change.function, change.target)
     if dry_run:
@@ -573,7 +592,7 @@ def rollback_change(function: str, current: AliasState) -> AliasChange:
     return AliasChange(function, current, record.before, compose_description(text, None))
 
 
-def delete_alias(lambda_client: Any, function: str, name: str) -> None:
+def delete_alias(lambda_client: LambdaClient, function: str, name: str) -> None:
     with aws_call("DeleteAlias", f"alias {function}:{name}"):
         lambda_client.delete_alias(FunctionName=function, Name=name)
 
@@ -632,7 +651,7 @@ class AliasListing:
 
 
 def _apply_and_report(
-    lambda_client: Any, change: AliasChange, action: AliasAction, *, dry_run: bool
+    lambda_client: LambdaClient, change: AliasChange, action: AliasAction, *, dry_run: bool
 ) -> AliasReport:
     if not change.changes_anything:
         return alias_report(change.function, change.before, "unchanged", dry_run=dry_run)
@@ -643,7 +662,7 @@ def _apply_and_report(
 
 
 def update_alias(
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     function: str,
     name: str,
     *,
@@ -673,7 +692,12 @@ def update_alias(
 
 
 def promote_alias(
-    lambda_client: Any, function: str, name: str, *, dry_run: bool = False, now: Now = utc_now
+    lambda_client: LambdaClient,
+    function: str,
+    name: str,
+    *,
+    dry_run: bool = False,
+    now: Now = utc_now,
 ) -> AliasReport:
     """Make the routed (canary) version primary, without routing."""
     current = get_alias(lambda_client, function, name)
@@ -682,7 +706,7 @@ def promote_alias(
 
 
 def rollback_alias(
-    lambda_client: Any, function: str, name: str, *, dry_run: bool = False
+    lambda_client: LambdaClient, function: str, name: str, *, dry_run: bool = False
 ) -> AliasReport:
     """Restore the state recorded before layerkit's last change to the alias."""
     current = get_alias(lambda_client, function, name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.content import Finder, check_overlap
 from layerkit.aws.errors import aws_call
@@ -31,6 +31,15 @@ from layerkit.aws.rules import (
 from layerkit.config import LAMBDA_UNZIPPED_LIMIT
 from layerkit.errors import AwsError, LambdaRuleError
 from layerkit.runtimehints import RuntimeHint, unset_notes
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_lambda.type_defs import (
+        FunctionConfigurationResponseTypeDef,
+        UpdateFunctionConfigurationRequestTypeDef,
+    )
+
+    from layerkit.aws.functions import FunctionConfig
 
 Change = Literal["add", "replace", "none"]
 AttachOutcome = Literal["attached", "replaced", "unchanged"]
@@ -104,7 +113,7 @@ class AttachResult:
     notes: tuple[str, ...] = ()
 
 
-def layer_arns(config: Mapping[str, Any]) -> tuple[str, ...]:
+def layer_arns(config: FunctionConfig) -> tuple[str, ...]:
     """The function's layer version ARNs, in order."""
     return tuple(str(layer["Arn"]) for layer in config.get("Layers", []))
 
@@ -140,7 +149,7 @@ def plan_layers(
     return AttachPlan(function, str(new), before, after, "replace", replaced=before[index])
 
 
-def check_compatibility(config: Mapping[str, Any], layer: LayerVersionInfo) -> None:
+def check_compatibility(config: FunctionConfig, layer: LayerVersionInfo) -> None:
     """Refuse a layer whose declared architectures/runtimes exclude the function's."""
     name = config.get("FunctionName", "?")
     if config.get("PackageType", "Zip") == "Image":
@@ -165,7 +174,7 @@ def check_compatibility(config: Mapping[str, Any], layer: LayerVersionInfo) -> N
 
 
 def size_report(
-    config: Mapping[str, Any],
+    config: FunctionConfig,
     after: Sequence[str],
     known_unzipped: Mapping[str, int],
     *,
@@ -213,7 +222,9 @@ def size_report(
     return report
 
 
-def _known_sizes(client: Any, arns: Sequence[str], new: LayerVersionInfo) -> dict[str, int]:
+def _known_sizes(
+    client: LambdaClient, arns: Sequence[str], new: LayerVersionInfo
+) -> dict[str, int]:
     """Unzipped sizes layerkit recorded in the descriptions of the given layer versions."""
     sizes: dict[str, int] = {}
     if new.unzipped_bytes is not None:
@@ -231,10 +242,12 @@ def _known_sizes(client: Any, arns: Sequence[str], new: LayerVersionInfo) -> dic
     return sizes
 
 
-def settler(client: Any, function: str, wait: WaitSettings) -> Callable[[], dict[str, Any]]:
+def settler(
+    client: LambdaClient, function: str, wait: WaitSettings
+) -> Callable[[], FunctionConfigurationResponseTypeDef]:
     """Waiting out `function`'s update in progress, as `wait` says; returns its configuration."""
 
-    def settle() -> dict[str, Any]:
+    def settle() -> FunctionConfigurationResponseTypeDef:
         return wait_until_updated(
             client,
             function,
@@ -247,8 +260,13 @@ def settler(client: Any, function: str, wait: WaitSettings) -> Callable[[], dict
     return settle
 
 
-def update_layers(client: Any, function: str, layers: Sequence[str], revision: str | None) -> None:
-    params: dict[str, Any] = {"FunctionName": function, "Layers": list(layers)}
+def update_layers(
+    client: LambdaClient, function: str, layers: Sequence[str], revision: str | None
+) -> None:
+    params: UpdateFunctionConfigurationRequestTypeDef = {
+        "FunctionName": function,
+        "Layers": list(layers),
+    }
     if revision:
         # Optimistic locking: Lambda answers 412 if the function changed since we read it.
         params["RevisionId"] = revision
@@ -257,7 +275,7 @@ def update_layers(client: Any, function: str, layers: Sequence[str], revision: s
 
 
 def attach_layer(
-    client: Any,
+    client: LambdaClient,
     *,
     function: str,
     layer: LayerVersionInfo,
@@ -284,7 +302,7 @@ def attach_layer(
     check_function_name(function)
     settle = settler(client, function, wait)
 
-    def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
+    def prepare(config: FunctionConfig) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
         check_compatibility(config, layer)
         plan = plan_layers(
             layer_arns(config), layer.arn, function=function, allow_downgrade=allow_downgrade
@@ -368,13 +386,13 @@ def race_backoff(
 
 
 def _reapply(
-    client: Any,
+    client: LambdaClient,
     *,
     function: str,
     layer: LayerVersionInfo,
     plan: AttachPlan,
-    settle: Callable[[], dict[str, Any]],
-    prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport, tuple[str, ...]]],
+    settle: Callable[[], FunctionConfigurationResponseTypeDef],
+    prepare: Callable[[FunctionConfig], tuple[AttachPlan, SizeReport, tuple[str, ...]]],
     result: AttachResult,
     first_error: AwsError,
     wait: WaitSettings,

@@ -8,7 +8,7 @@ re-plan, with backoff, within the same time bound. The plan is pure (`plan_detac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.attach import (
     DEFAULT_WAIT,
@@ -20,6 +20,9 @@ from layerkit.aws.attach import (
 )
 from layerkit.aws.rules import check_function_name, check_layer_name, parse_layer_version_arn
 from layerkit.errors import AwsError, UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
 
 DetachOutcome = Literal["detached", "unchanged"]
 _RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
@@ -69,7 +72,7 @@ def plan_detach(current: tuple[str, ...], layer: str) -> tuple[tuple[str, ...], 
 
 
 def detach_layer(
-    client: Any,
+    client: LambdaClient,
     *,
     function: str,
     layer: str,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.alarms import AlarmState, AlarmWatch
 from layerkit.aws.aliases import (
@@ -41,6 +41,9 @@ from layerkit.errors import (
     ReleaseAbortedError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
 
 DEFAULT_ALARM_POLL_S = 10.0
 _INTERVAL = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", re.IGNORECASE)
@@ -251,7 +254,7 @@ def planned_result(plan: ShiftPlan) -> ShiftResult:
 
 
 def execute_shift(
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     plan: ShiftPlan,
     *,
     alarms: AlarmWatch,
@@ -333,7 +336,7 @@ def canary_message(plan: ShiftPlan, percent: float) -> str:
     )
 
 
-def check_shift_versions(lambda_client: Any, plan: ShiftPlan) -> None:
+def check_shift_versions(lambda_client: LambdaClient, plan: ShiftPlan) -> None:
     """Versions that do not exist or cannot share an alias: refused before anything is changed
     (or, with --dry-run, before a plan is printed)."""
     routed = [step.target for step in plan.steps if step.target.routed is not None]
@@ -378,7 +381,7 @@ def _wait(
             raise _AlarmFired(firing)
 
 
-def _restore(lambda_client: Any, run: _Run) -> AliasState:
+def _restore(lambda_client: LambdaClient, run: _Run) -> AliasState:
     """Put the alias back exactly as it was before the shift, never over someone else's change."""
     plan = run.plan
     before = plan.before

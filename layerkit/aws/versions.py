@@ -11,14 +11,23 @@ already existed as "nothing changed".
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from layerkit.aws.aliases import LATEST, MAX_DESCRIPTION, AliasState, list_aliases
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import Clock, Sleep, wait_until_updated
 from layerkit.errors import LambdaRuleError, UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_lambda.type_defs import (
+        FunctionConfigurationTypeDef,
+        PublishVersionRequestTypeDef,
+    )
+
+    from layerkit.aws.functions import FunctionConfig
 
 # The configuration a version pins besides its code; compared to detect "nothing changed".
 _PINNED_KEYS = (
@@ -79,7 +88,7 @@ class PruneResult:
     dry_run: bool
 
 
-def version_info(config: Mapping[str, Any], aliases: Iterable[AliasState] = ()) -> VersionInfo:
+def version_info(config: FunctionConfig, aliases: Iterable[AliasState] = ()) -> VersionInfo:
     version = str(config.get("Version", ""))
     pointing = tuple(
         alias.name
@@ -96,9 +105,9 @@ def version_info(config: Mapping[str, Any], aliases: Iterable[AliasState] = ()) 
     )
 
 
-def _normalised(config: Mapping[str, Any]) -> dict[str, Any]:
+def _normalised(config: FunctionConfig) -> dict[str, object]:
     """The pinned configuration with empty values dropped (AWS omits or empties them at will)."""
-    pinned: dict[str, Any] = {k: config.get(k) for k in _PINNED_KEYS if config.get(k)}
+    pinned: dict[str, object] = {k: config.get(k) for k in _PINNED_KEYS if config.get(k)}
     pinned["Layers"] = [layer["Arn"] for layer in config.get("Layers") or []]
     vpc = config.get("VpcConfig") or {}
     pinned["Vpc"] = (sorted(vpc.get("SubnetIds") or []), sorted(vpc.get("SecurityGroupIds") or []))
@@ -106,18 +115,20 @@ def _normalised(config: Mapping[str, Any]) -> dict[str, Any]:
     return pinned
 
 
-def unchanged_since(latest: Mapping[str, Any], published: Mapping[str, Any]) -> bool:
+def unchanged_since(latest: FunctionConfig, published: FunctionConfig) -> bool:
     """True when $LATEST pins exactly what the published version does (code, layers, config)."""
     return _normalised(latest) == _normalised(published)
 
 
-def _version_number(config: Mapping[str, Any]) -> int:
+def _version_number(config: FunctionConfig) -> int:
     return int(config["Version"])
 
 
-def list_version_configs(lambda_client: Any, function: str) -> list[dict[str, Any]]:
+def list_version_configs(
+    lambda_client: LambdaClient, function: str
+) -> list[FunctionConfigurationTypeDef]:
     """The configurations of the published versions, oldest first ($LATEST left out)."""
-    configs: list[dict[str, Any]] = []
+    configs: list[FunctionConfigurationTypeDef] = []
     with aws_call("ListVersionsByFunction", f"function {function}"):
         paginator = lambda_client.get_paginator("list_versions_by_function")
         for page in paginator.paginate(FunctionName=function):
@@ -125,14 +136,14 @@ def list_version_configs(lambda_client: Any, function: str) -> list[dict[str, An
     return sorted(configs, key=_version_number)
 
 
-def list_versions(lambda_client: Any, function: str) -> tuple[VersionInfo, ...]:
+def list_versions(lambda_client: LambdaClient, function: str) -> tuple[VersionInfo, ...]:
     """Published versions, oldest first, each with the aliases that route to it."""
     aliases = list_aliases(lambda_client, function)
     return tuple(version_info(c, aliases) for c in list_version_configs(lambda_client, function))
 
 
 def publish_version(
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     function: str,
     *,
     description: str = "",
@@ -156,7 +167,7 @@ def publish_version(
             created=False,
             message=f"nothing changed since version {newest['Version']}: no new version published",
         )
-    kwargs: dict[str, Any] = {"FunctionName": function, "Description": description}
+    kwargs: PublishVersionRequestTypeDef = {"FunctionName": function, "Description": description}
     if latest.get("CodeSha256"):
         # Publish only the code we compared: a concurrent code update makes the call fail.
         kwargs["CodeSha256"] = latest["CodeSha256"]
@@ -194,7 +205,7 @@ def plan_prune(
 
 
 def prune_versions(
-    lambda_client: Any, function: str, *, keep: int, dry_run: bool = False
+    lambda_client: LambdaClient, function: str, *, keep: int, dry_run: bool = False
 ) -> PruneResult:
     """Delete published versions older than the `keep` newest that no alias routes to."""
     configs = list_version_configs(lambda_client, function)
