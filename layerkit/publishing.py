@@ -44,8 +44,9 @@ from layerkit.aws.rules import (
 )
 from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, content_key
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT, PublishSettings
+from layerkit.config import PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import MANIFEST_SCHEMA, Manifest, parse_manifest, read_manifest
 from layerkit.naming import check_distinct, layer_name_for
 from layerkit.runtimehints import RuntimeHint, hints_for

@@ -23,7 +23,7 @@ ALLOWED = {
 PURE = ["errors.py", "targets.py", "config.py", "budget.py", "manifest.py", "contents.py",
         "provenance.py", "verify.py", "report.py", "matrix.py", "runtimehints.py",
         "editables.py", "oldversions.py", "sdists.py", "importtest.py", "elf.py", "linkage.py",
-        "runtime_libs.py", "layerreport.py"]  # fmt: skip
+        "runtime_libs.py", "layerreport.py", "limits.py"]  # fmt: skip
 
 
 def _modules() -> list[Path]:
@@ -64,3 +64,35 @@ def test_pure_modules_import_no_io_library() -> None:
 
 def test_errors_imports_nothing_of_ours() -> None:
     assert "layerkit" not in _imports(PACKAGE / "errors.py")
+
+
+def _module_level_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_lambda_limits_are_defined_once_in_limits_py() -> None:
+    limits = _module_level_names(PACKAGE / "limits.py")
+    assert {"LAMBDA_UNZIPPED_LIMIT", "MAX_DESCRIPTION_CHARS", "MAX_ALIAS_NAME_CHARS"} <= limits
+    redefined = {
+        path.relative_to(PACKAGE).as_posix(): sorted(_module_level_names(path) & limits)
+        for path in _modules()
+        if path.name != "limits.py" and _module_level_names(path) & limits
+    }
+    assert redefined == {}
+    # The unzipped budget's number is written nowhere else either (e.g. under another name).
+    literal = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in _modules()
+        if path.name != "limits.py"
+        and any(
+            isinstance(node, ast.Constant) and node.value == 262_144_000
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    ]
+    assert literal == []

@@ -41,6 +41,14 @@ from typing import TYPE_CHECKING, Literal
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import get_configuration
 from layerkit.errors import AwsError, LambdaRuleError, UsageError
+from layerkit.limits import (
+    ALIAS_NAME_PATTERN,
+    MAX_ADDITIONAL_VERSIONS,
+    MAX_ALIAS_NAME_CHARS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_ROUTING_WEIGHT,
+    MIN_ROUTING_WEIGHT,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
@@ -55,13 +63,11 @@ if TYPE_CHECKING:
     from layerkit.aws.functions import FunctionConfig
 
 LATEST = "$LATEST"
-MAX_DESCRIPTION = 256
-MAX_ALIAS_NAME = 128
 
 Now = Callable[[], datetime]
 RecordOp = Literal["update", "promote", "shift", "shift-running"]
 
-_ALIAS_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+_ALIAS_NAME = re.compile(ALIAS_NAME_PATTERN)
 _VERSION = re.compile(r"[0-9]+")
 _TOKEN = re.compile(r"(?P<v>\$LATEST|[0-9]+)(?:\+(?P<extra>[0-9]+)@(?P<w>[0-9.eE+-]+))?")
 _RECORD = re.compile(
@@ -163,16 +169,16 @@ def compose_description(user_text: str, record: RollbackRecord | None) -> str:
     else:
         marker = record.render()
         text = f"{user_text} {marker}" if user_text else marker
-    if len(text) > MAX_DESCRIPTION:
-        room = MAX_DESCRIPTION - (len(text) - len(user_text))
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        room = MAX_DESCRIPTION_CHARS - (len(text) - len(user_text))
         raise LambdaRuleError(
             f"the alias description would be {len(text)} characters; Lambda allows "
-            f"{MAX_DESCRIPTION}",
+            f"{MAX_DESCRIPTION_CHARS}",
             hint=(
                 f"shorten the description to at most {max(room, 0)} characters: layerkit keeps "
                 "its rollback record in the same field"
                 if record is not None
-                else f"shorten the description to at most {MAX_DESCRIPTION} characters"
+                else f"shorten the description to at most {MAX_DESCRIPTION_CHARS} characters"
             ),
         )
     return text
@@ -233,7 +239,7 @@ def validate_alias_name(name: str) -> None:
     """1-128 of ``[a-zA-Z0-9-_]``, not all digits (a number would read as a version)."""
     if not _ALIAS_NAME.fullmatch(name):
         raise LambdaRuleError(
-            f"invalid alias name {name!r}: Lambda allows 1-{MAX_ALIAS_NAME} letters, digits, "
+            f"invalid alias name {name!r}: Lambda allows 1-{MAX_ALIAS_NAME_CHARS} letters, digits, "
             "'-' and '_'",
             hint="choose a name such as prod, live or canary",
         )
@@ -259,7 +265,7 @@ def validate_target(target: AliasTarget) -> None:
     weights = target.additional_version_weights
     if not weights:
         return
-    if len(weights) > 1:
+    if len(weights) > MAX_ADDITIONAL_VERSIONS:
         raise LambdaRuleError(
             f"an alias routes to at most one additional version; got {len(weights)}: "
             + ", ".join(sorted(weights)),
@@ -289,7 +295,8 @@ def validate_target(target: AliasTarget) -> None:
             f"the weight of version {version} is not a number: {weight!r}",
             hint="the weight is a fraction of traffic, e.g. 0.1 for 10%",
         )
-    if not 0.0 <= weight < 1.0:
+    # A full weight is refused: sending all traffic to it is a promote, not routing.
+    if not MIN_ROUTING_WEIGHT <= weight < MAX_ROUTING_WEIGHT:
         raise LambdaRuleError(
             f"the weight of version {version} is {weight!r}; it must be at least 0 and below 1",
             hint=f"to send all traffic to {version}, use --version {version} --no-routing "

@@ -28,8 +28,8 @@ from layerkit.aws.rules import (
     check_layer_list,
     parse_layer_version_arn,
 )
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT
 from layerkit.errors import AwsError, LambdaRuleError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.runtimehints import RuntimeHint, unset_notes
 
 if TYPE_CHECKING:

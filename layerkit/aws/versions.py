@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from layerkit.aws.aliases import LATEST, MAX_DESCRIPTION, AliasState, list_aliases
+from layerkit.aws.aliases import LATEST, AliasState, list_aliases
 from layerkit.aws.errors import aws_call
 from layerkit.aws.functions import Clock, Sleep, wait_until_updated
 from layerkit.errors import LambdaRuleError, UsageError
+from layerkit.limits import MAX_DESCRIPTION_CHARS
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
@@ -151,10 +152,10 @@ def publish_version(
     clock: Clock = time.monotonic,
 ) -> PublishResult:
     """Wait out any update in progress, then publish $LATEST as a new version if it changed."""
-    if len(description) > MAX_DESCRIPTION:
+    if len(description) > MAX_DESCRIPTION_CHARS:
         raise LambdaRuleError(
             f"the version description is {len(description)} characters; Lambda allows "
-            f"{MAX_DESCRIPTION}",
+            f"{MAX_DESCRIPTION_CHARS}",
             hint="shorten --description",
         )
     latest = wait_until_updated(lambda_client, function, sleep=sleep, clock=clock)
