@@ -96,3 +96,35 @@ def test_lambda_limits_are_defined_once_in_limits_py() -> None:
         )
     ]
     assert literal == []
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Top-level packages imported outside `if TYPE_CHECKING:` blocks."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_boto3_stubs_are_imported_for_type_checking_only() -> None:
+    typed = [p for p in _modules() if any(n.startswith("mypy_boto3_") for n in _imports(p))]
+    assert typed  # the AWS boundary is typed with them
+    offenders = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in typed
+        if any(name.startswith("mypy_boto3_") for name in _runtime_imports(path))
+    ]
+    assert offenders == []
