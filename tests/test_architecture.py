@@ -128,3 +128,46 @@ def test_boto3_stubs_are_imported_for_type_checking_only() -> None:
         if any(name.startswith("mypy_boto3_") for name in _runtime_imports(path))
     ]
     assert offenders == []
+
+
+def _layerkit_imports(path: Path) -> set[str]:
+    """The layerkit modules `path` imports, as dotted names (``from layerkit import x`` too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("layerkit."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "layerkit":
+                names.update(f"layerkit.{a.name}" for a in node.names)
+            elif node.module.startswith("layerkit."):
+                names.add(node.module)
+    return names
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(("layerkit", *path.relative_to(PACKAGE).with_suffix("").parts))
+
+
+# The use cases and the command line: they sit above layerkit.aws and call it, never the reverse.
+USE_CASES = {"layerkit.publishing", "layerkit.releasing", "layerkit.workflow", "layerkit.cli"}
+
+
+def test_aws_modules_import_no_use_case() -> None:
+    aws = sorted((PACKAGE / "aws").glob("*.py"))
+    # Anything that imports layerkit.aws (outside it) is above it, whatever its name.
+    above = USE_CASES | {
+        _module_name(path)
+        for path in _modules()
+        if "aws" not in path.relative_to(PACKAGE).parts[:1]
+        and any(name.startswith("layerkit.aws") for name in _layerkit_imports(path))
+    }
+    assert {"layerkit.publishing", "layerkit.releasing"} <= above
+    offenders = {
+        path.name: sorted(
+            name
+            for name in _layerkit_imports(path)
+            if name in above or name.startswith("layerkit.commands")
+        )
+        for path in aws
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         UpdateFunctionConfigurationRequestTypeDef,
     )
 
-    from layerkit.aws.functions import FunctionConfig
+    from layerkit.release_plan import FunctionConfig
 
 Change = Literal["add", "replace", "none"]
 AttachOutcome = Literal["attached", "replaced", "unchanged"]

@@ -10,16 +10,8 @@ from layerkit.aws.errors import aws_call
 from layerkit.errors import AwsError, LambdaRuleError
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
     from mypy_boto3_lambda.client import LambdaClient
-    from mypy_boto3_lambda.type_defs import (
-        FunctionConfigurationResponseTypeDef,
-        FunctionConfigurationTypeDef,
-    )
-
-    # A function's configuration: as GetFunctionConfiguration answers, or as a listing holds it.
-    FunctionConfig: TypeAlias = FunctionConfigurationResponseTypeDef | FunctionConfigurationTypeDef
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]

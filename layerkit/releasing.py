@@ -1,39 +1,48 @@
-"""Traffic shifting: move an alias to a new version in steps, watching alarms, undoing on trouble.
+"""The release use cases: alias update, promote and rollback, traffic shifts, version publish.
+
+They read and write Lambda through `layerkit.aws` and decide with `layerkit.release_plan`, as
+`layerkit.publishing` does for layers.
+
+Traffic shifts
+==============
+Traffic shifting: move an alias to a new version in steps, watching alarms, undoing on trouble.
 
 The plan is pure data (`plan_shift`), so ``--dry-run`` prints it and tests check it without AWS.
 `execute_shift` writes one UpdateAlias per step (each carrying the alias's RevisionId and the
-``shift-running`` rollback record, see `layerkit.aws.aliases`), checks the alarms before each step
+``shift-running`` rollback record, see `layerkit.release_plan`), checks the alarms before each step
 and every `poll_s` during each wait, and on an alarm in ALARM, any failure, or an interrupt
 restores the alias to exactly its state before the shift (version, routing, description) and
 raises `ShiftAbortedError`. Waiting goes through the injected `sleep` and `clock`; timestamps
 through `now`.
+
+Versions
+========
+Published function versions: publish (without pretending), list, prune.
+
+Lambda does not publish a new version when neither code nor configuration changed since the newest
+one; it returns that version instead. The test emulator does not always behave so, and a user
+must never be told that a version was created when it was not, so `publish_version` compares
+``$LATEST`` with the newest published version itself (code hash, layers and the configuration a
+version pins) and skips the call when nothing changed; it also treats a returned version number that
+already existed as "nothing changed".
 """
 
 from __future__ import annotations
 
-import math
-import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timezone
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from layerkit.aws.alarms import AlarmState, AlarmWatch
-from layerkit.aws.aliases import (
-    AliasState,
-    AliasTarget,
-    Now,
-    check_target_versions,
-    get_alias,
-    percent_text,
-    plan_change,
-    refuse_while_shifting,
-    utc_now,
-    validate_target,
-    write_alias,
+from layerkit.aws.aliases import check_target_versions, get_alias, list_aliases, write_alias
+from layerkit.aws.functions import Clock, Sleep, wait_until_updated
+from layerkit.aws.versions import (
+    delete_function_version,
+    list_version_configs,
+    publish_function_version,
 )
-from layerkit.aws.functions import Clock, Sleep
 from layerkit.errors import (
     AwsError,
     LambdaRuleError,
@@ -41,96 +50,145 @@ from layerkit.errors import (
     ReleaseAbortedError,
     UsageError,
 )
+from layerkit.limits import MAX_DESCRIPTION_CHARS
+from layerkit.release_plan import (
+    AliasAction,
+    AliasChange,
+    AliasReport,
+    AliasState,
+    AliasTarget,
+    EventKind,
+    Now,
+    Outcome,
+    PruneResult,
+    PublishResult,
+    ShiftEvent,
+    ShiftPlan,
+    ShiftResult,
+    VersionInfo,
+    alias_report,
+    canary_message,
+    describe_step,
+    plan_change,
+    plan_prune,
+    promote_change,
+    refuse_while_shifting,
+    rollback_change,
+    unchanged_since,
+    utc_now,
+    validate_alias_name,
+    version_info,
+    version_number,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
 
-DEFAULT_ALARM_POLL_S = 10.0
-_INTERVAL = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", re.IGNORECASE)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-EventKind = Literal["start", "check", "step", "wait", "alarm", "failure", "restored", "done"]
-# "canary": the steps ended below 100%, so the new version serves that share and no more.
-Outcome = Literal["planned", "completed", "canary", "aborted", "unchanged"]
+# --- aliases -----------------------------------------------------------------------------------
 
 
-def parse_interval(text: str) -> float:
-    """``"30s"``, ``"5m"``, ``"1h"``, ``"250ms"`` or plain seconds (``"90"``) -> seconds."""
-    match = _INTERVAL.fullmatch(text)
-    if match is None:
-        raise UsageError(
-            f"invalid interval {text!r}", hint="use seconds or a unit: 30s, 5m, 1h, 250ms"
+def apply_change(
+    lambda_client: LambdaClient, change: AliasChange, *, dry_run: bool = False
+) -> AliasState:
+    """Check the versions (AWS reads), then write the change unless `dry_run`."""
+    check_target_versions(lambda_client, change.function, change.target)
+    if dry_run:
+        return replace(
+            change.before,
+            function_version=change.target.function_version,
+            additional_version_weights=dict(change.target.additional_version_weights),
+            description=change.description,
         )
-    return float(match[1]) * _UNIT_SECONDS[(match[2] or "s").lower()]
+    try:
+        return write_alias(
+            lambda_client, change.function, change.before, change.target, change.description
+        )
+    except AwsError as stale:
+        if stale.code != "PreconditionFailedException":
+            raise
+        # Someone wrote the alias after we read it. If it still routes as we planned from (only
+        # its RevisionId moved), the change is still right: re-apply once on the fresh revision.
+        # A second 412 fails as it is. Anything else is their change, never overwritten.
+        fresh = get_alias(lambda_client, change.function, change.before.name)
+        if (fresh.target, fresh.description) != (change.before.target, change.before.description):
+            raise AwsError(
+                f"alias {change.function}:{change.before.name} was changed by someone else "
+                f"meanwhile: it now routes {fresh.target.describe()} (it routed "
+                f"{change.before.target.describe()} when read); nothing was written",
+                hint="look at the alias, then re-run if your change still makes sense",
+                code=stale.code,
+            ) from stale
+        return write_alias(lambda_client, change.function, fresh, change.target, change.description)
 
 
-def parse_steps(text: str) -> tuple[float, ...]:
-    """``"10,50,100"`` -> (10.0, 50.0, 100.0): increasing percentages in (0, 100].
+def _apply_and_report(
+    lambda_client: LambdaClient, change: AliasChange, action: AliasAction, *, dry_run: bool
+) -> AliasReport:
+    if not change.changes_anything:
+        return alias_report(change.function, change.before, "unchanged", dry_run=dry_run)
+    after = apply_change(lambda_client, change, dry_run=dry_run)
+    return alias_report(
+        change.function, after, action, dry_run=dry_run, previous=change.before.target
+    )
 
-    The shift stops where the steps say: ``10,50`` leaves a 50% canary in place (finish it with
-    another shift or `alias promote`); only a last step of 100 completes it.
+
+def update_alias(
+    lambda_client: LambdaClient,
+    function: str,
+    name: str,
+    *,
+    version: str | None = None,
+    weights: dict[str, float] | None = None,
+    description: str | None = None,
+    dry_run: bool = False,
+    now: Now = utc_now,
+) -> AliasReport:
+    """Change version, routing (`weights`: None keeps it, ``{}`` clears it) or description.
+
+    Refused while a traffic shift is in flight. Records the state before for `rollback_alias`.
     """
-    steps: list[float] = []
-    for part in text.split(","):
-        try:
-            value = float(part.strip().rstrip("%"))
-        except ValueError:
-            raise UsageError(
-                f"invalid step {part.strip()!r} in --steps {text!r}",
-                hint="give percentages of traffic, e.g. --steps 10,50,100",
-            ) from None
-        if not math.isfinite(value) or not 0 < value <= 100:
-            raise UsageError(
-                f"step {part.strip()} in --steps {text!r} is not a percentage in (0, 100]"
-            )
-        if steps and value <= steps[-1]:
-            raise UsageError(f"--steps {text!r} must increase strictly", hint="e.g. 10,50,100")
-        steps.append(value)
-    return tuple(steps)
+    validate_alias_name(name)
+    current = get_alias(lambda_client, function, name)
+    refuse_while_shifting(function, current, "update")
+    target = AliasTarget(
+        version if version is not None else current.function_version,
+        dict(current.additional_version_weights if weights is None else weights),
+    )
+    if target == current.target and description in (None, current.user_description):
+        return alias_report(function, current, "unchanged", dry_run=dry_run)
+    change = plan_change(
+        function, current, target, op="update", now=now, user_description=description
+    )
+    return _apply_and_report(lambda_client, change, "updated", dry_run=dry_run)
 
 
-@dataclass(frozen=True)
-class ShiftStep:
-    percent: float
-    target: AliasTarget
+def promote_alias(
+    lambda_client: LambdaClient,
+    function: str,
+    name: str,
+    *,
+    dry_run: bool = False,
+    now: Now = utc_now,
+) -> AliasReport:
+    """Make the routed (canary) version primary, without routing."""
+    current = get_alias(lambda_client, function, name)
+    change = promote_change(function, current, now=now)
+    return _apply_and_report(lambda_client, change, "promoted", dry_run=dry_run)
 
 
-@dataclass(frozen=True)
-class ShiftPlan:
-    """The steps from `before` to `to_version` as primary with no routing."""
-
-    function: str
-    alias: str
-    from_version: str
-    to_version: str
-    steps: tuple[ShiftStep, ...]
-    interval_s: float
-    alarms: tuple[str, ...]
-    before: AliasState
+def rollback_alias(
+    lambda_client: LambdaClient, function: str, name: str, *, dry_run: bool = False
+) -> AliasReport:
+    """Restore the state recorded before layerkit's last change to the alias."""
+    current = get_alias(lambda_client, function, name)
+    change = rollback_change(function, current)
+    return _apply_and_report(lambda_client, change, "rolled-back", dry_run=dry_run)
 
 
-@dataclass(frozen=True)
-class ShiftEvent:
-    at: str  # UTC, ISO 8601 with milliseconds
-    kind: EventKind
-    message: str
-    percent: float | None = None
+# --- traffic shifts ----------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class ShiftResult:
-    function: str
-    alias: str
-    from_version: str
-    to_version: str
-    outcome: Outcome
-    reason: str
-    steps: tuple[float, ...]
-    interval_s: float
-    alarms: tuple[str, ...]
-    before: AliasTarget
-    final: AliasTarget
-    events: tuple[ShiftEvent, ...] = field(default=())
+DEFAULT_ALARM_POLL_S = 10.0
 
 
 class ShiftAbortedError(ReleaseAbortedError):
@@ -145,68 +203,6 @@ class _AlarmFired(Exception):
     def __init__(self, alarms: tuple[AlarmState, ...]) -> None:
         names = ", ".join(f"{a.name} ({a.reason})" if a.reason else a.name for a in alarms)
         super().__init__(f"alarm in ALARM: {names}")
-
-
-def plan_shift(
-    function: str,
-    before: AliasState,
-    *,
-    to_version: str,
-    steps: Sequence[float],
-    interval_s: float,
-    alarms: Sequence[str] = (),
-) -> ShiftPlan:
-    """Plan the shift, refusing when the alias routes to a third version or a shift is running."""
-    refuse_while_shifting(function, before, "shift")
-    if interval_s < 0 or not math.isfinite(interval_s):
-        raise UsageError(f"invalid interval {interval_s}")
-    current = before.target
-    if not re.fullmatch(r"[0-9]+", to_version):
-        raise LambdaRuleError(
-            f"cannot shift to {to_version!r}: traffic shifts between published versions, and a "
-            "published version is a number",
-            hint="publish one with `layerkit version publish FUNCTION` and shift to its number",
-        )
-    routed = current.routed
-    if routed is not None and routed[0] != to_version:
-        raise LambdaRuleError(
-            f"alias {function}:{before.name} already routes {percent_text(routed[1])} to version "
-            f"{routed[0]}; shifting to {to_version} would need a third version",
-            hint=f"finish or undo that first: `layerkit alias promote {function} {before.name}` "
-            f"or `layerkit alias update {function} {before.name} --no-routing`",
-        )
-    if current.function_version == to_version:
-        raise UsageError(
-            f"alias {function}:{before.name} already has version {to_version} as primary",
-            hint="nothing to shift; see it with `layerkit alias get`",
-        )
-    already = routed[1] * 100 if routed is not None else 0.0
-    if any(percent < 100 for percent in steps):
-        validate_target(AliasTarget(current.function_version, {to_version: 0.0}))
-    planned = tuple(
-        ShiftStep(
-            percent,
-            AliasTarget(to_version)
-            if percent >= 100
-            else AliasTarget(current.function_version, {to_version: percent / 100}),
-        )
-        for percent in steps
-        if percent > already
-    )
-    return ShiftPlan(
-        function=function,
-        alias=before.name,
-        from_version=current.function_version,
-        to_version=to_version,
-        steps=planned,
-        interval_s=interval_s,
-        alarms=tuple(dict.fromkeys(alarms)),
-        before=before,
-    )
-
-
-def describe_step(plan: ShiftPlan, step: ShiftStep) -> str:
-    return f"{step.percent:g}% to version {plan.to_version} ({step.target.describe()})"
 
 
 def _stamp_ms(now: Now) -> str:
@@ -325,17 +321,6 @@ def execute_shift(
     return run.result("completed", "", current.target)
 
 
-def canary_message(plan: ShiftPlan, percent: float) -> str:
-    """What a shift that ends below 100% leaves, and how to finish or undo it."""
-    where = f"{plan.function} {plan.alias}"
-    return (
-        f"stopped at {percent:g}% as --steps said: version {plan.to_version} takes {percent:g}% "
-        f"of {plan.function}:{plan.alias}, version {plan.from_version} the rest (a canary left in "
-        f"place); finish with `layerkit alias shift {where} --to {plan.to_version} --steps 100` "
-        f"or `layerkit alias promote {where}`, undo with `layerkit alias rollback {where}`"
-    )
-
-
 def check_shift_versions(lambda_client: LambdaClient, plan: ShiftPlan) -> None:
     """Versions that do not exist or cannot share an alias: refused before anything is changed
     (or, with --dry-run, before a plan is printed)."""
@@ -415,3 +400,70 @@ def _restore_failed(plan: ShiftPlan, exc: BaseException) -> AwsError:
         hint=f"restore it with `layerkit alias rollback {plan.function} {plan.alias}` (the "
         "alias records its state before the shift)",
     )
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+def list_versions(lambda_client: LambdaClient, function: str) -> tuple[VersionInfo, ...]:
+    """Published versions, oldest first, each with the aliases that route to it."""
+    aliases = list_aliases(lambda_client, function)
+    return tuple(version_info(c, aliases) for c in list_version_configs(lambda_client, function))
+
+
+def publish_version(
+    lambda_client: LambdaClient,
+    function: str,
+    *,
+    description: str = "",
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> PublishResult:
+    """Wait out any update in progress, then publish $LATEST as a new version if it changed."""
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise LambdaRuleError(
+            f"the version description is {len(description)} characters; Lambda allows "
+            f"{MAX_DESCRIPTION_CHARS}",
+            hint="shorten --description",
+        )
+    latest = wait_until_updated(lambda_client, function, sleep=sleep, clock=clock)
+    published = list_version_configs(lambda_client, function)
+    newest = published[-1] if published else None
+    if newest is not None and unchanged_since(latest, newest):
+        return PublishResult(
+            function,
+            version_info(newest),
+            created=False,
+            message=f"nothing changed since version {newest['Version']}: no new version published",
+        )
+    # Publish only the code we compared: a concurrent code update makes the call fail.
+    response = publish_function_version(
+        lambda_client,
+        function,
+        description=description,
+        code_sha256=latest.get("CodeSha256"),
+        revision_id=latest.get("RevisionId"),
+    )
+    info = version_info(response)
+    if newest is not None and int(info.version) <= version_number(newest):
+        return PublishResult(
+            function,
+            info,
+            created=False,
+            message=f"Lambda returned the existing version {info.version}: nothing changed "
+            "since it",
+        )
+    return PublishResult(function, info, created=True, message=f"published version {info.version}")
+
+
+def prune_versions(
+    lambda_client: LambdaClient, function: str, *, keep: int, dry_run: bool = False
+) -> PruneResult:
+    """Delete published versions older than the `keep` newest that no alias routes to."""
+    configs = list_version_configs(lambda_client, function)
+    aliases = list_aliases(lambda_client, function)
+    deleted, newest, aliased = plan_prune((str(c["Version"]) for c in configs), aliases, keep=keep)
+    if not dry_run:
+        for version in deleted:
+            delete_function_version(lambda_client, function, version)
+    return PruneResult(function, keep, deleted, newest, aliased, dry_run)
