@@ -42,7 +42,7 @@ from layerkit.aws.rules import (
     function_region,
     parse_layer_version_arn,
 )
-from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, content_key
+from layerkit.aws.s3 import TransferProgress, bucket_for_region, check_bucket_region, content_key
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
 from layerkit.config import PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
@@ -83,7 +83,7 @@ class Reporter(Protocol):
 
     def step(self, message: str) -> None: ...
 
-    def transfer(self, label: str, total: int) -> Progress: ...
+    def transfer(self, label: str, total: int) -> TransferProgress: ...
 
 
 @dataclass(frozen=True)

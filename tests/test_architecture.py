@@ -171,3 +171,19 @@ def test_aws_modules_import_no_use_case() -> None:
         for path in aws
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_aws_and_release_names_have_one_meaning() -> None:
+    """A class or function name is defined once across the AWS boundary and the use cases above
+    it (e.g. a layer's publish result and a function version's are told apart by name)."""
+    modules = [
+        *sorted((PACKAGE / "aws").glob("*.py")),
+        *(PACKAGE / name for name in ("publishing.py", "releasing.py", "release_plan.py")),
+        PACKAGE / "budget.py",  # a layer's size report, not a function's
+    ]
+    defined: dict[str, list[str]] = {}
+    for path in modules:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                defined.setdefault(node.name, []).append(path.relative_to(PACKAGE).as_posix())
+    assert {name: where for name, where in defined.items() if len(where) > 1} == {}

@@ -1,7 +1,7 @@
 """Attaching a layer version to a function without disturbing anything else.
 
-Planning is pure (`plan_layers`, `check_compatibility`, `size_report`): current layers in, new
-layers out, every Lambda rule checked. `attach_layer` then makes the one
+Planning is pure (`plan_layers`, `check_compatibility`, `function_size_report`): current layers
+in, new layers out, every Lambda rule checked. `attach_layer` then makes the one
 ``UpdateFunctionConfiguration`` call, guarded by the function's ``RevisionId`` and bracketed by
 waits for any update in progress.
 """
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 Change = Literal["add", "replace", "none"]
 AttachOutcome = Literal["attached", "replaced", "unchanged"]
 # Lambda's answers to a change racing ours: 412 stale RevisionId, 409 update in progress.
-_RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
+RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
 _OUTCOMES: dict[Change, AttachOutcome] = {
     "add": "attached",
     "replace": "replaced",
@@ -75,7 +75,7 @@ class SizeItem:
 
 
 @dataclass(frozen=True)
-class SizeReport:
+class FunctionSizeReport:
     items: tuple[SizeItem, ...]
     total: int
     limit: int
@@ -107,7 +107,7 @@ class AttachResult:
     before: tuple[str, ...]
     after: tuple[str, ...]
     replaced: str | None
-    sizes: SizeReport
+    sizes: FunctionSizeReport
     dry_run: bool
     revision_id: str | None = None
     notes: tuple[str, ...] = ()
@@ -173,13 +173,13 @@ def check_compatibility(config: FunctionConfig, layer: LayerVersionInfo) -> None
         )
 
 
-def size_report(
+def function_size_report(
     config: FunctionConfig,
     after: Sequence[str],
     known_unzipped: Mapping[str, int],
     *,
     limit: int = LAMBDA_UNZIPPED_LIMIT,
-) -> SizeReport:
+) -> FunctionSizeReport:
     """Function code + every layer, unzipped, against Lambda's 262,144,000 bytes.
 
     Lambda reports only zipped sizes, so a size layerkit did not record is counted by its zipped
@@ -209,7 +209,7 @@ def size_report(
                 )
             )
     total = sum(item.bytes for item in items)
-    report = SizeReport(tuple(items), total, limit)
+    report = FunctionSizeReport(tuple(items), total, limit)
     if total > limit:
         largest = sorted(items, key=lambda item: item.bytes, reverse=True)[:3]
         listing = ", ".join(f"{item.label} {item.bytes:,}" for item in largest)
@@ -302,12 +302,12 @@ def attach_layer(
     check_function_name(function)
     settle = settler(client, function, wait)
 
-    def prepare(config: FunctionConfig) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
+    def prepare(config: FunctionConfig) -> tuple[AttachPlan, FunctionSizeReport, tuple[str, ...]]:
         check_compatibility(config, layer)
         plan = plan_layers(
             layer_arns(config), layer.arn, function=function, allow_downgrade=allow_downgrade
         )
-        sizes = size_report(config, plan.after, _known_sizes(client, plan.after, layer))
+        sizes = function_size_report(config, plan.after, _known_sizes(client, plan.after, layer))
         notes: tuple[str, ...] = ()
         if find_distributions is not None and plan.change != "none":
             notes = check_overlap(
@@ -342,7 +342,7 @@ def attach_layer(
     try:
         update_layers(client, function, plan.after, config.get("RevisionId"))
     except AwsError as exc:
-        if exc.code not in _RACE_CODES:
+        if exc.code not in RACE_CODES:
             raise
         result = _reapply(
             client,
@@ -392,7 +392,7 @@ def _reapply(
     layer: LayerVersionInfo,
     plan: AttachPlan,
     settle: Callable[[], FunctionConfigurationResponseTypeDef],
-    prepare: Callable[[FunctionConfig], tuple[AttachPlan, SizeReport, tuple[str, ...]]],
+    prepare: Callable[[FunctionConfig], tuple[AttachPlan, FunctionSizeReport, tuple[str, ...]]],
     result: AttachResult,
     first_error: AwsError,
     wait: WaitSettings,
@@ -432,7 +432,7 @@ def _reapply(
         try:
             update_layers(client, function, new_plan.after, fresh.get("RevisionId"))
         except AwsError as exc:
-            if exc.code not in _RACE_CODES:
+            if exc.code not in RACE_CODES:
                 raise
             error = exc
             continue

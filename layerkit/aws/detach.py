@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.attach import (
     DEFAULT_WAIT,
+    RACE_CODES,
     WaitSettings,
     layer_arns,
     race_backoff,
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda.client import LambdaClient
 
 DetachOutcome = Literal["detached", "unchanged"]
-_RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def detach_layer(
             update_layers(client, function, after, config.get("RevisionId"))
             break
         except AwsError as error:
-            if error.code not in _RACE_CODES:
+            if error.code not in RACE_CODES:
                 raise
             attempt += 1
             if attempt > 1:

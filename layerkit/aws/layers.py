@@ -112,7 +112,7 @@ class PublishRequest:
 
 
 @dataclass(frozen=True)
-class PublishResult:
+class LayerPublishResult:
     outcome: PublishOutcome
     version: LayerVersionInfo
 
@@ -240,7 +240,7 @@ def get_version_by_arn(client: LambdaClient, arn: LayerVersionArn) -> LayerVersi
     return _info(arn.name, answer, answer.get("Content"))
 
 
-def list_versions(client: LambdaClient, name: str) -> tuple[LayerVersionInfo, ...]:
+def list_layer_versions(client: LambdaClient, name: str) -> tuple[LayerVersionInfo, ...]:
     """Every version of a layer, newest first (empty if the layer does not exist)."""
     check_layer_name(name)
     versions: list[LayerVersionInfo] = []
@@ -310,7 +310,7 @@ def publish(
     *,
     attempts: int = 4,
     sleep: Sleep = time.sleep,
-) -> PublishResult:
+) -> LayerPublishResult:
     """Publish a version unless the latest one already holds the same bytes (`CodeSha256`).
 
     PublishLayerVersion has no idempotency token, so botocore's blind retry is switched off for
@@ -343,7 +343,7 @@ def publish(
         latest = latest_version(client, request.layer_name)
         if latest is not None and latest.code_sha256 == request.code_sha256:
             # After a lost attempt, the version there is the one that attempt published.
-            return PublishResult("published" if lost else "unchanged", latest)
+            return LayerPublishResult("published" if lost else "unchanged", latest)
         if lost is not None:
             sleep(min(0.5 * 2**attempt, 8.0))
         try:
@@ -360,7 +360,7 @@ def publish(
                 hint="the S3 object changed between upload and publish; re-run, and delete "
                 f"version {info.version} (`layerkit layers delete {info.name} {info.version}`)",
             )
-        return PublishResult("published", info)
+        return LayerPublishResult("published", info)
     assert lost is not None
     failure = translate(lost.cause, operation="PublishLayerVersion", resource=resource)
     raise AwsError(
@@ -402,7 +402,7 @@ def delete_checked(
     return users
 
 
-def plan_prune(
+def plan_layer_prune(
     versions: Sequence[int],
     *,
     keep: int,
@@ -493,7 +493,7 @@ def revoke(
 
 
 @dataclass(frozen=True)
-class PruneResult:
+class LayerPruneResult:
     name: str
     deleted: tuple[int, ...]
     kept: tuple[int, ...]
@@ -501,20 +501,22 @@ class PruneResult:
     dry_run: bool
 
 
-def prune(client: LambdaClient, name: str, *, keep: int, force: bool, dry_run: bool) -> PruneResult:
+def prune(
+    client: LambdaClient, name: str, *, keep: int, force: bool, dry_run: bool
+) -> LayerPruneResult:
     """Delete all but the newest `keep` versions, sparing versions a function still uses.
 
     "Uses" covers every function version in the client's region (published versions keep their
     layers forever), not only ``$LATEST``. With `force` those are deleted too.
     """
-    versions = list_versions(client, name)
+    versions = list_layer_versions(client, name)
     by_arn = {v.arn: v.version for v in versions}
     in_use: dict[int, tuple[str, ...]] = {}
     for arn, users in layer_users(client).items():
         if arn in by_arn:
             in_use[by_arn[arn]] = users
-    plan = plan_prune([v.version for v in versions], keep=keep, in_use=in_use, force=force)
+    plan = plan_layer_prune([v.version for v in versions], keep=keep, in_use=in_use, force=force)
     if not dry_run:
         for version in plan.delete:
             delete_version(client, name, version)
-    return PruneResult(name, plan.delete, plan.keep, plan.in_use, dry_run)
+    return LayerPruneResult(name, plan.delete, plan.keep, plan.in_use, dry_run)

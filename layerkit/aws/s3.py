@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-Progress = Callable[[int, int], None]  # (bytes sent, total bytes)
+TransferProgress = Callable[[int, int], None]  # (bytes sent, total bytes)
 Now = Callable[[], datetime]
 
 DIGEST_METADATA = "layerkit-sha256"  # x-amz-meta-layerkit-sha256: hex digest of the zip
@@ -141,7 +141,7 @@ def _multipart(
     sha256_hex: str,
     owner: str,
     part_bytes: int,
-    progress: Progress,
+    progress: TransferProgress,
 ) -> int:
     with aws_call("s3:CreateMultipartUpload", str(obj)):
         upload_id = s3.create_multipart_upload(
@@ -195,7 +195,7 @@ def ensure_uploaded(
     key: str,
     sha256_hex: str,
     owner: str,
-    progress: Progress,
+    progress: TransferProgress,
     part_bytes: int = DEFAULT_PART_BYTES,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
     now: Now = lambda: datetime.now(timezone.utc),
