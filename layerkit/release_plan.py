@@ -6,7 +6,7 @@ with these are in `layerkit.releasing`; the calls themselves in `layerkit.aws.al
 
 Aliases
 =======
-Lambda aliases: their state, Lambda's routing rules checked before each call, rollback records.
+An alias's state, Lambda's routing rules (checked before each call) and rollback records.
 
 Lambda's rules, enforced here before any call (the test emulator enforces none of them): an alias
 name is 1-128 of ``[a-zA-Z0-9-_]`` and not all digits; with routing, the primary version is never

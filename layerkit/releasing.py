@@ -5,26 +5,23 @@ They read and write Lambda through `layerkit.aws` and decide with `layerkit.rele
 
 Traffic shifts
 ==============
-Traffic shifting: move an alias to a new version in steps, watching alarms, undoing on trouble.
-
-The plan is pure data (`plan_shift`), so ``--dry-run`` prints it and tests check it without AWS.
-`execute_shift` writes one UpdateAlias per step (each carrying the alias's RevisionId and the
-``shift-running`` rollback record, see `layerkit.release_plan`), checks the alarms before each step
-and every `poll_s` during each wait, and on an alarm in ALARM, any failure, or an interrupt
-restores the alias to exactly its state before the shift (version, routing, description) and
-raises `ShiftAbortedError`. Waiting goes through the injected `sleep` and `clock`; timestamps
-through `now`.
+A shift moves an alias to a new version in steps, watching alarms, undoing on trouble. The plan is
+pure data (`plan_shift`), so ``--dry-run`` prints it and tests check it without AWS. `execute_shift`
+writes one UpdateAlias per step (each carrying the alias's RevisionId and the ``shift-running``
+rollback record, see `layerkit.release_plan`), checks the alarms before each step and every `poll_s`
+during each wait, and on an alarm in ALARM, any failure, or an interrupt restores the alias to
+exactly its state before the shift (version, routing, description) and raises `ShiftAbortedError`.
+Waiting goes through the injected `sleep` and `clock`; timestamps through `now`.
 
 Versions
 ========
-Published function versions: publish (without pretending), list, prune.
-
-Lambda does not publish a new version when neither code nor configuration changed since the newest
-one; it returns that version instead. The test emulator does not always behave so, and a user
-must never be told that a version was created when it was not, so `publish_version` compares
-``$LATEST`` with the newest published version itself (code hash, layers and the configuration a
-version pins) and skips the call when nothing changed; it also treats a returned version number that
-already existed as "nothing changed".
+Published function versions are published (without pretending), listed and pruned. Lambda does not
+publish a new version when neither code nor configuration changed since the newest one; it returns
+that version instead. The test emulator does not always behave so, and a user must never be told
+that a version was created when it was not, so `publish_version` compares ``$LATEST`` with the
+newest published version itself (code hash, layers and the configuration a version pins) and skips
+the call when nothing changed; it also treats a returned version number that already existed as
+"nothing changed".
 """
 
 from __future__ import annotations
