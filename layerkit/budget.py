@@ -7,15 +7,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT
 from layerkit.errors import BudgetExceededError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.report import human_bytes
 
 if TYPE_CHECKING:
     from layerkit.contents import FileEntry, InstalledDistribution
 
-# Lambda accepts a zip of at most 50 MB in the request itself; larger ones go through S3.
-DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024
 UNOWNED = "(not in any RECORD)"
 TOP_N = 10
 

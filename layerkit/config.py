@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from layerkit.errors import ConfigError, InputFileError, UsageError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.report import shown_path
 from layerkit.targets import Target, target_matrix
 
@@ -29,8 +30,6 @@ INSTALLERS: tuple[InstallerName, ...] = get_args(InstallerName)
 CompressionName = Literal["fast", "default", "small"]
 COMPRESSIONS: tuple[CompressionName, ...] = get_args(CompressionName)
 
-# Lambda's unzipped limit for function code plus all layers: 250 MiB.
-LAMBDA_UNZIPPED_LIMIT = 262_144_000
 DEFAULT_PYTHON = "3.13"
 DEFAULT_ARCH = "x86_64"
 LAYERKIT_TOML = "layerkit.toml"

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT
 from layerkit.contents import (
     METADATA_READ_LIMIT,
     FileEntry,
@@ -38,6 +37,7 @@ from layerkit.contents import (
 )
 from layerkit.errors import InputFileError, UsageError, VerificationError
 from layerkit.installer import CommandRunner
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import manifest_path_for, read_manifest
 from layerkit.safezip import open_layer_zip
 from layerkit.slim import find_interpreter

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from layerkit.budget import SizeReport, size_report
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT, SlimSettings
+from layerkit.config import SlimSettings
 from layerkit.contents import (
     FileEntry,
     InstalledDistribution,
@@ -30,6 +30,7 @@ from layerkit.contents import (
     scan_tree,
 )
 from layerkit.errors import InputFileError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import manifest_path_for, read_manifest
 from layerkit.runtimehints import notes_for
 from layerkit.safezip import CheckedZip, open_layer_zip

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 from layerkit.aws.attach import DEFAULT_WAIT, AttachResult, WaitSettings, attach_layer
 from layerkit.aws.content import Distributions, canonical, make_finder
@@ -42,15 +42,21 @@ from layerkit.aws.rules import (
     function_region,
     parse_layer_version_arn,
 )
-from layerkit.aws.s3 import Progress, bucket_for_region, check_bucket_region, content_key
+from layerkit.aws.s3 import TransferProgress, bucket_for_region, check_bucket_region, content_key
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT, PublishSettings
+from layerkit.config import PublishSettings
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import MANIFEST_SCHEMA, Manifest, parse_manifest, read_manifest
 from layerkit.naming import check_distinct, layer_name_for
 from layerkit.runtimehints import RuntimeHint, hints_for
 from layerkit.safezip import measured_size
 from layerkit.targets import Target
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sts.client import STSClient
 
 # "would-publish": a --dry-run found no version with these bytes (nothing was sent).
 _Result = TypeVar("_Result")
@@ -62,7 +68,12 @@ UploadKind = Literal["uploaded", "skipped", "direct", "unneeded"]
 class AwsClients(Protocol):
     """What the use cases need from `layerkit.aws.session.ClientFactory`."""
 
-    def client(self, service: str, region: str | None = None) -> Any: ...
+    @overload
+    def client(self, service: Literal["lambda"], region: str | None = None) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["s3"], region: str | None = None) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sts"], region: str | None = None) -> STSClient: ...
 
     def region(self, region: str | None = None) -> str: ...
 
@@ -72,7 +83,7 @@ class Reporter(Protocol):
 
     def step(self, message: str) -> None: ...
 
-    def transfer(self, label: str, total: int) -> Progress: ...
+    def transfer(self, label: str, total: int) -> TransferProgress: ...
 
 
 @dataclass(frozen=True)
@@ -300,8 +311,8 @@ def _publish_zip(
     layer_zip: LayerZip,
     *,
     region: str,
-    lambda_client: Any,
-    s3_client: Any,
+    lambda_client: LambdaClient,
+    s3_client: S3Client | None,
     owner: str | None,
     reporter: Reporter,
 ) -> RegionResult:
@@ -350,7 +361,8 @@ def _publish_zip(
             content = LayerContent(zip_bytes=layer_zip.path.read_bytes())
             upload = "direct"
         else:
-            assert settings.bucket is not None and owner is not None  # checked by plan_publish
+            # checked by plan_publish; no S3 client is made for a direct upload
+            assert settings.bucket is not None and owner is not None and s3_client is not None
             bucket = bucket_for_region(settings.bucket, region)
             key = content_key(settings.prefix, layer_zip.layer_name, manifest.sha256)
             base = _with(base, s3_bucket=bucket, s3_key=key)
@@ -399,7 +411,7 @@ def _publish_zip(
 
 
 def _grants(
-    plan: PublishPlan, lambda_client: Any, layer_name: str, version: int
+    plan: PublishPlan, lambda_client: LambdaClient, layer_name: str, version: int
 ) -> tuple[GrantResult, ...]:
     if not plan.principals:
         return ()
@@ -411,7 +423,7 @@ def _with(result: RegionResult, **changes: Any) -> RegionResult:
 
 
 def _choose_zip(
-    lambda_client: Any, function: str, published: Sequence[RegionResult]
+    lambda_client: LambdaClient, function: str, published: Sequence[RegionResult]
 ) -> RegionResult:
     """The published layer whose target matches the function (arch and runtime)."""
     if len(published) == 1:
@@ -434,7 +446,7 @@ def _attach_in_region(
     results: list[RegionResult],
     *,
     region: str,
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     reporter: Reporter,
     waiting: WaitSettings,
 ) -> list[RegionResult]:
@@ -491,7 +503,7 @@ def _env_hints(plan: PublishPlan, result: RegionResult) -> tuple[RuntimeHint, ..
     return hints_for(names)
 
 
-def _layer_info(lambda_client: Any, result: RegionResult) -> LayerVersionInfo:
+def _layer_info(lambda_client: LambdaClient, result: RegionResult) -> LayerVersionInfo:
     assert result.version is not None
     info = get_version(lambda_client, result.layer_name, result.version)
     if info.unzipped_bytes is None:
@@ -634,7 +646,7 @@ def attach_layer_to_functions(
 
 def _for_each_function(
     functions: Sequence[str],
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     *,
     region: str,
     reporter: Reporter,

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.stub import Stubber
 
+from layerkit import release_plan as rp
+from layerkit import releasing as rel
 from layerkit.aws import aliases as al
-from layerkit.aws.aliases import AliasState, AliasTarget, RollbackRecord
 from layerkit.errors import AwsError, LambdaRuleError, UsageError
+from layerkit.release_plan import AliasState, AliasTarget, RollbackRecord
 
 if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
@@ -29,7 +31,7 @@ def fixed_now() -> datetime:
 
 @pytest.mark.parametrize("name", ["prod", "live-2", "canary_x", "a" * 128, "v12"])
 def test_valid_alias_names(name: str) -> None:
-    al.validate_alias_name(name)
+    rp.validate_alias_name(name)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,7 @@ def test_valid_alias_names(name: str) -> None:
 )
 def test_invalid_alias_names(name: str, expected: str) -> None:
     with pytest.raises(LambdaRuleError, match=expected.replace("$", r"\$")):
-        al.validate_alias_name(name)
+        rp.validate_alias_name(name)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +66,7 @@ def test_invalid_alias_names(name: str, expected: str) -> None:
 )
 def test_each_routing_rule_is_enforced(target: AliasTarget, expected: str) -> None:
     with pytest.raises(LambdaRuleError, match=expected):
-        al.validate_target(target)
+        rp.validate_target(target)
 
 
 @pytest.mark.parametrize(
@@ -77,17 +79,17 @@ def test_each_routing_rule_is_enforced(target: AliasTarget, expected: str) -> No
     ],
 )
 def test_valid_targets(target: AliasTarget) -> None:
-    al.validate_target(target)
+    rp.validate_target(target)
 
 
 def test_weight_option_syntax() -> None:
-    assert al.parse_weight_option(["12=0.1"]) == {"12": 0.1}
-    assert al.parse_weight_option(["12=0.1", "13=0.2"]) == {"12": 0.1, "13": 0.2}
+    assert rp.parse_weight_option(["12=0.1"]) == {"12": 0.1}
+    assert rp.parse_weight_option(["12=0.1", "13=0.2"]) == {"12": 0.1, "13": 0.2}
     for bad in (["12"], ["=0.1"], ["12=ten"]):
         with pytest.raises(UsageError):
-            al.parse_weight_option(bad)
+            rp.parse_weight_option(bad)
     with pytest.raises(UsageError, match="twice"):
-        al.parse_weight_option(["12=0.1", "12=0.2"])
+        rp.parse_weight_option(["12=0.1", "12=0.2"])
 
 
 # --- the rollback record ------------------------------------------------------------------------
@@ -101,27 +103,27 @@ def test_record_round_trips_through_the_description() -> None:
         "2026-11-27T06:43:00Z",
         previous_description='old "text" [with] brackets',
     )
-    text = al.compose_description("deps 7", record)
+    text = rp.compose_description("deps 7", record)
     assert text.startswith("deps 7 [layerkit op=update from=11+12@0.1 to=11 at=")
-    assert al.split_description(text) == ("deps 7", record)
-    assert al.split_description("just words [layerkit]") == ("just words [layerkit]", None)
-    assert al.split_description(al.compose_description("", record)) == ("", record)
+    assert rp.split_description(text) == ("deps 7", record)
+    assert rp.split_description("just words [layerkit]") == ("just words [layerkit]", None)
+    assert rp.split_description(rp.compose_description("", record)) == ("", record)
 
 
 def test_description_too_long_for_the_record_is_refused_with_the_room_left() -> None:
     record = RollbackRecord("update", AliasTarget("1"), AliasTarget("2"), "2026-11-27T06:43:00Z")
     room = 256 - len(record.render()) - 1
-    assert len(al.compose_description("x" * room, record)) == 256
+    assert len(rp.compose_description("x" * room, record)) == 256
     with pytest.raises(LambdaRuleError, match="would be 257 characters") as refused:
-        al.compose_description("x" * (room + 1), record)
+        rp.compose_description("x" * (room + 1), record)
     assert refused.value.hint is not None and f"at most {room} characters" in refused.value.hint
 
 
 def test_rollback_refuses_when_changed_outside_layerkit() -> None:
     record = RollbackRecord("update", AliasTarget("1"), AliasTarget("2"), "t")
-    state = AliasState("prod", "3", {}, al.compose_description("", record), "rev")
+    state = AliasState("prod", "3", {}, rp.compose_description("", record), "rev")
     with pytest.raises(LambdaRuleError, match="changed outside layerkit"):
-        al.rollback_change("fn", state)
+        rp.rollback_change("fn", state)
 
 
 # --- against moto -------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def test_create_get_update_with_routing(world: LambdaWorld) -> None:
     world.function_with_versions(count=2)
     created = al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1"), description="live")
     assert (created.function_version, created.description) == ("1", "live")
-    report = al.update_alias(world.lam, "my-fn", "prod", weights={"2": 0.1}, now=fixed_now)
+    report = rel.update_alias(world.lam, "my-fn", "prod", weights={"2": 0.1}, now=fixed_now)
     assert report.action == "updated"
     assert report.routing == "90% -> 1, 10% -> 2"
     raw = world.lam.get_alias(FunctionName="my-fn", Name="prod")
@@ -144,7 +146,7 @@ def test_create_get_update_with_routing(world: LambdaWorld) -> None:
     assert got.user_description == "live"
     assert got.record is not None and got.record.before == AliasTarget("1")
 
-    cleared = al.update_alias(world.lam, "my-fn", "prod", weights={}, now=fixed_now)
+    cleared = rel.update_alias(world.lam, "my-fn", "prod", weights={}, now=fixed_now)
     assert cleared.additional_version_weights == {}
     raw = world.lam.get_alias(FunctionName="my-fn", Name="prod")
     assert raw["RoutingConfig"]["AdditionalVersionWeights"] == {}
@@ -155,9 +157,9 @@ def test_every_update_sends_the_revision_id(world: LambdaWorld) -> None:
     al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1"))
     revision = world.lam.get_alias(FunctionName="my-fn", Name="prod")["RevisionId"]
     client = world.recording()
-    al.update_alias(client, "my-fn", "prod", weights={"2": 0.2})
-    al.promote_alias(client, "my-fn", "prod")
-    al.rollback_alias(client, "my-fn", "prod")
+    rel.update_alias(client, "my-fn", "prod", weights={"2": 0.2})
+    rel.promote_alias(client, "my-fn", "prod")
+    rel.rollback_alias(client, "my-fn", "prod")
     sent = client.calls_of("update_alias")
     assert len(sent) == 3
     assert all(call["RevisionId"] == revision for call in sent)
@@ -183,7 +185,7 @@ def test_invalid_updates_are_refused_and_leave_the_alias_as_it_was(
     before = world.raw_alias("my-fn", "prod")
     client = world.recording()
     with pytest.raises(LambdaRuleError, match=expected):
-        al.update_alias(client, "my-fn", "prod", **change)
+        rel.update_alias(client, "my-fn", "prod", **change)
     assert client.calls_of("update_alias") == []
     assert world.raw_alias("my-fn", "prod") == before
 
@@ -211,31 +213,31 @@ def test_routing_between_versions_with_different_roles_names_both(world: LambdaW
 def test_promote_makes_the_canary_primary(world: LambdaWorld) -> None:
     world.function_with_versions(count=2)
     al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1", {"2": 0.3}))
-    report = al.promote_alias(world.lam, "my-fn", "prod", now=fixed_now)
+    report = rel.promote_alias(world.lam, "my-fn", "prod", now=fixed_now)
     assert (report.function_version, report.additional_version_weights) == ("2", {})
     assert report.previous == AliasTarget("1", {"2": 0.3})
     with pytest.raises(UsageError, match="nothing to promote"):
-        al.promote_alias(world.lam, "my-fn", "prod")
+        rel.promote_alias(world.lam, "my-fn", "prod")
 
 
 def test_rollback_restores_the_state_before_the_last_change(world: LambdaWorld) -> None:
     world.function_with_versions(count=3)
     al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1", {"2": 0.25}), description="d1")
     before = world.raw_alias("my-fn", "prod")
-    al.update_alias(world.lam, "my-fn", "prod", version="3", weights={}, description="d2")
+    rel.update_alias(world.lam, "my-fn", "prod", version="3", weights={}, description="d2")
     assert al.get_alias(world.lam, "my-fn", "prod").user_description == "d2"
-    report = al.rollback_alias(world.lam, "my-fn", "prod")
+    report = rel.rollback_alias(world.lam, "my-fn", "prod")
     assert report.action == "rolled-back"
     assert world.raw_alias("my-fn", "prod") == before
     with pytest.raises(UsageError, match="nothing to roll back to"):
-        al.rollback_alias(world.lam, "my-fn", "prod")
+        rel.rollback_alias(world.lam, "my-fn", "prod")
 
 
 def test_dry_run_changes_nothing(world: LambdaWorld) -> None:
     world.function_with_versions(count=2)
     al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1"))
     before = world.raw_alias("my-fn", "prod")
-    report = al.update_alias(world.lam, "my-fn", "prod", weights={"2": 0.5}, dry_run=True)
+    report = rel.update_alias(world.lam, "my-fn", "prod", weights={"2": 0.5}, dry_run=True)
     assert report.routing == "50% -> 1, 50% -> 2" and report.dry_run
     assert world.raw_alias("my-fn", "prod") == before
 
@@ -248,13 +250,13 @@ def test_update_is_refused_while_a_shift_is_in_flight(world: LambdaWorld) -> Non
         Name="prod",
         FunctionVersion="1",
         RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
-        Description=al.compose_description("", record),
+        Description=rp.compose_description("", record),
     )
     with pytest.raises(LambdaRuleError, match="traffic shift to version 2 is in flight") as err:
-        al.update_alias(world.lam, "my-fn", "prod", weights={})
+        rel.update_alias(world.lam, "my-fn", "prod", weights={})
     assert err.value.hint is not None and "alias rollback my-fn prod" in err.value.hint
     # the documented way out works: rollback restores the state before the shift
-    al.rollback_alias(world.lam, "my-fn", "prod")
+    rel.rollback_alias(world.lam, "my-fn", "prod")
     assert al.get_alias(world.lam, "my-fn", "prod").target == AliasTarget("1")
 
 
@@ -312,7 +314,7 @@ def test_a_real_concurrent_change_is_reported_not_overwritten() -> None:
     moved = {**ALIAS_RESPONSE, "FunctionVersion": "3", "RevisionId": "rev-2"}
     stubber.add_response("get_alias", moved, {"FunctionName": "fn", "Name": "prod"})
     with stubber, pytest.raises(AwsError) as failed:
-        al.update_alias(client, "fn", "prod", weights={"2": 0.1}, now=fixed_now)
+        rel.update_alias(client, "fn", "prod", weights={"2": 0.1}, now=fixed_now)
     stubber.assert_no_pending_responses()  # no second UpdateAlias
     assert failed.value.code == "PreconditionFailedException"
     assert "changed by someone else meanwhile: it now routes 100% -> 3" in failed.value.message
@@ -331,7 +333,7 @@ def test_a_stale_revision_alone_is_reapplied_once_on_the_fresh_one() -> None:
     }
     stubber.add_response("update_alias", updated, {**UPDATE_TO_CANARY, "RevisionId": "rev-2"})
     with stubber:
-        report = al.update_alias(client, "fn", "prod", weights={"2": 0.1}, now=fixed_now)
+        report = rel.update_alias(client, "fn", "prod", weights={"2": 0.1}, now=fixed_now)
     stubber.assert_no_pending_responses()
     assert report.additional_version_weights == {"2": 0.1}
 

@@ -14,8 +14,8 @@ from layerkit.aws.attach import (
     attach_layer,
     check_compatibility,
     plan_layers,
-    size_report,
 )
+from layerkit.aws.attach import function_size_report as size_report
 from layerkit.aws.layers import LayerVersionInfo
 from layerkit.errors import AwsError, LambdaRuleError
 from tests.aws_support import (

@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 
 from layerkit.config import (
-    LAMBDA_UNZIPPED_LIMIT,
     load_project,
     parse_size,
     resolve_build_settings,
     resolve_publish_settings,
 )
 from layerkit.errors import ConfigError, InputFileError, TargetError, UsageError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 
 
 def _project(tmp_path: Path, pyproject: str = "", layerkit_toml: str | None = None) -> Path:

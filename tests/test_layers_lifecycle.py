@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from layerkit.aws.layers import plan_prune
+from layerkit.aws.layers import plan_layer_prune as plan_prune
 from layerkit.errors import UsageError
 from tests.aws_support import (
     aws,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from layerkit.aws import shift
+from layerkit import releasing as shift
 from tests.aws_support import aws, lk, make_bucket, make_function
 from tests.release_support import FakeTime
 from tests.support import REPO_ROOT

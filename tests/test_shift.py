@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from layerkit import release_plan as rp
+from layerkit import releasing as rel
 from layerkit.aws import aliases as al
-from layerkit.aws import shift as sh
 from layerkit.aws.alarms import CloudWatchAlarms
-from layerkit.aws.aliases import AliasState, AliasTarget, RollbackRecord
 from layerkit.errors import AwsError, LambdaRuleError, UsageError
+from layerkit.release_plan import AliasState, AliasTarget, RollbackRecord
 
 if TYPE_CHECKING:
     from tests.release_support import FakeTime, LambdaWorld
@@ -33,22 +34,22 @@ if TYPE_CHECKING:
     ],
 )
 def test_parse_interval(text: str, seconds: float) -> None:
-    assert sh.parse_interval(text) == pytest.approx(seconds)
+    assert rp.parse_interval(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "5x", "-1s", "m", "1 h 2", "five"])
 def test_parse_interval_refuses(text: str) -> None:
     with pytest.raises(UsageError, match="invalid interval"):
-        sh.parse_interval(text)
+        rp.parse_interval(text)
 
 
 def test_parse_steps() -> None:
-    assert sh.parse_steps("10,50,100") == (10, 50, 100)
-    assert sh.parse_steps("1, 5%,25") == (1, 5, 25)  # a shift stops where its steps say
-    assert sh.parse_steps("100") == (100,)
+    assert rp.parse_steps("10,50,100") == (10, 50, 100)
+    assert rp.parse_steps("1, 5%,25") == (1, 5, 25)  # a shift stops where its steps say
+    assert rp.parse_steps("100") == (100,)
     for bad in ("50,10", "10,10", "0", "150", "ten", "10,,50", "nan"):
         with pytest.raises(UsageError):
-            sh.parse_steps(bad)
+            rp.parse_steps(bad)
 
 
 # --- planning (pure) ----------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def _state(version: str, weights: dict[str, float] | None = None, desc: str = ""
 
 
 def test_plan_steps_keep_the_old_version_primary_until_100() -> None:
-    plan = sh.plan_shift("fn", _state("11"), to_version="12", steps=(10, 50, 100), interval_s=300)
+    plan = rp.plan_shift("fn", _state("11"), to_version="12", steps=(10, 50, 100), interval_s=300)
     assert [(s.percent, s.target) for s in plan.steps] == [
         (10, AliasTarget("11", {"12": 0.1})),
         (50, AliasTarget("11", {"12": 0.5})),
@@ -68,7 +69,7 @@ def test_plan_steps_keep_the_old_version_primary_until_100() -> None:
 
 
 def test_plan_starts_from_the_weight_already_routed() -> None:
-    plan = sh.plan_shift(
+    plan = rp.plan_shift(
         "fn", _state("11", {"12": 0.2}), to_version="12", steps=(10, 50, 100), interval_s=1
     )
     assert [s.percent for s in plan.steps] == [50, 100]
@@ -76,25 +77,25 @@ def test_plan_starts_from_the_weight_already_routed() -> None:
 
 def test_plan_refuses_a_third_version() -> None:
     with pytest.raises(LambdaRuleError, match="already routes 10% to version 13") as refused:
-        sh.plan_shift("fn", _state("11", {"13": 0.1}), to_version="12", steps=(100,), interval_s=0)
+        rp.plan_shift("fn", _state("11", {"13": 0.1}), to_version="12", steps=(100,), interval_s=0)
     assert refused.value.hint is not None and "alias promote fn prod" in refused.value.hint
 
 
 def test_plan_refuses_while_another_shift_is_in_flight() -> None:
     record = RollbackRecord("shift-running", AliasTarget("10"), AliasTarget("10", {"11": 0.5}), "t")
-    state = _state("10", {"11": 0.5}, al.compose_description("", record))
+    state = _state("10", {"11": 0.5}, rp.compose_description("", record))
     with pytest.raises(LambdaRuleError, match="is in flight") as refused:
-        sh.plan_shift("fn", state, to_version="11", steps=(100,), interval_s=0)
+        rp.plan_shift("fn", state, to_version="11", steps=(100,), interval_s=0)
     assert refused.value.hint is not None and "alias rollback fn prod" in refused.value.hint
 
 
 def test_plan_refuses_routing_from_latest_and_a_no_op() -> None:
     with pytest.raises(LambdaRuleError, match="LATEST"):
-        sh.plan_shift("fn", _state("$LATEST"), to_version="12", steps=(50, 100), interval_s=0)
+        rp.plan_shift("fn", _state("$LATEST"), to_version="12", steps=(50, 100), interval_s=0)
     with pytest.raises(UsageError, match="already has version 12"):
-        sh.plan_shift("fn", _state("12"), to_version="12", steps=(100,), interval_s=0)
+        rp.plan_shift("fn", _state("12"), to_version="12", steps=(100,), interval_s=0)
     with pytest.raises(LambdaRuleError, match="published version is a number"):
-        sh.plan_shift("fn", _state("11"), to_version="$LATEST", steps=(50, 100), interval_s=0)
+        rp.plan_shift("fn", _state("11"), to_version="$LATEST", steps=(50, 100), interval_s=0)
 
 
 # --- execution against moto ----------------------------------------------------------------------
@@ -105,8 +106,8 @@ def _setup(world: LambdaWorld, description: str = "prod traffic") -> None:
     al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1"), description=description)
 
 
-def _plan(world: LambdaWorld, *, to: str = "2", alarms: tuple[str, ...] = ()) -> sh.ShiftPlan:
-    return sh.plan_shift(
+def _plan(world: LambdaWorld, *, to: str = "2", alarms: tuple[str, ...] = ()) -> rp.ShiftPlan:
+    return rp.plan_shift(
         "my-fn",
         al.get_alias(world.lam, "my-fn", "prod"),
         to_version=to,
@@ -117,9 +118,9 @@ def _plan(world: LambdaWorld, *, to: str = "2", alarms: tuple[str, ...] = ()) ->
 
 
 def _run(
-    world: LambdaWorld, fake: FakeTime, plan: sh.ShiftPlan, client: Any = None, **kwargs: Any
-) -> sh.ShiftResult:
-    return sh.execute_shift(
+    world: LambdaWorld, fake: FakeTime, plan: rp.ShiftPlan, client: Any = None, **kwargs: Any
+) -> rp.ShiftResult:
+    return rel.execute_shift(
         client if client is not None else world.lam,
         plan,
         alarms=CloudWatchAlarms(world.cloudwatch, plan.alarms),
@@ -143,7 +144,7 @@ def test_shift_moves_traffic_in_steps_and_ends_without_routing(
         seen.append(dict(raw["RoutingConfig"]["AdditionalVersionWeights"]))
 
     fake_time.on_sleep = observe
-    printed: list[sh.ShiftEvent] = []
+    printed: list[rp.ShiftEvent] = []
     result = _run(world, fake_time, _plan(world, alarms=("my-fn-errors",)), on_event=printed.append)
 
     assert result.outcome == "completed"
@@ -163,7 +164,7 @@ def test_shift_moves_traffic_in_steps_and_ends_without_routing(
     ]
     assert printed == list(result.events)
     # a finished shift can be rolled back to the version before it
-    al.rollback_alias(world.lam, "my-fn", "prod")
+    rel.rollback_alias(world.lam, "my-fn", "prod")
     assert al.get_alias(world.lam, "my-fn", "prod").target == AliasTarget("1")
 
 
@@ -173,7 +174,7 @@ def test_alarm_mid_shift_restores_the_alias_byte_for_byte(
     world.function_with_versions(count=3)
     # A pre-state with routing and an older layerkit record in the description.
     al.create_alias(world.lam, "my-fn", "prod", AliasTarget("1"), description="live")
-    al.update_alias(world.lam, "my-fn", "prod", weights={"2": 0.05})
+    rel.update_alias(world.lam, "my-fn", "prod", weights={"2": 0.05})
     before = world.raw_alias("my-fn", "prod")
     world.alarm("my-fn-errors", "OK")
 
@@ -183,7 +184,7 @@ def test_alarm_mid_shift_restores_the_alias_byte_for_byte(
             world.set_alarm("my-fn-errors", "ALARM")
 
     fake_time.on_sleep = fire_after_first_step
-    with pytest.raises(sh.ShiftAbortedError) as aborted:
+    with pytest.raises(rel.ShiftAbortedError) as aborted:
         _run(world, fake_time, _plan(world, alarms=("my-fn-errors",)))
 
     assert world.raw_alias("my-fn", "prod") == before
@@ -201,7 +202,7 @@ def test_alarm_already_firing_changes_nothing(world: LambdaWorld, fake_time: Fak
     world.alarm("my-fn-errors", "ALARM")
     before = world.raw_alias("my-fn", "prod")
     client = world.recording()
-    with pytest.raises(sh.ShiftAbortedError, match="alarm in ALARM"):
+    with pytest.raises(rel.ShiftAbortedError, match="alarm in ALARM"):
         _run(world, fake_time, _plan(world, alarms=("my-fn-errors",)), client=client)
     assert client.calls_of("update_alias") == []
     assert world.raw_alias("my-fn", "prod") == before
@@ -221,7 +222,7 @@ def test_ctrl_c_during_a_wait_restores(world: LambdaWorld, fake_time: FakeTime) 
         raise KeyboardInterrupt
 
     fake_time.on_sleep = interrupt
-    with pytest.raises(sh.ShiftAbortedError, match=r"aborted \(interrupted\)"):
+    with pytest.raises(rel.ShiftAbortedError, match=r"aborted \(interrupted\)"):
         _run(world, fake_time, _plan(world))
     assert world.raw_alias("my-fn", "prod") == before
 
@@ -234,7 +235,7 @@ def test_failed_step_restores(world: LambdaWorld, fake_time: FakeTime) -> None:
         "update_alias",
         lambda n: client.error("TooManyRequestsException", 429, "UpdateAlias") if n == 2 else None,
     )
-    with pytest.raises(sh.ShiftAbortedError, match="TooManyRequestsException"):
+    with pytest.raises(rel.ShiftAbortedError, match="TooManyRequestsException"):
         _run(world, fake_time, _plan(world), client=client)
     assert len(client.calls_of("update_alias")) == 3  # step 1, failed step 2, restore
     assert world.raw_alias("my-fn", "prod") == before
@@ -284,7 +285,7 @@ def test_restore_failure_leaves_a_record_rollback_can_use(
     # the job "died" mid-shift: the next shift refuses, rollback restores the pre-shift state
     with pytest.raises(LambdaRuleError, match="in flight"):
         _plan(world)
-    al.rollback_alias(world.lam, "my-fn", "prod")
+    rel.rollback_alias(world.lam, "my-fn", "prod")
     assert world.raw_alias("my-fn", "prod") == before
 
 

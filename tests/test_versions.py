@@ -8,9 +8,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from layerkit.aws import versions as ver
-from layerkit.aws.aliases import AliasState
+from layerkit import release_plan as rp
+from layerkit import releasing as rel
 from layerkit.errors import AwsError, LambdaRuleError, UsageError
+from layerkit.release_plan import AliasState
 
 if TYPE_CHECKING:
     from tests.release_support import LambdaWorld
@@ -30,7 +31,7 @@ def test_publish_reports_code_hash_and_pinned_layers(world: LambdaWorld) -> None
     layer = _layer(world)
     world.lam.update_function_configuration(FunctionName="my-fn", Layers=[layer])
     latest = world.lam.get_function_configuration(FunctionName="my-fn")
-    result = ver.publish_version(world.lam, "my-fn", description="deps 7")
+    result = rel.publish_version(world.lam, "my-fn", description="deps 7")
     assert result.created
     assert result.version.version == "1"
     assert result.version.code_sha256 == latest["CodeSha256"]
@@ -41,9 +42,9 @@ def test_publish_reports_code_hash_and_pinned_layers(world: LambdaWorld) -> None
 
 def test_publish_without_changes_says_so_and_calls_nothing(world: LambdaWorld) -> None:
     world.function()
-    ver.publish_version(world.lam, "my-fn")
+    rel.publish_version(world.lam, "my-fn")
     client = world.recording()
-    result = ver.publish_version(client, "my-fn", description="again")
+    result = rel.publish_version(client, "my-fn", description="again")
     assert not result.created
     assert result.version.version == "1"
     assert "nothing changed since version 1" in result.message
@@ -54,16 +55,16 @@ def test_publish_without_changes_says_so_and_calls_nothing(world: LambdaWorld) -
 
 def test_publish_after_a_layer_change_creates_a_version(world: LambdaWorld) -> None:
     world.function()
-    ver.publish_version(world.lam, "my-fn")
+    rel.publish_version(world.lam, "my-fn")
     world.lam.update_function_configuration(FunctionName="my-fn", Layers=[_layer(world)])
-    result = ver.publish_version(world.lam, "my-fn")
+    result = rel.publish_version(world.lam, "my-fn")
     assert (result.created, result.version.version) == (True, "2")
 
 
 def test_publish_sends_the_code_hash_it_compared(world: LambdaWorld) -> None:
     world.function()
     client = world.recording()
-    ver.publish_version(client, "my-fn")
+    rel.publish_version(client, "my-fn")
     latest = world.lam.get_function_configuration(FunctionName="my-fn")
     assert client.calls_of("publish_version") == [
         {"FunctionName": "my-fn", "Description": "", "CodeSha256": latest["CodeSha256"]}
@@ -97,7 +98,7 @@ def test_unchanged_since_compares_what_a_version_pins(change: dict[str, Any], sa
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},
     }
-    assert ver.unchanged_since(base, {**base, **change}) is same
+    assert rp.unchanged_since(base, {**base, **change}) is same
 
 
 def _stubbed() -> tuple[Any, Stubber]:
@@ -123,7 +124,7 @@ def test_publish_waits_for_an_update_in_progress_first() -> None:
     stubber.add_response("publish_version", _config("2", "new"))
     slept: list[float] = []
     with stubber:
-        result = ver.publish_version(client, "fn", sleep=slept.append, clock=lambda: 0.0)
+        result = rel.publish_version(client, "fn", sleep=slept.append, clock=lambda: 0.0)
     stubber.assert_no_pending_responses()
     assert slept == [1.0]
     assert (result.created, result.version.version) == (True, "2")
@@ -136,7 +137,7 @@ def test_publish_answered_with_an_existing_version_is_not_called_new() -> None:
     stubber.add_response("list_versions_by_function", {"Versions": [_config("4", "abc")]})
     stubber.add_response("publish_version", _config("4", "abc"))
     with stubber:
-        result = ver.publish_version(client, "fn")
+        result = rel.publish_version(client, "fn")
     assert not result.created
     assert result.message == "Lambda returned the existing version 4: nothing changed since it"
 
@@ -152,7 +153,7 @@ def test_publish_conflict_is_translated() -> None:
         http_status_code=409,
     )
     with stubber, pytest.raises(AwsError) as failed:
-        ver.publish_version(client, "fn")
+        rel.publish_version(client, "fn")
     assert failed.value.code == "ResourceConflictException"
     assert "PublishVersion on function fn failed" in failed.value.message
 
@@ -160,22 +161,22 @@ def test_publish_conflict_is_translated() -> None:
 def test_publish_description_over_256_is_refused_before_any_call() -> None:
     client, stubber = _stubbed()
     with stubber, pytest.raises(LambdaRuleError, match="257 characters"):
-        ver.publish_version(client, "fn", description="x" * 257)
+        rel.publish_version(client, "fn", description="x" * 257)
 
 
 def test_list_shows_date_description_layers_and_aliases(world: LambdaWorld) -> None:
     world.function()
     layer = _layer(world)
-    ver.publish_version(world.lam, "my-fn", description="first")
+    rel.publish_version(world.lam, "my-fn", description="first")
     world.lam.update_function_configuration(FunctionName="my-fn", Layers=[layer])
-    ver.publish_version(world.lam, "my-fn", description="with deps")
+    rel.publish_version(world.lam, "my-fn", description="with deps")
     world.lam.create_alias(
         FunctionName="my-fn",
         Name="prod",
         FunctionVersion="1",
         RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
     )
-    listed = ver.list_versions(world.lam, "my-fn")
+    listed = rel.list_versions(world.lam, "my-fn")
     assert [(v.version, v.description, v.layers, v.aliases) for v in listed] == [
         ("1", "first", (), ("prod",)),
         ("2", "with deps", (layer,), ("prod",)),
@@ -189,18 +190,18 @@ def _alias(version: str, weights: dict[str, float] | None = None) -> AliasState:
 
 def test_plan_prune_keeps_newest_and_aliased() -> None:
     versions = [str(v) for v in range(1, 11)]
-    deleted, newest, aliased = ver.plan_prune(
+    deleted, newest, aliased = rp.plan_prune(
         versions, [_alias("2"), _alias("5", {"3": 0.1})], keep=3
     )
     assert deleted == ("1", "4", "6", "7")
     assert newest == ("8", "9", "10")
     assert aliased == ("2", "3", "5")
-    assert ver.plan_prune(["1", "2"], [], keep=0)[0] == ("1", "2")
+    assert rp.plan_prune(["1", "2"], [], keep=0)[0] == ("1", "2")
     # keeping more than exist keeps everything (not a wrapped-around slice)
-    assert ver.plan_prune(["1", "2", "3"], [], keep=5) == ((), ("1", "2", "3"), ())
-    assert ver.plan_prune(["1", "2", "3"], [], keep=3)[0] == ()
+    assert rp.plan_prune(["1", "2", "3"], [], keep=5) == ((), ("1", "2", "3"), ())
+    assert rp.plan_prune(["1", "2", "3"], [], keep=3)[0] == ()
     with pytest.raises(UsageError):
-        ver.plan_prune(["1"], [], keep=-1)
+        rp.plan_prune(["1"], [], keep=-1)
 
 
 def test_prune_deletes_only_unaliased_old_versions(world: LambdaWorld) -> None:
@@ -211,13 +212,13 @@ def test_prune_deletes_only_unaliased_old_versions(world: LambdaWorld) -> None:
         FunctionVersion="2",
         RoutingConfig={"AdditionalVersionWeights": {"1": 0.1}},
     )
-    planned = ver.prune_versions(world.lam, "my-fn", keep=2, dry_run=True)
+    planned = rel.prune_versions(world.lam, "my-fn", keep=2, dry_run=True)
     assert planned.deleted == ("3",)
     remaining = [
         v["Version"] for v in world.lam.list_versions_by_function(FunctionName="my-fn")["Versions"]
     ]
     assert remaining == ["$LATEST", "1", "2", "3", "4", "5"]
-    done = ver.prune_versions(world.lam, "my-fn", keep=2)
+    done = rel.prune_versions(world.lam, "my-fn", keep=2)
     assert (done.deleted, done.kept_newest, done.kept_aliased) == (("3",), ("4", "5"), ("1", "2"))
     remaining = [
         v["Version"] for v in world.lam.list_versions_by_function(FunctionName="my-fn")["Versions"]

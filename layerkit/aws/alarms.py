@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from layerkit.aws.errors import aws_call
 from layerkit.errors import AwsError
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
 
 _BATCH = 100  # DescribeAlarms accepts at most 100 names per call
 
@@ -31,7 +34,9 @@ class AlarmWatch(Protocol):
         ...
 
 
-def describe_alarm_states(cloudwatch_client: Any, names: Sequence[str]) -> tuple[AlarmState, ...]:
+def describe_alarm_states(
+    cloudwatch_client: CloudWatchClient, names: Sequence[str]
+) -> tuple[AlarmState, ...]:
     """The states of the named metric and composite alarms; a missing name is an error.
 
     A misspelt alarm would never fire, silently removing the safety net, so it is refused.
@@ -63,18 +68,20 @@ def describe_alarm_states(cloudwatch_client: Any, names: Sequence[str]) -> tuple
 
 
 class CloudWatchAlarms:
-    """An `AlarmWatch` over named CloudWatch alarms."""
+    """An `AlarmWatch` over named CloudWatch alarms (no client is needed when none are named)."""
 
-    def __init__(self, cloudwatch_client: Any, names: Sequence[str]) -> None:
+    def __init__(self, cloudwatch_client: CloudWatchClient | None, names: Sequence[str]) -> None:
         self._client = cloudwatch_client
         self._names = tuple(dict.fromkeys(names))
+        if self._names and cloudwatch_client is None:
+            raise ValueError("watching CloudWatch alarms needs a CloudWatch client")
 
     @property
     def names(self) -> tuple[str, ...]:
         return self._names
 
     def states(self) -> tuple[AlarmState, ...]:
-        if not self._names:
+        if self._client is None:  # then no alarm is named
             return ()
         return describe_alarm_states(self._client, self._names)
 

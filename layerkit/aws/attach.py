@@ -1,7 +1,7 @@
 """Attaching a layer version to a function without disturbing anything else.
 
-Planning is pure (`plan_layers`, `check_compatibility`, `size_report`): current layers in, new
-layers out, every Lambda rule checked. `attach_layer` then makes the one
+Planning is pure (`plan_layers`, `check_compatibility`, `function_size_report`): current layers
+in, new layers out, every Lambda rule checked. `attach_layer` then makes the one
 ``UpdateFunctionConfiguration`` call, guarded by the function's ``RevisionId`` and bracketed by
 waits for any update in progress.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.content import Finder, check_overlap
 from layerkit.aws.errors import aws_call
@@ -28,14 +28,23 @@ from layerkit.aws.rules import (
     check_layer_list,
     parse_layer_version_arn,
 )
-from layerkit.config import LAMBDA_UNZIPPED_LIMIT
 from layerkit.errors import AwsError, LambdaRuleError
+from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.runtimehints import RuntimeHint, unset_notes
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_lambda.type_defs import (
+        FunctionConfigurationResponseTypeDef,
+        UpdateFunctionConfigurationRequestTypeDef,
+    )
+
+    from layerkit.release_plan import FunctionConfig
 
 Change = Literal["add", "replace", "none"]
 AttachOutcome = Literal["attached", "replaced", "unchanged"]
 # Lambda's answers to a change racing ours: 412 stale RevisionId, 409 update in progress.
-_RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
+RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
 _OUTCOMES: dict[Change, AttachOutcome] = {
     "add": "attached",
     "replace": "replaced",
@@ -66,7 +75,7 @@ class SizeItem:
 
 
 @dataclass(frozen=True)
-class SizeReport:
+class FunctionSizeReport:
     items: tuple[SizeItem, ...]
     total: int
     limit: int
@@ -98,13 +107,13 @@ class AttachResult:
     before: tuple[str, ...]
     after: tuple[str, ...]
     replaced: str | None
-    sizes: SizeReport
+    sizes: FunctionSizeReport
     dry_run: bool
     revision_id: str | None = None
     notes: tuple[str, ...] = ()
 
 
-def layer_arns(config: Mapping[str, Any]) -> tuple[str, ...]:
+def layer_arns(config: FunctionConfig) -> tuple[str, ...]:
     """The function's layer version ARNs, in order."""
     return tuple(str(layer["Arn"]) for layer in config.get("Layers", []))
 
@@ -140,7 +149,7 @@ def plan_layers(
     return AttachPlan(function, str(new), before, after, "replace", replaced=before[index])
 
 
-def check_compatibility(config: Mapping[str, Any], layer: LayerVersionInfo) -> None:
+def check_compatibility(config: FunctionConfig, layer: LayerVersionInfo) -> None:
     """Refuse a layer whose declared architectures/runtimes exclude the function's."""
     name = config.get("FunctionName", "?")
     if config.get("PackageType", "Zip") == "Image":
@@ -164,13 +173,13 @@ def check_compatibility(config: Mapping[str, Any], layer: LayerVersionInfo) -> N
         )
 
 
-def size_report(
-    config: Mapping[str, Any],
+def function_size_report(
+    config: FunctionConfig,
     after: Sequence[str],
     known_unzipped: Mapping[str, int],
     *,
     limit: int = LAMBDA_UNZIPPED_LIMIT,
-) -> SizeReport:
+) -> FunctionSizeReport:
     """Function code + every layer, unzipped, against Lambda's 262,144,000 bytes.
 
     Lambda reports only zipped sizes, so a size layerkit did not record is counted by its zipped
@@ -200,7 +209,7 @@ def size_report(
                 )
             )
     total = sum(item.bytes for item in items)
-    report = SizeReport(tuple(items), total, limit)
+    report = FunctionSizeReport(tuple(items), total, limit)
     if total > limit:
         largest = sorted(items, key=lambda item: item.bytes, reverse=True)[:3]
         listing = ", ".join(f"{item.label} {item.bytes:,}" for item in largest)
@@ -213,7 +222,9 @@ def size_report(
     return report
 
 
-def _known_sizes(client: Any, arns: Sequence[str], new: LayerVersionInfo) -> dict[str, int]:
+def _known_sizes(
+    client: LambdaClient, arns: Sequence[str], new: LayerVersionInfo
+) -> dict[str, int]:
     """Unzipped sizes layerkit recorded in the descriptions of the given layer versions."""
     sizes: dict[str, int] = {}
     if new.unzipped_bytes is not None:
@@ -231,10 +242,12 @@ def _known_sizes(client: Any, arns: Sequence[str], new: LayerVersionInfo) -> dic
     return sizes
 
 
-def settler(client: Any, function: str, wait: WaitSettings) -> Callable[[], dict[str, Any]]:
+def settler(
+    client: LambdaClient, function: str, wait: WaitSettings
+) -> Callable[[], FunctionConfigurationResponseTypeDef]:
     """Waiting out `function`'s update in progress, as `wait` says; returns its configuration."""
 
-    def settle() -> dict[str, Any]:
+    def settle() -> FunctionConfigurationResponseTypeDef:
         return wait_until_updated(
             client,
             function,
@@ -247,8 +260,13 @@ def settler(client: Any, function: str, wait: WaitSettings) -> Callable[[], dict
     return settle
 
 
-def update_layers(client: Any, function: str, layers: Sequence[str], revision: str | None) -> None:
-    params: dict[str, Any] = {"FunctionName": function, "Layers": list(layers)}
+def update_layers(
+    client: LambdaClient, function: str, layers: Sequence[str], revision: str | None
+) -> None:
+    params: UpdateFunctionConfigurationRequestTypeDef = {
+        "FunctionName": function,
+        "Layers": list(layers),
+    }
     if revision:
         # Optimistic locking: Lambda answers 412 if the function changed since we read it.
         params["RevisionId"] = revision
@@ -257,7 +275,7 @@ def update_layers(client: Any, function: str, layers: Sequence[str], revision: s
 
 
 def attach_layer(
-    client: Any,
+    client: LambdaClient,
     *,
     function: str,
     layer: LayerVersionInfo,
@@ -284,12 +302,12 @@ def attach_layer(
     check_function_name(function)
     settle = settler(client, function, wait)
 
-    def prepare(config: Mapping[str, Any]) -> tuple[AttachPlan, SizeReport, tuple[str, ...]]:
+    def prepare(config: FunctionConfig) -> tuple[AttachPlan, FunctionSizeReport, tuple[str, ...]]:
         check_compatibility(config, layer)
         plan = plan_layers(
             layer_arns(config), layer.arn, function=function, allow_downgrade=allow_downgrade
         )
-        sizes = size_report(config, plan.after, _known_sizes(client, plan.after, layer))
+        sizes = function_size_report(config, plan.after, _known_sizes(client, plan.after, layer))
         notes: tuple[str, ...] = ()
         if find_distributions is not None and plan.change != "none":
             notes = check_overlap(
@@ -324,7 +342,7 @@ def attach_layer(
     try:
         update_layers(client, function, plan.after, config.get("RevisionId"))
     except AwsError as exc:
-        if exc.code not in _RACE_CODES:
+        if exc.code not in RACE_CODES:
             raise
         result = _reapply(
             client,
@@ -368,13 +386,13 @@ def race_backoff(
 
 
 def _reapply(
-    client: Any,
+    client: LambdaClient,
     *,
     function: str,
     layer: LayerVersionInfo,
     plan: AttachPlan,
-    settle: Callable[[], dict[str, Any]],
-    prepare: Callable[[Mapping[str, Any]], tuple[AttachPlan, SizeReport, tuple[str, ...]]],
+    settle: Callable[[], FunctionConfigurationResponseTypeDef],
+    prepare: Callable[[FunctionConfig], tuple[AttachPlan, FunctionSizeReport, tuple[str, ...]]],
     result: AttachResult,
     first_error: AwsError,
     wait: WaitSettings,
@@ -414,7 +432,7 @@ def _reapply(
         try:
             update_layers(client, function, new_plan.after, fresh.get("RevisionId"))
         except AwsError as exc:
-            if exc.code not in _RACE_CODES:
+            if exc.code not in RACE_CODES:
                 raise
             error = exc
             continue

@@ -15,13 +15,16 @@ import io
 import re
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from layerkit.aws.errors import aws_call
 from layerkit.aws.layers import parse_recorded
 from layerkit.aws.rules import parse_layer_version_arn
 from layerkit.errors import AwsError, LambdaRuleError, LayerkitError
 from layerkit.safezip import central_names
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
 
 Distributions = frozenset[str]
 Finder = Callable[[str], Distributions | None]
@@ -89,7 +92,7 @@ def download_listing(
 
 
 def make_finder(
-    client: Any,
+    client: LambdaClient,
     manifests: Mapping[str, Distributions],
     *,
     download: Callable[[str, int], Distributions | None] = download_listing,

@@ -8,10 +8,11 @@ re-plan, with backoff, within the same time bound. The plan is pure (`plan_detac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from layerkit.aws.attach import (
     DEFAULT_WAIT,
+    RACE_CODES,
     WaitSettings,
     layer_arns,
     race_backoff,
@@ -21,8 +22,10 @@ from layerkit.aws.attach import (
 from layerkit.aws.rules import check_function_name, check_layer_name, parse_layer_version_arn
 from layerkit.errors import AwsError, UsageError
 
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+
 DetachOutcome = Literal["detached", "unchanged"]
-_RACE_CODES = ("PreconditionFailedException", "ResourceConflictException")
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def plan_detach(current: tuple[str, ...], layer: str) -> tuple[tuple[str, ...], 
 
 
 def detach_layer(
-    client: Any,
+    client: LambdaClient,
     *,
     function: str,
     layer: str,
@@ -106,7 +109,7 @@ def detach_layer(
             update_layers(client, function, after, config.get("RevisionId"))
             break
         except AwsError as error:
-            if error.code not in _RACE_CODES:
+            if error.code not in RACE_CODES:
                 raise
             attempt += 1
             if attempt > 1:

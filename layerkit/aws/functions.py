@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from layerkit.aws.errors import aws_call
 from layerkit.errors import AwsError, LambdaRuleError
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -17,24 +21,28 @@ DEFAULT_UPDATE_TIMEOUT_S = 300.0
 DEFAULT_POLL_S = 1.0
 
 
-def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any]:
+def get_configuration(
+    lambda_client: LambdaClient, function_name: str, qualifier: str | None = None
+) -> FunctionConfigurationResponseTypeDef:
     """The function's configuration (``GetFunctionConfiguration``), errors translated."""
-    with aws_call("GetFunctionConfiguration", f"function {function_name}"):
-        config: dict[str, Any] = lambda_client.get_function_configuration(
-            FunctionName=function_name
+    label = function_name if qualifier is None else f"{function_name}:{qualifier}"
+    with aws_call("GetFunctionConfiguration", f"function {label}"):
+        if qualifier is None:
+            return lambda_client.get_function_configuration(FunctionName=function_name)
+        return lambda_client.get_function_configuration(
+            FunctionName=function_name, Qualifier=qualifier
         )
-    return config
 
 
 def wait_until_updated(
-    lambda_client: Any,
+    lambda_client: LambdaClient,
     function_name: str,
     *,
     timeout_s: float = DEFAULT_UPDATE_TIMEOUT_S,
     poll_s: float = DEFAULT_POLL_S,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
-) -> dict[str, Any]:
+) -> FunctionConfigurationResponseTypeDef:
     """Wait until no update of the function is in progress; return its fresh configuration.
 
     Raises `AwsError` if the last update failed or if it is still in progress after `timeout_s`.
@@ -63,7 +71,7 @@ def wait_until_updated(
         sleep(poll_s)
 
 
-def layer_users(lambda_client: Any) -> dict[str, tuple[str, ...]]:
+def layer_users(lambda_client: LambdaClient) -> dict[str, tuple[str, ...]]:
     """Layer version ARN -> the functions (``name:version``) in this region that use it.
 
     Lists every function version (``FunctionVersion=ALL``): a published version keeps its layers.
@@ -84,7 +92,7 @@ STACK_TAG = "aws:cloudformation:stack-name"
 SAM_TAG = "lambda:createdBy"
 
 
-def managed_by(lambda_client: Any, function_name: str) -> str | None:
+def managed_by(lambda_client: LambdaClient, function_name: str) -> str | None:
     """Who manages the function's configuration, from its tags (None: nobody we know of).
 
     GetFunction returns the tags (moto too); without `lambda:ListTags` permission AWS leaves them
@@ -100,7 +108,9 @@ def managed_by(lambda_client: Any, function_name: str) -> str | None:
     return None
 
 
-def refuse_if_managed(lambda_client: Any, function_name: str, *, action: str, force: bool) -> None:
+def refuse_if_managed(
+    lambda_client: LambdaClient, function_name: str, *, action: str, force: bool
+) -> None:
     """Refuse to change a stack-managed function: the next stack update would undo it."""
     if force:
         return

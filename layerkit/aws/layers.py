@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
 
@@ -31,6 +31,21 @@ from layerkit.aws.rules import (
     check_statement_id,
 )
 from layerkit.errors import AwsError, UsageError
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSResponse
+    from botocore.model import OperationModel
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_lambda.literals import ArchitectureType, RuntimeType
+    from mypy_boto3_lambda.type_defs import (
+        AddLayerVersionPermissionRequestTypeDef,
+        GetLayerVersionResponseTypeDef,
+        LayerVersionContentInputTypeDef,
+        LayerVersionContentOutputTypeDef,
+        LayerVersionsListItemTypeDef,
+        PublishLayerVersionRequestTypeDef,
+        PublishLayerVersionResponseTypeDef,
+    )
 
 _RECORD_RE = re.compile(r"layerkit sha256=(?P<sha>[0-9a-f]{64}) unzipped=(?P<size>\d+)")
 
@@ -78,9 +93,10 @@ class LayerContent:
     s3_key: str | None = None
     zip_bytes: bytes | None = None
 
-    def as_request(self) -> dict[str, Any]:
+    def as_request(self) -> LayerVersionContentInputTypeDef:
         if self.zip_bytes is not None:
             return {"ZipFile": self.zip_bytes}
+        assert self.s3_bucket is not None and self.s3_key is not None
         return {"S3Bucket": self.s3_bucket, "S3Key": self.s3_key}
 
 
@@ -96,7 +112,7 @@ class PublishRequest:
 
 
 @dataclass(frozen=True)
-class PublishResult:
+class LayerPublishResult:
     outcome: PublishOutcome
     version: LayerVersionInfo
 
@@ -177,10 +193,16 @@ def parse_recorded(description: str) -> tuple[str | None, int | None]:
     return match["sha"], int(match["size"])
 
 
-def _info(name: str, item: Mapping[str, Any]) -> LayerVersionInfo:
+def _info(
+    name: str,
+    item: GetLayerVersionResponseTypeDef
+    | PublishLayerVersionResponseTypeDef
+    | LayerVersionsListItemTypeDef,
+    content: LayerVersionContentOutputTypeDef | None,
+) -> LayerVersionInfo:
+    """A layer version as Lambda describes it; a listing's items carry no `content` (digest)."""
     description = str(item.get("Description", ""))
     recorded_sha, unzipped = parse_recorded(description)
-    content = item.get("Content", {})
     created = item.get("CreatedDate", "")
     return LayerVersionInfo(
         arn=str(item["LayerVersionArn"]),
@@ -191,23 +213,23 @@ def _info(name: str, item: Mapping[str, Any]) -> LayerVersionInfo:
         runtimes=tuple(item.get("CompatibleRuntimes", ())),
         architectures=tuple(item.get("CompatibleArchitectures", ())),
         license=str(item.get("LicenseInfo", "") or ""),
-        code_sha256=content.get("CodeSha256"),
-        code_size=content.get("CodeSize"),
+        code_sha256=content.get("CodeSha256") if content else None,
+        code_size=content.get("CodeSize") if content else None,
         recorded_sha256=recorded_sha,
         unzipped_bytes=unzipped,
     )
 
 
-def get_version(client: Any, name: str, version: int) -> LayerVersionInfo:
+def get_version(client: LambdaClient, name: str, version: int) -> LayerVersionInfo:
     """One layer version with its digest (GetLayerVersion)."""
     check_layer_name(name)
     check_layer_version_number(version)
     with aws_call("GetLayerVersion", f"layer {name} version {version}"):
         answer = client.get_layer_version(LayerName=name, VersionNumber=version)
-    return _info(name, answer)
+    return _info(name, answer, answer.get("Content"))
 
 
-def get_version_by_arn(client: Any, arn: LayerVersionArn) -> LayerVersionInfo:
+def get_version_by_arn(client: LambdaClient, arn: LayerVersionArn) -> LayerVersionInfo:
     """A layer version by ARN, also another account's shared layer.
 
     GetLayerVersion accepts the layer's ARN as its name (GetLayerVersionByArn would do too, but
@@ -215,20 +237,20 @@ def get_version_by_arn(client: Any, arn: LayerVersionArn) -> LayerVersionInfo:
     """
     with aws_call("GetLayerVersion", f"layer version {arn}"):
         answer = client.get_layer_version(LayerName=arn.layer_arn, VersionNumber=arn.version)
-    return _info(arn.name, answer)
+    return _info(arn.name, answer, answer.get("Content"))
 
 
-def list_versions(client: Any, name: str) -> tuple[LayerVersionInfo, ...]:
+def list_layer_versions(client: LambdaClient, name: str) -> tuple[LayerVersionInfo, ...]:
     """Every version of a layer, newest first (empty if the layer does not exist)."""
     check_layer_name(name)
     versions: list[LayerVersionInfo] = []
     with aws_call("ListLayerVersions", f"layer {name}"):
         for page in client.get_paginator("list_layer_versions").paginate(LayerName=name):
-            versions.extend(_info(name, item) for item in page.get("LayerVersions", []))
+            versions.extend(_info(name, item, None) for item in page.get("LayerVersions", []))
     return tuple(sorted(versions, key=lambda v: v.version, reverse=True))
 
 
-def latest_version(client: Any, name: str) -> LayerVersionInfo | None:
+def latest_version(client: LambdaClient, name: str) -> LayerVersionInfo | None:
     """The newest version of a layer with its CodeSha256, or None if there is none."""
     check_layer_name(name)
     with aws_call("ListLayerVersions", f"layer {name}"):
@@ -239,7 +261,7 @@ def latest_version(client: Any, name: str) -> LayerVersionInfo | None:
     return get_version(client, name, int(items[0]["Version"]))
 
 
-def list_layers(client: Any) -> tuple[LayerSummary, ...]:
+def list_layers(client: LambdaClient) -> tuple[LayerSummary, ...]:
     """Every layer of the account in the client's region, with its latest version."""
     layers: list[LayerSummary] = []
     with aws_call("ListLayers", "the account's layers"):
@@ -247,7 +269,7 @@ def list_layers(client: Any) -> tuple[LayerSummary, ...]:
             for item in page.get("Layers", []):
                 name = str(item["LayerName"])
                 latest = item.get("LatestMatchingVersion")
-                info = _info(name, latest) if latest else None
+                info = _info(name, latest, None) if latest else None
                 layers.append(LayerSummary(name, str(item["LayerArn"]), info))
     return tuple(sorted(layers, key=lambda layer: layer.name))
 
@@ -265,9 +287,9 @@ _PUBLISH_RETRY_EVENT = "needs-retry.lambda.PublishLayerVersion"
 
 
 def _no_blind_retry(
-    response: tuple[Any, Mapping[str, Any]] | None,
+    response: tuple[AWSResponse, Mapping[str, Any]] | None,
     caught_exception: Exception | None,
-    operation: Any,
+    operation: OperationModel,
     **kwargs: Any,
 ) -> None:
     """Stop botocore from re-sending PublishLayerVersion: a retry after a lost response would
@@ -283,12 +305,12 @@ def _no_blind_retry(
 
 
 def publish(
-    client: Any,
+    client: LambdaClient,
     request: PublishRequest,
     *,
     attempts: int = 4,
     sleep: Sleep = time.sleep,
-) -> PublishResult:
+) -> LayerPublishResult:
     """Publish a version unless the latest one already holds the same bytes (`CodeSha256`).
 
     PublishLayerVersion has no idempotency token, so botocore's blind retry is switched off for
@@ -305,11 +327,12 @@ def publish(
     client.meta.events.register(
         _PUBLISH_RETRY_EVENT, _no_blind_retry, unique_id="layerkit-publish-no-blind-retry"
     )
-    params: dict[str, Any] = {
+    params: PublishLayerVersionRequestTypeDef = {
         "LayerName": request.layer_name,
         "Content": request.content.as_request(),
-        "CompatibleRuntimes": list(request.runtimes),
-        "CompatibleArchitectures": list(request.architectures),
+        # check_runtimes and check_architectures (above) admitted only names Lambda knows.
+        "CompatibleRuntimes": cast("list[RuntimeType]", list(request.runtimes)),
+        "CompatibleArchitectures": cast("list[ArchitectureType]", list(request.architectures)),
         "Description": request.description,
     }
     if request.license:
@@ -320,7 +343,7 @@ def publish(
         latest = latest_version(client, request.layer_name)
         if latest is not None and latest.code_sha256 == request.code_sha256:
             # After a lost attempt, the version there is the one that attempt published.
-            return PublishResult("published" if lost else "unchanged", latest)
+            return LayerPublishResult("published" if lost else "unchanged", latest)
         if lost is not None:
             sleep(min(0.5 * 2**attempt, 8.0))
         try:
@@ -329,7 +352,7 @@ def publish(
         except _AttemptLost as error:
             lost = error
             continue
-        info = _info(request.layer_name, answer)
+        info = _info(request.layer_name, answer, answer.get("Content"))
         if info.code_sha256 != request.code_sha256:
             raise AwsError(
                 f"Lambda stored layer {info.arn} with CodeSha256 {info.code_sha256}, but the "
@@ -337,7 +360,7 @@ def publish(
                 hint="the S3 object changed between upload and publish; re-run, and delete "
                 f"version {info.version} (`layerkit layers delete {info.name} {info.version}`)",
             )
-        return PublishResult("published", info)
+        return LayerPublishResult("published", info)
     assert lost is not None
     failure = translate(lost.cause, operation="PublishLayerVersion", resource=resource)
     raise AwsError(
@@ -348,7 +371,7 @@ def publish(
     ) from lost.cause
 
 
-def delete_version(client: Any, name: str, version: int) -> None:
+def delete_version(client: LambdaClient, name: str, version: int) -> None:
     """Delete one layer version (functions using it keep working; no new function can add it)."""
     check_layer_name(name)
     check_layer_version_number(version)
@@ -356,14 +379,14 @@ def delete_version(client: Any, name: str, version: int) -> None:
         client.delete_layer_version(LayerName=name, VersionNumber=version)
 
 
-def version_users(client: Any, name: str, version: int) -> tuple[str, ...]:
+def version_users(client: LambdaClient, name: str, version: int) -> tuple[str, ...]:
     """The functions (``name:version``, every published version too) using a layer version."""
     arn = get_version(client, name, version).arn
     return layer_users(client).get(arn, ())
 
 
 def delete_checked(
-    client: Any, name: str, version: int, *, force: bool, dry_run: bool
+    client: LambdaClient, name: str, version: int, *, force: bool, dry_run: bool
 ) -> tuple[str, ...]:
     """Delete a layer version unless a function still uses it (`force` deletes it anyway);
     return its users. Nothing is deleted with `dry_run`."""
@@ -379,7 +402,7 @@ def delete_checked(
     return users
 
 
-def plan_prune(
+def plan_layer_prune(
     versions: Sequence[int],
     *,
     keep: int,
@@ -399,7 +422,7 @@ def plan_prune(
     return PrunePlan(delete=delete, keep=tuple(kept), in_use=protected)
 
 
-def _policy_statement_ids(client: Any, name: str, version: int) -> set[str]:
+def _policy_statement_ids(client: LambdaClient, name: str, version: int) -> set[str]:
     try:
         with aws_call("GetLayerVersionPolicy", f"layer {name}"):
             answer = client.get_layer_version_policy(LayerName=name, VersionNumber=version)
@@ -413,7 +436,7 @@ def _policy_statement_ids(client: Any, name: str, version: int) -> set[str]:
 
 
 def grant(
-    client: Any, name: str, version: int, principals: Sequence[Principal]
+    client: LambdaClient, name: str, version: int, principals: Sequence[Principal]
 ) -> tuple[GrantResult, ...]:
     """Allow principals to use a layer version; a statement that already exists is left alone."""
     check_layer_name(name)
@@ -425,7 +448,7 @@ def grant(
         if sid in existing:
             results.append(GrantResult(principal, sid, "unchanged"))
             continue
-        params: dict[str, Any] = {
+        params: AddLayerVersionPermissionRequestTypeDef = {
             "LayerName": name,
             "VersionNumber": version,
             "StatementId": sid,
@@ -449,7 +472,7 @@ def grant(
 
 
 def revoke(
-    client: Any, name: str, version: int, principals: Sequence[Principal]
+    client: LambdaClient, name: str, version: int, principals: Sequence[Principal]
 ) -> tuple[GrantResult, ...]:
     """Remove the statements layerkit added for these principals (absent ones are fine)."""
     check_layer_name(name)
@@ -470,7 +493,7 @@ def revoke(
 
 
 @dataclass(frozen=True)
-class PruneResult:
+class LayerPruneResult:
     name: str
     deleted: tuple[int, ...]
     kept: tuple[int, ...]
@@ -478,20 +501,22 @@ class PruneResult:
     dry_run: bool
 
 
-def prune(client: Any, name: str, *, keep: int, force: bool, dry_run: bool) -> PruneResult:
+def prune(
+    client: LambdaClient, name: str, *, keep: int, force: bool, dry_run: bool
+) -> LayerPruneResult:
     """Delete all but the newest `keep` versions, sparing versions a function still uses.
 
     "Uses" covers every function version in the client's region (published versions keep their
     layers forever), not only ``$LATEST``. With `force` those are deleted too.
     """
-    versions = list_versions(client, name)
+    versions = list_layer_versions(client, name)
     by_arn = {v.arn: v.version for v in versions}
     in_use: dict[int, tuple[str, ...]] = {}
     for arn, users in layer_users(client).items():
         if arn in by_arn:
             in_use[by_arn[arn]] = users
-    plan = plan_prune([v.version for v in versions], keep=keep, in_use=in_use, force=force)
+    plan = plan_layer_prune([v.version for v in versions], keep=keep, in_use=in_use, force=force)
     if not dry_run:
         for version in plan.delete:
             delete_version(client, name, version)
-    return PruneResult(name, plan.delete, plan.keep, plan.in_use, dry_run)
+    return LayerPruneResult(name, plan.delete, plan.keep, plan.in_use, dry_run)

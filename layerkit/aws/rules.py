@@ -9,19 +9,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from layerkit.budget import DIRECT_UPLOAD_LIMIT as DIRECT_UPLOAD_LIMIT_BYTES
 from layerkit.errors import LambdaRuleError
-
-MAX_LAYERS_PER_FUNCTION = 5
-MAX_COMPATIBLE_RUNTIMES = 15
-MAX_COMPATIBLE_ARCHITECTURES = 2
-MAX_DESCRIPTION_CHARS = 256
-MAX_LICENSE_CHARS = 512
-MAX_LAYER_NAME_CHARS = 140
-MAX_FUNCTION_NAME_CHARS = 64
-MAX_FUNCTION_ARN_CHARS = 140
-MAX_STATEMENT_ID_CHARS = 100
-LAMBDA_ARCHITECTURES = ("x86_64", "arm64")
+from layerkit.limits import (
+    DIRECT_UPLOAD_LIMIT,
+    LAMBDA_ARCHITECTURES,
+    MAX_COMPATIBLE_ARCHITECTURES,
+    MAX_COMPATIBLE_RUNTIMES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_FUNCTION_ARN_CHARS,
+    MAX_FUNCTION_NAME_CHARS,
+    MAX_LAYER_NAME_CHARS,
+    MAX_LAYERS_PER_FUNCTION,
+    MAX_LICENSE_CHARS,
+    MAX_STATEMENT_ID_CHARS,
+)
 
 _PARTITION = r"aws[a-zA-Z-]*"
 _REGION = r"[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}"
@@ -238,10 +239,9 @@ def check_license(license_info: str) -> str:
 
 
 def check_direct_upload_size(zipped_bytes: int) -> int:
-    if zipped_bytes > DIRECT_UPLOAD_LIMIT_BYTES:
+    if zipped_bytes > DIRECT_UPLOAD_LIMIT:
         raise LambdaRuleError(
-            f"the zip is {zipped_bytes:,} bytes; a direct upload allows "
-            f"{DIRECT_UPLOAD_LIMIT_BYTES:,}",
+            f"the zip is {zipped_bytes:,} bytes; a direct upload allows {DIRECT_UPLOAD_LIMIT:,}",
             hint="drop --direct and give --bucket so the zip goes through S3",
         )
     return zipped_bytes

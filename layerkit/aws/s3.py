@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,7 +20,11 @@ from layerkit.aws.errors import aws_call, error_code, http_status
 from layerkit.aws.rules import check_bucket_name
 from layerkit.errors import AwsError, InputFileError
 
-Progress = Callable[[int, int], None]  # (bytes sent, total bytes)
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+TransferProgress = Callable[[int, int], None]  # (bytes sent, total bytes)
 Now = Callable[[], datetime]
 
 DIGEST_METADATA = "layerkit-sha256"  # x-amz-meta-layerkit-sha256: hex digest of the zip
@@ -75,7 +79,7 @@ def _normalise_location(constraint: str | None) -> str:
     return constraint
 
 
-def check_bucket_region(s3: Any, *, bucket: str, region: str, owner: str) -> None:
+def check_bucket_region(s3: S3Client, *, bucket: str, region: str, owner: str) -> None:
     """Refuse a bucket that is not in `region` (Lambda reads the zip from its own region)."""
     with aws_call("s3:GetBucketLocation", f"bucket {bucket}"):
         answer = s3.get_bucket_location(Bucket=bucket, ExpectedBucketOwner=owner)
@@ -89,7 +93,7 @@ def check_bucket_region(s3: Any, *, bucket: str, region: str, owner: str) -> Non
         )
 
 
-def _existing_digest(s3: Any, obj: S3Object, owner: str) -> tuple[str, int] | None:
+def _existing_digest(s3: S3Client, obj: S3Object, owner: str) -> tuple[str, int] | None:
     try:
         head = s3.head_object(Bucket=obj.bucket, Key=obj.key, ExpectedBucketOwner=owner)
     except ClientError as exc:
@@ -106,7 +110,7 @@ def _read_part(handle: BinaryIO, size: int) -> bytes:
     return data
 
 
-def _abort_stale_uploads(s3: Any, obj: S3Object, owner: str, now: Now) -> int:
+def _abort_stale_uploads(s3: S3Client, obj: S3Object, owner: str, now: Now) -> int:
     with aws_call("s3:ListMultipartUploads", str(obj)):
         listing = s3.list_multipart_uploads(
             Bucket=obj.bucket, Prefix=obj.key, ExpectedBucketOwner=owner
@@ -129,7 +133,7 @@ def _abort_stale_uploads(s3: Any, obj: S3Object, owner: str, now: Now) -> int:
 
 
 def _multipart(
-    s3: Any,
+    s3: S3Client,
     obj: S3Object,
     *,
     path: Path,
@@ -137,7 +141,7 @@ def _multipart(
     sha256_hex: str,
     owner: str,
     part_bytes: int,
-    progress: Progress,
+    progress: TransferProgress,
 ) -> int:
     with aws_call("s3:CreateMultipartUpload", str(obj)):
         upload_id = s3.create_multipart_upload(
@@ -147,7 +151,7 @@ def _multipart(
             ContentType="application/zip",
             ExpectedBucketOwner=owner,
         )["UploadId"]
-    parts: list[dict[str, Any]] = []
+    parts: list[CompletedPartTypeDef] = []
     try:
         with path.open("rb") as handle, aws_call("s3:UploadPart", str(obj)):
             sent = 0
@@ -184,14 +188,14 @@ def _multipart(
 
 
 def ensure_uploaded(
-    s3: Any,
+    s3: S3Client,
     *,
     path: Path,
     bucket: str,
     key: str,
     sha256_hex: str,
     owner: str,
-    progress: Progress,
+    progress: TransferProgress,
     part_bytes: int = DEFAULT_PART_BYTES,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
     now: Now = lambda: datetime.now(timezone.utc),

@@ -9,13 +9,23 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 from botocore.config import Config
 
 from layerkit import __version__
 from layerkit.errors import AwsError, UsageError
+
+if (
+    TYPE_CHECKING
+):  # the stubs are a test/type-check dependency only; nothing imports them at run time
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
+    from mypy_boto3_lambda.client import LambdaClient
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sts.client import STSClient
+
+Service = Literal["lambda", "s3", "sts", "cloudwatch"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ class ClientFactory:
                 hint=f"check ~/.aws/config and ~/.aws/credentials, or change {source}",
             ) from exc
         self._config = client_config(settings)
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, str], object] = {}
 
     def region(self, region: str | None = None) -> str:
         """The region to use: explicit, then --region, then the AWS chain."""
@@ -105,24 +115,39 @@ class ClientFactory:
             )
         return chosen
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        """A client for `service` in `region` (defaulting as `region()` does)."""
+    @overload
+    def client(self, service: Literal["lambda"], region: str | None = None) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["s3"], region: str | None = None) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sts"], region: str | None = None) -> STSClient: ...
+    @overload
+    def client(
+        self, service: Literal["cloudwatch"], region: str | None = None
+    ) -> CloudWatchClient: ...
+    def client(
+        self, service: Service, region: str | None = None
+    ) -> LambdaClient | S3Client | STSClient | CloudWatchClient:
+        """A typed client for `service` in `region` (defaulting as `region()` does)."""
         key = (service, self.region(region))
         if key not in self._clients:
             self._clients[key] = self._session.client(
                 service,
                 region_name=key[1],
-                config=self._config,  # type: ignore[call-overload]
+                config=self._config,
             )
-        return self._clients[key]
+        return self._clients[key]  # type: ignore[return-value]  # made above for this service
 
-    def lambda_client(self, region: str | None = None) -> Any:
+    def lambda_client(self, region: str | None = None) -> LambdaClient:
         return self.client("lambda", region)
 
-    def s3_client(self, region: str | None = None) -> Any:
+    def s3_client(self, region: str | None = None) -> S3Client:
         return self.client("s3", region)
 
-    def cloudwatch_client(self, region: str | None = None) -> Any:
+    def sts_client(self, region: str | None = None) -> STSClient:
+        return self.client("sts", region)
+
+    def cloudwatch_client(self, region: str | None = None) -> CloudWatchClient:
         return self.client("cloudwatch", region)
 
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from layerkit.budget import DIRECT_UPLOAD_LIMIT
 from layerkit.commands.common import JsonOption, Output, QuietOption, examples
 from layerkit.layerreport import percent_of_budget
+from layerkit.limits import DIRECT_UPLOAD_LIMIT
 from layerkit.report import human_bytes, plural, shown, shown_path
 
 if TYPE_CHECKING:

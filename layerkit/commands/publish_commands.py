@@ -664,7 +664,7 @@ def layers_versions(
     quiet: QuietOption = False,
 ) -> None:
     """List a layer's versions, newest first, with the digest and size layerkit recorded."""
-    from layerkit.aws.layers import list_versions
+    from layerkit.aws.layers import list_layer_versions as list_versions
 
     client, where = _lambda(profile, region)
     result = {"region": where, "name": name, "versions": list_versions(client, name)}

@@ -29,9 +29,16 @@ from layerkit.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from layerkit.aws.aliases import AliasListing, AliasReport
-    from layerkit.aws.shift import ShiftEvent, ShiftResult
-    from layerkit.aws.versions import PruneResult, PublishResult, VersionInfo, VersionListing
+    from layerkit.release_plan import (
+        AliasListing,
+        AliasReport,
+        PruneResult,
+        PublishResult,
+        ShiftEvent,
+        ShiftResult,
+        VersionInfo,
+        VersionListing,
+    )
 
 version_app = typer.Typer(
     name="version", help="Publish, list and prune function versions.", no_args_is_help=True
@@ -104,7 +111,7 @@ def version_publish(
     quiet: QuietOption = False,
 ) -> None:
     """Publish $LATEST as a new version (after any update in progress finishes)."""
-    from layerkit.aws.versions import publish_version
+    from layerkit.releasing import publish_version
 
     out = Output(json=json, quiet=quiet)
     client = _unmanaged(_lambda(profile, region), function, "publishing a version", force=force)
@@ -149,7 +156,8 @@ def version_list(
     quiet: QuietOption = False,
 ) -> None:
     """List published versions with their date, description, layers and aliases."""
-    from layerkit.aws.versions import VersionListing, list_versions
+    from layerkit.release_plan import VersionListing
+    from layerkit.releasing import list_versions
 
     out = Output(json=json, quiet=quiet)
     listing = VersionListing(function, list_versions(_lambda(profile, region), function))
@@ -182,7 +190,7 @@ def version_prune(
     quiet: QuietOption = False,
 ) -> None:
     """Delete old versions that no alias routes to, keeping the newest --keep."""
-    from layerkit.aws.versions import prune_versions
+    from layerkit.releasing import prune_versions
 
     out = Output(json=json, quiet=quiet)
     result = prune_versions(_lambda(profile, region), function, keep=keep, dry_run=dry_run)
@@ -229,7 +237,7 @@ def _render_alias(console: Console, report: AliasReport) -> None:
 
 
 def _routing_option(weight: list[str] | None, no_routing: bool) -> dict[str, float] | None:
-    from layerkit.aws.aliases import parse_weight_option
+    from layerkit.release_plan import parse_weight_option
 
     if weight and no_routing:
         raise UsageError("--weight and --no-routing contradict each other")
@@ -261,7 +269,8 @@ def alias_create(
     quiet: QuietOption = False,
 ) -> None:
     """Create an alias pointing to a version, optionally routing a share to another."""
-    from layerkit.aws.aliases import AliasTarget, alias_report, create_alias
+    from layerkit.aws.aliases import create_alias
+    from layerkit.release_plan import AliasTarget, alias_report
 
     out = Output(json=json, quiet=quiet)
     target = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
@@ -292,7 +301,8 @@ def alias_get(
     quiet: QuietOption = False,
 ) -> None:
     """Show an alias: its versions, weights, description and rollback record."""
-    from layerkit.aws.aliases import alias_report, get_alias
+    from layerkit.aws.aliases import get_alias
+    from layerkit.release_plan import alias_report
 
     out = Output(json=json, quiet=quiet)
     state = get_alias(_lambda(profile, region), function, name)
@@ -314,7 +324,8 @@ def alias_list(
     quiet: QuietOption = False,
 ) -> None:
     """List the function's aliases with their routing."""
-    from layerkit.aws.aliases import AliasListing, alias_report, list_aliases
+    from layerkit.aws.aliases import list_aliases
+    from layerkit.release_plan import AliasListing, alias_report
 
     out = Output(json=json, quiet=quiet)
     states = list_aliases(_lambda(profile, region), function)
@@ -360,7 +371,7 @@ def alias_update(
     quiet: QuietOption = False,
 ) -> None:
     """Change an alias's version, weighted routing or description (records the state before)."""
-    from layerkit.aws.aliases import update_alias
+    from layerkit.releasing import update_alias
 
     out = Output(json=json, quiet=quiet)
     weights = _routing_option(weight, no_routing)  # usage errors before any AWS call
@@ -394,7 +405,7 @@ def alias_promote(
     quiet: QuietOption = False,
 ) -> None:
     """Make the routed (canary) version primary and drop the routing."""
-    from layerkit.aws.aliases import promote_alias
+    from layerkit.releasing import promote_alias
 
     out = Output(json=json, quiet=quiet)
     client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
@@ -420,7 +431,7 @@ def alias_rollback(
     quiet: QuietOption = False,
 ) -> None:
     """Restore the alias to its state before the last change layerkit made to it."""
-    from layerkit.aws.aliases import rollback_alias
+    from layerkit.releasing import rollback_alias
 
     out = Output(json=json, quiet=quiet)
     client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
@@ -446,7 +457,8 @@ def alias_delete(
     quiet: QuietOption = False,
 ) -> None:
     """Delete an alias."""
-    from layerkit.aws.aliases import alias_report, delete_alias, get_alias
+    from layerkit.aws.aliases import delete_alias, get_alias
+    from layerkit.release_plan import alias_report
 
     out = Output(json=json, quiet=quiet)
     client = _unmanaged(_lambda(profile, region), function, "deleting an alias", force=force)
@@ -518,13 +530,11 @@ def alias_shift(
     from layerkit.aws.alarms import CloudWatchAlarms
     from layerkit.aws.aliases import get_alias
     from layerkit.aws.session import make_factory
-    from layerkit.aws.shift import (
+    from layerkit.release_plan import parse_interval, parse_steps, plan_shift
+    from layerkit.releasing import (
         ShiftAbortedError,
         check_shift_versions,
         execute_shift,
-        parse_interval,
-        parse_steps,
-        plan_shift,
         planned_result,
     )
 
