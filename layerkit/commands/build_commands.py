@@ -17,6 +17,7 @@ from layerkit.commands.common import (
     QuietOption,
     build_overrides,
     examples,
+    render_layer_test,
     takes_flag_groups,
 )
 from layerkit.report import human_bytes, shown
@@ -150,8 +151,6 @@ def render_build(
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
         if tests and build.zip_path in tests:
-            from layerkit.commands.test_commands import render_layer_test
-
             render_layer_test(console, tests[build.zip_path])
 
 

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
 
+    from layerkit.importtest import LayerTestResult
+
+# Said of a skipped import test, wherever one is shown.
+SKIPPED_NOTE = "nothing was imported: this is not a pass"
+
 # A stage that has run this long gets a spinner (on a terminal): shorter ones are just a line.
 SPINNER_AFTER = 1.0
 
@@ -367,6 +372,16 @@ def takes_flag_groups(command: Command) -> Command:
     return typing.cast(Command, with_groups)
 
 
+class Printing:
+    """For a flag group that ends with --json and --quiet: the `Output` they ask for."""
+
+    json_output: bool
+    quiet: bool
+
+    def output(self) -> Output:
+        return Output(json=self.json_output, quiet=self.quiet)
+
+
 def examples(*commands: str) -> str:
     """A command's help epilog: real examples, one per line, never rewrapped (click's \\b)."""
     return "Examples:\n\n\b\n" + "\n".join(f"  {command}" for command in commands)
@@ -466,3 +481,26 @@ class Output:
                 return action()
         self.progress(message)
         return action()
+
+
+def render_layer_test(console: Console, result: LayerTestResult) -> None:
+    """Human-readable import test (`test`, and `build --test` per zip): per module its import
+    time (slowest first) or its error."""
+    target = f"{result.target.runtime} {result.target.arch}"
+    if result.status == "skipped":
+        console.print(f"{result.source.name}: import test SKIPPED for {target}: {result.reason}\n"
+                      f"  {SKIPPED_NOTE}", markup=False)  # fmt: skip
+        return
+    console.print(
+        f"{result.source.name}: imported {len(result.imports)} modules for {target} with "
+        f"{result.interpreter} (fresh interpreter each, read-only copy, Lambda's sys.path)",
+        markup=False,
+    )
+    width = max(len(i.module) for i in result.imports)
+    for item in result.imports:
+        verdict = f"FAILED: {item.error}" if item.error else f"{item.seconds:.3f} s"
+        console.print(f"  {item.module:<{width}}  {verdict}", markup=False)
+    failed = len(result.failures)
+    console.print(f"import test: {'passed' if not failed else f'{failed} failed'}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)

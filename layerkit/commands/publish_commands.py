@@ -21,6 +21,7 @@ from layerkit.commands.common import (
     ForceManagedOption,
     JsonOption,
     Output,
+    Printing,
     ProfileOption,
     ProjectDirArgument,
     QuietOption,
@@ -159,7 +160,7 @@ TimeoutOption = Annotated[
 
 
 @dataclass(frozen=True)
-class PublishFlags:
+class PublishFlags(Printing):
     """The flags `publish` and `deploy` share: where and how the zips become layer versions,
     and how to print."""
 
@@ -181,9 +182,6 @@ class PublishFlags:
     profile: ProfileOption = None
     json_output: JsonOption = False
     quiet: QuietOption = False
-
-    def output(self) -> Output:
-        return Output(json=self.json_output, quiet=self.quiet)
 
 
 def _factory(profile: str | None, region: str | None) -> ClientFactory:
@@ -420,7 +418,7 @@ def deploy(
 
 
 @dataclass(frozen=True)
-class FunctionUpdate:
+class FunctionUpdate(Printing):
     """The flags `attach` and `detach` end with: how to change a function, how to print."""
 
     force: ForceManagedOption = False
@@ -428,9 +426,6 @@ class FunctionUpdate:
     profile: ProfileOption = None
     json_output: JsonOption = False
     quiet: QuietOption = False
-
-    def output(self) -> Output:
-        return Output(json=self.json_output, quiet=self.quiet)
 
 
 def _update_functions(
@@ -530,16 +525,13 @@ def detach(
 
 
 @dataclass(frozen=True)
-class LayerAccess:
+class LayerAccess(Printing):
     """The flags every `layers ...` command ends with: where, and how to print."""
 
     region: RegionOption = None
     profile: ProfileOption = None
     json_output: JsonOption = False
     quiet: QuietOption = False
-
-    def output(self) -> Output:
-        return Output(json=self.json_output, quiet=self.quiet)
 
     def lambda_client(self) -> tuple[Any, str]:
         """A Lambda client and the region it talks to."""

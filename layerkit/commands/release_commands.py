@@ -21,6 +21,7 @@ from layerkit.commands.common import (
     ForceManagedOption,
     JsonOption,
     Output,
+    Printing,
     ProfileOption,
     QuietOption,
     RegionOption,
@@ -77,7 +78,7 @@ def _unmanaged(client: Any, function: str, action: str, *, force: bool) -> Any:
 
 
 @dataclass(frozen=True)
-class Reading:
+class Reading(Printing):
     """The flags of a command that only reads: where, and how to print."""
 
     profile: ProfileOption = None
@@ -85,15 +86,12 @@ class Reading:
     json_output: JsonOption = False
     quiet: QuietOption = False
 
-    def output(self) -> Output:
-        return Output(json=self.json_output, quiet=self.quiet)
-
     def client(self) -> Any:
         return _lambda(self.profile, self.region)
 
 
 @dataclass(frozen=True)
-class Changing:
+class Changing(Printing):
     """The flags of a command that changes an alias: where, --dry-run, --force, how to print."""
 
     profile: ProfileOption = None
@@ -102,9 +100,6 @@ class Changing:
     force: ForceManagedOption = False
     json_output: JsonOption = False
     quiet: QuietOption = False
-
-    def output(self) -> Output:
-        return Output(json=self.json_output, quiet=self.quiet)
 
     def client(self, function: str, action: str = "changing an alias") -> Any:
         """A Lambda client, once `function` is known not to be managed by a stack (or --force)."""

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, QuietOption, examples
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from layerkit.importtest import LayerTestResult
-
-SKIPPED_NOTE = "nothing was imported: this is not a pass"
+from layerkit.commands.common import (
+    JsonOption,
+    Output,
+    QuietOption,
+    examples,
+    render_layer_test,
+)
 
 
 def layer_test(
@@ -63,28 +62,6 @@ def layer_test(
             hint="run it where the target can run, or drop --no-skip to accept a skip",
         )
     raise_for_failures(result, label=f"layer {path.name}")
-
-
-def render_layer_test(console: Console, result: LayerTestResult) -> None:
-    """Human-readable import test: per module its import time (slowest first) or its error."""
-    target = f"{result.target.runtime} {result.target.arch}"
-    if result.status == "skipped":
-        console.print(f"{result.source.name}: import test SKIPPED for {target}: {result.reason}\n"
-                      f"  {SKIPPED_NOTE}", markup=False)  # fmt: skip
-        return
-    console.print(
-        f"{result.source.name}: imported {len(result.imports)} modules for {target} with "
-        f"{result.interpreter} (fresh interpreter each, read-only copy, Lambda's sys.path)",
-        markup=False,
-    )
-    width = max(len(i.module) for i in result.imports)
-    for item in result.imports:
-        verdict = f"FAILED: {item.error}" if item.error else f"{item.seconds:.3f} s"
-        console.print(f"  {item.module:<{width}}  {verdict}", markup=False)
-    failed = len(result.failures)
-    console.print(f"import test: {'passed' if not failed else f'{failed} failed'}", markup=False)
-    for note in result.notes:
-        console.print(f"note: {note}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,18 +1,23 @@
-"""`--json` output has one renderer (`layerkit.rendering`), and it takes only frozen dataclasses;
-a flag group (`commands.common.takes_flag_groups`) reaches the command as its dataclass."""
+"""The command layer: `--json` output has one renderer (`layerkit.rendering`), and it takes only
+frozen dataclasses; a flag group (`commands.common.takes_flag_groups`) reaches the command as its
+dataclass; command modules do not import each other."""
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from layerkit.cli import COMMAND_MODULES
 from layerkit.commands.common import takes_flag_groups
 from layerkit.rendering import json_document
+from tests.support import REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,21 @@ def test_a_flag_group_is_options_to_typer_and_a_dataclass_to_the_command() -> No
     assert received == [("n", Group(first="uno", flag=True), 3)]
     help_text = CliRunner().invoke(app, ["command", "--help"]).output
     assert help_text.index("--first") < help_text.index("--flag") < help_text.index("--last")
+
+
+def _layerkit_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.startswith("layerkit.commands.")}
+
+
+@pytest.mark.parametrize("module", sorted(COMMAND_MODULES))
+def test_a_command_module_imports_no_other_command_module(module: str) -> None:
+    """What commands share (`deploy` builds like `build`) lives in `commands.common` or below
+    `commands`, so that each command module can be loaded, changed and read alone."""
+    path = REPO_ROOT / "layerkit" / "commands" / f"{module}.py"
+    assert _layerkit_imports(path) <= {"layerkit.commands.common"}
