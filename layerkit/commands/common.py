@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
     from layerkit.importtest import LayerTestResult
 
-# Said of a skipped import test, wherever one is shown.
-SKIPPED_NOTE = "nothing was imported: this is not a pass"
-
 # A stage that has run this long gets a spinner (on a terminal): shorter ones are just a line.
 SPINNER_AFTER = 1.0
 
@@ -481,6 +478,10 @@ class Output:
                 return action()
         self.progress(message)
         return action()
+
+
+# Said of a skipped import test, wherever one is shown.
+SKIPPED_NOTE = "nothing was imported: this is not a pass"
 
 
 def render_layer_test(console: Console, result: LayerTestResult) -> None:
