@@ -1,13 +1,12 @@
-"""Machine output: result dataclasses rendered as a versioned JSON document.
+"""Plain values for machine output (`to_jsonable`, the schema version) and text safe to show.
 
-Every `--json` document has the same envelope: ``{"schema": "layerkit/<kind>", "schema_version": N,
-...payload}``. The payload is the result dataclass, converted field by field.
+`layerkit.rendering` renders every `--json` document; manifests, the cache and the last-build
+record convert their dataclasses with `to_jsonable` too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from enum import Enum
@@ -32,15 +31,6 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return value
-
-
-def json_document(kind: str, payload: Any) -> str:
-    """The `--json` output of a command: envelope plus payload, stable key order."""
-    body = to_jsonable(payload)
-    if not isinstance(body, dict):
-        body = {"result": body}
-    document = {"schema": f"layerkit/{kind}", "schema_version": SCHEMA_VERSION, **body}
-    return json.dumps(document, indent=2, sort_keys=False)
 
 
 # Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts colour, title and

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.release_support import LambdaWorld
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +77,75 @@ def run_cli(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_clean_failure(result: CliResult, code: int, *needles: str) -> None:
+    """The exit code of the error class, one `error:` line, a `hint:`, no traceback."""
+    assert result.returncode == code, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "\nhint: " in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds, or fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+# `alias shift` of my-fn:prod to version 2 (with --steps and --interval to follow).
+SHIFT_PROD_TO_2 = ("alias", "shift", "my-fn", "prod", "--to", "2")
+
+
+def live_prod_alias(world: LambdaWorld) -> str:
+    """my-fn with versions 1 and 2, alias prod on 1 (described, no routing): its raw state."""
+    world.function_with_versions(count=2)
+    world.lam.create_alias(
+        FunctionName="my-fn",
+        Name="prod",
+        FunctionVersion="1",
+        Description="live",
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    return world.raw_alias("my-fn", "prod")
+
+
+def assert_interrupted_shift_restores(world: LambdaWorld, signum: signal.Signals) -> None:
+    """A shift in a real process gets `signum` once its first step is live: it exits 7 as
+    interrupted, says it restored the alias, shows no traceback, and the alias is as before."""
+    before = live_prod_alias(world)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layerkit", *SHIFT_PROD_TO_2, "--steps", "10,100",
+         "--interval", "60s"],
+        env=world.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+    def first_step_done() -> bool:
+        alias = world.lam.get_alias(FunctionName="my-fn", Name="prod")
+        return bool(alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1})
+
+    try:
+        wait_for(first_step_done, "the shift's first step")
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 7, err
+    assert "aborted (interrupted)" in err
+    assert "alias restored to its state before the shift" in out
+    assert "Traceback" not in out + err
+    assert world.raw_alias("my-fn", "prod") == before
 
 
 def free_port() -> int:

@@ -29,21 +29,10 @@ from tests.aws_support import (
 from tests.build_fixtures import make_project
 from tests.faultproxy import FaultProxy
 from tests.release_support import LambdaWorld
-from tests.support import CliResult, run_cli
+from tests.support import CliResult, assert_clean_failure, run_cli
 from tests.wheels import make_wheel, serve_index
 
 EU = ("--region", "eu-west-1")
-
-
-def assert_clean_failure(result: CliResult, code: int, *needles: str) -> None:
-    """The exit code of the error class, one `error:` line, a `hint:`, no traceback."""
-    assert result.returncode == code, result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    assert "\nhint: " in result.stderr, result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -27,8 +27,8 @@ from layerkit.safezip import normalise, open_layer_zip
 from tests.aws_support import write_layer_zip
 from tests.elf_fixtures import EM_AARCH64, EM_X86_64, make_elf
 from tests.faultproxy import FaultProxy
-from tests.support import run_cli
-from tests.test_bad_inputs import EU, assert_clean_failure
+from tests.support import assert_clean_failure, run_cli
+from tests.test_bad_inputs import EU
 from tests.zipcraft import SITE, Entry, craft, link
 
 TARGET = ("--python", "3.12", "--arch", "x86_64")

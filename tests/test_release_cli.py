@@ -11,13 +11,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from layerkit.cli import run
-from tests.support import run_cli
+from tests.support import (
+    SHIFT_PROD_TO_2,
+    assert_interrupted_shift_restores,
+    live_prod_alias,
+    run_cli,
+)
 
 if TYPE_CHECKING:
     from tests.faultproxy import FaultProxy
@@ -46,6 +50,13 @@ def cli_json(*args: str, env: dict[str, str]) -> dict[str, Any]:
     return document
 
 
+def _prod_on_version_1(world: LambdaWorld) -> str:
+    """my-fn with versions 1 and 2, alias prod on 1 made by `layerkit alias create`: its state."""
+    world.function_with_versions(count=2)
+    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    return world.raw_alias("my-fn", "prod")
+
+
 def test_release_flow_like_a_user(world: LambdaWorld) -> None:
     env = world.env
     world.function_with_versions(count=1)
@@ -71,21 +82,8 @@ def test_release_flow_like_a_user(world: LambdaWorld) -> None:
     got = cli_json("alias", "get", "my-fn", "prod", env=env)
     assert got["revision_id"] == seen["RevisionId"]
 
-    shifted = cli_json(
-        "alias",
-        "shift",
-        "my-fn",
-        "prod",
-        "--to",
-        "2",
-        "--steps",
-        "10,50,100",
-        "--interval",
-        "0s",
-        "--alarm",
-        "my-fn-errors",
-        env=env,
-    )
+    shifted = cli_json(*SHIFT_PROD_TO_2, "--steps", "10,50,100", "--interval", "0s",
+                       "--alarm", "my-fn-errors", env=env)  # fmt: skip
     assert shifted["schema"] == "layerkit/alias-shift"
     assert shifted["outcome"] == "completed"
     steps = [e for e in shifted["events"] if e["kind"] == "step"]
@@ -156,26 +154,10 @@ def test_shift_aborted_by_alarm_exits_7_with_the_alias_unchanged(
     in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = in_process
-    world.function_with_versions(count=2)
-    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    before = _prod_on_version_1(world)
     world.alarm("my-fn-errors", "ALARM")
-    before = world.raw_alias("my-fn", "prod")
     capsys.readouterr()
-    code = run(
-        [
-            "alias",
-            "shift",
-            "my-fn",
-            "prod",
-            "--to",
-            "2",
-            "--interval",
-            "0s",
-            "--alarm",
-            "my-fn-errors",
-            "--json",
-        ]
-    )
+    code = run([*SHIFT_PROD_TO_2, "--interval", "0s", "--alarm", "my-fn-errors", "--json"])
     out, err = capsys.readouterr()
     assert code == 7
     document = json.loads(out)
@@ -189,28 +171,9 @@ def test_shift_dry_run_prints_the_plan_and_changes_nothing(
     in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = in_process
-    world.function_with_versions(count=2)
-    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
-    before = world.raw_alias("my-fn", "prod")
+    before = _prod_on_version_1(world)
     capsys.readouterr()
-    assert (
-        run(
-            [
-                "alias",
-                "shift",
-                "my-fn",
-                "prod",
-                "--to",
-                "2",
-                "--steps",
-                "10,50",
-                "--interval",
-                "5m",
-                "--dry-run",
-            ]
-        )
-        == 0
-    )
+    assert run([*SHIFT_PROD_TO_2, "--steps", "10,50", "--interval", "5m", "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "plan: shift my-fn:prod from version 1 to 2 (now 100% -> 1)",
         "  step 1: 10% to 2, then wait 300s",
@@ -225,10 +188,8 @@ def test_shift_refuses_a_misspelt_alarm_before_changing_anything(
     in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = in_process
-    world.function_with_versions(count=2)
-    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
-    before = world.raw_alias("my-fn", "prod")
-    assert run(["alias", "shift", "my-fn", "prod", "--to", "2", "--alarm", "nope"]) == 6
+    before = _prod_on_version_1(world)
+    assert run([*SHIFT_PROD_TO_2, "--alarm", "nope"]) == 6
     assert "alarm(s) not found: nope" in capsys.readouterr().err
     assert world.raw_alias("my-fn", "prod") == before
 
@@ -241,7 +202,7 @@ def test_prune_and_usage_errors(
     assert run(["version", "prune", "my-fn", "--keep", "1", "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["deleted"] == ["1", "2"]
     assert run(["alias", "update", "my-fn", "prod", "--weight", "2=0.1", "--no-routing"]) == 2
-    assert run(["alias", "shift", "my-fn", "prod", "--to", "2", "--interval", "5x"]) == 2
+    assert run([*SHIFT_PROD_TO_2, "--interval", "5x"]) == 2
     assert "invalid interval '5x'" in capsys.readouterr().err
 
 
@@ -256,55 +217,7 @@ def test_help_does_not_import_boto3() -> None:
 
 
 def test_sigterm_mid_shift_restores_the_alias(world: LambdaWorld) -> None:
-    world.function_with_versions(count=2)
-    world.lam.create_alias(
-        FunctionName="my-fn",
-        Name="prod",
-        FunctionVersion="1",
-        Description="live",
-        RoutingConfig={"AdditionalVersionWeights": {}},
-    )
-    before = world.raw_alias("my-fn", "prod")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "layerkit",
-            "alias",
-            "shift",
-            "my-fn",
-            "prod",
-            "--to",
-            "2",
-            "--steps",
-            "10,100",
-            "--interval",
-            "60s",
-        ],
-        env=world.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            weights = world.lam.get_alias(FunctionName="my-fn", Name="prod")["RoutingConfig"]
-            if weights["AdditionalVersionWeights"] == {"2": 0.1}:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the shift never reached its first step")
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 7, err
-    assert "aborted (interrupted)" in err
-    assert "alias restored to its state before the shift" in out
-    assert world.raw_alias("my-fn", "prod") == before
+    assert_interrupted_shift_restores(world, signal.SIGTERM)
 
 
 # --- faults moto cannot produce, through the fault proxy ------------------------------------------
@@ -355,31 +268,13 @@ def test_publish_conflict_is_reported(
 def test_lost_answers_mid_shift_still_restore_exactly(
     world: LambdaWorld, fault_proxy: FaultProxy, faulty_aws_env: dict[str, str]
 ) -> None:
-    world.function_with_versions(count=2)
-    world.lam.create_alias(
-        FunctionName="my-fn",
-        Name="prod",
-        FunctionVersion="1",
-        Description="live",
-        RoutingConfig={"AdditionalVersionWeights": {}},
-    )
-    before = world.raw_alias("my-fn", "prod")
+    before = live_prod_alias(world)
     # Step 2 takes effect in moto but its answer is lost; botocore's retry then meets the
     # changed RevisionId, as on AWS (moto does not check it): 412.
     fault_proxy.add_fault("UpdateAlias", drop=True, forward=True, nth=2)
     fault_proxy.add_fault("UpdateAlias", status=412, nth=3)
     result = run_cli(
-        "alias",
-        "shift",
-        "my-fn",
-        "prod",
-        "--to",
-        "2",
-        "--steps",
-        "10,50,100",
-        "--interval",
-        "0s",
-        env=faulty_aws_env,
+        *SHIFT_PROD_TO_2, "--steps", "10,50,100", "--interval", "0s", env=faulty_aws_env
     )
     assert result.returncode == 7, result.output
     assert "aborted (UpdateAlias on alias my-fn:prod failed: PreconditionFailedException" in (
@@ -433,10 +328,9 @@ def test_a_shift_stops_where_its_steps_say_leaving_the_canary(
     in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = in_process
-    world.function_with_versions(count=2)
-    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    _prod_on_version_1(world)
     capsys.readouterr()
-    args = ["alias", "shift", "my-fn", "prod", "--to", "2", "--interval", "0s"]
+    args = [*SHIFT_PROD_TO_2, "--interval", "0s"]
     assert run([*args, "--steps", "10,50"]) == 0
     out = capsys.readouterr().out
     assert "stopped at 50% as --steps said: version 2 takes 50% of my-fn:prod" in out
@@ -456,8 +350,7 @@ def test_a_shift_to_a_missing_version_is_a_usage_error_before_any_plan(
     in_process: LambdaWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = in_process
-    world.function_with_versions(count=2)
-    assert run(["alias", "create", "my-fn", "prod", "--version", "1"]) == 0
+    _prod_on_version_1(world)
     capsys.readouterr()
     code = run(["alias", "shift", "my-fn", "prod", "--to", "9", "--dry-run"])
     captured = capsys.readouterr()

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -34,7 +34,12 @@ from tests.aws_support import (
 from tests.build_fixtures import make_project
 from tests.faultproxy import FaultProxy
 from tests.release_support import LambdaWorld
-from tests.support import CliResult, run_cli
+from tests.support import (
+    assert_clean_failure,
+    assert_interrupted_shift_restores,
+    run_cli,
+    wait_for,
+)
 
 IN_PROGRESS = {"LastUpdateStatus": "InProgress"}
 
@@ -42,25 +47,6 @@ IN_PROGRESS = {"LastUpdateStatus": "InProgress"}
 def layers_of(env: Mapping[str, str], function: str) -> list[str]:
     config = aws(env, "lambda").get_function_configuration(FunctionName=function)
     return [layer["Arn"] for layer in config.get("Layers", [])]
-
-
-def assert_clean_failure(result: CliResult, code: int, *needles: str) -> None:
-    """One `error:` line, a `hint:`, no traceback, and the exit code of the error class."""
-    assert result.returncode == code, result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    assert "\nhint: " in result.stderr, result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # --- an update in progress (moto never reports one: the proxy rewrites its answer) --------------
@@ -247,40 +233,7 @@ def test_a_crash_between_publish_and_attach_is_finished_by_a_rerun(
 
 
 def test_ctrl_c_mid_shift_restores_the_alias_exactly(world: LambdaWorld) -> None:
-    world.function_with_versions(count=2)
-    world.lam.create_alias(
-        FunctionName="my-fn",
-        Name="prod",
-        FunctionVersion="1",
-        Description="live",
-        RoutingConfig={"AdditionalVersionWeights": {}},
-    )
-    before = world.raw_alias("my-fn", "prod")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "layerkit", "alias", "shift", "my-fn", "prod", "--to", "2",
-         "--steps", "10,100", "--interval", "60s"],
-        env=world.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-
-    def first_step_done() -> bool:
-        alias = world.lam.get_alias(FunctionName="my-fn", Name="prod")
-        return bool(alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1})
-
-    try:
-        wait_for(first_step_done, "the shift's first step")
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 7, err
-    assert "aborted (interrupted)" in err
-    assert "Traceback" not in out + err
-    assert world.raw_alias("my-fn", "prod") == before
+    assert_interrupted_shift_restores(world, signal.SIGINT)
 
 
 # --- determinism across environments, through the CLI -------------------------------------------

@@ -2,267 +2,47 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
-import shutil
-import sys
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, QuietOption, examples
-from layerkit.layerreport import percent_of_budget
+from layerkit.commands.common import (
+    BuildKeys,
+    JsonOption,
+    Output,
+    ProjectDirArgument,
+    QuietOption,
+    build_overrides,
+    examples,
+    render_layer_test,
+    takes_flag_groups,
+)
 from layerkit.limits import DIRECT_UPLOAD_LIMIT
 from layerkit.report import human_bytes, plural, shown, shown_path
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from layerkit.budget import SizeReport
-    from layerkit.config import BuildSettings, ProjectConfig
     from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
     from layerkit.layerreport import LayerReport
-    from layerkit.workflow import BuildContext, BuildResult
+    from layerkit.workflow import BuildResult
 
 DIRECT_UPLOAD_NOTE = (
     f"over {human_bytes(DIRECT_UPLOAD_LIMIT)} zipped: publish through S3 (--bucket), not --direct"
 )
 
 
-def _absolute(paths: list[str] | None) -> tuple[str, ...] | None:
-    """Paths typed on the command line are relative to the current directory."""
-    if not paths:
-        return None
-    return tuple(str(Path(p).expanduser().resolve()) for p in paths)
-
-
-def _absolute_specs(specs: list[str] | None) -> tuple[str, ...] | None:
-    if not specs:
-        return None
-    return tuple(
-        str(Path(s).expanduser().resolve()) if s.startswith((".", "/", "~")) else s for s in specs
-    )
-
-
-# --- the build keys as flags: `build` and `deploy` take the same ones ---------------------------
-RequirementOption = Annotated[
-    list[str] | None,
-    typer.Option("--requirement", "-r", metavar="FILE", help="Requirements file (repeatable)."),
-]
-PackageOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--package", "-p", metavar="SPEC", help="Requirement or local package path (repeatable)."
-    ),
-]
-PythonOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--python",
-        metavar="3.X",
-        show_default="3.13",
-        help="Target Python: 3.9 ... 3.14 (repeatable).",
-    ),
-]
-RuntimeOption = Annotated[
-    list[str] | None,
-    typer.Option("--runtime", metavar="python3.X", help="Target runtime, e.g. python3.12."),
-]
-ArchOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--arch", metavar="ARCH", show_default="x86_64", help="x86_64 or arm64 (repeatable)."
-    ),
-]
-NameOption = Annotated[
-    str | None,
-    typer.Option("--name", metavar="NAME", help="Layer / zip name (default: the project's)."),
-]
-OutputOption = Annotated[
-    str | None,
-    typer.Option("--output", "-o", metavar="DIR", show_default="dist", help="Output directory."),
-]
-InstallerOption = Annotated[
-    str | None,
-    typer.Option("--installer", metavar="uv|pip", show_default="uv", help="Installer backend."),
-]
-BudgetOption = Annotated[
-    str | None,
-    typer.Option(
-        "--budget", metavar="SIZE", show_default="250MB", help="Unzipped budget, e.g. 200MB."
-    ),
-]
-IndexUrlOption = Annotated[
-    str | None, typer.Option("--index-url", metavar="URL", help="Package index URL.")
-]
-ExtraIndexUrlOption = Annotated[
-    list[str] | None,
-    typer.Option("--extra-index-url", metavar="URL", help="Extra index (repeatable)."),
-]
-FindLinksOption = Annotated[
-    list[str] | None,
-    typer.Option("--find-links", metavar="PATH|URL", help="Wheel directory/URL (repeatable)."),
-]
-ExcludeOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--exclude", metavar="DIST", help="Leave out a distribution, e.g. boto3 (repeatable)."
-    ),
-]
-ExcludeGlobOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--exclude-glob", metavar="GLOB", help="Leave out paths matching a glob (repeatable)."
-    ),
-]
-KeepTestsOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--keep-tests/--drop-tests", show_default="drop", help="Keep tests/ dirs inside packages."
-    ),
-]
-StripOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--strip/--no-strip", show_default="no", help="Strip debug symbols from .so files."
-    ),
-]
-CompileOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--compile/--no-compile",
-        show_default="when a Python of the target version is found",
-        help="Require / never ship .pyc made by the target's Python.",
-    ),
-]
-InterpreterOption = Annotated[
-    str | None,
-    typer.Option(
-        "--interpreter", metavar="PATH", help="Python of the target version to compile .pyc with."
-    ),
-]
-PythonDownloadsOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--python-downloads/--no-python-downloads",
-        show_default="no",
-        help="Let uv download a Python of the target version to compile with.",
-    ),
-]
-AllowOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--allow", metavar="DIST", help="Waive compatibility errors of a distribution (repeatable)."
-    ),
-]
-CompressionOption = Annotated[
-    str | None,
-    typer.Option(
-        "--compression", metavar="LEVEL", show_default="default", help="fast, default or small."
-    ),
-]
-DropOtherPlatformsOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--drop-other-platforms/--keep-other-platforms",
-        show_default="keep",
-        help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
-    ),
-]
-BuildSdistsOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--build-sdists/--no-build",
-        show_default="build",
-        help="Build sdist-only requirements into pure-Python wheels, or refuse them.",
-    ),
-]
-SbomOption = Annotated[
-    bool | None,
-    typer.Option("--sbom/--no-sbom", show_default="no", help="Write a CycloneDX SBOM per zip."),
-]
-
-
-def build_overrides(flags: Mapping[str, Any]) -> dict[str, Any]:
-    """The build keys given as flags (None = not given), for `resolve_build_settings`.
-
-    `flags` maps the parameter names `build` and `deploy` share (e.g. their `locals()`) to values.
-    """
-    requirement, package, python, runtime, arch = (
-        flags[k] for k in ("requirement", "package", "python", "runtime", "arch")
-    )
-    interpreter = flags["interpreter"]
-    exclude, exclude_glob, allow, find_links, extra_index_url, output = (
-        flags[k]
-        for k in ("exclude", "exclude_glob", "allow", "find_links", "extra_index_url", "output")
-    )
-    return {
-        "requirements": _absolute(requirement),
-        "packages": _absolute_specs(package),
-        "python": tuple(python or ()) + tuple(runtime or ()) or None,
-        "arch": tuple(arch) if arch else None,
-        "name": flags["name"],
-        "output": str(Path(output).resolve()) if output else None,
-        "installer": flags["installer"],
-        "budget": flags["budget"],
-        "index-url": flags["index_url"],
-        "extra-index-urls": tuple(extra_index_url) if extra_index_url else None,
-        "find-links": _absolute_specs(find_links),
-        "exclude": tuple(exclude) if exclude else None,
-        "exclude-globs": tuple(exclude_glob) if exclude_glob else None,
-        "keep-tests": flags["keep_tests"],
-        "strip": flags["strip"],
-        "compile": flags["compile_pyc"],
-        # a path is relative to the current directory; a bare name is looked up on PATH
-        "interpreter": str(Path(interpreter).expanduser().absolute())
-        if interpreter and "/" in interpreter
-        else interpreter,
-        "python-downloads": flags["python_downloads"],
-        "drop-other-platforms": flags["drop_other_platforms"],
-        "build-sdists": flags["build_sdists"],
-        "allow": tuple(allow) if allow else None,
-        "compression": flags["compression"],
-        "sbom": flags["sbom"],
-    }
-
-
+@takes_flag_groups
 def build(
-    project_dir: Annotated[
-        Path,
-        typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
-    ] = Path(),
-    requirement: RequirementOption = None,
-    package: PackageOption = None,
-    python: PythonOption = None,
-    runtime: RuntimeOption = None,
-    arch: ArchOption = None,
-    name: NameOption = None,
-    output: OutputOption = None,
-    installer: InstallerOption = None,
-    budget: BudgetOption = None,
-    index_url: IndexUrlOption = None,
-    extra_index_url: ExtraIndexUrlOption = None,
-    find_links: FindLinksOption = None,
-    exclude: ExcludeOption = None,
-    exclude_glob: ExcludeGlobOption = None,
-    keep_tests: KeepTestsOption = None,
-    strip: StripOption = None,
-    drop_other_platforms: DropOtherPlatformsOption = None,
-    compile_pyc: CompileOption = None,
-    interpreter: InterpreterOption = None,
-    python_downloads: PythonDownloadsOption = None,
-    allow: AllowOption = None,
-    compression: CompressionOption = None,
-    sbom: SbomOption = None,
+    project_dir: ProjectDirArgument = Path(),
+    *,
+    keys: BuildKeys,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
     ] = False,
-    build_sdists: BuildSdistsOption = None,
     import_test: Annotated[
         bool, typer.Option("--test", help="Then import each layer's modules (`layerkit test`).")
     ] = False,
@@ -271,14 +51,13 @@ def build(
 ) -> None:
     """Build a Lambda layer zip (and manifest) per target from a project's dependencies."""
     from layerkit.config import load_project, resolve_build_settings
+    from layerkit.payloads import build_payload
+    from layerkit.wiring import build_context, remember_build
 
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project_dir.resolve())
-    settings = resolve_build_settings(
-        config,
-        build_overrides(locals()),
-    )
-    context = build_context(settings, out, force=force)
+    settings = resolve_build_settings(config, build_overrides(keys))
+    context = build_context(settings, progress=out.progress, warn=out.warn, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     with out.stages():
@@ -287,8 +66,8 @@ def build(
     tests = _import_tests(result) if import_test else {}
     out.emit(
         "build",
-        build_view(result, tests),
-        lambda console, _view: render_build(console, result, tests),
+        build_payload(result, tests),
+        lambda console, _payload: render_build(console, result, tests),
     )
     if tests:
         from layerkit.importtest import raise_for_failures
@@ -299,8 +78,8 @@ def build(
 
 def _import_tests(result: BuildResult) -> dict[Path, LayerTestResult]:
     """`layerkit test` of each zip just built, against its own target."""
-    from layerkit.commands.test_commands import import_host
     from layerkit.importtest import run_layer_test
+    from layerkit.wiring import import_host
 
     host = import_host()
     return {
@@ -308,101 +87,6 @@ def _import_tests(result: BuildResult) -> dict[Path, LayerTestResult]:
             b.zip_path, host=host, python=b.target.python, arch=b.target.arch
         )
         for b in result.builds
-    }
-
-
-def remember_build(settings: BuildSettings, config: ProjectConfig, result: BuildResult) -> None:
-    """Leave the record `publish` reads to find exactly these zips (see `layerkit.lastbuild`)."""
-    from layerkit.lastbuild import record_last_build
-
-    record_last_build(
-        settings,
-        config,
-        [(b.zip_path, b.manifest.sha256, b.target.slug) for b in result.builds],
-    )
-
-
-def _ask_quietly(ask: Callable[[], object]) -> None:
-    with contextlib.suppress(Exception):
-        ask()
-
-
-def build_context(settings: BuildSettings, out: Output, *, force: bool = False) -> BuildContext:
-    """Wire a build's collaborators: the real installer, subprocess runner, host tools, cache."""
-    from uv import find_uv_bin
-
-    from layerkit.installer import UvBackend, installer_environment, make_backend, run_command
-
-    backend = make_backend(settings.installer)
-    # Every cache key names the installer's version, which takes a subprocess to learn (~6 ms
-    # with uv): ask it while the build machinery loads. A failure is reported when the build
-    # asks again, in this thread.
-    asking = threading.Thread(target=_ask_quietly, args=(backend.version,), name="layerkit-ask")
-    asking.start()
-    from layerkit.cache import BuildCache, cache_dir, installer_cache_env
-    from layerkit.workflow import BuildContext
-
-    env = {**installer_environment(), **installer_cache_env(os.environ, settings.installer)}
-    asking.join()
-    return BuildContext(
-        backend=backend,
-        runner=run_command,
-        env=env,
-        progress=out.progress,
-        warn=out.warn,
-        which=shutil.which,
-        host_machine=platform.machine(),
-        # uv resolves (cache-key pins, the wheel lock) whatever installs; the uv installer serves.
-        resolver=backend
-        if isinstance(backend, UvBackend)
-        else UvBackend(uv=find_uv_bin(), python=sys.executable),
-        cache=BuildCache(cache_dir(os.environ)),
-        force=force,
-    )
-
-
-def build_view(
-    result: BuildResult, tests: Mapping[Path, LayerTestResult] | None = None
-) -> dict[str, Any]:
-    """The `--json` payload of a build: one entry per target (with its import test, if run)."""
-    views: dict[Path, dict[str, Any]] = {}
-    if tests:
-        from layerkit.commands.test_commands import layer_test_view
-
-        views = {path: layer_test_view(test) for path, test in tests.items()}
-    return {
-        "name": result.name,
-        "installer": result.installer,
-        "installer_version": result.installer_version,
-        "builds": [
-            {
-                "target": build.target.slug,
-                "runtime": build.target.runtime,
-                "architecture": build.target.arch,
-                "zip": str(build.zip_path),
-                "manifest_path": str(build.manifest_path),
-                "sha256": build.manifest.sha256,
-                "code_sha256": build.manifest.code_sha256,
-                "file_count": build.manifest.file_count,
-                "unzipped_bytes": build.size.total_bytes,
-                "zipped_bytes": build.manifest.zipped_bytes,
-                "budget_bytes": build.size.budget_bytes,
-                "headroom_bytes": build.size.headroom_bytes,
-                "direct_upload_ok": build.manifest.zipped_bytes <= DIRECT_UPLOAD_LIMIT,
-                "distributions": [
-                    {"name": d.name, "version": d.version, "files": d.files, "bytes": d.bytes}
-                    for d in build.size.distributions
-                ],
-                "sbom": str(build.sbom_path) if build.sbom_path else None,
-                "cached": build.cached,
-                "slim": build.slim,
-                "waived": list(build.waived),
-                "built_from_sdist": list(build.manifest.built_from_sdist),
-                "notes": list(build.notes),
-                "import_test": views.get(build.zip_path),
-            }
-            for build in result.builds
-        ],
     }
 
 
@@ -467,8 +151,6 @@ def render_build(
         if build.manifest.zipped_bytes > DIRECT_UPLOAD_LIMIT:
             console.print(f"  note: {DIRECT_UPLOAD_NOTE}", markup=False)
         if tests and build.zip_path in tests:
-            from layerkit.commands.test_commands import render_layer_test
-
             render_layer_test(console, tests[build.zip_path])
 
 
@@ -515,6 +197,7 @@ def inspect(
     from layerkit.htmlreport import files_by_distribution, render_html
     from layerkit.inspection import inspect_layer
     from layerkit.layerreport import layer_report
+    from layerkit.payloads import inspect_payload
 
     out = Output(json=json_output, quiet=quiet)
     budget_bytes = parse_size(budget) if budget else None
@@ -527,7 +210,7 @@ def inspect(
         write_text_atomic(html, render_html(report, files_by_distribution=files))
         out.progress(f"wrote {shown_path(html)}")
     out.emit(
-        "inspect", inspect_view(report), lambda console, _view: render_inspect(console, report)
+        "inspect", inspect_payload(report), lambda console, _view: render_inspect(console, report)
     )
     _raise_for_inspection(result, label=f"layer {path.name}", shown_above=out.text)
 
@@ -560,83 +243,6 @@ def _raise_for_inspection(result: InspectResult, *, label: str, shown_above: boo
             f"{human_bytes(size.budget_bytes)} (largest packages above)",
             hint=error.hint,
         ) from None
-
-
-def _distribution_views(size: SizeReport) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": d.name,
-            "version": d.version,
-            "files": d.files,
-            "bytes": d.bytes,
-            "percent_of_budget": percent_of_budget(d.bytes, size.budget_bytes),
-        }
-        for d in size.distributions
-    ]
-
-
-def inspect_view(report: LayerReport) -> dict[str, Any]:
-    """The `--json` payload of `inspect`: the same report the text and HTML show, in bytes."""
-    size = report.size
-    savings = [s for s in report.savings if not s.estimated]
-    return {
-        "source": report.source,
-        "kind": report.kind,
-        "target": f"{report.runtime}-{report.architecture}",
-        "runtime": report.runtime,
-        "architecture": report.architecture,
-        # Where the parts named by no flag came from; `target_origins` says it per part.
-        "target_origin": report.python_origin
-        if report.python_origin != "given"
-        else report.architecture_origin,
-        "target_origins": {
-            "python": report.python_origin,
-            "architecture": report.architecture_origin,
-        },
-        "packages_dir": report.packages_dir,
-        "state": report.state,
-        "verdict": report.verdict,
-        "file_count": size.file_count,
-        "unzipped_bytes": size.total_bytes,
-        "zipped_bytes": report.zipped_bytes,
-        "budget_bytes": size.budget_bytes,
-        "headroom_bytes": size.headroom_bytes,
-        "percent_of_budget": percent_of_budget(size.total_bytes, size.budget_bytes),
-        "distributions": _distribution_views(size),
-        "top_level": [{"path": t.path, "bytes": t.bytes} for t in size.top_level],
-        "largest_files": [{"path": f.path, "bytes": f.bytes} for f in size.largest_files],
-        "problems": [
-            {
-                "path": p.path,
-                "distribution": p.package,
-                "rule": p.rule,
-                "found": p.needs,
-                "expected": p.offers,
-                "hint": p.fix,
-                "summary": p.summary,
-                "waived": p.waived,
-                "severity": p.severity,
-            }
-            for p in report.problems
-        ],
-        "slimming": {
-            "removable_files": sum(s.files for s in savings),
-            "removable_bytes": sum(s.bytes for s in savings),
-            "strip_estimate_bytes": sum(s.bytes for s in report.savings if s.estimated),
-            "rules": [
-                {
-                    "rule": s.rule,
-                    "description": s.description,
-                    "files": s.files,
-                    "bytes": s.bytes,
-                    "percent_of_budget": percent_of_budget(s.bytes, size.budget_bytes),
-                }
-                for s in savings
-            ],
-            "warnings": list(report.warnings),
-        },
-        "notes": list(report.notes),
-    }
 
 
 def render_inspect(console: Console, report: LayerReport) -> None:

@@ -1,22 +1,32 @@
-"""What every command shares: output mode, option types, rendering to stdout/stderr."""
+"""What every command shares: output mode, option types and groups, rendering to stdout/stderr.
+
+Not a command module: it registers nothing, and any command module may import it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import inspect
 import sys
 import threading
+import typing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from layerkit.report import json_document, shown
+from layerkit.report import plural, shown
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from rich.console import Console
     from rich.status import Status
+
+    from layerkit.importtest import LayerTestResult
 
 # A stage that has run this long gets a spinner (on a terminal): shorter ones are just a line.
 SPINNER_AFTER = 1.0
@@ -80,6 +90,10 @@ ProjectArgument = Annotated[
     Path,
     typer.Argument(metavar="PATH", help="Project directory (pyproject.toml / layerkit.toml)."),
 ]
+ProjectDirArgument = Annotated[  # `build` and `deploy`: optional, shown as [DIR]
+    Path,
+    typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 ProfileOption = Annotated[
     str | None, typer.Option("--profile", help="AWS profile (default: the standard AWS chain).")
@@ -90,8 +104,279 @@ RegionOption = Annotated[
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
 ]
+ForceManagedOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
+    ),
+]
+
+# --- the build keys as flags: `build` and `deploy` take the same ones ---------------------------
+RequirementOption = Annotated[
+    list[str] | None,
+    typer.Option("--requirement", "-r", metavar="FILE", help="Requirements file (repeatable)."),
+]
+PackageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--package", "-p", metavar="SPEC", help="Requirement or local package path (repeatable)."
+    ),
+]
+PythonOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--python",
+        metavar="3.X",
+        show_default="3.13",
+        help="Target Python: 3.9 ... 3.14 (repeatable).",
+    ),
+]
+RuntimeOption = Annotated[
+    list[str] | None,
+    typer.Option("--runtime", metavar="python3.X", help="Target runtime, e.g. python3.12."),
+]
+ArchOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arch", metavar="ARCH", show_default="x86_64", help="x86_64 or arm64 (repeatable)."
+    ),
+]
+NameOption = Annotated[
+    str | None,
+    typer.Option("--name", metavar="NAME", help="Layer / zip name (default: the project's)."),
+]
+OutputOption = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="DIR", show_default="dist", help="Output directory."),
+]
+InstallerOption = Annotated[
+    str | None,
+    typer.Option("--installer", metavar="uv|pip", show_default="uv", help="Installer backend."),
+]
+BudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--budget", metavar="SIZE", show_default="250MB", help="Unzipped budget, e.g. 200MB."
+    ),
+]
+IndexUrlOption = Annotated[
+    str | None, typer.Option("--index-url", metavar="URL", help="Package index URL.")
+]
+ExtraIndexUrlOption = Annotated[
+    list[str] | None,
+    typer.Option("--extra-index-url", metavar="URL", help="Extra index (repeatable)."),
+]
+FindLinksOption = Annotated[
+    list[str] | None,
+    typer.Option("--find-links", metavar="PATH|URL", help="Wheel directory/URL (repeatable)."),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude", metavar="DIST", help="Leave out a distribution, e.g. boto3 (repeatable)."
+    ),
+]
+ExcludeGlobOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exclude-glob", metavar="GLOB", help="Leave out paths matching a glob (repeatable)."
+    ),
+]
+KeepTestsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--keep-tests/--drop-tests", show_default="drop", help="Keep tests/ dirs inside packages."
+    ),
+]
+StripOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--strip/--no-strip", show_default="no", help="Strip debug symbols from .so files."
+    ),
+]
+CompileOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--compile/--no-compile",
+        show_default="when a Python of the target version is found",
+        help="Require / never ship .pyc made by the target's Python.",
+    ),
+]
+InterpreterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--interpreter", metavar="PATH", help="Python of the target version to compile .pyc with."
+    ),
+]
+PythonDownloadsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--python-downloads/--no-python-downloads",
+        show_default="no",
+        help="Let uv download a Python of the target version to compile with.",
+    ),
+]
+AllowOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow", metavar="DIST", help="Waive compatibility errors of a distribution (repeatable)."
+    ),
+]
+CompressionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--compression", metavar="LEVEL", show_default="default", help="fast, default or small."
+    ),
+]
+DropOtherPlatformsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--drop-other-platforms/--keep-other-platforms",
+        show_default="keep",
+        help="Leave out binaries for other platforms (macOS, Windows, the other arch).",
+    ),
+]
+BuildSdistsOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--build-sdists/--no-build",
+        show_default="build",
+        help="Build sdist-only requirements into pure-Python wheels, or refuse them.",
+    ),
+]
+SbomOption = Annotated[
+    bool | None,
+    typer.Option("--sbom/--no-sbom", show_default="no", help="Write a CycloneDX SBOM per zip."),
+]
+
+
+@dataclass(frozen=True)
+class BuildKeys:
+    """The build keys as flags (None = not given): `build` and `deploy` take the same ones."""
+
+    requirement: RequirementOption = None
+    package: PackageOption = None
+    python: PythonOption = None
+    runtime: RuntimeOption = None
+    arch: ArchOption = None
+    name: NameOption = None
+    output: OutputOption = None
+    installer: InstallerOption = None
+    budget: BudgetOption = None
+    index_url: IndexUrlOption = None
+    extra_index_url: ExtraIndexUrlOption = None
+    find_links: FindLinksOption = None
+    exclude: ExcludeOption = None
+    exclude_glob: ExcludeGlobOption = None
+    keep_tests: KeepTestsOption = None
+    strip: StripOption = None
+    drop_other_platforms: DropOtherPlatformsOption = None
+    compile_pyc: CompileOption = None
+    interpreter: InterpreterOption = None
+    python_downloads: PythonDownloadsOption = None
+    build_sdists: BuildSdistsOption = None
+    allow: AllowOption = None
+    compression: CompressionOption = None
+    sbom: SbomOption = None
+
+
+def build_overrides(keys: BuildKeys) -> dict[str, Any]:
+    """The build keys given as flags (None = not given), for `resolve_build_settings`."""
+    interpreter, output = keys.interpreter, keys.output
+    return {
+        "requirements": _absolute(keys.requirement),
+        "packages": _absolute_specs(keys.package),
+        "python": tuple(keys.python or ()) + tuple(keys.runtime or ()) or None,
+        "arch": tuple(keys.arch) if keys.arch else None,
+        "name": keys.name,
+        "output": str(Path(output).resolve()) if output else None,
+        "installer": keys.installer,
+        "budget": keys.budget,
+        "index-url": keys.index_url,
+        "extra-index-urls": tuple(keys.extra_index_url) if keys.extra_index_url else None,
+        "find-links": _absolute_specs(keys.find_links),
+        "exclude": tuple(keys.exclude) if keys.exclude else None,
+        "exclude-globs": tuple(keys.exclude_glob) if keys.exclude_glob else None,
+        "keep-tests": keys.keep_tests,
+        "strip": keys.strip,
+        "compile": keys.compile_pyc,
+        # a path is relative to the current directory; a bare name is looked up on PATH
+        "interpreter": str(Path(interpreter).expanduser().absolute())
+        if interpreter and "/" in interpreter
+        else interpreter,
+        "python-downloads": keys.python_downloads,
+        "drop-other-platforms": keys.drop_other_platforms,
+        "build-sdists": keys.build_sdists,
+        "allow": tuple(keys.allow) if keys.allow else None,
+        "compression": keys.compression,
+        "sbom": keys.sbom,
+    }
+
+
+def _absolute(paths: list[str] | None) -> tuple[str, ...] | None:
+    """Paths typed on the command line are relative to the current directory."""
+    if not paths:
+        return None
+    return tuple(str(Path(p).expanduser().resolve()) for p in paths)
+
+
+def _absolute_specs(specs: list[str] | None) -> tuple[str, ...] | None:
+    if not specs:
+        return None
+    return tuple(
+        str(Path(s).expanduser().resolve()) if s.startswith((".", "/", "~")) else s for s in specs
+    )
+
 
 R = TypeVar("R")
+Result = TypeVar("Result", bound="DataclassInstance")
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def takes_flag_groups(command: Command) -> Command:
+    """Let `command` take a group of flags as one parameter annotated with a frozen dataclass
+    (e.g. `keys: BuildKeys`): Typer sees each field of the group as its own option, in the
+    parameter's place, and the command receives the dataclass. Flags that several commands share
+    are so declared once, with their help, and reach the use case as one typed value. A field
+    named like another parameter is refused (`inspect.Signature` raises on the duplicate)."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    groups: dict[str, type[Any]] = {}
+    params: list[inspect.Parameter] = []
+    for param in inspect.signature(command).parameters.values():
+        hint = hints[param.name]
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            groups[param.name] = hint
+            field_hints = typing.get_type_hints(hint, include_extras=True)
+            params.extend(
+                inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                  default=inspect.Parameter.empty if f.default is MISSING
+                                  else f.default, annotation=field_hints[f.name])
+                for f in dataclasses.fields(hint)
+            )  # fmt: skip
+        else:
+            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hint))
+
+    @functools.wraps(command)
+    def with_groups(**flags: Any) -> None:
+        for name, group in groups.items():
+            names = [f.name for f in dataclasses.fields(group)]
+            flags[name] = group(**{n: flags.pop(n) for n in names})
+        command(**flags)
+
+    # Typer reads the options from the signature (and its annotations), not from the function.
+    with_groups.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    with_groups.__annotations__ = {p.name: p.annotation for p in params}
+    return typing.cast(Command, with_groups)
+
+
+class Printing:
+    """For a flag group that ends with --json and --quiet: the `Output` they ask for."""
+
+    json_output: bool
+    quiet: bool
+
+    def output(self) -> Output:
+        return Output(json=self.json_output, quiet=self.quiet)
 
 
 def examples(*commands: str) -> str:
@@ -174,9 +459,14 @@ class Output:
         if not self.quiet:
             self.stderr.print(f"warning: {shown(message)}", markup=False)
 
-    def emit(self, kind: str, result: Any, render_text: Callable[[Console, Any], None]) -> None:
-        """Print the result: a JSON document, or text via `render_text`, or nothing (--quiet)."""
+    def emit(
+        self, kind: str, result: Result, render_text: Callable[[Console, Result], None]
+    ) -> None:
+        """Print the result: the JSON document of `kind` (`rendering.json_document`: `result` is a
+        frozen dataclass), or text via `render_text`, or nothing (--quiet)."""
         if self.json:
+            from layerkit.rendering import json_document
+
             sys.stdout.write(json_document(kind, result) + "\n")
         elif not self.quiet:
             render_text(self.stdout, result)
@@ -188,3 +478,30 @@ class Output:
                 return action()
         self.progress(message)
         return action()
+
+
+# Said of a skipped import test, wherever one is shown.
+SKIPPED_NOTE = "nothing was imported: this is not a pass"
+
+
+def render_layer_test(console: Console, result: LayerTestResult) -> None:
+    """Human-readable import test (`test`, and `build --test` per zip): per module its import
+    time (slowest first) or its error."""
+    target = f"{result.target.runtime} {result.target.arch}"
+    if result.status == "skipped":
+        console.print(f"{result.source.name}: import test SKIPPED for {target}: {result.reason}\n"
+                      f"  {SKIPPED_NOTE}", markup=False)  # fmt: skip
+        return
+    console.print(
+        f"{result.source.name}: imported {plural(len(result.imports), 'module')} for {target} with "
+        f"{result.interpreter} (fresh interpreter each, read-only copy, Lambda's sys.path)",
+        markup=False,
+    )
+    width = max(len(i.module) for i in result.imports)
+    for item in result.imports:
+        verdict = f"FAILED: {item.error}" if item.error else f"{item.seconds:.3f} s"
+        console.print(f"  {item.module:<{width}}  {verdict}", markup=False)
+    failed = len(result.failures)
+    console.print(f"import test: {'passed' if not failed else f'{failed} failed'}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ from layerkit.report import plural, shown_path
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from layerkit.payloads import TemplateListing
+    from layerkit.scaffold import InitResult
 
 
 def init(
@@ -31,28 +34,29 @@ def init(
 ) -> None:
     """Write a working starting point from a template: config, requirements and a CI workflow."""
     from layerkit import scaffold
+    from layerkit.payloads import TemplateListing
 
     out = Output(json=json_output, quiet=quiet)
     if list_templates:
-        out.emit("templates", {"templates": scaffold.list_templates()}, render_templates)
+        out.emit("templates", TemplateListing(scaffold.list_templates()), render_templates)
         return
     result = scaffold.init_project(directory.resolve(), template, force=force)
     out.emit("init", result, render_init)
 
 
-def render_templates(console: Console, view: dict[str, Any]) -> None:
+def render_templates(console: Console, listing: TemplateListing) -> None:
     """The templates, one per line with what they hold."""
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     table.add_column("template")
     table.add_column("what it writes")
-    for template in view["templates"]:
+    for template in listing.templates:
         table.add_row(template.name, template.description)
     console.print(table)
 
 
-def render_init(console: Console, result: Any) -> None:
+def render_init(console: Console, result: InitResult) -> None:
     """The files written, then what to do next."""
     directory = result.directory
     console.print(

@@ -6,47 +6,29 @@ and `layerkit build` never import them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from layerkit.commands.build_commands import (
-    AllowOption,
-    ArchOption,
-    BudgetOption,
-    BuildSdistsOption,
-    CompileOption,
-    CompressionOption,
-    DropOtherPlatformsOption,
-    ExcludeGlobOption,
-    ExcludeOption,
-    ExtraIndexUrlOption,
-    FindLinksOption,
-    IndexUrlOption,
-    InstallerOption,
-    InterpreterOption,
-    KeepTestsOption,
-    NameOption,
-    OutputOption,
-    PackageOption,
-    PythonDownloadsOption,
-    PythonOption,
-    RequirementOption,
-    RuntimeOption,
-    SbomOption,
-    StripOption,
-)
 from layerkit.commands.common import (
+    BuildKeys,
     DryRunOption,
+    ForceManagedOption,
     JsonOption,
     Output,
+    Printing,
     ProfileOption,
+    ProjectDirArgument,
     QuietOption,
     RegionOption,
+    build_overrides,
     examples,
+    takes_flag_groups,
 )
 from layerkit.errors import AwsError, UsageError
 
@@ -55,10 +37,19 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from layerkit.aws.attach import AttachResult
-    from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
+    from layerkit.aws.layers import LayerVersionInfo
     from layerkit.aws.session import ClientFactory
     from layerkit.config import ProjectConfig, PublishSettings
+    from layerkit.payloads import (
+        LayerDeletion,
+        LayerListing,
+        LayerPruning,
+        LayerStatements,
+        LayerVersions,
+    )
     from layerkit.publishing import AttachFailure, AttachReport, DetachReport, PublishReport
+
+R = TypeVar("R")
 
 layers_app = typer.Typer(
     name="layers",
@@ -160,18 +151,37 @@ OverlapOption = Annotated[
         help="Attach even if another layer of the function ships the same distribution.",
     ),
 ]
-ForceManagedOption = Annotated[
-    bool,
-    typer.Option(
-        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
-    ),
-]
 TimeoutOption = Annotated[
     float,
     typer.Option(
         "--timeout", metavar="SECONDS", help="Seconds to wait for a function's update in progress."
     ),
 ]
+
+
+@dataclass(frozen=True)
+class PublishFlags(Printing):
+    """The flags `publish` and `deploy` share: where and how the zips become layer versions,
+    and how to print."""
+
+    bucket: BucketOption = None
+    prefix: PrefixOption = None
+    bucket_owner: BucketOwnerOption = None
+    layer_name: LayerNameOption = None
+    region: RegionsOption = None
+    description: DescriptionOption = None
+    license_info: LicenseOption = None
+    attach: AttachOption = None
+    grant: GrantOption = None
+    org: OrgOption = None
+    public: PublicOption = False
+    direct: DirectOption = None
+    allow_downgrade: DowngradeOption = False
+    allow_overlap: OverlapOption = False
+    dry_run: DryRunOption = False
+    profile: ProfileOption = None
+    json_output: JsonOption = False
+    quiet: QuietOption = False
 
 
 def _factory(profile: str | None, region: str | None) -> ClientFactory:
@@ -231,38 +241,25 @@ class _Reporter:
         return lambda done, size: bars.update(task, completed=done, total=size)
 
 
-def _publish_settings(
-    config: ProjectConfig,
-    *,
-    bucket: str | None,
-    prefix: str | None,
-    bucket_owner: str | None,
-    layer_name: str | None,
-    regions: list[str] | None,
-    description: str | None,
-    license_info: str | None,
-    attach: list[str] | None,
-    grant: list[str] | None,
-    org: str | None,
-    direct: bool | None,
-) -> PublishSettings:
+def _publish_settings(config: ProjectConfig, flags: PublishFlags) -> PublishSettings:
     from layerkit.config import resolve_publish_settings
 
-    if bucket is not None and direct is None:
+    direct = flags.direct
+    if flags.bucket is not None and direct is None:
         direct = False  # flags win: --bucket means S3 even when the configuration says direct
     return resolve_publish_settings(
         config,
         {
-            "bucket": bucket,
-            "prefix": prefix,
-            "bucket-owner": bucket_owner,
-            "layer-name": layer_name,
-            "regions": tuple(regions or ()),
-            "description": description,
-            "license": license_info,
-            "functions": tuple(attach or ()),
-            "grant-accounts": tuple(grant or ()),
-            "grant-org": org,
+            "bucket": flags.bucket,
+            "prefix": flags.prefix,
+            "bucket-owner": flags.bucket_owner,
+            "layer-name": flags.layer_name,
+            "regions": tuple(flags.region or ()),
+            "description": flags.description,
+            "license": flags.license_info,
+            "functions": tuple(flags.attach or ()),
+            "grant-accounts": tuple(flags.grant or ()),
+            "grant-org": flags.org,
             "direct": direct,
         },
     )
@@ -274,28 +271,24 @@ def _run_publish(
     settings: PublishSettings,
     *,
     config: ProjectConfig,
-    profile: str | None,
-    public: bool,
-    allow_downgrade: bool,
-    allow_overlap: bool,
-    dry_run: bool = False,
+    flags: PublishFlags,
 ) -> PublishReport:
     from layerkit.naming import configured_builds
     from layerkit.publishing import load_zips, plan_publish, publish_layers
 
-    if public:
+    if flags.public:
         out.warn("--public: every AWS account will be able to use this layer version")
     loaded = load_zips(zips, layer_name=settings.layer_name, configured=configured_builds(config))
-    factory = _factory(profile, settings.regions[0] if settings.regions else None)
+    factory = _factory(flags.profile, settings.regions[0] if settings.regions else None)
     plan = plan_publish(
         loaded,
         settings,
         default_region=factory.region(),
-        public=public,
-        allow_downgrade=allow_downgrade,
-        allow_overlap=allow_overlap,
+        public=flags.public,
+        allow_downgrade=flags.allow_downgrade,
+        allow_overlap=flags.allow_overlap,
         known=_known_manifests(config.project_dir),
-        dry_run=dry_run,
+        dry_run=flags.dry_run,
     )
     with _Reporter(out) as reporter:
         return publish_layers(plan, clients=factory, reporter=reporter)
@@ -349,6 +342,7 @@ def _fail_if_any(report: PublishReport) -> None:
         )
 
 
+@takes_flag_groups
 def publish(
     zips: Annotated[
         list[Path] | None,
@@ -373,168 +367,99 @@ def publish(
             "--allow-stale", help="Publish the last build even if its inputs changed since."
         ),
     ] = False,
-    bucket: BucketOption = None,
-    prefix: PrefixOption = None,
-    bucket_owner: BucketOwnerOption = None,
-    layer_name: LayerNameOption = None,
-    region: RegionsOption = None,
-    description: DescriptionOption = None,
-    license_info: LicenseOption = None,
-    attach: AttachOption = None,
-    grant: GrantOption = None,
-    org: OrgOption = None,
-    public: PublicOption = False,
-    direct: DirectOption = None,
-    allow_downgrade: DowngradeOption = False,
-    allow_overlap: OverlapOption = False,
-    dry_run: DryRunOption = False,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: PublishFlags,
 ) -> None:
     """Upload layer zips and publish them as layer versions (one per region), then share/attach."""
     from layerkit.config import load_project
 
-    out = Output(json=json_output, quiet=quiet)
+    out = flags.output()
     config = load_project(project.resolve())
-    settings = _publish_settings(
-        config,
-        bucket=bucket,
-        prefix=prefix,
-        bucket_owner=bucket_owner,
-        layer_name=layer_name,
-        regions=region,
-        description=description,
-        license_info=license_info,
-        attach=attach,
-        grant=grant,
-        org=org,
-        direct=direct,
-    )
+    settings = _publish_settings(config, flags)
     if not zips:
         zips = _last_build(out, config, output, allow_stale=allow_stale)
-    report = _run_publish(
-        out,
-        zips,
-        settings,
-        config=config,
-        profile=profile,
-        public=public,
-        allow_downgrade=allow_downgrade,
-        allow_overlap=allow_overlap,
-        dry_run=dry_run,
-    )
+    report = _run_publish(out, zips, settings, config=config, flags=flags)
     out.emit("publish", report, render_publish)
     _fail_if_any(report)
 
 
+@takes_flag_groups
 def deploy(
-    project_dir: Annotated[
-        Path,
-        typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
-    ] = Path(),
-    requirement: RequirementOption = None,
-    package: PackageOption = None,
-    python: PythonOption = None,
-    runtime: RuntimeOption = None,
-    arch: ArchOption = None,
-    name: NameOption = None,
-    output: OutputOption = None,
-    installer: InstallerOption = None,
-    budget: BudgetOption = None,
-    index_url: IndexUrlOption = None,
-    extra_index_url: ExtraIndexUrlOption = None,
-    find_links: FindLinksOption = None,
-    exclude: ExcludeOption = None,
-    exclude_glob: ExcludeGlobOption = None,
-    keep_tests: KeepTestsOption = None,
-    strip: StripOption = None,
-    drop_other_platforms: DropOtherPlatformsOption = None,
-    compile_pyc: CompileOption = None,
-    interpreter: InterpreterOption = None,
-    python_downloads: PythonDownloadsOption = None,
-    build_sdists: BuildSdistsOption = None,
-    allow: AllowOption = None,
-    compression: CompressionOption = None,
-    sbom: SbomOption = None,
-    bucket: BucketOption = None,
-    prefix: PrefixOption = None,
-    bucket_owner: BucketOwnerOption = None,
-    layer_name: LayerNameOption = None,
-    region: RegionsOption = None,
-    description: DescriptionOption = None,
-    license_info: LicenseOption = None,
-    attach: AttachOption = None,
-    grant: GrantOption = None,
-    org: OrgOption = None,
-    public: PublicOption = False,
-    direct: DirectOption = None,
-    allow_downgrade: DowngradeOption = False,
-    allow_overlap: OverlapOption = False,
-    dry_run: DryRunOption = False,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    project_dir: ProjectDirArgument = Path(),
+    *,
+    keys: BuildKeys,
+    flags: PublishFlags,
 ) -> None:
     """Build, publish and attach in one step, all configured by [tool.layerkit]."""
-    from layerkit.commands.build_commands import (
-        build_context,
-        build_overrides,
-        build_view,
-        remember_build,
-    )
     from layerkit.config import load_project, resolve_build_settings
     from layerkit.naming import check_distinct, configured_builds
+    from layerkit.payloads import DeployPayload, build_payload
+    from layerkit.wiring import build_context, remember_build
     from layerkit.workflow import build_layers
 
-    out = Output(json=json_output, quiet=quiet)
+    out = flags.output()
     config = load_project(project_dir.resolve())
-    settings = _publish_settings(
-        config,
-        bucket=bucket,
-        prefix=prefix,
-        bucket_owner=bucket_owner,
-        layer_name=layer_name,
-        regions=region,
-        description=description,
-        license_info=license_info,
-        attach=attach,
-        grant=grant,
-        org=org,
-        direct=direct,
-    )
-    build_settings = resolve_build_settings(
-        config,
-        build_overrides(locals()),
-    )
+    settings = _publish_settings(config, flags)
+    build_settings = resolve_build_settings(config, build_overrides(keys))
     # A layer name that two targets share is refused before the build, not after it.
     built_here = [(build_settings.name, target) for target in build_settings.targets]
     check_distinct(settings.layer_name, [*configured_builds(config), *built_here])
-    built = build_layers(build_settings, build_context(build_settings, out))
+    context = build_context(build_settings, progress=out.progress, warn=out.warn)
+    built = build_layers(build_settings, context)
     remember_build(build_settings, config, built)
-    report = _run_publish(
-        out,
-        [b.zip_path for b in built.builds],
-        settings,
-        config=config,
-        profile=profile,
-        public=public,
-        allow_downgrade=allow_downgrade,
-        allow_overlap=allow_overlap,
-        dry_run=dry_run,
-    )
+    zips = [b.zip_path for b in built.builds]
+    report = _run_publish(out, zips, settings, config=config, flags=flags)
     out.emit(
         "deploy",
-        {"build": build_view(built), "publish": report},
-        lambda console, view: render_publish(console, view["publish"]),
+        DeployPayload(build_payload(built), report),
+        lambda console, payload: render_publish(console, payload.publish),
     )
     _fail_if_any(report)
 
 
+@dataclass(frozen=True)
+class FunctionUpdate(Printing):
+    """The flags `attach` and `detach` end with: how to change a function, how to print."""
+
+    force: ForceManagedOption = False
+    timeout: TimeoutOption = 300.0
+    profile: ProfileOption = None
+    json_output: JsonOption = False
+    quiet: QuietOption = False
+
+
+def _update_functions(
+    out: Output,
+    functions: list[str],
+    use_case: Callable[..., R],
+    flags: FunctionUpdate,
+    *,
+    region: str | None,
+    dry_run: bool,
+) -> R:
+    """Run `use_case` (attach or detach, its own arguments bound) on `functions`, with progress."""
+    from layerkit.aws.attach import WaitSettings
+
+    with _Reporter(out) as reporter:
+        return use_case(
+            functions,
+            region=region,
+            clients=_factory(flags.profile, region),
+            reporter=reporter,
+            dry_run=dry_run,
+            force=flags.force,
+            waiting=WaitSettings(timeout_s=flags.timeout),
+        )
+
+
+FunctionsArgument = Annotated[
+    list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
+]
+
+
+@takes_flag_groups
 def attach(
-    functions: Annotated[
-        list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
-    ],
+    functions: FunctionsArgument,
     layer: Annotated[
         str, typer.Option("--layer", help="Layer version ARN to attach.", show_default=False)
     ],
@@ -550,39 +475,28 @@ def attach(
             help="Project whose built manifests say what a layer ships (overlap check).",
         ),
     ] = Path(),
-    force: ForceManagedOption = False,
-    timeout: TimeoutOption = 300.0,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: FunctionUpdate,
 ) -> None:
     """Attach a layer version to functions, keeping their other layers in place and in order."""
-    from layerkit.aws.attach import WaitSettings
     from layerkit.publishing import attach_layer_to_functions
 
-    out = Output(json=json_output, quiet=quiet)
-    with _Reporter(out) as reporter:
-        report = attach_layer_to_functions(
-            functions,
-            layer_arn=layer,
-            region=region,
-            clients=_factory(profile, region),
-            reporter=reporter,
-            dry_run=dry_run,
-            allow_downgrade=allow_downgrade,
-            allow_overlap=allow_overlap,
-            known=_known_manifests(project),
-            force=force,
-            waiting=WaitSettings(timeout_s=timeout),
-        )
+    out = flags.output()
+    attach_to = partial(
+        attach_layer_to_functions,
+        layer_arn=layer,
+        allow_downgrade=allow_downgrade,
+        allow_overlap=allow_overlap,
+        known=_known_manifests(project),
+    )
+    report = _update_functions(out, functions, attach_to, flags, region=region, dry_run=dry_run)
     out.emit("attach", report, render_attach)
     _fail_for(report.failures, "attaching")
 
 
+@takes_flag_groups
 def detach(
-    functions: Annotated[
-        list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
-    ],
+    functions: FunctionsArgument,
     layer: Annotated[
         str,
         typer.Option(
@@ -594,28 +508,15 @@ def detach(
     ],
     region: RegionOption = None,
     dry_run: DryRunOption = False,
-    force: ForceManagedOption = False,
-    timeout: TimeoutOption = 300.0,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: FunctionUpdate,
 ) -> None:
     """Remove a layer from functions, keeping their other layers in place and in order."""
-    from layerkit.aws.attach import WaitSettings
     from layerkit.publishing import detach_layer_from_functions
 
-    out = Output(json=json_output, quiet=quiet)
-    with _Reporter(out) as reporter:
-        report = detach_layer_from_functions(
-            functions,
-            layer=layer,
-            region=region,
-            clients=_factory(profile, region),
-            reporter=reporter,
-            dry_run=dry_run,
-            force=force,
-            waiting=WaitSettings(timeout_s=timeout),
-        )
+    out = flags.output()
+    detach_from = partial(detach_layer_from_functions, layer=layer)
+    report = _update_functions(out, functions, detach_from, flags, region=region, dry_run=dry_run)
     out.emit("detach", report, render_detach)
     _fail_for(report.failures, "detaching")
 
@@ -623,9 +524,19 @@ def detach(
 # --- layers ... ---------------------------------------------------------------------------------
 
 
-def _lambda(profile: str | None, region: str | None) -> tuple[Any, str]:
-    factory = _factory(profile, region)
-    return factory.lambda_client(), factory.region()
+@dataclass(frozen=True)
+class LayerAccess(Printing):
+    """The flags every `layers ...` command ends with: where, and how to print."""
+
+    region: RegionOption = None
+    profile: ProfileOption = None
+    json_output: JsonOption = False
+    quiet: QuietOption = False
+
+    def lambda_client(self) -> tuple[Any, str]:
+        """A Lambda client and the region it talks to."""
+        factory = _factory(self.profile, self.region)
+        return factory.lambda_client(), factory.region()
 
 
 @layers_app.command(
@@ -635,18 +546,15 @@ def _lambda(profile: str | None, region: str | None) -> tuple[Any, str]:
         "layerkit layers list --region eu-west-1 --json",
     ),
 )
-def layers_list(
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def layers_list(*, flags: LayerAccess) -> None:
     """List the account's layers in a region with their latest version."""
     from layerkit.aws.layers import list_layers
+    from layerkit.payloads import LayerListing
 
-    client, where = _lambda(profile, region)
-    result = {"region": where, "layers": list_layers(client)}
-    Output(json=json_output, quiet=quiet).emit("layers-list", result, render_layers)
+    client, where = flags.lambda_client()
+    result = LayerListing(where, list_layers(client))
+    flags.output().emit("layers-list", result, render_layers)
 
 
 @layers_app.command(
@@ -656,19 +564,19 @@ def layers_list(
         "layerkit layers versions deps --region eu-west-1 --json",
     ),
 )
+@takes_flag_groups
 def layers_versions(
     name: Annotated[str, typer.Argument(help="Layer name.")],
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: LayerAccess,
 ) -> None:
     """List a layer's versions, newest first, with the digest and size layerkit recorded."""
     from layerkit.aws.layers import list_layer_versions as list_versions
+    from layerkit.payloads import LayerVersions
 
-    client, where = _lambda(profile, region)
-    result = {"region": where, "name": name, "versions": list_versions(client, name)}
-    Output(json=json_output, quiet=quiet).emit("layer-versions", result, render_versions)
+    client, where = flags.lambda_client()
+    result = LayerVersions(where, name, list_versions(client, name))
+    flags.output().emit("layer-versions", result, render_versions)
 
 
 @layers_app.command(
@@ -679,6 +587,7 @@ def layers_versions(
         "layerkit layers delete deps 3 --force --region eu-west-1",
     ),
 )
+@takes_flag_groups
 def layers_delete(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Layer name.")],
     version: Annotated[int, typer.Argument(metavar="VERSION", help="Version number.")],
@@ -686,25 +595,19 @@ def layers_delete(
         bool, typer.Option("--force", help="Delete it even if functions still use it.")
     ] = False,
     dry_run: DryRunOption = False,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: LayerAccess,
 ) -> None:
     """Delete one layer version, unless a function (or a published version) still uses it."""
     from layerkit.aws.layers import delete_checked
+    from layerkit.payloads import LayerDeletion
 
-    client, where = _lambda(profile, region)
+    client, where = flags.lambda_client()
     users = delete_checked(client, name, version, force=force, dry_run=dry_run)
-    result = {
-        "region": where,
-        "name": name,
-        "version": version,
-        "deleted": not dry_run,
-        "dry_run": dry_run,
-        "used_by": users,
-    }
-    Output(json=json_output, quiet=quiet).emit("layer-delete", result, render_delete)
+    result = LayerDeletion(
+        where, name, version, deleted=not dry_run, dry_run=dry_run, used_by=users
+    )
+    flags.output().emit("layer-delete", result, render_delete)
 
 
 @layers_app.command(
@@ -714,6 +617,7 @@ def layers_delete(
         "layerkit layers prune deps --keep 3",
     ),
 )
+@takes_flag_groups
 def layers_prune(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     keep: Annotated[int, typer.Option("--keep", help="How many newest versions to keep.")],
@@ -721,18 +625,20 @@ def layers_prune(
         bool, typer.Option("--force", help="Also delete versions that functions still use.")
     ] = False,
     dry_run: DryRunOption = False,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: LayerAccess,
 ) -> None:
     """Delete all but the newest versions, never one a function still uses (unless --force)."""
     from layerkit.aws.layers import prune
+    from layerkit.payloads import LayerPruning
 
-    out = Output(json=json_output, quiet=quiet)
-    client, where = _lambda(profile, region)
+    out = flags.output()
+    client, where = flags.lambda_client()
     result = prune(client, name, keep=keep, force=force, dry_run=dry_run)
-    out.emit("layer-prune", {"region": where, **_fields(result)}, render_prune)
+    pruning = LayerPruning(
+        where, result.name, result.deleted, result.kept, result.in_use, result.dry_run
+    )
+    out.emit("layer-prune", pruning, render_prune)
     for version, users in result.in_use.items():
         out.warn(f"kept {name} version {version}: used by {', '.join(users)}")
 
@@ -758,28 +664,27 @@ AccountsOption = Annotated[
         "layerkit layers grant deps 3 --org o-abcdefghij",
     ),
 )
+@takes_flag_groups
 def layers_grant(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
     account: AccountsOption = None,
     org: OrgOption = None,
     public: PublicOption = False,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: LayerAccess,
 ) -> None:
     """Let accounts, an organization or (--public) everyone use a layer version."""
     from layerkit.aws.layers import grant
+    from layerkit.payloads import LayerStatements
 
-    out = Output(json=json_output, quiet=quiet)
+    out = flags.output()
     principals = _principals(account, org, public)
     if public:
         out.warn(f"--public: every AWS account will be able to use {name} version {version}")
-    client, where = _lambda(profile, region)
-    results = grant(client, name, version, principals)
-    view = {"region": where, "name": name, "version": version, "statements": results}
-    out.emit("layer-grant", view, render_grants)
+    client, where = flags.lambda_client()
+    statements = LayerStatements(where, name, version, grant(client, name, version, principals))
+    out.emit("layer-grant", statements, render_grants)
 
 
 @layers_app.command(
@@ -789,34 +694,27 @@ def layers_grant(
         "layerkit layers revoke deps 3 --public",
     ),
 )
+@takes_flag_groups
 def layers_revoke(
     name: Annotated[str, typer.Argument(help="Layer name.")],
     version: Annotated[int, typer.Argument(help="Version number.")],
     account: AccountsOption = None,
     org: OrgOption = None,
     public: Annotated[bool, typer.Option("--public", help="Remove the public statement.")] = False,
-    region: RegionOption = None,
-    profile: ProfileOption = None,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: LayerAccess,
 ) -> None:
     """Remove what `grant` allowed (statements layerkit added)."""
     from layerkit.aws.layers import revoke
+    from layerkit.payloads import LayerStatements
 
     principals = _principals(account, org, public)
-    client, where = _lambda(profile, region)
-    results = revoke(client, name, version, principals)
-    view = {"region": where, "name": name, "version": version, "statements": results}
-    Output(json=json_output, quiet=quiet).emit("layer-revoke", view, render_grants)
+    client, where = flags.lambda_client()
+    statements = LayerStatements(where, name, version, revoke(client, name, version, principals))
+    flags.output().emit("layer-revoke", statements, render_grants)
 
 
 # --- rendering ----------------------------------------------------------------------------------
-
-
-def _fields(result: Any) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(result, f.name) for f in fields(result)}
 
 
 def _render_attach_result(console: Console, result: AttachResult, indent: str = "") -> None:
@@ -897,47 +795,44 @@ def _version_line(v: LayerVersionInfo) -> str:
     return f"{v.version:>4}  {v.created}  {runtimes}  {arches}  {size}  {v.arn}"
 
 
-def render_layers(console: Console, result: dict[str, Any]) -> None:
-    layers: tuple[LayerSummary, ...] = result["layers"]
-    if not layers:
-        console.print(f"no layers in {result['region']}", markup=False)
-    for layer in layers:
+def render_layers(console: Console, result: LayerListing) -> None:
+    if not result.layers:
+        console.print(f"no layers in {result.region}", markup=False)
+    for layer in result.layers:
         latest = f"latest version {layer.latest.version}" if layer.latest else "no versions"
         console.print(f"{layer.name}  {latest}  {layer.layer_arn}", markup=False)
 
 
-def render_versions(console: Console, result: dict[str, Any]) -> None:
-    versions: tuple[LayerVersionInfo, ...] = result["versions"]
-    if not versions:
-        console.print(f"layer {result['name']} has no versions in {result['region']}", markup=False)
-    for v in versions:
+def render_versions(console: Console, result: LayerVersions) -> None:
+    if not result.versions:
+        console.print(f"layer {result.name} has no versions in {result.region}", markup=False)
+    for v in result.versions:
         console.print(_version_line(v), markup=False)
 
 
-def render_prune(console: Console, result: dict[str, Any]) -> None:
-    verb = "would delete" if result["dry_run"] else "deleted"
-    deleted = ", ".join(map(str, result["deleted"])) or "nothing"
-    console.print(f"{result['name']}: {verb} {deleted}", markup=False)
-    console.print(f"kept: {', '.join(map(str, result['kept'])) or 'none'}", markup=False)
-    for version, users in result["in_use"].items():
+def render_prune(console: Console, result: LayerPruning) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    deleted = ", ".join(map(str, result.deleted)) or "nothing"
+    console.print(f"{result.name}: {verb} {deleted}", markup=False)
+    console.print(f"kept: {', '.join(map(str, result.kept)) or 'none'}", markup=False)
+    for version, users in result.in_use.items():
         console.print(f"kept {version}: in use by {', '.join(users)}", markup=False)
 
 
-def render_delete(console: Console, result: dict[str, Any]) -> None:
-    verb = "would delete" if result["dry_run"] else "deleted"
-    users = result["used_by"]
+def render_delete(console: Console, result: LayerDeletion) -> None:
+    verb = "would delete" if result.dry_run else "deleted"
+    users = result.used_by
     still = f"; still used by {', '.join(users)} (they keep working)" if users else ""
     console.print(
-        f"{verb} {result['name']} version {result['version']} ({result['region']}){still}",
+        f"{verb} {result.name} version {result.version} ({result.region}){still}",
         markup=False,
     )
 
 
-def render_grants(console: Console, result: dict[str, Any]) -> None:
-    statements: tuple[GrantResult, ...] = result["statements"]
-    for s in statements:
+def render_grants(console: Console, result: LayerStatements) -> None:
+    for s in result.statements:
         console.print(
-            f"{result['name']}:{result['version']}  {s.outcome}: {s.principal} ({s.statement_id})",
+            f"{result.name}:{result.version}  {s.outcome}: {s.principal} ({s.statement_id})",
             markup=False,
         )
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,12 +18,15 @@ import typer
 
 from layerkit.commands.common import (
     DryRunOption,
+    ForceManagedOption,
     JsonOption,
     Output,
+    Printing,
     ProfileOption,
     QuietOption,
     RegionOption,
     examples,
+    takes_flag_groups,
 )
 from layerkit.errors import UsageError
 
@@ -72,20 +76,41 @@ def _lambda(profile: str | None, region: str | None) -> Any:
     return make_factory(profile=profile, region=region).lambda_client()
 
 
-ForceOption = Annotated[
-    bool,
-    typer.Option(
-        "--force", help="Change a function a CloudFormation/SAM stack manages (it will revert)."
-    ),
-]
-
-
 def _unmanaged(client: Any, function: str, action: str, *, force: bool) -> Any:
     """`client`, once the function is known not to be managed by a stack (or --force)."""
     from layerkit.aws.functions import refuse_if_managed
 
     refuse_if_managed(client, function, action=action, force=force)
     return client
+
+
+@dataclass(frozen=True)
+class Reading(Printing):
+    """The flags of a command that only reads: where, and how to print."""
+
+    profile: ProfileOption = None
+    region: RegionOption = None
+    json_output: JsonOption = False
+    quiet: QuietOption = False
+
+    def client(self) -> Any:
+        return _lambda(self.profile, self.region)
+
+
+@dataclass(frozen=True)
+class Changing(Printing):
+    """The flags of a command that changes an alias: where, --dry-run, --force, how to print."""
+
+    profile: ProfileOption = None
+    region: RegionOption = None
+    dry_run: DryRunOption = False
+    force: ForceManagedOption = False
+    json_output: JsonOption = False
+    quiet: QuietOption = False
+
+    def client(self, function: str, action: str = "changing an alias") -> Any:
+        """A Lambda client, once `function` is known not to be managed by a stack (or --force)."""
+        return _unmanaged(_lambda(self.profile, self.region), function, action, force=self.force)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,14 +131,14 @@ def version_publish(
     ] = "",
     profile: ProfileOption = None,
     region: RegionOption = None,
-    force: ForceOption = False,
-    json: JsonOption = False,
+    force: ForceManagedOption = False,
+    json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Publish $LATEST as a new version (after any update in progress finishes)."""
     from layerkit.releasing import publish_version
 
-    out = Output(json=json, quiet=quiet)
+    out = Output(json=json_output, quiet=quiet)
     client = _unmanaged(_lambda(profile, region), function, "publishing a version", force=force)
     result = out.run_with_status(
         f"publishing a version of {function}",
@@ -148,20 +173,14 @@ def _render_version(console: Console, info: VersionInfo) -> None:
         "layerkit version list my-fn --json",
     ),
 )
-def version_list(
-    function: FunctionArg,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def version_list(function: FunctionArg, *, flags: Reading) -> None:
     """List published versions with their date, description, layers and aliases."""
     from layerkit.release_plan import VersionListing
     from layerkit.releasing import list_versions
 
-    out = Output(json=json, quiet=quiet)
-    listing = VersionListing(function, list_versions(_lambda(profile, region), function))
-    out.emit("version-list", listing, _render_version_list)
+    listing = VersionListing(function, list_versions(flags.client(), function))
+    flags.output().emit("version-list", listing, _render_version_list)
 
 
 def _render_version_list(console: Console, listing: VersionListing) -> None:
@@ -186,13 +205,13 @@ def version_prune(
     profile: ProfileOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
-    json: JsonOption = False,
+    json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Delete old versions that no alias routes to, keeping the newest --keep."""
     from layerkit.releasing import prune_versions
 
-    out = Output(json=json, quiet=quiet)
+    out = Output(json=json_output, quiet=quiet)
     result = prune_versions(_lambda(profile, region), function, keep=keep, dry_run=dry_run)
     out.emit("version-prune", result, _render_prune)
 
@@ -253,6 +272,7 @@ def _routing_option(weight: list[str] | None, no_routing: bool) -> dict[str, flo
         "layerkit alias create my-fn prod --version 11 --weight 12=0.1",
     ),
 )
+@takes_flag_groups
 def alias_create(
     function: FunctionArg,
     name: AliasArg,
@@ -261,28 +281,19 @@ def alias_create(
     ],
     weight: WeightOption = None,
     description: Annotated[str, typer.Option("--description", help="Alias description.")] = "",
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    dry_run: DryRunOption = False,
-    force: ForceOption = False,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: Changing,
 ) -> None:
     """Create an alias pointing to a version, optionally routing a share to another."""
     from layerkit.aws.aliases import create_alias
     from layerkit.release_plan import AliasTarget, alias_report
 
-    out = Output(json=json, quiet=quiet)
     target = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
-    state = create_alias(
-        _unmanaged(_lambda(profile, region), function, "creating an alias", force=force),
-        function,
-        name,
-        target,
-        description=description,
-        dry_run=dry_run,
-    )
-    out.emit("alias", alias_report(function, state, "created", dry_run=dry_run), _render_alias)
+    client = flags.client(function, "creating an alias")
+    dry_run = flags.dry_run
+    state = create_alias(client, function, name, target, description=description, dry_run=dry_run)
+    report = alias_report(function, state, "created", dry_run=dry_run)
+    flags.output().emit("alias", report, _render_alias)
 
 
 @alias_app.command(
@@ -292,21 +303,14 @@ def alias_create(
         "layerkit alias get my-fn prod --json",
     ),
 )
-def alias_get(
-    function: FunctionArg,
-    name: AliasArg,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def alias_get(function: FunctionArg, name: AliasArg, *, flags: Reading) -> None:
     """Show an alias: its versions, weights, description and rollback record."""
     from layerkit.aws.aliases import get_alias
     from layerkit.release_plan import alias_report
 
-    out = Output(json=json, quiet=quiet)
-    state = get_alias(_lambda(profile, region), function, name)
-    out.emit("alias", alias_report(function, state, "get"), _render_alias)
+    state = get_alias(flags.client(), function, name)
+    flags.output().emit("alias", alias_report(function, state, "get"), _render_alias)
 
 
 @alias_app.command(
@@ -316,21 +320,15 @@ def alias_get(
         "layerkit alias list my-fn --json",
     ),
 )
-def alias_list(
-    function: FunctionArg,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def alias_list(function: FunctionArg, *, flags: Reading) -> None:
     """List the function's aliases with their routing."""
     from layerkit.aws.aliases import list_aliases
     from layerkit.release_plan import AliasListing, alias_report
 
-    out = Output(json=json, quiet=quiet)
-    states = list_aliases(_lambda(profile, region), function)
+    states = list_aliases(flags.client(), function)
     listing = AliasListing(function, tuple(alias_report(function, s, "get") for s in states))
-    out.emit("alias-list", listing, _render_alias_list)
+    flags.output().emit("alias-list", listing, _render_alias_list)
 
 
 def _render_alias_list(console: Console, listing: AliasListing) -> None:
@@ -348,6 +346,7 @@ def _render_alias_list(console: Console, listing: AliasListing) -> None:
         "layerkit alias update my-fn prod --no-routing",
     ),
 )
+@takes_flag_groups
 def alias_update(
     function: FunctionArg,
     name: AliasArg,
@@ -363,28 +362,31 @@ def alias_update(
         str | None,
         typer.Option("--description", help="New description (default: keep).", show_default=False),
     ] = None,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    dry_run: DryRunOption = False,
-    force: ForceOption = False,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: Changing,
 ) -> None:
     """Change an alias's version, weighted routing or description (records the state before)."""
     from layerkit.releasing import update_alias
 
-    out = Output(json=json, quiet=quiet)
     weights = _routing_option(weight, no_routing)  # usage errors before any AWS call
     report = update_alias(
-        _unmanaged(_lambda(profile, region), function, "changing an alias", force=force),
+        flags.client(function),
         function,
         name,
         version=version,
         weights=weights,
         description=description,
-        dry_run=dry_run,
+        dry_run=flags.dry_run,
     )
-    out.emit("alias", report, _render_alias)
+    flags.output().emit("alias", report, _render_alias)
+
+
+def _change_alias(
+    use_case: Callable[..., AliasReport], function: str, name: str, flags: Changing
+) -> None:
+    """Promote or roll back: `use_case` on the alias, its report printed."""
+    report = use_case(flags.client(function), function, name, dry_run=flags.dry_run)
+    flags.output().emit("alias", report, _render_alias)
 
 
 @alias_app.command(
@@ -394,23 +396,12 @@ def alias_update(
         "layerkit alias promote my-fn prod --dry-run",
     ),
 )
-def alias_promote(
-    function: FunctionArg,
-    name: AliasArg,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    dry_run: DryRunOption = False,
-    force: ForceOption = False,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def alias_promote(function: FunctionArg, name: AliasArg, *, flags: Changing) -> None:
     """Make the routed (canary) version primary and drop the routing."""
     from layerkit.releasing import promote_alias
 
-    out = Output(json=json, quiet=quiet)
-    client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
-    report = promote_alias(client, function, name, dry_run=dry_run)
-    out.emit("alias", report, _render_alias)
+    _change_alias(promote_alias, function, name, flags)
 
 
 @alias_app.command(
@@ -420,23 +411,12 @@ def alias_promote(
         "layerkit alias rollback my-fn prod --dry-run",
     ),
 )
-def alias_rollback(
-    function: FunctionArg,
-    name: AliasArg,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    dry_run: DryRunOption = False,
-    force: ForceOption = False,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def alias_rollback(function: FunctionArg, name: AliasArg, *, flags: Changing) -> None:
     """Restore the alias to its state before the last change layerkit made to it."""
     from layerkit.releasing import rollback_alias
 
-    out = Output(json=json, quiet=quiet)
-    client = _unmanaged(_lambda(profile, region), function, "changing an alias", force=force)
-    report = rollback_alias(client, function, name, dry_run=dry_run)
-    out.emit("alias", report, _render_alias)
+    _change_alias(rollback_alias, function, name, flags)
 
 
 @alias_app.command(
@@ -446,26 +426,18 @@ def alias_rollback(
         "layerkit alias delete my-fn canary",
     ),
 )
-def alias_delete(
-    function: FunctionArg,
-    name: AliasArg,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    dry_run: DryRunOption = False,
-    force: ForceOption = False,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
-) -> None:
+@takes_flag_groups
+def alias_delete(function: FunctionArg, name: AliasArg, *, flags: Changing) -> None:
     """Delete an alias."""
     from layerkit.aws.aliases import delete_alias, get_alias
     from layerkit.release_plan import alias_report
 
-    out = Output(json=json, quiet=quiet)
-    client = _unmanaged(_lambda(profile, region), function, "deleting an alias", force=force)
+    client = flags.client(function, "deleting an alias")
     state = get_alias(client, function, name)
-    if not dry_run:
+    if not flags.dry_run:
         delete_alias(client, function, name)
-    out.emit("alias", alias_report(function, state, "deleted", dry_run=dry_run), _render_alias)
+    report = alias_report(function, state, "deleted", dry_run=flags.dry_run)
+    flags.output().emit("alias", report, _render_alias)
 
 
 @contextmanager
@@ -494,6 +466,7 @@ def _sigterm_interrupts() -> Iterator[None]:
         "layerkit alias shift my-fn prod --to 12 --dry-run",
     ),
 )
+@takes_flag_groups
 def alias_shift(
     function: FunctionArg,
     name: AliasArg,
@@ -519,12 +492,8 @@ def alias_shift(
             show_default=False,
         ),
     ] = None,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-    dry_run: DryRunOption = False,
-    force: ForceOption = False,
-    json: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: Changing,
 ) -> None:
     """Shift traffic to a version step by step; on alarm, failure or Ctrl-C restore the alias."""
     from layerkit.aws.alarms import CloudWatchAlarms
@@ -538,10 +507,10 @@ def alias_shift(
         planned_result,
     )
 
-    out = Output(json=json, quiet=quiet)
+    out = flags.output()
     step_percents, interval_s = parse_steps(steps), parse_interval(interval)
-    factory = make_factory(profile=profile, region=region)
-    client = _unmanaged(factory.lambda_client(), function, "shifting an alias", force=force)
+    factory = make_factory(profile=flags.profile, region=flags.region)
+    client = _unmanaged(factory.lambda_client(), function, "shifting an alias", force=flags.force)
     plan = plan_shift(
         function,
         get_alias(client, function, name),
@@ -553,7 +522,7 @@ def alias_shift(
     alarms = CloudWatchAlarms(factory.client("cloudwatch") if alarm else None, alarm or ())
     alarms.states()  # a misspelt alarm would never fire: refuse before the first step
     check_shift_versions(client, plan)  # a missing version: refused before any plan is shown
-    if dry_run:
+    if flags.dry_run:
         out.emit("alias-shift", planned_result(plan), _render_shift)
         return
 

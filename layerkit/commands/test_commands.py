@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from layerkit.commands.common import JsonOption, Output, QuietOption, examples
-from layerkit.report import plural
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from layerkit.importtest import ImportHost, LayerTestResult
-
-SKIPPED_NOTE = "nothing was imported: this is not a pass"
-
-
-def import_host() -> ImportHost:
-    """This machine, as the import test sees it: the real runner, PATH and architecture."""
-    import platform
-    import shutil
-
-    from layerkit.importtest import ImportHost
-    from layerkit.installer import run_command
-
-    return ImportHost(runner=run_command, which=shutil.which, machine=platform.machine())
+from layerkit.commands.common import (
+    JsonOption,
+    Output,
+    QuietOption,
+    examples,
+    render_layer_test,
+)
 
 
 def layer_test(
@@ -55,6 +42,8 @@ def layer_test(
     """Import every module of a layer as Lambda would: read-only copy, fresh interpreter."""
     from layerkit.errors import UsageError
     from layerkit.importtest import raise_for_failures, run_layer_test
+    from layerkit.payloads import layer_test_payload
+    from layerkit.wiring import import_host
 
     out = Output(json=json_output, quiet=quiet)
     result = run_layer_test(
@@ -65,55 +54,14 @@ def layer_test(
         modules=tuple(module or ()),
         interpreter=interpreter,
     )
-    out.emit(
-        "test", layer_test_view(result), lambda console, _view: render_layer_test(console, result)
-    )
+    payload = layer_test_payload(result)
+    out.emit("test", payload, lambda console, _payload: render_layer_test(console, result))
     if result.status == "skipped" and require_run:
         raise UsageError(
             f"the import test of {path.name} did not run: {result.reason}",
             hint="run it where the target can run, or drop --no-skip to accept a skip",
         )
     raise_for_failures(result, label=f"layer {path.name}")
-
-
-def layer_test_view(result: LayerTestResult) -> dict[str, Any]:
-    """The `--json` payload of `test` (also one entry of `build --test`)."""
-    return {
-        "source": str(result.source),
-        "target": result.target.slug,
-        "runtime": result.target.runtime,
-        "architecture": result.target.arch,
-        "status": result.status,
-        "reason": result.reason,
-        "interpreter": result.interpreter,
-        "imports": [
-            {"module": i.module, "seconds": round(i.seconds, 6), "error": i.error}
-            for i in result.imports
-        ],
-        "notes": list(result.notes),
-    }
-
-
-def render_layer_test(console: Console, result: LayerTestResult) -> None:
-    """Human-readable import test: per module its import time (slowest first) or its error."""
-    target = f"{result.target.runtime} {result.target.arch}"
-    if result.status == "skipped":
-        console.print(f"{result.source.name}: import test SKIPPED for {target}: {result.reason}\n"
-                      f"  {SKIPPED_NOTE}", markup=False)  # fmt: skip
-        return
-    console.print(
-        f"{result.source.name}: imported {plural(len(result.imports), 'module')} for {target} with "
-        f"{result.interpreter} (fresh interpreter each, read-only copy, Lambda's sys.path)",
-        markup=False,
-    )
-    width = max(len(i.module) for i in result.imports)
-    for item in result.imports:
-        verdict = f"FAILED: {item.error}" if item.error else f"{item.seconds:.3f} s"
-        console.print(f"  {item.module:<{width}}  {verdict}", markup=False)
-    failed = len(result.failures)
-    console.print(f"import test: {'passed' if not failed else f'{failed} failed'}", markup=False)
-    for note in result.notes:
-        console.print(f"note: {note}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
