@@ -50,6 +50,7 @@ from layerkit.interpreter import (
     recall,
     remember,
 )
+from layerkit.lockfiles import LockSelection, lock_record
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.safewrite import (
     output_lock,
@@ -162,12 +163,23 @@ def _editables_as_local_packages(settings: BuildSettings, staging: Path) -> Buil
     )
 
 
-def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Resolution:
+def _resolve(
+    request: InstallRequest,
+    *,
+    staging: Path,
+    ctx: BuildContext,
+    lock: LockSelection | None = None,
+) -> Resolution:
     """The pins of `request` and the hashes of their wheels, resolved by the installer that
     installs the target, with its tags: pip's dry-run report where pip installs (glibc 2.26
-    targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``)."""
+    targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``); from a lock file
+    (`lock`), its own pins and wheels."""
     from layerkit import provenance  # only builds that must resolve
 
+    if lock is not None:  # the lock names its pins and wheels: nothing to ask
+        from layerkit.lockfiles import lock_resolution, target_pins
+
+        return lock_resolution(target_pins(lock, request.target))
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
     installer, _why = backend_for_target(ctx.backend, request.target)
     if isinstance(installer, PipBackend):
@@ -179,7 +191,7 @@ def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Re
             env=ctx.env,
         )
         return provenance.pip_report_resolution(report)
-    lock = run_compile(
+    pylock = run_compile(
         request,
         uv=ctx.resolver,
         runner=ctx.runner,
@@ -187,7 +199,7 @@ def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Re
         env=ctx.env,
         output_format="pylock.toml",
     )
-    return provenance.pylock_resolution(lock)
+    return provenance.pylock_resolution(pylock)
 
 
 def discover_interpreter(
@@ -256,6 +268,8 @@ def cache_inputs(
         "codec": CODECS[settings.compression].identity(),
         "timestamp": zip_timestamp(ctx.env),
     }
+    if settings.lock is not None:  # named by the manifest: a new lock is a new build
+        options["lock"] = lock_record(settings.lock)
     if settings.slim.strip:
         from layerkit.slim import find_strip
 
@@ -463,10 +477,13 @@ def build_target(
         requirement_files=settings.requirement_files,
         requirements=settings.requirements + extra_requirements,
         index=settings.index,
+        no_deps=settings.lock is not None,
     )
     # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
     # memoised, it runs at most once, here or alongside the install below.
-    resolution = functools.cache(functools.partial(_resolve, request, staging=staging, ctx=ctx))
+    resolution = functools.cache(
+        functools.partial(_resolve, request, staging=staging, ctx=ctx, lock=settings.lock)
+    )
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
     cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
     inputs = cache_inputs(settings, target, ctx, discovery) if cacheable else None
@@ -577,6 +594,20 @@ def build_target_from_sources(
     )
 
 
+def _with_lock_pins(settings: BuildSettings, target: Target, staging: Path) -> BuildSettings:
+    """With a lock file: `settings` installing its pins for `target` (a requirements file of
+    ``name==version --hash`` lines), which the cache reads as a lock. Else `settings`."""
+    lock = settings.lock
+    if lock is None:
+        return settings
+    from layerkit.lockfiles import requirements_text, target_pins
+
+    pins = requirements_text(target_pins(lock, target))
+    path = staging / f"{lock.path.name}.{target.slug}.txt"
+    path.write_text(pins, encoding="utf-8")
+    return dataclasses.replace(settings, requirement_files=(path,), requirements=())
+
+
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
     discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
@@ -593,7 +624,7 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
             for target in settings.targets:
                 builds.append(
                     build_target_from_sources(
-                        settings,
+                        _with_lock_pins(settings, target, staging),
                         target,
                         staging=staging,
                         extra_requirements=local_wheels,

@@ -60,6 +60,22 @@ PackageOption = Annotated[
         "--package", "-p", metavar="SPEC", help="Requirement or local package path (repeatable)."
     ),
 ]
+LockOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lock",
+        metavar="FILE",
+        help="Install exactly this lock: pylock.toml, uv.lock, poetry.lock or Pipfile.lock.",
+    ),
+]
+GroupOption = Annotated[
+    list[str] | None,
+    typer.Option("--group", metavar="NAME", help="Lock group to add to the main one (repeatable)."),
+]
+ExtraOption = Annotated[
+    list[str] | None,
+    typer.Option("--extra", metavar="NAME", help="Extra of the locked project (repeatable)."),
+]
 PythonOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -203,6 +219,9 @@ def build_overrides(flags: Mapping[str, Any]) -> dict[str, Any]:
     )
     return {
         "requirements": _absolute(requirement),
+        "lock": str(Path(flags["lock"]).expanduser().resolve()) if flags["lock"] else None,
+        "groups": tuple(flags["group"]) if flags["group"] else None,
+        "extras": tuple(flags["extra"]) if flags["extra"] else None,
         "packages": _absolute_specs(package),
         "python": tuple(python or ()) + tuple(runtime or ()) or None,
         "arch": tuple(arch) if arch else None,
@@ -237,6 +256,9 @@ def build(
         typer.Argument(metavar="[DIR]", help="Project directory (pyproject.toml / layerkit.toml)."),
     ] = Path(),
     requirement: RequirementOption = None,
+    lock: LockOption = None,
+    group: GroupOption = None,
+    extra: ExtraOption = None,
     package: PackageOption = None,
     python: PythonOption = None,
     runtime: RuntimeOption = None,
@@ -479,6 +501,7 @@ def register(app: typer.Typer) -> None:
         epilog=examples(
             "layerkit build examples/requests-layer",
             "layerkit build . -r requirements.txt --python 3.12 --arch arm64 -o dist",
+            "layerkit build . --lock uv.lock --extra s3 --python 3.12 --arch arm64",
             "layerkit build . --python 3.11 --python 3.12 --test --json",
         ),
     )(build)
