@@ -173,13 +173,15 @@ def _resolve(
     """The pins of `request` and the hashes of their wheels, resolved by the installer that
     installs the target, with its tags: pip's dry-run report where pip installs (glibc 2.26
     targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``); from a lock file
-    (`lock`), its own pins and wheels."""
+    (`lock`) that names its wheels, its own pins and wheels."""
     from layerkit import provenance  # only builds that must resolve
 
-    if lock is not None:  # the lock names its pins and wheels: nothing to ask
+    if lock is not None:  # a lock that names its wheels (not Pipfile.lock's): nothing to ask
         from layerkit.lockfiles import lock_resolution, target_pins
 
-        return lock_resolution(target_pins(lock, request.target))
+        pins = target_pins(lock, request.target)
+        if all(pin.wheels for pin in pins):
+            return lock_resolution(pins)
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
     installer, _why = backend_for_target(ctx.backend, request.target)
     if isinstance(installer, PipBackend):

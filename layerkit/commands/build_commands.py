@@ -420,6 +420,9 @@ def build_view(
                 "slim": build.slim,
                 "waived": list(build.waived),
                 "built_from_sdist": list(build.manifest.built_from_sdist),
+                "lock": {"file": build.manifest.lock_file, "sha256": build.manifest.lock_sha256}
+                if build.manifest.lock_file
+                else None,
                 "notes": list(build.notes),
                 "import_test": views.get(build.zip_path),
             }
