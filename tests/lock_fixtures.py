@@ -93,6 +93,17 @@ def pylock(wheels: dict[str, Path], url: str, *, bad_hash: str = "") -> str:
     return "\n".join(out)
 
 
+def pylock_of(wheels: list[Path]) -> str:
+    """The smallest PEP 751 lock installing exactly `wheels` (each ``name-version-tags.whl``)."""
+    out = ['lock-version = "1.0"', 'created-by = "layerkit-tests"', ""]
+    for wheel in wheels:
+        name, version = wheel.name.split("-")[:2]
+        out += ["[[packages]]", f'name = "{name}"', f'version = "{version}"',
+                f'wheels = [{{ name = "{wheel.name}", hashes = {{ sha256 = "{sha256(wheel)}" }} }}]',
+                ""]  # fmt: skip
+    return "\n".join(out)
+
+
 def uv_lock(wheels: dict[str, Path], url: str) -> str:
     """A uv.lock as ``uv lock`` writes it (revision 3) for a project needing the packages."""
     files = url.removesuffix("/simple") + "/files"
