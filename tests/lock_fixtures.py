@@ -39,15 +39,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-# name, version, wheel files, marker
-def _entries(wheels: dict[str, Path]) -> list[tuple[str, str, list[str], str]]:
-    natpkg = [f"natpkg-1.0-cp312-cp312-manylinux_2_17_{m}.whl" for m in MACHINES]
-    return [
-        ("armonly", "1.0", ["armonly-1.0-py3-none-any.whl"], ARM_ONLY),
-        ("helperpkg", "1.2", ["helperpkg-1.2-py3-none-any.whl"], ""),
-        ("natpkg", "1.0", natpkg, ""),
-        ("purepkg", "1.0", ["purepkg-1.0-py3-none-any.whl"], ""),
-    ]
+# name, version, wheel files, marker: what every lock here pins in its main group
+ENTRIES: list[tuple[str, str, list[str], str]] = [
+    ("armonly", "1.0", ["armonly-1.0-py3-none-any.whl"], ARM_ONLY),
+    ("helperpkg", "1.2", ["helperpkg-1.2-py3-none-any.whl"], ""),
+    ("natpkg", "1.0", [f"natpkg-1.0-cp312-cp312-manylinux_2_17_{m}.whl" for m in MACHINES], ""),
+    ("purepkg", "1.0", ["purepkg-1.0-py3-none-any.whl"], ""),
+]
 
 
 EXPECTED = {
@@ -74,7 +72,7 @@ def pylock(wheels: dict[str, Path], url: str, *, bad_hash: str = "") -> str:
         "",
     ]
     rows = [
-        *_entries(wheels),
+        *ENTRIES,
         ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], "'s3' in extras"),
         ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], "'dev' in dependency_groups"),
     ]
@@ -130,7 +128,7 @@ def uv_lock(wheels: dict[str, Path], url: str) -> str:
         "",
     ]
     rows = [
-        *_entries(wheels),
+        *ENTRIES,
         ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], ""),
         ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], ""),
     ]
@@ -152,7 +150,7 @@ def poetry_lock(wheels: dict[str, Path], *, helper_marker: str = "") -> str:
     `helper_marker` gives helperpkg's entry a marker (purepkg still requires it)."""
     out: list[str] = []
     rows = [
-        *_entries(wheels),
+        *ENTRIES,
         ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], ""),
         ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], ""),
     ]
@@ -186,7 +184,7 @@ def pipfile_lock(wheels: dict[str, Path], url: str) -> str:
             item["markers"] = marker
         return item
 
-    default = {name: entry(v, f, m) for name, v, f, m in _entries(wheels)}
+    default = {name: entry(v, f, m) for name, v, f, m in ENTRIES}
     document = {
         "_meta": {
             "hash": {"sha256": "0" * 64},

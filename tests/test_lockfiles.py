@@ -18,8 +18,10 @@ from layerkit.lockfiles import (
     target_environment,
     target_pins,
 )
-from layerkit.targets import make_target
+from layerkit.targets import Target, make_target
+from tests.aws_support import BUCKET, make_bucket
 from tests.lock_fixtures import (
+    ARM_ONLY,
     EXPECTED,
     make_lock_dists,
     pipfile_lock,
@@ -55,8 +57,8 @@ def _selection(
     return select_lock(Path(name), text.encode(), groups=groups, extras=extras)
 
 
-def _versions(selection: LockSelection, target: object) -> dict[str, str]:
-    return {p.name: p.version for p in target_pins(selection, target)}  # type: ignore[arg-type]
+def _versions(selection: LockSelection, target: Target) -> dict[str, str]:
+    return {p.name: p.version for p in target_pins(selection, target)}
 
 
 @pytest.mark.parametrize("name", sorted(LOCKS))
@@ -138,7 +140,7 @@ def test_a_pinned_version_without_a_wheel_for_the_target_is_named(
 def test_a_required_package_whose_entry_excludes_the_target_is_named(
     wheels: dict[str, Path],
 ) -> None:
-    selection = _selection("poetry.lock", poetry_lock(wheels, helper_marker=ARM_ONLY_MARKER))
+    selection = _selection("poetry.lock", poetry_lock(wheels, helper_marker=ARM_ONLY))
     with pytest.raises(CompatibilityError) as failure:
         target_pins(selection, X86)
     message = failure.value.message
@@ -146,9 +148,6 @@ def test_a_required_package_whose_entry_excludes_the_target_is_named(
     assert "platform_machine == 'aarch64'" in message
     assert failure.value.exit_code == ExitCode.INSTALL
     assert _versions(selection, ARM) == EXPECTED["arm64"]
-
-
-ARM_ONLY_MARKER = "platform_machine == 'aarch64'"
 
 
 def test_a_lock_for_other_environments_or_pythons_is_refused() -> None:
@@ -319,10 +318,33 @@ def test_a_lock_without_a_pin_for_the_target_fails_naming_the_package(
     tmp_path: Path, wheels: dict[str, Path], index: tuple[str, list[str]], env: dict[str, str]
 ) -> None:
     url, _seen = index
-    project = _project(
-        tmp_path, {"poetry.lock": poetry_lock(wheels, helper_marker=ARM_ONLY_MARKER)}
-    )
+    project = _project(tmp_path, {"poetry.lock": poetry_lock(wheels, helper_marker=ARM_ONLY)})
     result = run_cli("build", str(project), "--python", "3.12", "--arch", "x86_64",
                      "--index-url", url, "-o", str(tmp_path / "dist"), env=env)  # fmt: skip
     assert result.returncode == ExitCode.INSTALL, result.output
     assert "error: poetry.lock: no pin of helperpkg for python3.12 x86_64" in result.stderr
+
+
+def test_deploy_takes_the_lock_keys_too(
+    tmp_path: Path,
+    wheels: dict[str, Path],
+    index: tuple[str, list[str]],
+    env: dict[str, str],
+    aws_env: dict[str, str],
+) -> None:
+    url, _seen = index
+    make_bucket(aws_env)
+    project = _project(tmp_path, {"uv.lock": uv_lock(wheels, url)})
+    deploy_env = {**env, "AWS_ENDPOINT_URL": aws_env["AWS_ENDPOINT_URL"]}
+    result = run_cli("deploy", str(project), "--lock", str(project / "uv.lock"), "--group", "dev",
+                     "--python", "3.12", "--arch", "arm64", "--index-url", url, "--no-compile",
+                     "--bucket", BUCKET, "--region", "eu-west-1", "--json", env=deploy_env)  # fmt: skip
+    assert result.returncode == 0, result.output
+    document = json.loads(result.stdout)
+    (build,) = document["build"]["builds"]
+    assert build["lock"] == {"file": "uv.lock", "sha256": sha256(project / "uv.lock")}
+    manifest = json.loads(Path(build["manifest_path"]).read_text())
+    versions = {d["name"]: d["version"] for d in manifest["distributions"]}
+    assert versions == {**EXPECTED["arm64"], "devpkg": "1.0"}
+    (published,) = document["publish"]["results"]
+    assert published["outcome"] == "published"
