@@ -21,6 +21,7 @@ Pure: text in, pins out (packaging evaluates markers and reads wheel file names)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -179,6 +180,7 @@ def _marker_true(
     return any(parsed.evaluate({**env, "extra": extra}) for extra in ("", *extras))
 
 
+@functools.cache
 def target_tags(target: Target) -> frozenset[str]:
     """Every wheel tag that installs on `target` (CPython, its ABI, abi3, manylinux)."""
     from packaging import tags
