@@ -48,6 +48,15 @@ ENTRIES: list[tuple[str, str, list[str], str]] = [
 ]
 
 
+def _rows(extra_marker: str = "", group_marker: str = "") -> list[tuple[str, str, list[str], str]]:
+    """`ENTRIES`, the extra `s3` (fatpkg) and the group `dev` (devpkg), with these markers."""
+    return [
+        *ENTRIES,
+        ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], extra_marker),
+        ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], group_marker),
+    ]
+
+
 EXPECTED = {
     "x86_64": {"helperpkg": "1.2", "natpkg": "1.0", "purepkg": "1.0"},
     "arm64": {"armonly": "1.0", "helperpkg": "1.2", "natpkg": "1.0", "purepkg": "1.0"},
@@ -71,12 +80,7 @@ def pylock(wheels: dict[str, Path], url: str, *, bad_hash: str = "") -> str:
         "default-groups = []",
         "",
     ]
-    rows = [
-        *ENTRIES,
-        ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], "'s3' in extras"),
-        ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], "'dev' in dependency_groups"),
-    ]
-    for name, version, files_of, marker in rows:
+    for name, version, files_of, marker in _rows("'s3' in extras", "'dev' in dependency_groups"):
         out += ["[[packages]]", f'name = "{name}"', f'version = "{version}"']
         if marker:
             out.append(f"marker = {_toml_string(marker)}")
@@ -127,12 +131,7 @@ def uv_lock(wheels: dict[str, Path], url: str) -> str:
         'dev = [{ name = "devpkg" }]',
         "",
     ]
-    rows = [
-        *ENTRIES,
-        ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], ""),
-        ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], ""),
-    ]
-    for name, version, files_of, _marker in rows:
+    for name, version, files_of, _marker in _rows():
         out += ["[[package]]", f'name = "{name}"', f'version = "{version}"',
                 f'source = {{ registry = "{url}" }}']  # fmt: skip
         if name == "purepkg":
@@ -149,12 +148,7 @@ def poetry_lock(wheels: dict[str, Path], *, helper_marker: str = "") -> str:
     """A poetry.lock of lock-version 2.1 (Poetry 2: groups and markers per package);
     `helper_marker` gives helperpkg's entry a marker (purepkg still requires it)."""
     out: list[str] = []
-    rows = [
-        *ENTRIES,
-        ("fatpkg", "1.0", ["fatpkg-1.0-py3-none-any.whl"], ""),
-        ("devpkg", "1.0", ["devpkg-1.0-py3-none-any.whl"], ""),
-    ]
-    for name, version, files_of, marker in rows:
+    for name, version, files_of, marker in _rows():
         marker = helper_marker if name == "helperpkg" else marker
         out += ["[[package]]", f'name = "{name}"', f'version = "{version}"', 'description = ""',
                 f"optional = {'true' if name == 'fatpkg' else 'false'}",
