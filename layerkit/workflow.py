@@ -574,6 +574,8 @@ def build_target_from_sources(
                 discovery=discovery,
             )
         except (CompatibilityError, ResolutionError) as failure:
+            if settings.lock is not None:  # its hashes pin its files: a wheel built here is none
+                raise
             from layerkit.sdists import build_missing_wheels  # only a failed resolution
 
             built += build_missing_wheels(

@@ -12,15 +12,16 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.wheels import make_wheel
+from tests.wheels import make_sdist, make_wheel
 
 MACHINES = ("x86_64", "aarch64")
 ARM_ONLY = "platform_machine == 'aarch64'"
 
 
 def make_lock_dists(directory: Path) -> dict[str, Path]:
-    """The wheels every lock here names, by file name."""
+    """The wheels every lock here names, by file name (and an sdist: sdistonly 0.1)."""
     wheels = [
+        make_sdist(directory, "sdistonly", "0.1"),
         make_wheel(directory, "purepkg", "1.0", requires=["helperpkg>=1"]),
         make_wheel(directory, "helperpkg", "1.2"),
         make_wheel(directory, "helperpkg", "1.3"),

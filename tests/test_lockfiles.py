@@ -348,3 +348,21 @@ def test_deploy_takes_the_lock_keys_too(
     assert versions == {**EXPECTED["arm64"], "devpkg": "1.0"}
     (published,) = document["publish"]["results"]
     assert published["outcome"] == "published"
+
+
+def test_an_sdist_only_pin_is_refused_not_built(
+    tmp_path: Path, wheels: dict[str, Path], index: tuple[str, list[str]], env: dict[str, str]
+) -> None:
+    """Pipfile.lock names no files: the installer finds only the sdist, whose hash the lock pins;
+    a wheel built from it could never match, so nothing is built."""
+    url, _seen = index
+    sdist = wheels["sdistonly-0.1.tar.gz"]
+    lock = {"_meta": {"sources": []}, "default": {"sdistonly": {
+        "version": "==0.1", "hashes": [f"sha256:{sha256(sdist)}"]}}}  # fmt: skip
+    project = _project(tmp_path, {"Pipfile.lock": json.dumps(lock)})
+    result = run_cli("build", str(project), "--python", "3.12", "--index-url", url,
+                     "-o", str(tmp_path / "dist"), env=env)  # fmt: skip
+    assert result.returncode == ExitCode.INSTALL, result.output
+    assert "sdistonly" in result.stderr
+    assert "has only an sdist; building a wheel" not in result.stderr
+    assert not list((tmp_path / "dist").glob("*.zip"))
