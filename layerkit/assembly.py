@@ -153,6 +153,8 @@ def _manifest(
         bytecode_files=compiled.files if compiled else 0,
         bytecode_bytes=compiled.bytes if compiled else 0,
         built_from_sdist=built_from_sdist,
+        lock_file=settings.lock.path.name if settings.lock else "",
+        lock_sha256=settings.lock.sha256 if settings.lock else "",
     )
 
 

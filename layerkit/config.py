@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from layerkit.errors import ConfigError, InputFileError, UsageError
 from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
+from layerkit.lockfiles import LOCK_FILE_NAMES, LockSelection, select_lock
 from layerkit.report import shown_path
 from layerkit.targets import Target, target_matrix
 
@@ -66,6 +67,20 @@ BUILD_OPTIONS: tuple[OptionSpec, ...] = (
         "--hash pins, index options), relative to the project directory. Default: "
         "requirements.txt when it exists and nothing else is configured.",
     ),
+    OptionSpec(
+        "lock",
+        "str",
+        "Lock file to install exactly: pylock.toml (PEP 751), uv.lock, poetry.lock or "
+        "Pipfile.lock, relative to the project directory. Default: the one of these in the "
+        "project directory when no requirements or packages are configured.",
+    ),
+    OptionSpec(
+        "groups",
+        "str-list",
+        "Lock groups to install besides the main/default one (dependency groups, Poetry "
+        "groups, Pipfile categories).",
+    ),
+    OptionSpec("extras", "str-list", "Extras of the locked project to install (not Pipfile.lock)."),
     OptionSpec(
         "packages",
         "str-list",
@@ -220,6 +235,7 @@ class BuildSettings:
     interpreter: str | None = None  # --interpreter: a path or a command name
     python_downloads: bool = False  # uv may download a Python to compile with
     build_sdists: bool = True
+    lock: LockSelection | None = None  # a lock file is the whole input (see layerkit.lockfiles)
 
 
 @dataclass(frozen=True)
@@ -454,8 +470,14 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
     merged = {**config.build, **options}
     base = config.project_dir
 
+    lock = _lock_selection(merged, base)
     requirement_files = tuple(base / p for p in merged.get("requirements", ()))
-    if not requirement_files and "packages" not in merged and not config.project_dependencies:
+    if (
+        lock is None
+        and not requirement_files
+        and "packages" not in merged
+        and not config.project_dependencies
+    ):
         # The convention of most Lambda projects: a requirements.txt beside the code.
         conventional = base / DEFAULT_REQUIREMENTS
         requirement_files = (conventional,) if conventional.is_file() else ()
@@ -492,10 +514,10 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
             local_packages.append(path)
         else:
             specs.append(spec)
-    use_project_deps = merged.get("project-dependencies", not requirement_files)
+    use_project_deps = merged.get("project-dependencies", not requirement_files and lock is None)
     if use_project_deps:
         specs.extend(config.project_dependencies)
-    if not (requirement_files or specs or local_packages):
+    if lock is None and not (requirement_files or specs or local_packages):
         raise UsageError(
             f"nothing to install for {shown_path(base)}",
             hint="give -r requirements.txt, list packages in [tool.layerkit], or add "
@@ -552,7 +574,46 @@ def resolve_build_settings(config: ProjectConfig, overrides: Mapping[str, Any]) 
         ),
         python_downloads=merged.get("python-downloads", False),
         build_sdists=merged.get("build-sdists", True),
+        lock=lock,
     )
+
+
+def _lock_selection(merged: Mapping[str, Any], base: Path) -> LockSelection | None:
+    """The lock file to build from: `lock`, else the one in the project directory when nothing
+    else says what to install. A lock is the whole input: requirements and packages beside it
+    are refused, and [project].dependencies are in it."""
+    given = merged.get("lock")
+    others = [key for key in ("requirements", "packages") if merged.get(key)]
+    if given is None and not others:
+        found = [base / name for name in LOCK_FILE_NAMES if (base / name).is_file()]
+        if len(found) > 1:
+            raise UsageError(
+                f"{base} holds {len(found)} lock files: {', '.join(p.name for p in found)}",
+                hint="choose one with --lock FILE (or `lock = ...` in [tool.layerkit])",
+            )
+        given = str(found[0]) if found else None
+    if given is None:
+        if merged.get("groups") or merged.get("extras"):
+            raise UsageError(
+                "--group and --extra select parts of a lock file, and this build has none",
+                hint="give the lock with --lock FILE",
+            )
+        return None
+    if others:
+        raise UsageError(
+            f"a lock file is the whole input of a build; {' and '.join(others)} cannot be "
+            "added to it",
+            hint="add the requirement to the lock (and re-lock), or build without --lock",
+        )
+    path = base / given
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(
+            f"cannot read lock file {path}: {exc.strerror}",
+            hint="check the path (relative paths are relative to the project directory)",
+        ) from exc
+    return select_lock(path, data, groups=merged.get("groups", ()), extras=merged.get("extras", ()))
 
 
 def _interpreter(value: str | None, base: Path, *, from_file: bool) -> str | None:

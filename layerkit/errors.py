@@ -62,6 +62,10 @@ class InputFileError(UsageError):
     """A file given to layerkit cannot be read or is not what it claims (e.g. not a zip)."""
 
 
+class LockFileError(InputFileError):
+    """A lock file cannot be read, or locks a package from a source layerkit cannot pin."""
+
+
 class InstallerError(LayerkitError):
     """The installer (uv or pip) or the wheel builder failed."""
 

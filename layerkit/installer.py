@@ -93,6 +93,7 @@ class InstallRequest:
     requirement_files: tuple[Path, ...] = ()
     requirements: tuple[str, ...] = ()
     index: IndexOptions = field(default_factory=IndexOptions)
+    no_deps: bool = False  # the requirements are a complete lock: install them and nothing else
 
 
 def index_args(index: IndexOptions) -> list[str]:
@@ -108,7 +109,7 @@ def index_args(index: IndexOptions) -> list[str]:
 
 
 def _requirement_args(request: InstallRequest) -> list[str]:
-    args: list[str] = []
+    args: list[str] = ["--no-deps"] if request.no_deps else []
     for path in request.requirement_files:
         args += ["-r", str(path)]
     return args + list(request.requirements)

@@ -61,6 +61,9 @@ class Manifest:
     bytecode_bytes: int = 0
     # "name version" of each package that had only an sdist and was built into a pure wheel
     built_from_sdist: tuple[str, ...] = ()
+    # The lock file the layer was installed from (its name and the sha256 of its bytes), or ''.
+    lock_file: str = ""
+    lock_sha256: str = ""
 
     @property
     def target(self) -> Target:

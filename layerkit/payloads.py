@@ -64,6 +64,14 @@ def layer_test_payload(result: LayerTestResult) -> LayerTestPayload:
 
 
 @dataclass(frozen=True)
+class LockRecord:
+    """The lock file a build installed exactly, and its digest."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class BuiltTarget:
     """One target of a build."""
 
@@ -86,6 +94,7 @@ class BuiltTarget:
     slim: Mapping[str, Any]
     waived: tuple[str, ...]
     built_from_sdist: tuple[str, ...]
+    lock: LockRecord | None
     notes: tuple[str, ...]
     import_test: LayerTestPayload | None
 
@@ -124,6 +133,7 @@ def _built_target(build: TargetBuild, test: LayerTestResult | None) -> BuiltTarg
         slim=build.slim,
         waived=tuple(build.waived),
         built_from_sdist=tuple(manifest.built_from_sdist),
+        lock=LockRecord(manifest.lock_file, manifest.lock_sha256) if manifest.lock_file else None,
         notes=tuple(build.notes),
         import_test=layer_test_payload(test) if test is not None else None,
     )

@@ -51,6 +51,7 @@ from layerkit.interpreter import (
     recall,
     remember,
 )
+from layerkit.lockfiles import LockSelection, lock_record
 from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
 from layerkit.report import plural, shown_path
 from layerkit.safewrite import (
@@ -164,12 +165,25 @@ def _editables_as_local_packages(settings: BuildSettings, staging: Path) -> Buil
     )
 
 
-def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Resolution:
+def _resolve(
+    request: InstallRequest,
+    *,
+    staging: Path,
+    ctx: BuildContext,
+    lock: LockSelection | None = None,
+) -> Resolution:
     """The pins of `request` and the hashes of their wheels, resolved by the installer that
     installs the target, with its tags: pip's dry-run report where pip installs (glibc 2.26
-    targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``)."""
+    targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``); from a lock file
+    (`lock`) that names its wheels, its own pins and wheels."""
     from layerkit import provenance  # only builds that must resolve
 
+    if lock is not None:  # a lock that names its wheels (not Pipfile.lock's): nothing to ask
+        from layerkit.lockfiles import lock_resolution, target_pins
+
+        pins = target_pins(lock, request.target)
+        if all(pin.wheels for pin in pins):
+            return lock_resolution(pins)
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
     installer, _why = backend_for_target(ctx.backend, request.target)
     if isinstance(installer, PipBackend):
@@ -181,7 +195,7 @@ def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Re
             env=ctx.env,
         )
         return provenance.pip_report_resolution(report)
-    lock = run_compile(
+    pylock = run_compile(
         request,
         uv=ctx.resolver,
         runner=ctx.runner,
@@ -189,7 +203,7 @@ def _resolve(request: InstallRequest, *, staging: Path, ctx: BuildContext) -> Re
         env=ctx.env,
         output_format="pylock.toml",
     )
-    return provenance.pylock_resolution(lock)
+    return provenance.pylock_resolution(pylock)
 
 
 def discover_interpreter(
@@ -258,6 +272,8 @@ def cache_inputs(
         "codec": CODECS[settings.compression].identity(),
         "timestamp": zip_timestamp(ctx.env),
     }
+    if settings.lock is not None:  # named by the manifest: a new lock is a new build
+        options["lock"] = lock_record(settings.lock)
     if settings.slim.strip:
         from layerkit.slim import find_strip
 
@@ -466,10 +482,13 @@ def build_target(
         requirement_files=settings.requirement_files,
         requirements=settings.requirements + extra_requirements,
         index=settings.index,
+        no_deps=settings.lock is not None,
     )
     # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
     # memoised, it runs at most once, here or alongside the install below.
-    resolution = functools.cache(functools.partial(_resolve, request, staging=staging, ctx=ctx))
+    resolution = functools.cache(
+        functools.partial(_resolve, request, staging=staging, ctx=ctx, lock=settings.lock)
+    )
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
     cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
     inputs = cache_inputs(settings, target, ctx, discovery) if cacheable else None
@@ -558,6 +577,8 @@ def build_target_from_sources(
                 discovery=discovery,
             )
         except (CompatibilityError, ResolutionError) as failure:
+            if settings.lock is not None:  # its hashes pin its files: a wheel built here is none
+                raise
             from layerkit.sdists import build_missing_wheels  # only a failed resolution
 
             built += build_missing_wheels(
@@ -580,6 +601,20 @@ def build_target_from_sources(
     )
 
 
+def _with_lock_pins(settings: BuildSettings, target: Target, staging: Path) -> BuildSettings:
+    """With a lock file: `settings` installing its pins for `target` (a requirements file of
+    ``name==version --hash`` lines), which the cache reads as a lock. Else `settings`."""
+    lock = settings.lock
+    if lock is None:
+        return settings
+    from layerkit.lockfiles import requirements_text, target_pins
+
+    pins = requirements_text(target_pins(lock, target))
+    path = staging / f"{lock.path.name}.{target.slug}.txt"
+    path.write_text(pins, encoding="utf-8")
+    return dataclasses.replace(settings, requirement_files=(path,), requirements=())
+
+
 def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
     """Build one layer zip per target of `settings`."""
     discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
@@ -596,7 +631,7 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
             for target in settings.targets:
                 builds.append(
                     build_target_from_sources(
-                        settings,
+                        _with_lock_pins(settings, target, staging),
                         target,
                         staging=staging,
                         extra_requirements=local_wheels,

@@ -23,7 +23,7 @@ ALLOWED = {
 PURE = ["errors.py", "targets.py", "config.py", "budget.py", "manifest.py", "contents.py",
         "provenance.py", "verify.py", "report.py", "matrix.py", "runtimehints.py",
         "editables.py", "oldversions.py", "sdists.py", "importtest.py", "elf.py", "linkage.py",
-        "runtime_libs.py", "layerreport.py", "limits.py"]  # fmt: skip
+        "runtime_libs.py", "layerreport.py", "limits.py", "lockfiles.py"]  # fmt: skip
 
 
 def _modules() -> list[Path]:

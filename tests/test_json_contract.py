@@ -20,6 +20,7 @@ import pytest
 from layerkit.report import SCHEMA_VERSION
 from tests.aws_support import lk, make_bucket
 from tests.build_fixtures import make_project
+from tests.lock_fixtures import pylock_of
 from tests.release_support import LambdaWorld
 from tests.support import REPO_ROOT
 
@@ -47,7 +48,7 @@ def _run(
 
 @pytest.fixture
 def documents(
-    world: LambdaWorld, aws_env: dict[str, str], index_url: str, tmp_path: Path
+    world: LambdaWorld, aws_env: dict[str, str], index_url: str, dists: Path, tmp_path: Path
 ) -> dict[str, list[dict[str, Any]]]:
     env = {**aws_env, "AWS_DEFAULT_REGION": REGION, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")}
     docs: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -60,6 +61,13 @@ def documents(
     host = f"{sys.version_info.major}.{sys.version_info.minor}"
     _run(env, docs, "build", str(project), "--index-url", index_url, "--python", host,
          "-o", str(tmp_path / "dist-pyc"), "--interpreter", sys.executable)  # fmt: skip
+    locked = tmp_path / "locked"  # from a lock file: the build names it and its digest
+    locked.mkdir()
+    wheels = [dists / "purepkg-1.0-py3-none-any.whl", dists / "helperpkg-1.2-py3-none-any.whl"]
+    (locked / "pylock.toml").write_text(pylock_of(wheels))
+    from_lock = _run(env, docs, "build", str(locked), "--index-url", index_url, "--python",
+                     "3.12", "-o", str(tmp_path / "dist-locked"))  # fmt: skip
+    assert from_lock["builds"][0]["lock"]["file"] == "pylock.toml"
     _run(env, docs, "inspect", zip_path)
     _run(env, docs, "test", zip_path)  # passed, or skipped where python3.12 cannot run
 

@@ -104,10 +104,14 @@ def write_simple_index(dist_dir: Path, index_dir: Path) -> None:
 
 @contextmanager
 def serve_index(
-    dist_dir: Path, work_dir: Path, headers: Mapping[str, str] | None = None
+    dist_dir: Path,
+    work_dir: Path,
+    headers: Mapping[str, str] | None = None,
+    seen: list[str] | None = None,
 ) -> Iterator[str]:
-    """Serve `dist_dir` as a simple index on 127.0.0.1, sending `headers` with every response;
-    yield the index URL (…/simple). bench/run.py serves PyPI's cache headers with it."""
+    """Serve `dist_dir` as a simple index on 127.0.0.1, sending `headers` with every response
+    (and appending each request's path to `seen`); yield the index URL (…/simple). bench/run.py
+    serves PyPI's cache headers with it."""
     root = work_dir / "index-root"
     write_simple_index(dist_dir, root / "simple")
     files = root / "files"
@@ -120,6 +124,8 @@ def serve_index(
             super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
 
         def end_headers(self) -> None:
+            if seen is not None:
+                seen.append(self.path)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             super().end_headers()

@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
         epilog=examples(
             "layerkit build examples/requests-layer",
             "layerkit build . -r requirements.txt --python 3.12 --arch arm64 -o dist",
-            "layerkit build . --python 3.11 --python 3.12 --test --json",
+            "layerkit build . --lock uv.lock --extra s3 --python 3.11 --python 3.12 --test --json",
         ),
     )(build)
     app.command(

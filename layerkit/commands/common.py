@@ -122,6 +122,22 @@ PackageOption = Annotated[
         "--package", "-p", metavar="SPEC", help="Requirement or local package path (repeatable)."
     ),
 ]
+LockOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lock",
+        metavar="FILE",
+        help="Install exactly this lock: pylock.toml, uv.lock, poetry.lock or Pipfile.lock.",
+    ),
+]
+GroupOption = Annotated[
+    list[str] | None,
+    typer.Option("--group", metavar="NAME", help="Lock group to add to the main one (repeatable)."),
+]
+ExtraOption = Annotated[
+    list[str] | None,
+    typer.Option("--extra", metavar="NAME", help="Extra of the locked project (repeatable)."),
+]
 PythonOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -255,6 +271,9 @@ class BuildKeys:
     """The build keys as flags (None = not given): `build` and `deploy` take the same ones."""
 
     requirement: RequirementOption = None
+    lock: LockOption = None
+    group: GroupOption = None
+    extra: ExtraOption = None
     package: PackageOption = None
     python: PythonOption = None
     runtime: RuntimeOption = None
@@ -285,6 +304,9 @@ def build_overrides(keys: BuildKeys) -> dict[str, Any]:
     interpreter, output = keys.interpreter, keys.output
     return {
         "requirements": _absolute(keys.requirement),
+        "lock": str(Path(keys.lock).expanduser().resolve()) if keys.lock else None,
+        "groups": tuple(keys.group) if keys.group else None,
+        "extras": tuple(keys.extra) if keys.extra else None,
         "packages": _absolute_specs(keys.package),
         "python": tuple(keys.python or ()) + tuple(keys.runtime or ()) or None,
         "arch": tuple(keys.arch) if keys.arch else None,
