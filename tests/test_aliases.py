@@ -14,6 +14,8 @@ from layerkit.aws.aliases import AliasState, AliasTarget, RollbackRecord
 from layerkit.errors import AwsError, LambdaRuleError, UsageError
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
     from tests.release_support import LambdaWorld
 
 
@@ -261,7 +263,7 @@ def test_update_is_refused_while_a_shift_is_in_flight(world: LambdaWorld) -> Non
 # --- failures moto cannot produce (botocore Stubber) ---------------------------------------------
 
 
-def _stubbed_lambda() -> tuple[Any, Stubber]:
+def _stubbed_lambda() -> tuple[LambdaClient, Stubber]:
     import boto3
 
     client = boto3.client(
