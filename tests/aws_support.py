@@ -13,7 +13,7 @@ import sys
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import boto3
 
@@ -23,6 +23,17 @@ from tests.support import CliResult
 
 ACCOUNT = "123456789012"
 BUCKET = "layerkit-artifacts"
+
+# The services the tests talk to in moto; `aws()` returns each one's typed client.
+AwsService = Literal["lambda", "s3", "cloudwatch", "iam"]
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_lambda.literals import ArchitectureType, RuntimeType
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
 
 
 @contextlib.contextmanager
@@ -51,7 +62,17 @@ def doc(result: CliResult) -> dict[str, Any]:
     return parsed
 
 
-def aws(env: Mapping[str, str], service: str, region: str = "eu-west-1") -> Any:
+@overload
+def aws(env: Mapping[str, str], service: Literal["lambda"], region: str = ...) -> LambdaClient: ...
+@overload
+def aws(env: Mapping[str, str], service: Literal["s3"], region: str = ...) -> S3Client: ...
+@overload
+def aws(
+    env: Mapping[str, str], service: Literal["cloudwatch"], region: str = ...
+) -> CloudWatchClient: ...
+@overload
+def aws(env: Mapping[str, str], service: Literal["iam"], region: str = ...) -> IAMClient: ...
+def aws(env: Mapping[str, str], service: AwsService, region: str = "eu-west-1") -> object:
     """A boto3 client for the moto server (test set-up and inspection only)."""
     return boto3.client(
         service,
@@ -120,7 +141,12 @@ def make_bucket(env: Mapping[str, str], name: str = BUCKET, region: str = "eu-we
     if region == "us-east-1":
         client.create_bucket(Bucket=name)
     else:
-        client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+        client.create_bucket(
+            Bucket=name,
+            CreateBucketConfiguration={
+                "LocationConstraint": cast("BucketLocationConstraintType", region)
+            },
+        )
 
 
 def make_function(
@@ -145,11 +171,11 @@ def make_function(
         archive.writestr("app.py", "def handler(event, context):\n    return 1\n")
     aws(env, "lambda", region).create_function(
         FunctionName=name,
-        Runtime=runtime,
+        Runtime=cast("RuntimeType", runtime),
         Role=role,
         Handler="app.handler",
         Code={"ZipFile": buffer.getvalue()},
-        Architectures=[arch],
+        Architectures=[cast("ArchitectureType", arch)],
         Layers=layers_ or [],
     )
 

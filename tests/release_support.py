@@ -12,11 +12,19 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.aws_support import aws
+
+if TYPE_CHECKING:
+    from botocore.exceptions import _ClientErrorResponseTypeDef
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.literals import StateValueType
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
 
 ROLE_POLICY = json.dumps(
     {
@@ -39,9 +47,9 @@ def code_zip(source: str) -> bytes:
     return buffer.getvalue()
 
 
-def raw_alias(lam: Any, function: str, name: str) -> str:
+def raw_alias(lam: LambdaClient, function: str, name: str) -> str:
     """GetAlias as the bytes a user would compare (ResponseMetadata dropped)."""
-    response = lam.get_alias(FunctionName=function, Name=name)
+    response = cast("dict[str, Any]", lam.get_alias(FunctionName=function, Name=name))
     response.pop("ResponseMetadata", None)
     return json.dumps(response, sort_keys=True)
 
@@ -51,9 +59,9 @@ class LambdaWorld:
     """boto3 clients on the moto server plus helpers to make what the tests need."""
 
     env: dict[str, str]
-    lam: Any
-    cloudwatch: Any
-    iam: Any
+    lam: LambdaClient
+    cloudwatch: CloudWatchClient
+    iam: IAMClient
 
     def role(self, name: str = "layerkit-test-role") -> str:
         try:
@@ -100,7 +108,9 @@ class LambdaWorld:
         return name
 
     def set_alarm(self, name: str, state: str) -> None:
-        self.cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+        self.cloudwatch.set_alarm_state(
+            AlarmName=name, StateValue=cast("StateValueType", state), StateReason="test"
+        )
 
     def raw_alias(self, function: str, name: str) -> str:
         return raw_alias(self.lam, function, name)
@@ -112,16 +122,12 @@ class LambdaWorld:
 
 @pytest.fixture
 def world(aws_env: dict[str, str]) -> LambdaWorld:
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
-    return LambdaWorld(aws_env, client("lambda"), client("cloudwatch"), client("iam"))
+    return LambdaWorld(
+        aws_env,
+        aws(aws_env, "lambda", "us-east-1"),
+        aws(aws_env, "cloudwatch", "us-east-1"),
+        aws(aws_env, "iam", "us-east-1"),
+    )
 
 
 class FakeTime:
@@ -186,13 +192,15 @@ class RecordingClient:
 
 
 def client_error(code: str, status: int, operation: str, message: str = "") -> ClientError:
-    return ClientError(
+    # Only the fields layerkit reads; the stubs' response-metadata TypedDict wants every key.
+    response = cast(
+        "_ClientErrorResponseTypeDef",
         {
             "Error": {"Code": code, "Message": message or code},
             "ResponseMetadata": {"HTTPStatusCode": status},
         },
-        operation,
     )
+    return ClientError(response, operation)
 
 
 def iter_events(document: dict[str, Any]) -> Iterator[tuple[str, str]]:

@@ -16,6 +16,8 @@ from layerkit.errors import AwsError, LambdaRuleError, UsageError
 from layerkit.release_plan import AliasState, AliasTarget, RollbackRecord
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
     from tests.release_support import LambdaWorld
 
 
@@ -263,7 +265,7 @@ def test_update_is_refused_while_a_shift_is_in_flight(world: LambdaWorld) -> Non
 # --- failures moto cannot produce (botocore Stubber) ---------------------------------------------
 
 
-def _stubbed_lambda() -> tuple[Any, Stubber]:
+def _stubbed_lambda() -> tuple[LambdaClient, Stubber]:
     import boto3
 
     client = boto3.client(

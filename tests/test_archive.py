@@ -29,6 +29,7 @@ from layerkit.archive import (
     write_zip,
     zip_timestamp,
 )
+from layerkit.config import CompressionName
 from layerkit.contents import scan_tree
 from layerkit.errors import FilesystemError
 
@@ -218,7 +219,7 @@ def test_small_chunks_still_identical_across_threads(
 
 @pytest.mark.parametrize("compression", ["fast", "default", "small"])
 def test_every_compression_level_is_valid(
-    compression: archive.CompressionName, tree: Path, tmp_path: Path
+    compression: CompressionName, tree: Path, tmp_path: Path
 ) -> None:
     result = write_zip(members_of(tree), tmp_path / "layer.zip", compression=compression)
     unzip_test(result.path)

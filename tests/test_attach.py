@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 import pytest
@@ -32,6 +33,12 @@ from tests.aws_support import (
 )
 from tests.faultproxy import FaultProxy
 from tests.support import run_cli
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+    # A Lambda client and the botocore Stubber that answers its calls.
+    Stubbed = tuple[LambdaClient, Stubber]
 
 
 def arn(name: str, version: int, account: str = ACCOUNT) -> str:
@@ -162,12 +169,16 @@ def test_over_262144000_bytes_is_refused() -> None:
 
 
 @pytest.fixture
-def stubbed() -> Any:
-    client = botocore.session.get_session().create_client(
-        "lambda",
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+def stubbed() -> Iterator[Stubbed]:
+    # botocore's own session (no boto3 default session involved); the stubs type it BaseClient.
+    client = cast(
+        "LambdaClient",
+        botocore.session.get_session().create_client(
+            "lambda",
+            region_name="eu-west-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ),
     )
     with Stubber(client) as stubber:
         yield client, stubber
@@ -217,7 +228,7 @@ def _update(stubber: Stubber, layers: list[str], revision: str | None, error: st
 NO_WAIT = WaitSettings(timeout_s=5, poll_s=1, sleep=lambda s: None, clock=lambda: 0.0)
 
 
-def test_the_revision_id_is_sent_and_waits_bracket_the_update(stubbed: Any) -> None:
+def test_the_revision_id_is_sent_and_waits_bracket_the_update(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     new = arn("deps", 2)
     _read(stubber, "rev-1", A, arn("deps", 1), B)
@@ -230,7 +241,7 @@ def test_the_revision_id_is_sent_and_waits_bracket_the_update(stubbed: Any) -> N
     assert result.revision_id == "rev-2"
 
 
-def test_without_a_revision_id_none_is_sent(stubbed: Any) -> None:
+def test_without_a_revision_id_none_is_sent(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     _read(stubber, None, A)
     _sizes(stubber, A)
@@ -240,7 +251,7 @@ def test_without_a_revision_id_none_is_sent(stubbed: Any) -> None:
     assert result.outcome == "attached"
 
 
-def test_an_update_in_progress_is_waited_out_before_changing(stubbed: Any) -> None:
+def test_an_update_in_progress_is_waited_out_before_changing(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     slept: list[float] = []
     _read(stubber, "r0", A, status="InProgress")
@@ -255,7 +266,7 @@ def test_an_update_in_progress_is_waited_out_before_changing(stubbed: Any) -> No
     assert result.revision_id == "r3"
 
 
-def test_an_update_that_never_finishes_times_out_clearly(stubbed: Any) -> None:
+def test_an_update_that_never_finishes_times_out_clearly(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     now = [0.0]
 
@@ -269,7 +280,7 @@ def test_an_update_that_never_finishes_times_out_clearly(stubbed: Any) -> None:
         attach_layer(client, function="fn", layer=info(), region="eu-west-1", wait=wait)
 
 
-def test_a_stale_revision_is_reapplied_once_on_top_of_the_other_change(stubbed: Any) -> None:
+def test_a_stale_revision_is_reapplied_once_on_top_of_the_other_change(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     new = arn("deps", 2)
     _read(stubber, "rev-1", A, arn("deps", 1))
@@ -286,7 +297,7 @@ def test_a_stale_revision_is_reapplied_once_on_top_of_the_other_change(stubbed: 
     )
 
 
-def test_an_update_in_progress_race_409_is_handled_like_a_stale_revision(stubbed: Any) -> None:
+def test_an_update_in_progress_race_409_is_handled_like_a_stale_revision(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     new = arn("deps", 2)
     _read(stubber, "rev-1", A)
@@ -300,7 +311,7 @@ def test_an_update_in_progress_race_409_is_handled_like_a_stale_revision(stubbed
     assert result.after == (A, new)
 
 
-def test_a_concurrent_change_of_our_layer_stops_without_writing(stubbed: Any) -> None:
+def test_a_concurrent_change_of_our_layer_stops_without_writing(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     _read(stubber, "rev-1", A, arn("deps", 1))
     _sizes(stubber, A)
@@ -312,7 +323,7 @@ def test_a_concurrent_change_of_our_layer_stops_without_writing(stubbed: Any) ->
     # No second update was made: the Stubber fails on any call not queued above.
 
 
-def test_our_version_attached_concurrently_is_reported_unchanged(stubbed: Any) -> None:
+def test_our_version_attached_concurrently_is_reported_unchanged(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     _read(stubber, "rev-1", A)
     _sizes(stubber, A)
@@ -324,7 +335,7 @@ def test_our_version_attached_concurrently_is_reported_unchanged(stubbed: Any) -
     assert "concurrent" in result.notes[0]
 
 
-def test_conflicts_that_outlast_the_time_bound_stop_with_a_message(stubbed: Any) -> None:
+def test_conflicts_that_outlast_the_time_bound_stop_with_a_message(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     now = [0.0]
 
@@ -348,7 +359,7 @@ def test_conflicts_that_outlast_the_time_bound_stop_with_a_message(stubbed: Any)
     assert now[0] == 0.5
 
 
-def test_access_denied_names_the_permission(stubbed: Any) -> None:
+def test_access_denied_names_the_permission(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     _read(stubber, "rev-1")
     _update(stubber, [arn("deps", 2)], "rev-1", error="AccessDeniedException")
@@ -358,7 +369,7 @@ def test_access_denied_names_the_permission(stubbed: Any) -> None:
     assert "lambda:UpdateFunctionConfiguration" in (caught.value.hint or "")
 
 
-def test_dry_run_reads_but_never_writes(stubbed: Any) -> None:
+def test_dry_run_reads_but_never_writes(stubbed: Stubbed) -> None:
     client, stubber = stubbed
     _read(stubber, "rev-1", A, arn("deps", 1))
     _sizes(stubber, A)

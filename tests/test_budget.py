@@ -43,7 +43,7 @@ def test_one_byte_over_fails_naming_the_biggest() -> None:
     report = size_report(ENTRIES, DISTS, budget_bytes=999)
     with pytest.raises(BudgetExceededError) as raised:
         check_budget(report, label="layer x")
-    assert raised.value.exit_code == ExitCode.BUDGET == 3
+    assert raised.value.exit_code == int(ExitCode.BUDGET) == 3
     assert "1 over the budget of 999" in raised.value.message
     assert raised.value.message.index("big") < raised.value.message.index("small")
     assert "--exclude" in (raised.value.hint or "")

@@ -15,6 +15,7 @@ from layerkit.cache import (
     CACHE_ENV,
     BuildCache,
     BuildInputs,
+    CacheEntry,
     cache_dir,
     cache_key,
     compile_command,
@@ -300,7 +301,9 @@ def cache(tmp_path: Path) -> BuildCache:
     return BuildCache(tmp_path / "cache")
 
 
-def stored(cache: BuildCache, tmp_path: Path, key: str, dists: Sequence[tuple[str, str]] = ()):
+def stored(
+    cache: BuildCache, tmp_path: Path, key: str, dists: Sequence[tuple[str, str]] = ()
+) -> CacheEntry:
     zip_path = make_zip(tmp_path / "dist" / "deps.zip", b"PK\x05\x06" + bytes(18) + key.encode())
     return cache.store(key, zip_path, make_manifest(zip_path, key, dists))
 

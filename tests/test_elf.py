@@ -40,7 +40,7 @@ SEED = make_elf(
 
 def _section_header(data: bytes, name: str) -> int:
     """The file offset of the header of the section called `name` in a fixture."""
-    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shoff: int = struct.unpack_from("<Q", data, 0x28)[0]
     shnum, shstrndx = struct.unpack_from("<HH", data, 0x3C)
     names_offset = struct.unpack_from("<Q", data, shoff + shstrndx * 64 + 24)[0]
     for index in range(shnum):

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 import pytest
@@ -22,6 +22,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from tests.faultproxy import FaultProxy, _read_chunked, identify
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
+
+# The services these tests call through the proxy; `client()` returns each one's typed client.
+Service = Literal["lambda", "s3", "iam", "sts", "cloudwatch"]
 
 ROLE_POLICY = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
@@ -40,10 +50,32 @@ def _no_host_aws_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def client(service: str, endpoint: str, *, attempts: int = 1, read_timeout: float = 10.0) -> Any:
+@overload
+def client(
+    service: Literal["lambda"], endpoint: str, *, attempts: int = ..., read_timeout: float = ...
+) -> LambdaClient: ...
+@overload
+def client(
+    service: Literal["s3"], endpoint: str, *, attempts: int = ..., read_timeout: float = ...
+) -> S3Client: ...
+@overload
+def client(
+    service: Literal["iam"], endpoint: str, *, attempts: int = ..., read_timeout: float = ...
+) -> IAMClient: ...
+@overload
+def client(
+    service: Literal["sts"], endpoint: str, *, attempts: int = ..., read_timeout: float = ...
+) -> STSClient: ...
+@overload
+def client(
+    service: Literal["cloudwatch"], endpoint: str, *, attempts: int = ..., read_timeout: float = ...
+) -> CloudWatchClient: ...
+def client(
+    service: Service, endpoint: str, *, attempts: int = 1, read_timeout: float = 10.0
+) -> object:
     """A boto3 client for `endpoint`; `attempts` counts the first try (botocore's total)."""
     return boto3.client(
-        service,  # type: ignore[call-overload]
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",

@@ -16,6 +16,7 @@ import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ TARGET = ("--python", "3.12", "--arch", "x86_64")
 
 def _inspect(
     capsys: pytest.CaptureFixture[str], path: Path, *args: str
-) -> tuple[int, dict[str, object], str]:
+) -> tuple[int, dict[str, Any], str]:
     code = run(["inspect", str(path), *TARGET, *args, "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out) if captured.out else {}, captured.err
@@ -208,7 +209,7 @@ def test_a_symlink_chain_leaving_the_tree_is_a_violation(
     ]
     code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
     assert code == 5, err
-    problems = {(p["path"], p["rule"]) for p in view["problems"]}  # type: ignore[attr-defined]
+    problems = {(p["path"], p["rule"]) for p in view["problems"]}
     assert (f"{SITE}/b", "symlink") in problems
 
 
@@ -229,7 +230,7 @@ def test_a_so_symlink_is_checked_as_the_file_it_points_to(
     ]
     code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
     assert code == 5, err
-    problems = {(p["path"], p["rule"], p["severity"]) for p in view["problems"]}  # type: ignore[attr-defined]
+    problems = {(p["path"], p["rule"], p["severity"]) for p in view["problems"]}
     # the link is loaded as an extension: an error; the ELF it points at, seen by its magic bytes
     # under a name nothing loads, is a binary for another platform: a warning
     assert problems == {
@@ -245,7 +246,7 @@ def test_files_outside_site_packages_count_against_the_budget(
     code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)), "--budget", "2MB")
     assert code == 3, err
     assert view["unzipped_bytes"] == (3 << 20) + 1
-    assert {"path": "/opt/python/blob.bin", "bytes": 3 << 20} in view["largest_files"]  # type: ignore[operator]
+    assert {"path": "/opt/python/blob.bin", "bytes": 3 << 20} in view["largest_files"]
 
 
 def _zip_with_manifest(tmp_path: Path, fields: dict[str, object]) -> Path:
@@ -422,7 +423,7 @@ def test_json_keeps_names_raw_but_valid(tmp_path: Path, capsys: pytest.CaptureFi
     name = f"{SITE}/\x1b[31mred.py"
     code, view, _ = _inspect(capsys, _write(tmp_path, craft([Entry(name, b"x")])))
     assert code == 0
-    assert {"path": "\x1b[31mred.py", "bytes": 1} in view["largest_files"]  # type: ignore[operator]
+    assert {"path": "\x1b[31mred.py", "bytes": 1} in view["largest_files"]
 
 
 def test_errors_show_control_characters_escaped(
@@ -514,7 +515,7 @@ def test_binaries_beside_site_packages_are_checked_too(
     ]
     code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
     assert code == 5, err
-    problems = {(p["path"], p["rule"], p["severity"]) for p in view["problems"]}  # type: ignore[attr-defined]
+    problems = {(p["path"], p["rule"], p["severity"]) for p in view["problems"]}
     assert ("python/other.so", "machine", "error") in problems
     # a library for the other machine that nothing loaded links: reported, not fatal
     assert ("lib/libfoo.so.1", "other-platform", "warning") in problems

@@ -17,7 +17,14 @@ import pytest
 from rich.console import Console
 
 from layerkit.budget import UNOWNED, DistributionSize, SizeReport, size_report
-from layerkit.charts import BUDGET_MARK, LIMIT_MARK, bar_cells, render_size_chart, total_bar
+from layerkit.charts import (
+    BUDGET_MARK,
+    CHART_ROWS,
+    LIMIT_MARK,
+    bar_cells,
+    render_size_chart,
+    total_bar,
+)
 from layerkit.contents import FileEntry, InstalledDistribution
 from layerkit.htmlreport import TREEMAP_HEIGHT, TREEMAP_WIDTH, files_by_distribution, render_html
 from layerkit.layerreport import LayerReport, Problem, Saving, budget_state, share_text
@@ -373,10 +380,10 @@ def test_the_browser_check_catches_script_errors_and_blocked_requests(tmp_path: 
 # --- the terminal chart ---------------------------------------------------------------------
 
 
-def _chart(report: SizeReport, **kwargs: int) -> str:
+def _chart(report: SizeReport, *, rows: int = CHART_ROWS) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=100, color_system=None, highlight=False)
-    render_size_chart(console, report, **kwargs)
+    render_size_chart(console, report, rows=rows)
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ import py_compile
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -38,7 +39,7 @@ def _dist(prefix: str, name: str, files: dict[str, bytes]) -> dict[str, bytes]:
     return members
 
 
-def _inspect(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object], str]:
+def _inspect(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
     code = run(["inspect", *args, "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out) if captured.out else {}, captured.err
@@ -61,7 +62,7 @@ def test_a_good_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     )
     assert view["packages_dir"] == SITE
     assert view["problems"] == []
-    assert [d["name"] for d in view["distributions"]] == ["fast"]  # type: ignore[index]
+    assert [d["name"] for d in view["distributions"]] == ["fast"]
     assert view["unzipped_bytes"] == sum(len(d) for d in members.values())
 
 
@@ -70,7 +71,9 @@ def test_the_aws_recipe_layout_and_its_host_bytecode(
 ) -> None:
     source = tmp_path / "mod.py"
     source.write_text("VALUE = 42\n")
-    host_pyc = Path(py_compile.compile(str(source), cfile=str(tmp_path / "mod.pyc"))).read_bytes()
+    host_pyc = Path(
+        cast(str, py_compile.compile(str(source), cfile=str(tmp_path / "mod.pyc")))
+    ).read_bytes()
     members = _dist("python", "recipe", {
         "recipe/__init__.py": b"VALUE = 42\n",
         "recipe/__pycache__/__init__.cpython-311.pyc": host_pyc,
@@ -78,7 +81,7 @@ def test_the_aws_recipe_layout_and_its_host_bytecode(
     code, view, err = _inspect(capsys, str(_zip(tmp_path / "l.zip", members)), "--python", "3.12")
     assert code == 0, err
     assert view["packages_dir"] == "python"
-    rules = {r["rule"]: r for r in view["slimming"]["rules"]}  # type: ignore[index]
+    rules = {r["rule"]: r for r in view["slimming"]["rules"]}
     assert rules["foreign-bytecode"]["files"] == 1
     assert rules["foreign-bytecode"]["bytes"] == len(host_pyc)
 
@@ -89,7 +92,7 @@ def test_wrong_arch_binary_exits_5_and_still_reports(
     members = _dist(SITE, "arm", {"arm/_c.abi3.so": make_elf(EM_AARCH64)})
     code, view, err = _inspect(capsys, str(_zip(tmp_path / "l.zip", members)), "--arch", "x86_64")
     assert code == 5
-    assert view["problems"][0]["rule"] == "machine"  # type: ignore[index]
+    assert view["problems"][0]["rule"] == "machine"
     assert "arm/_c.abi3.so" in err and "(arm)" in err
 
 
@@ -110,7 +113,7 @@ def test_bad_layouts_exit_5(
         capsys, str(_zip(tmp_path / "l.zip", members)), "--python", "3.12", "--arch", "x86_64"
     )
     assert code == 5
-    assert rule in {p["rule"] for p in view["problems"]}  # type: ignore[union-attr]
+    assert rule in {p["rule"] for p in view["problems"]}
 
 
 def test_symlink_escaping_the_layer_exits_5(
@@ -121,7 +124,7 @@ def test_symlink_escaping_the_layer_exits_5(
     zip_path = _zip(tmp_path / "l.zip", members, modes={link: (stat.S_IFLNK | 0o777) << 16})
     code, view, _ = _inspect(capsys, str(zip_path), "--python", "3.12", "--arch", "x86_64")
     assert code == 5
-    assert "symlink" in {p["rule"] for p in view["problems"]}  # type: ignore[union-attr]
+    assert "symlink" in {p["rule"] for p in view["problems"]}
 
 
 def test_unreadable_entry_mode_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,7 +132,7 @@ def test_unreadable_entry_mode_exits_5(tmp_path: Path, capsys: pytest.CaptureFix
     zip_path = _zip(tmp_path / "l.zip", {name: b""}, modes={name: (stat.S_IFREG | 0o600) << 16})
     code, view, _ = _inspect(capsys, str(zip_path), "--python", "3.12", "--arch", "x86_64")
     assert code == 5
-    assert "permissions" in {p["rule"] for p in view["problems"]}  # type: ignore[union-attr]
+    assert "permissions" in {p["rule"] for p in view["problems"]}
 
 
 def test_not_a_zip_and_truncated_zip_exit_2(

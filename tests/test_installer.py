@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -144,7 +145,9 @@ def test_failures_are_classified(stderr: str, error: type[Exception]) -> None:
 def test_install_raises_with_the_installer_output() -> None:
     seen: list[list[str]] = []
 
-    def runner(argv, *, env=None, cwd=None):  # type: ignore[no-untyped-def]
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
         seen.append(list(argv))
         return CommandResult(tuple(argv), 1, "", "  cause: Because x==1 has no usable wheels")
 

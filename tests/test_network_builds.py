@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,11 +20,11 @@ HOST = f"{sys.version_info.major}.{sys.version_info.minor}"
 EM_X86_64, EM_AARCH64 = 62, 183
 
 
-def _build(tmp_path: Path, *args: str) -> dict[str, object]:
+def _build(tmp_path: Path, *args: str) -> dict[str, Any]:
     result = run_cli("build", str(tmp_path), *args, "-o", str(tmp_path / "dist"), "--json",
                      env=isolated_env(), timeout=900)  # fmt: skip
     assert result.returncode == 0, result.output
-    view: dict[str, object] = json.loads(result.stdout)
+    view: dict[str, Any] = json.loads(result.stdout)
     return view
 
 
@@ -59,7 +60,7 @@ def _elf_machines(root: Path) -> set[int]:
 def test_requests_layer_imports_on_the_host_runtime(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("requests\n")
     view = _build(tmp_path, "--python", HOST)
-    build = view["builds"][0]  # type: ignore[index]
+    build = view["builds"][0]
     root = _extract(Path(build["zip"]), tmp_path / "opt")
     site = root / f"python/lib/python{HOST}/site-packages"
     origin = _import_from_layer(sys.executable, site, "requests", "import charset_normalizer.md")
@@ -74,7 +75,7 @@ def test_numpy_layers_contain_only_target_binaries(
 ) -> None:
     (tmp_path / "requirements.txt").write_text("numpy\n")
     view = _build(tmp_path, "--python", "3.12", "--arch", arch)
-    build = view["builds"][0]  # type: ignore[index]
+    build = view["builds"][0]
     root = _extract(Path(build["zip"]), tmp_path / "opt")
     site = root / "python/lib/python3.12/site-packages"
     assert _elf_machines(site) == {em}

@@ -288,7 +288,10 @@ def test_large_zips_go_up_in_parts_and_are_skipped_next_time(
     sha = _big_file(path, 11 * 1024 * 1024)
     client = aws(aws_env, "s3")
     reporter = FakeReporter()
-    options = {"part_bytes": s3.MIN_PART_BYTES, "multipart_threshold": s3.MIN_PART_BYTES}
+    options: dict[str, Any] = {
+        "part_bytes": s3.MIN_PART_BYTES,
+        "multipart_threshold": s3.MIN_PART_BYTES,
+    }
     result = s3.ensure_uploaded(
         client,
         path=path,
@@ -297,7 +300,7 @@ def test_large_zips_go_up_in_parts_and_are_skipped_next_time(
         sha256_hex=sha,
         owner=ACCOUNT,
         progress=reporter.transfer("big", path.stat().st_size),
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     assert (result.outcome, result.parts) == ("uploaded", 3)
     assert reporter.transfers[-1] == (path.stat().st_size, path.stat().st_size)
@@ -311,7 +314,7 @@ def test_large_zips_go_up_in_parts_and_are_skipped_next_time(
         sha256_hex=sha,
         owner=ACCOUNT,
         progress=lambda done, total: None,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     assert (again.outcome, again.parts) == ("skipped", 0)
 

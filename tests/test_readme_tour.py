@@ -15,6 +15,7 @@ import shlex
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -76,8 +77,9 @@ def test_the_readme_tour_runs_as_written(
     }
     _world(env)
     fake = FakeTime()
-    monkeypatch.setitem(shift.execute_shift.__kwdefaults__, "sleep", fake.sleep)
-    monkeypatch.setitem(shift.execute_shift.__kwdefaults__, "clock", fake.clock)
+    kwdefaults = cast("dict[str, Any]", shift.execute_shift.__kwdefaults__)
+    monkeypatch.setitem(kwdefaults, "sleep", fake.sleep)
+    monkeypatch.setitem(kwdefaults, "clock", fake.clock)
     monkeypatch.chdir(tmp_path)
     commands = tour_commands()
     assert [c.split()[:2] for c in commands] == [

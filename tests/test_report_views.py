@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -50,8 +51,10 @@ def _terminal(report: LayerReport, width: int) -> str:
 
 @pytest.mark.parametrize("width", [80, 120])
 @pytest.mark.parametrize("make", LAYERS, ids=lambda make: make.__name__)
-def test_terminal_matches_its_golden_snapshot(make: object, width: int, tmp_path: Path) -> None:
-    layer = make(tmp_path)  # type: ignore[operator]
+def test_terminal_matches_its_golden_snapshot(
+    make: Callable[[Path], Layer], width: int, tmp_path: Path
+) -> None:
+    layer = make(tmp_path)
     text = _terminal(_report(layer), width)
     golden = GOLDEN / f"inspect-{layer.name}-{width}.txt"
     if os.environ.get("LAYERKIT_UPDATE_GOLDEN"):
@@ -83,9 +86,9 @@ def _cli(layer: Layer, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple
 
 @pytest.mark.parametrize("make", LAYERS, ids=lambda make: make.__name__)
 def test_terminal_json_and_html_agree(
-    make: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make: Callable[[Path], Layer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    layer = make(tmp_path)  # type: ignore[operator]
+    layer = make(tmp_path)
     page_path = tmp_path / "report.html"
     code, text, err = _cli(layer, "--html", str(page_path), capsys=capsys)
     json_code, document, _ = _cli(layer, "--json", capsys=capsys)
@@ -171,9 +174,9 @@ def _artifacts(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("make", LAYERS, ids=lambda make: make.__name__)
 def test_the_first_screen_in_chromium_answers_the_three_questions(
-    make: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make: Callable[[Path], Layer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    layer = make(tmp_path)  # type: ignore[operator]
+    layer = make(tmp_path)
     artifacts = _artifacts(tmp_path)
     page = artifacts / f"inspect-{layer.name}.html"
     _cli(layer, "--html", str(page), capsys=capsys)

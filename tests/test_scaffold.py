@@ -310,7 +310,10 @@ def test_workflow_uploads_layer_manifest_and_size_report(tmp_path: Path) -> None
 
 
 def test_pyproject_lists_every_package_of_the_source_tree() -> None:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
 
     setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     found = {

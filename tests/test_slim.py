@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from layerkit import slim, verify
-from layerkit.bytecode import BytecodeStore
+from layerkit.bytecode import BytecodeStore, cache_tag
 from layerkit.config import CompileMode, SlimSettings
 from layerkit.contents import (
     distributions_from_texts,
@@ -24,9 +24,9 @@ from layerkit.contents import (
     scan_tree,
 )
 from layerkit.installer import CommandResult, CommandRunner, run_command
-from layerkit.interpreter import Discovery, Interpreter, locate_interpreter
+from layerkit.interpreter import PYC_MAGIC, Discovery, Interpreter, Which, locate_interpreter
 from layerkit.safezip import open_layer_zip
-from layerkit.slim import PYC_MAGIC, SlimPlan
+from layerkit.slim import SlimPlan
 from layerkit.targets import Target, make_target
 from tests.elf_fixtures import (
     C_BASELINE,
@@ -501,7 +501,7 @@ def test_apply_refuses_paths_outside_the_tree(tmp_path: Path) -> None:
 # --- strip -------------------------------------------------------------------------------------
 
 
-def fake_which(*available: str) -> slim.Which:
+def fake_which(*available: str) -> Which:
     return lambda name: f"/usr/bin/{name}" if name in available else None
 
 
@@ -803,12 +803,11 @@ def test_compiled_bytecode_is_reproducible_and_kept_by_the_plan(tmp_path: Path) 
         ).compile  # fmt: skip
         assert report is not None
         assert (report.files, report.warnings, report.compiled) == (2, (), 2)
-        compiled = root / f"pkg/__pycache__/mod.{slim.cache_tag(HOST)}.pyc"
+        compiled = root / f"pkg/__pycache__/mod.{cache_tag(HOST)}.pyc"
         data = compiled.read_bytes()
         assert (
             report.bytes
-            == len(data)
-            + (root / f"pkg/__pycache__/__init__.{slim.cache_tag(HOST)}.pyc").stat().st_size
+            == len(data) + (root / f"pkg/__pycache__/__init__.{cache_tag(HOST)}.pyc").stat().st_size
         )
         digests.append(snapshot(root))
         assert data[:4] == importlib.util.MAGIC_NUMBER
@@ -830,7 +829,7 @@ def test_modules_that_do_not_compile_are_reported(tmp_path: Path) -> None:
     (warning,) = report.warnings
     assert warning.startswith(f"compile: 1 module(s) did not compile for {HOST.runtime}")
     assert "pkg/py2.py" in warning
-    assert not (root / f"pkg/__pycache__/py2.{slim.cache_tag(HOST)}.pyc").exists()
+    assert not (root / f"pkg/__pycache__/py2.{cache_tag(HOST)}.pyc").exists()
 
 
 # --- everything on a tree ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -106,7 +107,10 @@ def test_targets_json_loads_no_aws_no_rich_and_nothing_of_a_build(tmp_path: Path
 
 def _registered_names(app: typer.Typer) -> set[str]:
     commands = {info.name or "" for info in app.registered_commands}
-    groups = {info.name or (info.typer_instance.info.name or "") for info in app.registered_groups}
+    groups = {
+        info.name or (cast(typer.Typer, info.typer_instance).info.name or "")
+        for info in app.registered_groups
+    }
     return commands | groups
 
 

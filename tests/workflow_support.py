@@ -20,7 +20,8 @@ SCRIPTS = Path(sys.executable).parent
 
 def load_workflow(text: str) -> dict[str, Any]:
     """The workflow as GitHub reads it."""
-    document: dict[str, Any] = yaml.safe_load(text)
+    # Any keys: YAML may give a bool key, which the next lines rename.
+    document: dict[Any, Any] = yaml.safe_load(text)
     # YAML 1.1 reads the key `on` as the boolean true; GitHub reads it as "on".
     if True in document:
         document["on"] = document.pop(True)
