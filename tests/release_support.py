@@ -156,8 +156,15 @@ def fake_time() -> FakeTime:
     return FakeTime()
 
 
-class RecordingClient:
-    """Wraps a real client: records calls, and can make a named operation fail."""
+if TYPE_CHECKING:
+    _ProxiedLambda = LambdaClient
+else:
+    _ProxiedLambda = object
+
+
+class RecordingClient(_ProxiedLambda):
+    """Wraps a real client: records calls, and can make a named operation fail. To the type
+    checker it is the Lambda client it proxies, so use cases take it where they take a client."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
