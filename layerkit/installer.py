@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from layerkit.config import IndexOptions, InstallerName
 from layerkit.errors import (
@@ -30,6 +30,8 @@ from layerkit.errors import (
 from layerkit.targets import Target
 
 OUTPUT_TAIL_LINES = 25
+# What ``uv pip compile`` writes: pins only, or a PEP 751 lock naming each wheel and its hash.
+ResolutionFormat = Literal["requirements.txt", "pylock.toml"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,33 @@ class UvBackend:
             "--no-progress",
             *index_args(request.index),
             *_requirement_args(request),
+        ]  # fmt: skip
+
+    def resolve_command(
+        self,
+        request: InstallRequest,
+        specs_file: Path | None,
+        *,
+        output_format: ResolutionFormat = "requirements.txt",
+    ) -> list[str]:
+        """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
+        (``pylock.toml`` also lists every candidate wheel with its hash). The requirements given
+        directly are read from `specs_file` (see `resolve_with_uv`)."""
+        target = request.target
+        files = [str(p) for p in request.requirement_files]
+        if specs_file is not None:
+            files.append(str(specs_file))
+        return [
+            self.uv, "pip", "compile",
+            # As for installs, the host interpreter only anchors uv (and spares it a slow search).
+            "--python", self.python,
+            "--python-version", target.python,
+            "--python-platform", target.uv_platform,
+            "--only-binary", ":all:",
+            "--no-header", "--no-annotate", "--quiet", "--no-progress",
+            *(["--format", output_format] if output_format != "requirements.txt" else []),
+            *index_args(request.index),
+            *files,
         ]  # fmt: skip
 
     def version(self) -> str:
@@ -399,6 +428,27 @@ def resolve_with_pip(
             hint=_REINSTALL_HINT,
             command=result.argv,
         ) from exc
+
+
+def resolve_with_uv(
+    request: InstallRequest,
+    *,
+    uv: UvBackend,
+    runner: CommandRunner,
+    scratch: Path,
+    env: Mapping[str, str] | None = None,
+    output_format: ResolutionFormat = "requirements.txt",
+) -> str:
+    """Resolve `request` for its target with ``uv pip compile``; its output (never installs).
+    The requirements given directly go to uv in a file written under `scratch`."""
+    specs_file: Path | None = None
+    if request.requirements:
+        specs_file = scratch / "layerkit-requirements.in"
+        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
+    result = runner(uv.resolve_command(request, specs_file, output_format=output_format), env=env)
+    if result.returncode != 0:
+        raise classify_failure(result, backend="uv", target=request.target)
+    return result.stdout
 
 
 def build_wheel(

@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from layerkit.budget import SizeReport
+    from layerkit.build_model import BuildContext, BuildResult
     from layerkit.config import BuildSettings, ProjectConfig
     from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
     from layerkit.layerreport import LayerReport
-    from layerkit.workflow import BuildContext, BuildResult
 
 DIRECT_UPLOAD_NOTE = (
     f"over {human_bytes(DIRECT_UPLOAD_LIMIT)} zipped: publish through S3 (--bucket), not --direct"
@@ -339,8 +339,8 @@ def build_context(settings: BuildSettings, out: Output, *, force: bool = False) 
     # asks again, in this thread.
     asking = threading.Thread(target=_ask_quietly, args=(backend.version,), name="layerkit-ask")
     asking.start()
+    from layerkit.build_model import BuildContext
     from layerkit.cache import BuildCache, cache_dir, installer_cache_env
-    from layerkit.workflow import BuildContext
 
     env = {**installer_environment(), **installer_cache_env(os.environ, settings.installer)}
     asking.join()
@@ -510,11 +510,11 @@ def inspect(
     quiet: QuietOption = False,
 ) -> None:
     """Show a layer's sizes, compatibility problems and what slimming would save."""
-    from layerkit.archive import write_text_atomic
     from layerkit.config import parse_size
     from layerkit.htmlreport import files_by_distribution, render_html
     from layerkit.inspection import inspect_layer
     from layerkit.layerreport import layer_report
+    from layerkit.safewrite import write_text_atomic
 
     out = Output(json=json_output, quiet=quiet)
     budget_bytes = parse_size(budget) if budget else None
