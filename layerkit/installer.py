@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 from layerkit.config import IndexOptions, InstallerName
 from layerkit.errors import (
@@ -47,6 +47,23 @@ class CommandResult:
         """The last lines of the output (stderr, else stdout): what a user needs on failure."""
         text = self.stderr.strip() or self.stdout.strip()
         return "\n".join(text.splitlines()[-lines:])
+
+
+_Failure = TypeVar("_Failure", bound=InstallerError)
+
+
+def command_failure(
+    error: type[_Failure], result: CommandResult, message: str, *, hint: str
+) -> _Failure:
+    """An `error` for the failed command `result`, carrying its argv, exit code and the tail of
+    its output."""
+    return error(
+        message,
+        hint=hint,
+        command=result.argv,
+        returncode=result.returncode,
+        output_tail=result.tail(),
+    )
 
 
 class CommandRunner(Protocol):
@@ -364,32 +381,29 @@ def classify_failure(
             hint="fix the requirement line it names (pip requirements-file syntax)",
         )
     if _matches(_HASH_PATTERNS, output):
-        return ResolutionError(
+        return command_failure(
+            ResolutionError,
+            result,
             f"{backend}: a downloaded file does not match its --hash pin:\n{details}",
             hint="re-generate the hashes (e.g. `uv pip compile --generate-hashes`), or check "
             "that the index serves the file you pinned",
-            command=result.argv,
-            returncode=result.returncode,
-            output_tail=result.tail(),
         )
     if _matches(_COMPATIBILITY_PATTERNS, output):
-        return CompatibilityError(
+        return command_failure(
+            CompatibilityError,
+            result,
             f"no wheel that runs on {target.runtime} {target.arch} "
             f"(glibc {target.glibc[0]}.{target.glibc[1]}, {target.cpython_abi}):\n{details}",
             hint="pin a version that publishes manylinux wheels for this target, or choose "
             "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit builds "
             "an sdist only when the result is pure Python",
-            command=result.argv,
-            returncode=result.returncode,
-            output_tail=result.tail(),
         )
-    return ResolutionError(
+    return command_failure(
+        ResolutionError,
+        result,
         f"{backend} could not resolve the requirements for {target.runtime} {target.arch}:\n"
         f"{details}",
         hint="check the package names and version pins, and that the index is reachable",
-        command=result.argv,
-        returncode=result.returncode,
-        output_tail=result.tail(),
     )
 
 
@@ -466,12 +480,11 @@ def build_wheel(
         [python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)], env=env
     )
     if result.returncode != 0:
-        raise InstallerError(
+        raise command_failure(
+            InstallerError,
+            result,
             f"building a wheel of local package {package_dir} failed:\n{result.tail(12)}",
             hint="make sure `python -m build --wheel` works in that directory",
-            command=result.argv,
-            returncode=result.returncode,
-            output_tail=result.tail(),
         )
     built = sorted(set(out_dir.glob("*.whl")) - before)
     if len(built) != 1:

@@ -31,6 +31,7 @@ from layerkit.installer import (
     CommandRunner,
     InstallRequest,
     build_wheel,
+    command_failure,
     index_args,
     resolve_with_uv,
 )
@@ -270,13 +271,12 @@ def build_sdist_wheel(
     fetched = runner(download_command(python, package, index, downloads), env=env)
     archives = sorted(downloads.iterdir())
     if fetched.returncode != 0 or len(archives) != 1:
-        raise CompatibilityError(
+        raise command_failure(
+            CompatibilityError,
+            fetched,
             f"{package} has no wheel for {target.runtime} {target.arch}, and its source "
             f"distribution could not be downloaded:\n{fetched.tail(8)}",
             hint="check the name and version, and that the index serves its sdist",
-            command=fetched.argv,
-            returncode=fetched.returncode,
-            output_tail=fetched.tail(),
         )
     source = _unpack(archives[0], work / "src" / canonicalize_name(package.name))
     try:
