@@ -4,7 +4,8 @@
 half-finished artifact: everything happens in a private staging directory, the zip and manifest are
 renamed into the output directory only when complete, and a failure for one target stops the build.
 Each target is first looked up in the build cache; only one the cache cannot serve is built from
-scratch by `layerkit.assembly`, which is imported then and not before (see its docstring).
+scratch by `layerkit.assembly`, which is imported then and not before (see its docstring). The
+types both share (`TargetBuild`, `BuildResult`, `BuildContext`) are in `layerkit.build_model`.
 """
 
 from __future__ import annotations
