@@ -31,8 +31,6 @@ half-written zip behind and a planted symlink is never written through.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import importlib
 import os
@@ -48,7 +46,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from layerkit.config import CompressionName
 from layerkit.errors import FilesystemError
-from layerkit.safewrite import commit, refuse_symlinked_dirs, temporary_beside
+from layerkit.safewrite import commit, discard_partial, filesystem_error, temporary_beside
 
 if TYPE_CHECKING:
     from layerkit.contents import FileEntry
@@ -421,32 +419,6 @@ class _ZipStream:
         )
 
 
-def _filesystem_error(exc: OSError, dest: Path) -> FilesystemError:
-    out_of_room = {
-        errno.ENOSPC: "disk full",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EFBIG: "file size limit reached",
-    }
-    if exc.errno in out_of_room:
-        return FilesystemError(
-            f"{out_of_room[exc.errno]} while writing {dest}",
-            hint="free space in the output directory's disk (or raise the quota / `ulimit -f`)",
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return FilesystemError(
-            f"cannot write {dest}: {exc.strerror}",
-            hint="choose a writable output directory (-o / output in [tool.layerkit])",
-        )
-    return FilesystemError(f"writing {dest} failed: {exc}")
-
-
-def _discard(partial: Path | None) -> None:
-    """Remove a half-written file; the error being reported matters more than this one."""
-    if partial is not None:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-
-
 def _write_members(
     members: Sequence[ArchiveMember], out: BinaryIO, *, timestamp: int, codec: Codec, threads: int
 ) -> tuple[int, int]:
@@ -532,30 +504,9 @@ def write_zip(
         zipped = partial.stat().st_size
         commit(partial, dest, stale=stale)
     except OSError as exc:
-        _discard(partial)
-        raise _filesystem_error(exc, dest) from exc
+        discard_partial(partial)
+        raise filesystem_error(exc, dest) from exc
     except BaseException:
-        _discard(partial)
+        discard_partial(partial)
         raise
     return ZipResult(dest, digest.hexdigest(), zipped, unzipped, count)
-
-
-def write_text_atomic(dest: Path, text: str, *, root: Path | None = None) -> None:
-    """Write a small text file (a manifest) atomically, translating OS errors.
-
-    With `root`, no directory between `root` and `dest` may be a symlink (`init`'s ``.github``).
-    """
-    partial: Path | None = None
-    try:
-        if root is not None:
-            refuse_symlinked_dirs(dest, root=root)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if root is not None:  # mkdir may have met a link planted meanwhile
-            refuse_symlinked_dirs(dest, root=root)
-        fd, partial = temporary_beside(dest)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        commit(partial, dest)
-    except OSError as exc:
-        _discard(partial)
-        raise _filesystem_error(exc, dest) from exc

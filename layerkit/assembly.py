@@ -1,8 +1,10 @@
 """A build from scratch: install, slim, verify, measure and zip one target.
 
-`workflow.build_target` comes here only when the build cache cannot serve the target. Keeping this
-path (and the installer runner, the ELF reader and the deflate codecs it loads) out of `workflow`
-is what keeps a no-op rebuild at interpreter start-up plus a cache lookup.
+`workflow.build_target` imports this module only when the build cache cannot serve the target, so
+what it loads (slimming, the ELF checks, the bytecode store, the deflate codecs) is paid for only
+by a build from scratch and a no-op rebuild costs start-up plus a cache lookup
+(tests/test_startup.py). Its data types come from `build_model`, never from `workflow`: the lazy
+import goes one way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from layerkit import __version__
 from layerkit.archive import ZipResult, layer_members, write_zip, zip_timestamp
 from layerkit.budget import SizeReport, check_budget, size_report
+from layerkit.build_model import BuildContext, TargetBuild, slim_summary, zip_name
 from layerkit.bytecode import BytecodeStore, CompileReport
 from layerkit.config import BuildSettings
 from layerkit.contents import (
@@ -31,19 +34,18 @@ from layerkit.contents import (
 from layerkit.errors import LayerkitError
 from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.interpreter import Discovery
-from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
+from layerkit.manifest import (
+    DistributionInfo,
+    Manifest,
+    code_sha256,
+    manifest_path_for,
+    write_manifest_beside,
+)
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
 from layerkit.slim import BytecodeRequest, slim_tree
 from layerkit.targets import Target
 from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
-from layerkit.workflow import (
-    BuildContext,
-    TargetBuild,
-    slim_summary,
-    write_manifest_beside,
-    zip_name,
-)
 
 
 def _drop_installer_artifacts(site_packages: Path) -> None:

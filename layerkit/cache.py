@@ -13,7 +13,9 @@ copies nothing (`BuildCache.place`).
 Pins. Asking the index is the only way to know that unpinned requirements still resolve to the
 same versions: ``uv pip compile`` for the target, ~0.3 s with a warm uv cache here (anchored with
 ``--python``; without it uv's interpreter discovery took ~7 s); where pip installs (glibc 2.26),
-pip's dry run with the install's tags instead (`workflow._resolve`). A lock (every requirement
+pip's dry run with the install's tags instead. Both run behind the installer boundary
+(`installer.resolve_with_uv`, `installer.resolve_with_pip`, chosen by `workflow._resolve`), which
+hands `find_build` their output; `layerkit.pins` reads the pins from it. A lock (every requirement
 an exact ``name==version``, as ``uv pip compile`` or ``pip-compile`` write) pins itself, so no
 resolution is needed once a cached build shows that the lock covers every distribution it
 installed; see `find_build`.
@@ -34,22 +36,14 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from layerkit.archive import write_text_atomic
 from layerkit.errors import FilesystemError, LayerkitError
-from layerkit.installer import (
-    CommandRunner,
-    InstallRequest,
-    UvBackend,
-    classify_failure,
-    index_args,
-)
 from layerkit.manifest import Manifest, parse_manifest, sbom_serial_number
+from layerkit.pins import canonical_name, format_pins, lock_pins, normalize_pins, pins_cover
 from layerkit.report import to_jsonable
-from layerkit.safewrite import commit, remove_stale, temporary_beside
+from layerkit.safewrite import commit, remove_stale, temporary_beside, write_text_atomic
 
-CompileFormat = Literal["requirements.txt", "pylock.toml"]
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
 # Bump when the key document or the entry layout changes. 2: zips cached before the RECORD fix
 # (issue 14) kept host-dependent bytes; the code digest below now keys every entry as well.
@@ -138,182 +132,6 @@ def cache_key(inputs: BuildInputs, pins: str) -> str:
         inputs.document(pins), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _logical_lines(text: str) -> list[str]:
-    """Requirement-file lines with continuations joined and comments removed."""
-    lines: list[str] = []
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].split("\t#", 1)[0].rstrip()
-        if line.lstrip().startswith("#"):
-            line = ""
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line = (pending + line).strip()
-        pending = ""
-        if line:
-            lines.append(line)
-    if pending.strip():
-        lines.append(pending.strip())
-    return lines
-
-
-# A lock spells nearly every line `name==version`. Such lines are read here without packaging,
-# whose import (~10 ms: its tokenizer compiles a score of regexes) would be a tenth of a no-op
-# rebuild; every other line goes to packaging's parser. tests/test_cache.py holds the two to
-# the same reading.
-_SIMPLE_PIN = re.compile(
-    r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"  # PEP 508 name
-    r" *== *"
-    # PEP 440's normal form only (what uv and pip-compile write); anything else goes to packaging
-    r"((?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?"
-    r"(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?)"
-)
-_NAME_SEPARATORS = re.compile(r"[-_.]+")
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503's normal form of a project name (what packaging's `canonicalize_name` returns)."""
-    return _NAME_SEPARATORS.sub("-", name).lower()
-
-
-def _exact_pin(line: str) -> tuple[str, str] | None:
-    """(canonical name, version) when `line` pins one exact version (hashes allowed), else None."""
-    words: list[str] = []
-    parts = iter(line.split())
-    for part in parts:
-        if part == "--hash":
-            next(parts, None)  # its value
-        elif not part.startswith("--hash="):
-            words.append(part)
-    if not words or any(w.startswith("-") for w in words):
-        return None
-    text = " ".join(words)
-    simple = _SIMPLE_PIN.fullmatch(text)
-    if simple is not None:
-        return canonical_name(simple[1]), simple[2]
-    return parsed_pin(text)
-
-
-def parsed_pin(text: str) -> tuple[str, str] | None:
-    """`_exact_pin` of one requirement by packaging's parser: extras, markers, `===`, URLs."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    try:
-        requirement = Requirement(text)
-    except InvalidRequirement:
-        return None
-    specifiers = list(requirement.specifier)
-    if requirement.url or len(specifiers) != 1:
-        return None
-    (spec,) = specifiers
-    if spec.operator not in ("==", "===") or "*" in spec.version:
-        return None
-    return canonical_name(requirement.name), spec.version
-
-
-def _format_pins(pins: Iterable[tuple[str, str]]) -> str:
-    return "".join(f"{name}=={version}\n" for name, version in sorted(set(pins)))
-
-
-def normalize_pins(text: str) -> str:
-    """``name==version`` lines (canonical names, sorted) from ``uv pip compile`` output."""
-    pins: list[tuple[str, str]] = []
-    for line in _logical_lines(text):
-        pin = _exact_pin(line)
-        if pin is not None:
-            pins.append(pin)
-    return _format_pins(pins)
-
-
-def lock_pins(requirement_texts: Sequence[str], requirements: Sequence[str]) -> str | None:
-    """The pins when every requirement is an exact ``name==version`` (a lock), else None.
-
-    Any option line (``-r``, ``-c``, ``-e``, ``--index-url``...), URL, range or wildcard means the
-    requirements alone do not say what will be installed.
-    """
-    pins: list[tuple[str, str]] = []
-    lines = [line for text in requirement_texts for line in _logical_lines(text)]
-    for line in [*lines, *requirements]:
-        pin = _exact_pin(line)
-        if pin is None:
-            return None
-        pins.append(pin)
-    return _format_pins(pins) if pins else None
-
-
-def _versions_equal(left: str, right: str) -> bool:
-    if left == right:
-        return True  # the usual case, without importing packaging
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(left) == Version(right)
-    except InvalidVersion:
-        return left == right
-
-
-def pins_cover(pins: str, manifest: Manifest) -> bool:
-    """Whether `pins` fix the version of every distribution the manifest's build installed."""
-    pinned: dict[str, list[str]] = {}
-    for line in pins.splitlines():
-        name, _, version = line.partition("==")
-        pinned.setdefault(name, []).append(version)
-    for dist in manifest.distributions:
-        versions = pinned.get(canonical_name(dist.name), [])
-        if not any(_versions_equal(v, dist.version) for v in versions):
-            return False
-    return True
-
-
-def compile_command(
-    uv: UvBackend,
-    request: InstallRequest,
-    specs_file: Path | None,
-    *,
-    output_format: CompileFormat = "requirements.txt",
-) -> list[str]:
-    """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
-    (``pylock.toml`` also lists every candidate wheel with its hash)."""
-    target = request.target
-    files = [str(p) for p in request.requirement_files]
-    if specs_file is not None:
-        files.append(str(specs_file))
-    return [
-        uv.uv, "pip", "compile",
-        # As for installs, the host interpreter only anchors uv (and spares it a slow search).
-        "--python", uv.python,
-        "--python-version", target.python,
-        "--python-platform", target.uv_platform,
-        "--only-binary", ":all:",
-        "--no-header", "--no-annotate", "--quiet", "--no-progress",
-        *(["--format", output_format] if output_format != "requirements.txt" else []),
-        *index_args(request.index),
-        *files,
-    ]  # fmt: skip
-
-
-def run_compile(
-    request: InstallRequest,
-    *,
-    uv: UvBackend,
-    runner: CommandRunner,
-    scratch: Path,
-    env: Mapping[str, str] | None = None,
-    output_format: CompileFormat = "requirements.txt",
-) -> str:
-    """Resolve `request` for its target with ``uv pip compile``; its output (never installs)."""
-    specs_file: Path | None = None
-    if request.requirements:
-        specs_file = scratch / "layerkit-requirements.in"
-        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
-    command = compile_command(uv, request, specs_file, output_format=output_format)
-    result = runner(command, env=env)
-    if result.returncode != 0:
-        raise classify_failure(result, backend="uv", target=request.target)
-    return result.stdout
 
 
 @dataclass(frozen=True)
@@ -510,7 +328,8 @@ def find_build(
 
     With a lock, the key uses the lock's pins and no resolution happens — provided the cached
     build shows the lock covers everything it installed (else the index is asked, as for
-    unpinned requirements). `resolve` returns ``name==version`` lines (see `run_compile`).
+    unpinned requirements). `resolve` returns ``name==version`` lines (see
+    `installer.resolve_with_uv`).
     """
     lock = lock_pins(inputs.requirement_texts, inputs.requirements)
     if lock is not None:
@@ -534,20 +353,6 @@ def key_after_install(inputs: BuildInputs, installed: Iterable[tuple[str, str]])
     pins = (
         lock
         if lock is not None
-        else _format_pins((canonical_name(name), version) for name, version in installed)
+        else format_pins((canonical_name(name), version) for name, version in installed)
     )
     return cache_key(inputs, pins)
-
-
-def dist_info_pins(names: Iterable[str]) -> list[tuple[str, str]]:
-    """(name, version) of each ``<name>-<version>.dist-info`` among directory `names`.
-
-    Reading directory names is enough for `key_after_install` (no METADATA parsing, no scan).
-    """
-    pins: list[tuple[str, str]] = []
-    for name in names:
-        stem = name.removesuffix(".dist-info")
-        if stem != name and "-" in stem:
-            project, version = stem.rsplit("-", 1)
-            pins.append((project, version))
-    return pins

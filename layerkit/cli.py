@@ -1,7 +1,8 @@
 """The `layerkit` command line: Typer wiring only.
 
-This is the only module that imports typer, prints errors or exits. Commands live in
-`layerkit.commands.*`; each registers itself on the app. All exits go through `run()`.
+Typer is imported here and by the command modules (`layerkit.commands.*`), each of which
+registers its commands on the app; nothing below them imports it (tests/test_architecture.py).
+All exits go through `run()`, which maps each `LayerkitError` to its exit code.
 """
 
 from __future__ import annotations

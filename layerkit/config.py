@@ -1,7 +1,8 @@
 """Configuration: ``[tool.layerkit]`` in pyproject.toml or ``layerkit.toml``, plus CLI overrides.
 
-Pure: reads TOML text, validates every key against one table (unknown keys and wrong types are
-errors, with a did-you-mean), and produces frozen settings. CLI flags win over the file.
+Reads the project's TOML files, validates every key against one table (unknown keys and wrong
+types are errors, with a did-you-mean), and produces frozen settings; imports no boundary library.
+CLI flags win over the file.
 """
 
 from __future__ import annotations

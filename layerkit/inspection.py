@@ -1,7 +1,7 @@
 """`layerkit inspect`: what is in any layer — a zip (ours or another tool's) or a directory.
 
 Reports the size breakdown against the budget, every compatibility and layout problem, and what
-slimming would save, without changing anything. Pure reading: zips are never extracted; they are
+slimming would save, without changing anything. Read only: zips are never extracted; they are
 read through `safezip`, which refuses a zip that extractors could read differently and measures
 every entry's size instead of believing it.
 

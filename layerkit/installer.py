@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 from layerkit.config import IndexOptions, InstallerName
 from layerkit.errors import (
@@ -31,6 +31,8 @@ from layerkit.report import shown_path
 from layerkit.targets import Target
 
 OUTPUT_TAIL_LINES = 25
+# What ``uv pip compile`` writes: pins only, or a PEP 751 lock naming each wheel and its hash.
+ResolutionFormat = Literal["requirements.txt", "pylock.toml"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,23 @@ class CommandResult:
         """The last lines of the output (stderr, else stdout): what a user needs on failure."""
         text = self.stderr.strip() or self.stdout.strip()
         return "\n".join(text.splitlines()[-lines:])
+
+
+_Failure = TypeVar("_Failure", bound=InstallerError)
+
+
+def command_failure(
+    error: type[_Failure], result: CommandResult, message: str, *, hint: str
+) -> _Failure:
+    """An `error` for the failed command `result`, carrying its argv, exit code and the tail of
+    its output."""
+    return error(
+        message,
+        hint=hint,
+        command=result.argv,
+        returncode=result.returncode,
+        output_tail=result.tail(),
+    )
 
 
 class CommandRunner(Protocol):
@@ -146,6 +165,33 @@ class UvBackend:
             "--no-progress",
             *index_args(request.index),
             *_requirement_args(request),
+        ]  # fmt: skip
+
+    def resolve_command(
+        self,
+        request: InstallRequest,
+        specs_file: Path | None,
+        *,
+        output_format: ResolutionFormat = "requirements.txt",
+    ) -> list[str]:
+        """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
+        (``pylock.toml`` also lists every candidate wheel with its hash). The requirements given
+        directly are read from `specs_file` (see `resolve_with_uv`)."""
+        target = request.target
+        files = [str(p) for p in request.requirement_files]
+        if specs_file is not None:
+            files.append(str(specs_file))
+        return [
+            self.uv, "pip", "compile",
+            # As for installs, the host interpreter only anchors uv (and spares it a slow search).
+            "--python", self.python,
+            "--python-version", target.python,
+            "--python-platform", target.uv_platform,
+            "--only-binary", ":all:",
+            "--no-header", "--no-annotate", "--quiet", "--no-progress",
+            *(["--format", output_format] if output_format != "requirements.txt" else []),
+            *index_args(request.index),
+            *files,
         ]  # fmt: skip
 
     def version(self) -> str:
@@ -331,32 +377,29 @@ def classify_failure(
             hint="fix the requirement line it names (pip requirements-file syntax)",
         )
     if _matches(_HASH_PATTERNS, output):
-        return ResolutionError(
+        return command_failure(
+            ResolutionError,
+            result,
             f"{backend}: a downloaded file does not match its --hash pin:\n{details}",
             hint="re-generate the hashes (e.g. `uv pip compile --generate-hashes`), or check "
             "that the index serves the file you pinned",
-            command=result.argv,
-            returncode=result.returncode,
-            output_tail=result.tail(),
         )
     if _matches(_COMPATIBILITY_PATTERNS, output):
-        return CompatibilityError(
+        return command_failure(
+            CompatibilityError,
+            result,
             f"no wheel that runs on {target.runtime} {target.arch} "
             f"(glibc {target.glibc[0]}.{target.glibc[1]}, {target.cpython_abi}):\n{details}",
             hint="pin a version that publishes manylinux wheels for this target, or choose "
             "another runtime (python3.12+ accepts manylinux_2_28..2_34 wheels); layerkit builds "
             "an sdist only when the result is pure Python",
-            command=result.argv,
-            returncode=result.returncode,
-            output_tail=result.tail(),
         )
-    return ResolutionError(
+    return command_failure(
+        ResolutionError,
+        result,
         f"{backend} could not resolve the requirements for {target.runtime} {target.arch}:\n"
         f"{details}",
         hint="check the package names and version pins, and that the index is reachable",
-        command=result.argv,
-        returncode=result.returncode,
-        output_tail=result.tail(),
     )
 
 
@@ -397,6 +440,27 @@ def resolve_with_pip(
         ) from exc
 
 
+def resolve_with_uv(
+    request: InstallRequest,
+    *,
+    uv: UvBackend,
+    runner: CommandRunner,
+    scratch: Path,
+    env: Mapping[str, str] | None = None,
+    output_format: ResolutionFormat = "requirements.txt",
+) -> str:
+    """Resolve `request` for its target with ``uv pip compile``; its output (never installs).
+    The requirements given directly go to uv in a file written under `scratch`."""
+    specs_file: Path | None = None
+    if request.requirements:
+        specs_file = scratch / "layerkit-requirements.in"
+        specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
+    result = runner(uv.resolve_command(request, specs_file, output_format=output_format), env=env)
+    if result.returncode != 0:
+        raise classify_failure(result, backend="uv", target=request.target)
+    return result.stdout
+
+
 def build_wheel(
     package_dir: Path,
     out_dir: Path,
@@ -412,13 +476,12 @@ def build_wheel(
         [python, "-m", "build", "--wheel", "--outdir", str(out_dir), str(package_dir)], env=env
     )
     if result.returncode != 0:
-        raise InstallerError(
+        raise command_failure(
+            InstallerError,
+            result,
             f"building a wheel of local package {shown_path(package_dir)} failed:\n"
             f"{result.tail(12)}",
             hint="make sure `python -m build --wheel` works in that directory",
-            command=result.argv,
-            returncode=result.returncode,
-            output_tail=result.tail(),
         )
     built = sorted(set(out_dir.glob("*.whl")) - before)
     if len(built) != 1:

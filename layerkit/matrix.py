@@ -3,7 +3,7 @@
 The generated GitHub Actions workflow runs ``layerkit targets . --json`` in its first job and
 feeds the ``targets`` list to the build job's matrix (``include: ${{ fromJSON(...).targets }}``),
 so `python` and `arch` in ``[tool.layerkit]`` / layerkit.toml are the only place a target is named.
-Pure: reads the configuration, installs and builds nothing.
+Reads the configuration only: installs and builds nothing, imports no boundary library.
 """
 
 from __future__ import annotations

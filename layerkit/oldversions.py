@@ -20,7 +20,6 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from layerkit.cache import compile_command
 from layerkit.errors import InstallerError, LayerkitError
 from layerkit.installer import (
     CommandRunner,
@@ -58,8 +57,9 @@ def direct_pins(compile_output: str) -> dict[NormalizedName, Version]:
 def probe_command(
     uv: UvBackend, request: InstallRequest, specs_file: Path | None, *, platform: str
 ) -> list[str]:
-    """The lock's resolution (`compile_command`) of the direct requirements only, on `platform`."""
-    argv = compile_command(uv, request, specs_file)
+    """The lock's resolution (`UvBackend.resolve_command`) of the direct requirements only, on
+    `platform`."""
+    argv = uv.resolve_command(request, specs_file)
     argv[argv.index("--python-platform") + 1] = platform
     argv.insert(3, "--no-deps")
     return argv

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from layerkit.aws.layers import GrantResult, LayerSummary, LayerVersionInfo
     from layerkit.budget import DistributionSize, PathSize
+    from layerkit.build_model import BuildResult, TargetBuild
     from layerkit.importtest import LayerTestResult
     from layerkit.layerreport import LayerReport
     from layerkit.publishing import PublishReport
     from layerkit.scaffold import TemplateInfo
-    from layerkit.workflow import BuildResult, TargetBuild
 
 
 # --- test ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The libraries each Lambda runtime image provides, and the libraries packages open by name.
 
-Pure data, read from the files in ``layerkit/data/`` (one per runtime family x architecture, and
+Data, read from the files in ``layerkit/data/`` (one per runtime family x architecture, and
 ``dlopen.txt``); each file names the public source of its entries.
 """
 

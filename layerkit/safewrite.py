@@ -3,6 +3,8 @@
 - A file is written under a temporary name made by `tempfile.mkstemp` in the target directory:
   ``O_CREAT|O_EXCL|O_NOFOLLOW`` and a random suffix, so a planted file or symlink is never opened,
   then renamed over the destination (`os.replace` replaces a symlink there, it does not follow it).
+  `write_text_atomic` does this for a text file; an OS error becomes a `FilesystemError` that
+  says what ran out or what to choose instead (`filesystem_error`).
 - `refuse_symlinked_dirs` refuses to write below a directory that is a symlink (e.g. a planted
   ``.github -> /etc``) between a root the user chose and the file.
 - Temporary names carry the writer's process id (``.NAME.partial-PID-XXXX``, staging directories
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -48,6 +51,66 @@ def commit(partial: Path, dest: Path, *, stale: Sequence[Path] = ()) -> None:
     for path in stale:
         path.unlink(missing_ok=True)
     partial.replace(dest)  # rename(2): a symlink at dest is replaced, not followed
+
+
+def filesystem_error(exc: OSError, dest: Path) -> FilesystemError:
+    """The `FilesystemError` for an OS error met writing `dest`: what ran out, or what to choose."""
+    out_of_room = {
+        errno.ENOSPC: "disk full",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file size limit reached",
+    }
+    if exc.errno in out_of_room:
+        return FilesystemError(
+            f"{out_of_room[exc.errno]} while writing {dest}",
+            hint="free space in the output directory's disk (or raise the quota / `ulimit -f`)",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return FilesystemError(
+            f"cannot write {dest}: {exc.strerror}",
+            hint="choose a writable output directory (-o / output in [tool.layerkit])",
+        )
+    return FilesystemError(f"writing {dest} failed: {exc}")
+
+
+def discard_partial(partial: Path | None) -> None:
+    """Remove a half-written file; the error being reported matters more than this one."""
+    if partial is not None:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(dest: Path, text: str, *, root: Path | None = None) -> None:
+    """Write a small text file (a manifest) atomically, translating OS errors.
+
+    With `root`, no directory between `root` and `dest` may be a symlink (`init`'s ``.github``).
+    """
+    partial: Path | None = None
+    try:
+        if root is not None:
+            refuse_symlinked_dirs(dest, root=root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if root is not None:  # mkdir may have met a link planted meanwhile
+            refuse_symlinked_dirs(dest, root=root)
+        fd, partial = temporary_beside(dest)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        commit(partial, dest)
+    except OSError as exc:
+        discard_partial(partial)
+        raise filesystem_error(exc, dest) from exc
+
+
+def write_companion(main: Path, path: Path, text: str) -> Path:
+    """Write `path`, a file that travels with `main` (a zip's manifest or SBOM); if it cannot be
+    written, `main` is removed too: a layer without its manifest cannot be published, nor one
+    without the SBOM that was asked for."""
+    try:
+        write_text_atomic(path, text)
+    except FilesystemError:
+        main.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def refuse_symlinked_dirs(dest: Path, *, root: Path) -> None:

@@ -23,8 +23,9 @@ from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
 from layerkit import __version__
-from layerkit.archive import write_text_atomic, zip_timestamp
+from layerkit.archive import zip_timestamp
 from layerkit.manifest import DistributionInfo, Manifest, sbom_serial_number
+from layerkit.safewrite import write_text_atomic
 
 SCHEMA_VERSION = SchemaVersion.V1_6
 _PROPERTY_PREFIX = "layerkit:"

@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from layerkit import __version__
-from layerkit.archive import write_text_atomic
 from layerkit.config import ProjectConfig, default_name
 from layerkit.errors import FilesystemError, UsageError
+from layerkit.safewrite import write_text_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -25,16 +25,22 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from layerkit.cache import run_compile
 from layerkit.config import BuildSettings, IndexOptions
 from layerkit.errors import CompatibilityError, InstallerError
-from layerkit.installer import CommandRunner, InstallRequest, build_wheel, index_args
+from layerkit.installer import (
+    CommandRunner,
+    InstallRequest,
+    build_wheel,
+    command_failure,
+    index_args,
+    resolve_with_uv,
+)
 from layerkit.safezip import open_layer_zip
 from layerkit.targets import Target
 from layerkit.verify import unsafe_name_reason
 
 if TYPE_CHECKING:
-    from layerkit.workflow import BuildContext
+    from layerkit.build_model import BuildContext
 
 # Packages whose sdist needs a compiler but that have a drop-in with wheels (or in pure Python).
 # Each entry: (what to use instead, where the project says so).
@@ -265,13 +271,12 @@ def build_sdist_wheel(
     fetched = runner(download_command(python, package, index, downloads), env=env)
     archives = sorted(downloads.iterdir())
     if fetched.returncode != 0 or len(archives) != 1:
-        raise CompatibilityError(
+        raise command_failure(
+            CompatibilityError,
+            fetched,
             f"{package} has no wheel for {target.runtime} {target.arch}, and its source "
             f"distribution could not be downloaded:\n{fetched.tail(8)}",
             hint="check the name and version, and that the index serves its sdist",
-            command=fetched.argv,
-            returncode=fetched.returncode,
-            output_tail=fetched.tail(),
         )
     source = _unpack(archives[0], work / "src" / canonicalize_name(package.name))
     try:
@@ -307,7 +312,7 @@ def build_missing_wheels(
     """
     scratch = Path(tempfile.mkdtemp(prefix="diagnose-", dir=request.dest))
     try:
-        run_compile(request, uv=ctx.resolver, runner=ctx.runner, scratch=scratch, env=ctx.env)
+        resolve_with_uv(request, uv=ctx.resolver, runner=ctx.runner, scratch=scratch, env=ctx.env)
     except InstallerError as diagnosis:
         output = diagnosis.output_tail
         # pip says "no matching distribution" alike for a missing package and one without a

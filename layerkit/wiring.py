@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from layerkit.build_model import BuildContext, BuildResult
     from layerkit.config import BuildSettings, ProjectConfig
     from layerkit.importtest import ImportHost
-    from layerkit.workflow import BuildContext, BuildResult
 
 
 def _ask_quietly(ask: Callable[[], object]) -> None:
@@ -45,8 +45,8 @@ def build_context(
     # asks again, in this thread.
     asking = threading.Thread(target=_ask_quietly, args=(backend.version,), name="layerkit-ask")
     asking.start()
+    from layerkit.build_model import BuildContext
     from layerkit.cache import BuildCache, cache_dir, installer_cache_env
-    from layerkit.workflow import BuildContext
 
     env = {**installer_environment(), **installer_cache_env(os.environ, settings.installer)}
     asking.join()

@@ -4,7 +4,8 @@
 half-finished artifact: everything happens in a private staging directory, the zip and manifest are
 renamed into the output directory only when complete, and a failure for one target stops the build.
 Each target is first looked up in the build cache; only one the cache cannot serve is built from
-scratch by `layerkit.assembly`, which is imported then and not before (see its docstring).
+scratch by `layerkit.assembly`, which is imported then and not before (see its docstring). The
+types both share (`TargetBuild`, `BuildResult`, `BuildContext`) are in `layerkit.build_model`.
 """
 
 from __future__ import annotations
@@ -12,36 +13,31 @@ from __future__ import annotations
 import dataclasses
 import functools
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from layerkit import __version__
-from layerkit.archive import CODECS, write_text_atomic, zip_timestamp
-from layerkit.budget import SizeReport, size_report_from_json
+from layerkit.archive import CODECS, zip_timestamp
+from layerkit.budget import size_report_from_json
+from layerkit.build_model import BuildContext, BuildResult, TargetBuild, zip_name
 from layerkit.cache import (
-    BuildCache,
     BuildInputs,
     CacheEntry,
-    dist_info_pins,
     find_build,
     key_after_install,
     layerkit_code_digest,
-    run_compile,
 )
 from layerkit.config import BuildSettings
 from layerkit.editables import without_editables
 from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError, UsageError
 from layerkit.installer import (
-    CommandRunner,
-    InstallerBackend,
     InstallRequest,
     PipBackend,
-    UvBackend,
     backend_for_target,
     build_wheel,
     resolve_with_pip,
+    resolve_with_uv,
 )
 from layerkit.interpreter import (
     Discovery,
@@ -52,69 +48,23 @@ from layerkit.interpreter import (
     remember,
 )
 from layerkit.lockfiles import LockSelection, lock_record
-from layerkit.manifest import Manifest, manifest_path_for, sbom_path_for
+from layerkit.manifest import manifest_path_for, sbom_path_for, write_manifest_beside
+from layerkit.pins import dist_info_pins
 from layerkit.report import plural, shown_path
 from layerkit.safewrite import (
     output_lock,
     remove_stale_partials,
     remove_stale_staging,
     staging_directory,
+    write_companion,
 )
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
-    from layerkit.interpreter import Which
     from layerkit.provenance import Resolution
     from layerkit.sdists import BuiltFromSdist
-    from layerkit.slim import SlimReport
 
 MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
-
-Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class TargetBuild:
-    """The outcome of building one target."""
-
-    target: Target
-    zip_path: Path
-    manifest_path: Path
-    manifest: Manifest
-    size: SizeReport
-    slim: Mapping[str, Any]  # `slim_summary` of what slimming did
-    waived: tuple[str, ...]  # compatibility problems the user explicitly accepted
-    sbom_path: Path | None = None
-    cached: bool = False  # reused from the build cache: nothing was installed or zipped
-    notes: tuple[str, ...] = ()  # advice, e.g. why a direct requirement's version is old
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    name: str
-    installer: str
-    installer_version: str
-    builds: tuple[TargetBuild, ...]
-
-
-@dataclass(frozen=True)
-class BuildContext:
-    """The collaborators of a build, wired by the CLI."""
-
-    backend: InstallerBackend
-    runner: CommandRunner
-    env: Mapping[str, str]
-    progress: Progress
-    warn: Progress
-    which: Which
-    host_machine: str
-    resolver: UvBackend  # uv pip compile: pins and wheel lock where uv installs (see `_resolve`)
-    cache: BuildCache | None = None
-    force: bool = False  # rebuild even when the cache holds the same inputs
-
-
-def zip_name(name: str, target: Target) -> str:
-    return f"{name}-{target.slug}.zip"
 
 
 def _prepare_output_dir(output_dir: Path) -> None:
@@ -195,7 +145,7 @@ def _resolve(
             env=ctx.env,
         )
         return provenance.pip_report_resolution(report)
-    pylock = run_compile(
+    pylock = resolve_with_uv(
         request,
         uv=ctx.resolver,
         runner=ctx.runner,
@@ -298,43 +248,6 @@ def cache_inputs(
     )
 
 
-def slim_summary(report: SlimReport) -> dict[str, Any]:
-    """What slimming removed, per rule, and what strip/compile did, as plain data."""
-    strip, compiled = report.strip, report.compile
-    return {
-        "removed_files": report.files,
-        "removed_bytes": report.bytes,
-        "rules": [
-            {"rule": r.rule, "description": r.description, "files": r.files, "bytes": r.bytes}
-            for r in report.rules
-        ],
-        "strip": None
-        if strip is None
-        else {
-            "tool": strip.tool,
-            "files": len(strip.files),
-            "bytes_saved": strip.bytes_saved,
-            "skipped_reason": strip.skipped_reason,
-        },
-        "compile": None
-        if compiled is None
-        else {
-            "interpreter": compiled.interpreter,
-            "interpreter_version": compiled.version,
-            "mode": compiled.mode,
-            "files": compiled.files,
-            "bytes": compiled.bytes,
-            "reused_files": compiled.reused,
-            "compiled_files": compiled.compiled,
-            "dropped": [
-                {"package": d.package, "files": d.files, "bytes": d.bytes} for d in compiled.dropped
-            ],
-            "skipped_reason": compiled.skipped_reason,
-        },
-        "notes": list(report.notes),
-    }
-
-
 # The JSON shape of `slim_summary`, checked when a cached build's summary is shown again.
 _NONE = type(None)
 _SLIM_SHAPE: dict[str, Any] = {
@@ -375,22 +288,6 @@ def _cached_summary(details: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[s
     return slim, tuple(waived)
 
 
-def _write_beside(zip_path: Path, path: Path, text: str) -> Path:
-    """Write `path` next to the zip; if it cannot be written, the zip is removed too: a layer
-    without its manifest cannot be published, nor one without the SBOM that was asked for."""
-    try:
-        write_text_atomic(path, text)
-    except FilesystemError:
-        zip_path.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_manifest_beside(zip_path: Path, manifest: Manifest) -> Path:
-    """The manifest next to the zip (see `_write_beside`)."""
-    return _write_beside(zip_path, manifest_path_for(zip_path), manifest.to_json())
-
-
 def _sbom_generator() -> str:
     """What besides the manifest decides an SBOM's bytes: the CycloneDX library's version."""
     import cyclonedx  # the package's top only, not its (slow) model
@@ -413,7 +310,7 @@ def _with_sbom(settings: BuildSettings, built: TargetBuild, ctx: BuildContext) -
         from layerkit.sbom import sbom_json
 
         text = sbom_json(built.manifest, timestamp=zip_timestamp(ctx.env))
-    sbom_path = _write_beside(built.zip_path, sbom_path_for(built.zip_path), text)
+    sbom_path = write_companion(built.zip_path, sbom_path_for(built.zip_path), text)
     if made and cache is not None:
         try:
             cache.keep_sbom(key, text, generator)

@@ -1,8 +1,19 @@
-"""The layering STYLE.md describes, held by reading every module's imports with `ast`."""
+"""The layering of layerkit, held by reading every module's imports with `ast`.
+
+The rules: each boundary library (subprocess, boto3/botocore, typer, rich, zipfile) is imported
+only by the module(s) that own that boundary (`ALLOWED`); the modules in `PURE` import no
+boundary library, neither themselves nor through any module of ours they load, and none of our
+boundary modules (`installer`, `aws/`, `cli`, `commands/`); `errors.py` imports nothing of ours;
+and no two modules import each other, lazily or not (`build_model` is where the build's shared
+types live, so `workflow` can import `assembly` lazily without `assembly` importing it back).
+"Pure" here means exactly that: such a module may read files, it never runs a process, talks to
+AWS or drives a terminal.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -20,10 +31,25 @@ ALLOWED = {
     "rich": {"charts.py", "commands/*"},
     "zipfile": set(),  # layer zips are read only by safezip.py, which parses them itself
 }
-PURE = ["errors.py", "targets.py", "config.py", "budget.py", "manifest.py", "contents.py",
-        "provenance.py", "verify.py", "report.py", "matrix.py", "runtimehints.py",
+# Modules that import no boundary library themselves (they may use one injected, e.g. a runner).
+NO_BOUNDARY_IMPORT = ["errors.py", "targets.py", "config.py", "budget.py", "manifest.py",
+        "contents.py", "provenance.py", "verify.py", "report.py", "matrix.py", "runtimehints.py",
         "editables.py", "oldversions.py", "sdists.py", "importtest.py", "elf.py", "linkage.py",
-        "runtime_libs.py", "layerreport.py", "limits.py", "lockfiles.py"]  # fmt: skip
+        "runtime_libs.py", "layerreport.py", "pins.py", "build_model.py", "cache.py",
+        "safewrite.py", "limits.py", "lockfiles.py"]  # fmt: skip
+# Modules that reach no boundary at all: not directly, not through any module of ours they load
+# at run time (imports under `if TYPE_CHECKING:` are for mypy only and do not count).
+PURE = ["errors.py", "targets.py", "config.py", "budget.py", "manifest.py", "contents.py",
+        "provenance.py", "report.py", "matrix.py", "runtimehints.py", "editables.py", "elf.py",
+        "runtime_libs.py", "layerreport.py", "pins.py", "build_model.py", "cache.py",
+        "safewrite.py", "limits.py", "lockfiles.py"]  # fmt: skip
+# What a pure module never loads, listed by name: processes, AWS, the terminal, the network,
+# zip reading (safezip.py parses layer zips itself) and our own modules that own those boundaries.
+BOUNDARY_LIBRARIES = ("subprocess", "multiprocessing", "boto3", "botocore", "typer", "click",
+        "rich", "zipfile", "socket", "http.client", "urllib.request")  # fmt: skip
+BOUNDARY_MODULES = ("layerkit.installer", "layerkit.aws", "layerkit.cli", "layerkit.commands")
+# Import cycles still to break (each may only disappear): verify <-> linkage is the ELF split.
+KNOWN_CYCLES = [{"layerkit.linkage", "layerkit.verify"}]
 
 
 def _modules() -> list[Path]:
@@ -57,9 +83,134 @@ def test_boundary_libraries_are_imported_only_at_their_boundary(library: str) ->
     assert offenders == []
 
 
-def test_pure_modules_import_no_io_library() -> None:
-    for name in PURE:
+def test_listed_modules_import_no_boundary_library() -> None:
+    for name in NO_BOUNDARY_IMPORT:
         assert not _imports(PACKAGE / name) & set(ALLOWED), name
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@functools.cache
+def _runtime_imports(path: Path) -> frozenset[str]:
+    """Full dotted names imported by `path` at run time, lazy imports included, `if
+    TYPE_CHECKING:` blocks excluded; `from layerkit import x` counts as `layerkit.x`."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING",
+                                                                   "typing.TYPE_CHECKING")
+        for inner in ast.walk(node)
+    }  # fmt: skip
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return frozenset(names)
+
+
+def _graph() -> dict[str, set[str]]:
+    """Each layerkit module -> the layerkit modules it imports at run time."""
+    paths = {_module_name(p): p for p in _modules()}
+    return {
+        name: {i for i in _runtime_imports(path) if i in paths and i not in (name, "layerkit")}
+        for name, path in paths.items()
+    }
+
+
+def _loaded(module: str, graph: dict[str, set[str]]) -> tuple[set[str], set[str]]:
+    """(the layerkit modules `module` loads, itself included; every import name they use)."""
+    paths = {_module_name(p): p for p in _modules()}
+    seen: set[str] = set()
+    names: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        names |= _runtime_imports(paths[current])
+        todo += graph[current]
+    return seen, names
+
+
+def _is_boundary(name: str, boundaries: tuple[str, ...]) -> bool:
+    return any(name == b or name.startswith(f"{b}.") for b in boundaries)
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_reach_no_boundary_library_nor_boundary_module(name: str) -> None:
+    graph = _graph()
+    modules, names = _loaded(_module_name(PACKAGE / name), graph)
+    assert sorted(n for n in names if _is_boundary(n, BOUNDARY_LIBRARIES)) == []
+    assert sorted(m for m in modules if _is_boundary(m, BOUNDARY_MODULES)) == []
+
+
+def test_the_boundary_check_sees_a_library_loaded_through_another_module() -> None:
+    """`_loaded` follows our own modules: the installer's subprocess reaches `workflow`."""
+    _modules_loaded, names = _loaded("layerkit.workflow", _graph())
+    assert "subprocess" in names
+    assert "layerkit.installer" in _modules_loaded
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_new_import_cycles_lazy_imports_included() -> None:
+    new = [cycle for cycle in _cycles(_graph()) if cycle not in KNOWN_CYCLES]
+    assert new == []
+
+
+def test_the_build_depends_downward_on_build_model() -> None:
+    graph = _graph()
+    assert "layerkit.assembly" in graph["layerkit.workflow"]  # the lazy import, kept
+    assert "layerkit.workflow" not in graph["layerkit.assembly"]
+    assert not graph["layerkit.build_model"] & {"layerkit.workflow", "layerkit.assembly"}
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_the_report_renderers_share_layerreport_not_each_other() -> None:
+    graph = _graph()
+    assert "layerkit.htmlreport" not in graph["layerkit.charts"]
+    assert "layerkit.charts" not in graph["layerkit.htmlreport"]
+    assert "layerkit.layerreport" in graph["layerkit.charts"] & graph["layerkit.htmlreport"]
 
 
 def test_errors_imports_nothing_of_ours() -> None:
@@ -98,7 +249,7 @@ def test_lambda_limits_are_defined_once_in_limits_py() -> None:
     assert literal == []
 
 
-def _runtime_imports(path: Path) -> set[str]:
+def _runtime_top_packages(path: Path) -> set[str]:
     """Top-level packages imported outside `if TYPE_CHECKING:` blocks."""
     tree = ast.parse(path.read_text())
     skipped: set[int] = set()
@@ -125,7 +276,7 @@ def test_boto3_stubs_are_imported_for_type_checking_only() -> None:
     offenders = [
         path.relative_to(PACKAGE).as_posix()
         for path in typed
-        if any(name.startswith("mypy_boto3_") for name in _runtime_imports(path))
+        if any(name.startswith("mypy_boto3_") for name in _runtime_top_packages(path))
     ]
     assert offenders == []
 
@@ -142,10 +293,6 @@ def _layerkit_imports(path: Path) -> set[str]:
             elif node.module.startswith("layerkit."):
                 names.add(node.module)
     return names
-
-
-def _module_name(path: Path) -> str:
-    return ".".join(("layerkit", *path.relative_to(PACKAGE).with_suffix("").parts))
 
 
 # The use cases and the command line: they sit above layerkit.aws and call it, never the reverse.

@@ -18,20 +18,15 @@ from layerkit.cache import (
     CacheEntry,
     cache_dir,
     cache_key,
-    compile_command,
-    dist_info_pins,
     find_build,
     installer_cache_env,
     key_after_install,
-    lock_pins,
-    normalize_pins,
-    pins_cover,
-    run_compile,
 )
 from layerkit.config import IndexOptions
 from layerkit.errors import CompatibilityError, FilesystemError
-from layerkit.installer import CommandResult, InstallRequest, UvBackend
+from layerkit.installer import CommandResult, InstallRequest, UvBackend, resolve_with_uv
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256
+from layerkit.pins import dist_info_pins, lock_pins, normalize_pins, pins_cover
 from layerkit.targets import make_target
 
 INPUTS = BuildInputs(
@@ -210,7 +205,7 @@ PIN_LINES = [
 
 @pytest.mark.parametrize("line", PIN_LINES)
 def test_the_fast_pin_reading_agrees_with_packaging(line: str) -> None:
-    from layerkit.cache import _SIMPLE_PIN, _exact_pin, parsed_pin
+    from layerkit.pins import _SIMPLE_PIN, _exact_pin, parsed_pin
 
     assert _exact_pin(line) == parsed_pin(line)
     if line.startswith(("numpy", "Pandas", "python-dateutil", "zope")):
@@ -223,7 +218,7 @@ def test_the_fast_pin_reading_agrees_with_packaging(line: str) -> None:
 def test_canonical_name_is_packagings(name: str) -> None:
     from packaging.utils import canonicalize_name
 
-    from layerkit.cache import canonical_name
+    from layerkit.pins import canonical_name
 
     assert canonical_name(name) == canonicalize_name(name)
 
@@ -239,7 +234,7 @@ def test_pins_cover_only_when_every_installed_distribution_is_pinned(tmp_path: P
 # --- resolving with uv pip compile --------------------------------------------------------------
 
 
-def test_compile_command_resolves_for_the_target(tmp_path: Path) -> None:
+def test_resolve_command_resolves_for_the_target(tmp_path: Path) -> None:
     request = InstallRequest(
         target=make_target("3.12", "arm64"),
         dest=tmp_path / "site",
@@ -247,7 +242,7 @@ def test_compile_command_resolves_for_the_target(tmp_path: Path) -> None:
         requirements=("numpy",),
         index=IndexOptions(index_url="https://mirror.invalid/simple"),
     )
-    assert compile_command(UV, request, tmp_path / "specs.in") == [
+    assert UV.resolve_command(request, tmp_path / "specs.in") == [
         "uv", "pip", "compile",
         "--python", "/usr/bin/python3",
         "--python-version", "3.12",
@@ -273,12 +268,12 @@ class FakeRunner:
         return self.result
 
 
-def test_run_compile_passes_specs_in_a_file_and_pins_normalise(tmp_path: Path) -> None:
+def test_resolve_with_uv_passes_specs_in_a_file_and_pins_normalise(tmp_path: Path) -> None:
     runner = FakeRunner(CommandResult((), 0, COMPILED, ""))
     request = InstallRequest(
         target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("requests", "idna")
     )
-    pins = normalize_pins(run_compile(request, uv=UV, runner=runner, scratch=tmp_path))
+    pins = normalize_pins(resolve_with_uv(request, uv=UV, runner=runner, scratch=tmp_path))
     assert pins == normalize_pins(COMPILED)
     assert runner.specs == ["requests\nidna\n"]
 
@@ -290,7 +285,7 @@ def test_resolve_failure_is_classified(tmp_path: Path) -> None:
         target=make_target("3.12", "x86_64"), dest=tmp_path, requirements=("torch==9",)
     )
     with pytest.raises(CompatibilityError):
-        run_compile(request, uv=UV, runner=runner, scratch=tmp_path)
+        resolve_with_uv(request, uv=UV, runner=runner, scratch=tmp_path)
 
 
 # --- entries ------------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from layerkit.build_model import BuildContext
 from layerkit.cache import BuildCache
 from layerkit.config import load_project, resolve_build_settings
 from layerkit.installer import CommandResult, run_command
 from layerkit.targets import make_target
-from layerkit.workflow import BuildContext, build_layers
+from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
 from tests.elf_fixtures import EM_X86_64, Need, make_elf
 from tests.support import isolated_env, run_cli

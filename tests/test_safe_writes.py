@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from layerkit.archive import ArchiveMember, write_text_atomic, write_zip
+from layerkit.archive import ArchiveMember, write_zip
 from layerkit.cli import run
 from layerkit.errors import ExitCode, FilesystemError
-from layerkit.safewrite import remove_stale_partials, remove_stale_staging
+from layerkit.safewrite import remove_stale_partials, remove_stale_staging, write_text_atomic
 from tests.build_fixtures import make_project
 from tests.support import run_cli
 

@@ -25,10 +25,10 @@ from layerkit.report import human_bytes, plural, shown, shown_path
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from layerkit.build_model import BuildResult
     from layerkit.importtest import LayerTestResult
     from layerkit.inspection import InspectResult
     from layerkit.layerreport import LayerReport
-    from layerkit.workflow import BuildResult
 
 DIRECT_UPLOAD_NOTE = (
     f"over {human_bytes(DIRECT_UPLOAD_LIMIT)} zipped: publish through S3 (--bucket), not --direct"
@@ -192,12 +192,12 @@ def inspect(
     quiet: QuietOption = False,
 ) -> None:
     """Show a layer's sizes, compatibility problems and what slimming would save."""
-    from layerkit.archive import write_text_atomic
     from layerkit.config import parse_size
     from layerkit.htmlreport import files_by_distribution, render_html
     from layerkit.inspection import inspect_layer
     from layerkit.layerreport import layer_report
     from layerkit.payloads import inspect_payload
+    from layerkit.safewrite import write_text_atomic
 
     out = Output(json=json_output, quiet=quiet)
     budget_bytes = parse_size(budget) if budget else None
