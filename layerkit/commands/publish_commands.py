@@ -39,6 +39,7 @@ from layerkit.commands.build_commands import (
     SbomOption,
     StripOption,
 )
+from layerkit.commands.ci_options import EnvOption, OutputEnvOption, write_ci_outputs
 from layerkit.commands.common import (
     DryRunOption,
     JsonOption,
@@ -388,15 +389,17 @@ def publish(
     allow_downgrade: DowngradeOption = False,
     allow_overlap: OverlapOption = False,
     dry_run: DryRunOption = False,
+    env: EnvOption = None,
+    output_env: OutputEnvOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Upload layer zips and publish them as layer versions (one per region), then share/attach."""
-    from layerkit.config import load_project
+    from layerkit.config import load_project, select_env
 
     out = Output(json=json_output, quiet=quiet)
-    config = load_project(project.resolve())
+    config = select_env(load_project(project.resolve()), env)
     settings = _publish_settings(
         config,
         bucket=bucket,
@@ -425,6 +428,7 @@ def publish(
         dry_run=dry_run,
     )
     out.emit("publish", report, render_publish)
+    write_ci_outputs(report.results, output_env)
     _fail_if_any(report)
 
 
@@ -472,6 +476,8 @@ def deploy(
     allow_downgrade: DowngradeOption = False,
     allow_overlap: OverlapOption = False,
     dry_run: DryRunOption = False,
+    env: EnvOption = None,
+    output_env: OutputEnvOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -483,12 +489,12 @@ def deploy(
         build_view,
         remember_build,
     )
-    from layerkit.config import load_project, resolve_build_settings
+    from layerkit.config import load_project, resolve_build_settings, select_env
     from layerkit.naming import check_distinct, configured_builds
     from layerkit.workflow import build_layers
 
     out = Output(json=json_output, quiet=quiet)
-    config = load_project(project_dir.resolve())
+    config = select_env(load_project(project_dir.resolve()), env)
     settings = _publish_settings(
         config,
         bucket=bucket,
@@ -528,6 +534,7 @@ def deploy(
         {"build": build_view(built), "publish": report},
         lambda console, view: render_publish(console, view["publish"]),
     )
+    write_ci_outputs(report.results, output_env)
     _fail_if_any(report)
 
 
