@@ -38,3 +38,21 @@ def write_ci_outputs(results: Sequence[Published], output_env: Path | None) -> N
     from layerkit.outputs import GITHUB_OUTPUT, write_outputs
 
     write_outputs(results, github_output=os.environ.get(GITHUB_OUTPUT), env_file=output_env)
+
+
+def env_functions(given: Sequence[str] | None, *, project: Path, env: str | None) -> list[str]:
+    """The functions named on the command line, else those of `--env`'s ``functions``."""
+    from layerkit.errors import UsageError
+
+    configured: tuple[str, ...] = ()
+    if env is not None:  # read even when FUNCTION... is given: an unknown name is an error
+        from layerkit.config import load_project, select_env
+
+        configured = select_env(load_project(project.resolve()), env).publish.get("functions", ())
+    chosen = list(given or configured)
+    if not chosen:
+        raise UsageError(
+            "no function to attach to",
+            hint="give FUNCTION..., or --env NAME whose table sets functions",
+        )
+    return chosen

@@ -39,7 +39,12 @@ from layerkit.commands.build_commands import (
     SbomOption,
     StripOption,
 )
-from layerkit.commands.ci_options import EnvOption, OutputEnvOption, write_ci_outputs
+from layerkit.commands.ci_options import (
+    EnvOption,
+    OutputEnvOption,
+    env_functions,
+    write_ci_outputs,
+)
 from layerkit.commands.common import (
     DryRunOption,
     JsonOption,
@@ -539,12 +544,16 @@ def deploy(
 
 
 def attach(
-    functions: Annotated[
-        list[str], typer.Argument(metavar="FUNCTION...", help="Function names or ARNs.")
-    ],
     layer: Annotated[
         str, typer.Option("--layer", help="Layer version ARN to attach.", show_default=False)
     ],
+    functions: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FUNCTION...",
+            help="Function names or ARNs (default with --env: the environment's functions).",
+        ),
+    ] = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
     allow_downgrade: DowngradeOption = False,
@@ -559,6 +568,7 @@ def attach(
     ] = Path(),
     force: ForceManagedOption = False,
     timeout: TimeoutOption = 300.0,
+    env: EnvOption = None,
     profile: ProfileOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -570,7 +580,7 @@ def attach(
     out = Output(json=json_output, quiet=quiet)
     with _Reporter(out) as reporter:
         report = attach_layer_to_functions(
-            functions,
+            env_functions(functions, project=project, env=env),
             layer_arn=layer,
             region=region,
             clients=_factory(profile, region),
