@@ -16,6 +16,7 @@ from layerkit.outputs import (
     output_values,
 )
 from tests.aws_support import ACCOUNT, BUCKET, aws, doc, lk, make_bucket, write_layer_zip
+from tests.workflow_support import read_step_outputs
 
 
 @dataclass(frozen=True)
@@ -25,25 +26,6 @@ class _Result:
     layer_arn: str | None
     version: int | None
     code_sha256: str = "q0Jx+/abc="
-
-
-def _parse_github_output(text: str) -> dict[str, str]:
-    """GitHub's reading of the file: ``key=value`` lines and ``key<<DELIM`` blocks."""
-    values: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            key, delimiter = line.split("<<", 1)
-            body: list[str] = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                body.append(inner)
-            values[key] = "\n".join(body)
-        else:
-            key, value = line.split("=", 1)
-            values[key] = value
-    return values
 
 
 def test_one_target_in_one_region_gives_plain_keys() -> None:
@@ -77,11 +59,14 @@ def test_several_targets_and_regions_are_named_in_the_keys_and_unpublished_ones_
     assert {v.env_key for v in two_targets} >= {"LAYER_ARN_PYTHON312_ARM64"}
 
 
-def test_a_multi_line_value_uses_github_s_delimiter_form_and_the_env_file_quotes_it() -> None:
+def test_a_multi_line_value_uses_github_s_delimiter_form_and_the_env_file_quotes_it(
+    tmp_path: Path,
+) -> None:
     values = [OutputValue("plain", "a=b"), OutputValue("multi", "one\ntwo")]
     text = github_output_text(values)
     assert text.startswith("plain=a=b\nmulti<<ghadelimiter_")
-    assert _parse_github_output(text) == {"plain": "a=b", "multi": "one\ntwo"}
+    (tmp_path / "out").write_text(text)
+    assert read_step_outputs(tmp_path / "out") == {"plain": "a=b", "multi": "one\ntwo"}
     env_text = env_file_text([*values, OutputValue("spaced", "x y; rm -rf /")])
     shell = subprocess.run(
         ["sh", "-c", f'{env_text}printf "%s|%s|%s" "$PLAIN" "$MULTI" "$SPACED"'],
@@ -115,7 +100,7 @@ def test_publish_with_github_output_set_writes_the_arn_that_exists(
     )  # fmt: skip
     assert result.returncode == 0, result.output
     published = {r["target"]: r for r in doc(result)["results"]}
-    outputs = _parse_github_output(github_output.read_text())
+    outputs = read_step_outputs(github_output)
     assert outputs["before"] == "1"
     arn = outputs["layer-arn-python312-arm64"]
     assert arn == published["python3.12-arm64"]["layer_arn"]
