@@ -16,6 +16,8 @@ from layerkit.outputs import (
     output_values,
 )
 from tests.aws_support import ACCOUNT, BUCKET, aws, doc, lk, make_bucket, write_layer_zip
+from tests.build_fixtures import make_project
+from tests.support import run_cli
 from tests.workflow_support import read_step_outputs
 
 
@@ -137,3 +139,30 @@ def test_a_dry_run_writes_no_outputs(aws_env: dict[str, str], tmp_path: Path) ->
     )  # fmt: skip
     assert result.returncode == 0, result.output
     assert github_output.read_text() == ""
+
+
+def test_deploy_writes_the_same_outputs(
+    aws_env: dict[str, str], env: dict[str, str], index_url: str, tmp_path: Path
+) -> None:
+    make_bucket(aws_env)
+    project = make_project(
+        tmp_path, "purepkg==1.0\n",
+        f'name = "deps"\npython = "3.12"\narch = "arm64"\nindex-url = "{index_url}"\n'
+        f'[publish]\nbucket = "{BUCKET}"\nregions = ["eu-west-1"]\n',
+    )  # fmt: skip
+    github_output, env_file = tmp_path / "github_output", tmp_path / "layer.env"
+    deploy_env = {**env, "AWS_ENDPOINT_URL": aws_env["AWS_ENDPOINT_URL"],
+                  "GITHUB_OUTPUT": str(github_output)}  # fmt: skip
+    result = run_cli("deploy", str(project), "--output-env", str(env_file), "--json",
+                     env=deploy_env)  # fmt: skip
+    assert result.returncode == 0, result.output
+    (entry,) = doc(result)["publish"]["results"]
+    outputs = read_step_outputs(github_output)
+    assert outputs == {
+        "layer-arn": entry["layer_arn"],
+        "layer-version": "1",
+        "code-sha256": entry["code_sha256"],
+    }
+    assert env_file.read_text() == (
+        f"CODE_SHA256={entry['code_sha256']}\nLAYER_ARN={entry['layer_arn']}\nLAYER_VERSION=1\n"
+    )

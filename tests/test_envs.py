@@ -94,32 +94,32 @@ def test_staging_and_prod_publish_to_their_own_buckets_and_functions(
         found = aws(aws_env, "lambda").get_function_configuration(FunctionName=function)
         return [layer["Arn"] for layer in found.get("Layers", [])]
 
-    staging = lk(aws_env, "publish", str(zip_path), "--project", str(project), "--env", "staging",
-                 "--json")  # fmt: skip
-    assert staging.returncode == 0, staging.output
-    (entry,) = doc(staging)["results"]
-    assert entry["layer_arn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps-staging:1"
+    def publish(env_name: str) -> str:
+        result = lk(aws_env, "publish", str(zip_path), "--project", str(project), "--env",
+                    env_name, "--json")  # fmt: skip
+        assert result.returncode == 0, result.output
+        (entry,) = doc(result)["results"]
+        return str(entry["layer_arn"])
+
+    staging_arn = publish("staging")
+    assert staging_arn == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps-staging:1"
     assert keys("staging-bucket") == [f"layerkit/deps-staging/{manifest.sha256}.zip"]
-    assert layers("fn-staging") == [entry["layer_arn"]]
+    assert layers("fn-staging") == [staging_arn]
     assert layers("fn-prod-a") == layers("fn-prod-b") == []
 
-    prod = lk(aws_env, "publish", str(zip_path), "--project", str(project), "--env", "prod",
-              "--json")  # fmt: skip
-    assert prod.returncode == 0, prod.output
-    (entry,) = doc(prod)["results"]
-    assert entry["layer_arn"] == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps:1"
+    prod_arn = publish("prod")
+    assert prod_arn == f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps:1"
     assert keys("prod-bucket") == [f"layerkit/deps/{manifest.sha256}.zip"]
-    assert layers("fn-prod-a") == layers("fn-prod-b") == [entry["layer_arn"]]
-    assert layers("fn-staging") == [f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps-staging:1"]
+    assert layers("fn-prod-a") == layers("fn-prod-b") == [prod_arn]
+    assert layers("fn-staging") == [staging_arn]
     assert keys("base-bucket") == []
 
     # attach --env takes the environment's functions when none are named
-    staging_arn = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:deps-staging:1"
     attached = lk(aws_env, "attach", "--layer", staging_arn, "--project", str(project),
                   "--env", "prod", "--allow-overlap", "--json")  # fmt: skip
     assert attached.returncode == 0, attached.output
     assert [r["function"] for r in doc(attached)["results"]] == ["fn-prod-a", "fn-prod-b"]
-    assert layers("fn-prod-a") == [entry["layer_arn"], staging_arn]
+    assert layers("fn-prod-a") == [prod_arn, staging_arn]
 
     unknown = lk(aws_env, "publish", str(zip_path), "--project", str(project), "--env", "qa")
     assert unknown.returncode == 2
