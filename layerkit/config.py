@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -187,6 +187,9 @@ PUBLISH_OPTIONS: tuple[OptionSpec, ...] = (
 )
 
 PUBLISH_TABLE = "publish"
+# [tool.layerkit.env.<name>]: per-environment publishing keys, laid over [tool.layerkit.publish]
+# by `--env NAME` (precedence: flags, then the environment's table, then the publish table).
+ENV_TABLE = "env"
 _SPECS_BY_TABLE: dict[str, tuple[OptionSpec, ...]] = {
     "": BUILD_OPTIONS,
     PUBLISH_TABLE: PUBLISH_OPTIONS,
@@ -266,6 +269,7 @@ class ProjectConfig:
     publish: Mapping[str, Any] = field(default_factory=dict)
     project_name: str | None = None
     project_dependencies: tuple[str, ...] = ()
+    envs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 _SIZE_UNITS = {
@@ -379,14 +383,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return document
 
 
-def _split_tables(table: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    build_part = {k: v for k, v in table.items() if k != PUBLISH_TABLE}
+def _split_tables(
+    table: Mapping[str, Any], where: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """The build keys, the publish table and the environments' tables, each validated."""
+    build_part = {k: v for k, v in table.items() if k not in (PUBLISH_TABLE, ENV_TABLE)}
     publish_part = table.get(PUBLISH_TABLE, {})
     if not isinstance(publish_part, dict):
         raise ConfigError(f"{where}: '{PUBLISH_TABLE}' must be a table")
+    env_part = table.get(ENV_TABLE, {})
+    if not isinstance(env_part, dict) or not all(isinstance(t, dict) for t in env_part.values()):
+        raise ConfigError(
+            f"{where}: '{ENV_TABLE}' must hold one table per environment",
+            hint=f"write [tool.layerkit.{ENV_TABLE}.staging] with bucket, regions, functions, ...",
+        )
     return (
         validate_table(build_part, BUILD_OPTIONS, where),
         validate_table(publish_part, PUBLISH_OPTIONS, f"{where}.{PUBLISH_TABLE}"),
+        {
+            name: validate_table(env_table, PUBLISH_OPTIONS, f"{where}.{ENV_TABLE}.{name}")
+            for name, env_table in env_part.items()
+        },
     )
 
 
@@ -434,15 +451,31 @@ def load_project(project_dir: Path) -> ProjectConfig:
         where = f"{shown_path(pyproject_path)} [tool.layerkit]"
     else:
         where = shown_path(project_dir)
-    build, publish = _split_tables(table, where)
+    build, publish, envs = _split_tables(table, where)
     return ProjectConfig(
         project_dir=project_dir,
         source=source,
         build=build,
         publish=publish,
+        envs=envs,
         project_name=name if isinstance(name, str) else None,
         project_dependencies=tuple(dependencies),
     )
+
+
+def select_env(config: ProjectConfig, name: str | None) -> ProjectConfig:
+    """`config` with ``[tool.layerkit.env.NAME]`` laid over its publish table (flags, merged
+    later by `resolve_publish_settings`, still win). An unknown name is a usage error."""
+    if name is None:
+        return config
+    if name not in config.envs:
+        known = ", ".join(sorted(config.envs)) or "none"
+        raise UsageError(
+            f"unknown environment {name!r} (known: {known})",
+            hint=f"choose one of them, or define [tool.layerkit.{ENV_TABLE}.{name}] in "
+            f"pyproject.toml ([{ENV_TABLE}.{name}] in layerkit.toml)",
+        )
+    return replace(config, publish={**config.publish, **config.envs[name]})
 
 
 def _looks_like_path(spec: str) -> bool:

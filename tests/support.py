@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Variables that would let this machine's (or a developer's) configuration leak into a test.
-_LEAKY_PREFIXES = ("PIP_", "UV_", "AWS_", "LAYERKIT_", "SOURCE_DATE_EPOCH", "PYTHONPATH")
+_LEAKY_PREFIXES = (
+    "PIP_", "UV_", "AWS_", "LAYERKIT_", "SOURCE_DATE_EPOCH", "PYTHONPATH",
+    "GITHUB_OUTPUT",  # a test run inside GitHub Actions must not write the job's outputs
+)  # fmt: skip
 
 
 def isolated_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -28,6 +28,8 @@ from tests.support import REPO_ROOT, isolated_env, run_cli
 from tests.wheels import make_wheel, serve_index
 from tests.workflow_support import WORKFLOW, load_workflow
 
+ACTION = ".github/actions/layerkit/action.yml"  # the repository's action.yml
+
 PROJECT_TEMPLATES = ("minimal", "data", "arm64")
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "github-workflow.json").read_text())
 
@@ -173,7 +175,7 @@ def test_cli_init_then_refuses_a_second_time(
     dest = tmp_path / "proj"
     assert run(["init", str(dest), "--template", "minimal"]) == ExitCode.OK
     out = capsys.readouterr().out
-    assert f"wrote 5 files of template minimal into {dest}" in out
+    assert f"wrote 6 files of template minimal into {dest}" in out
     assert "  .github/workflows/layerkit.yml" in out and "layerkit build" in out
     assert run(["init", str(dest), "--template", "minimal"]) == ExitCode.USAGE
     err = capsys.readouterr().err
@@ -185,7 +187,7 @@ def test_cli_init_json_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert run(["init", str(tmp_path), "-t", "github-actions", "--json"]) == ExitCode.OK
     document = json.loads(capsys.readouterr().out)
     assert document["schema"] == "layerkit/init" and document["template"] == "github-actions"
-    assert document["written"] == [WORKFLOW] and document["overwritten"] == []
+    assert document["written"] == [ACTION, WORKFLOW] and document["overwritten"] == []
     assert run(["init", "--list", "--json"]) == ExitCode.OK
     listing = json.loads(capsys.readouterr().out)
     assert [t["name"] for t in listing["templates"]] == [
@@ -235,6 +237,13 @@ def _workflow(tmp_path: Path, template: str = "minimal") -> dict[str, Any]:
     return load_workflow(files[WORKFLOW])
 
 
+def _action(tmp_path: Path) -> dict[str, Any]:
+    """The composite action the template writes beside the workflow (its `runs` as a job)."""
+    files = {f.path: f.text for f in scaffold.render_template("minimal", tmp_path / "a")}
+    runs: dict[str, Any] = load_workflow(files[ACTION])["runs"]
+    return runs
+
+
 @pytest.mark.parametrize("template", [*PROJECT_TEMPLATES, "github-actions"])
 def test_workflow_is_valid_against_the_github_workflow_schema(
     template: str, tmp_path: Path
@@ -255,13 +264,13 @@ def test_workflow_builds_each_target_in_a_parallel_job(tmp_path: Path) -> None:
     build = workflow["jobs"]["build"]
     assert build["needs"] == "targets"  # the matrix is the targets job's output
     assert build["strategy"]["fail-fast"] is False
-    run_text = _run_text(build)
-    assert '--python "$TARGET_PYTHON" --arch "$TARGET_ARCH"' in run_text
-    assert build["steps"][-3]["env"] == {
-        "TARGET_PYTHON": "${{ matrix.python }}",
-        "TARGET_ARCH": "${{ matrix.arch }}",
-    }
-    assert 'SOURCE_DATE_EPOCH="$(git log -1 --format=%ct)"' in run_text
+    (use,) = [s for s in _steps(build) if s.get("uses") == "./.github/actions/layerkit"]
+    assert use["with"]["targets"] == "${{ matrix.slug }}"  # one target per job
+    run_text = _run_text(_action(tmp_path))
+    assert 'layerkit build "$PROJECT_DIR" --python "${python#python}" --arch "${target#*-}"' in (
+        run_text
+    )
+    assert 'SOURCE_DATE_EPOCH="$(git -C "$PROJECT_DIR" log -1 --format=%ct)"' in run_text
     assert "layerkit targets . --json" in _run_text(workflow["jobs"]["targets"])
 
 
@@ -289,19 +298,19 @@ def test_workflow_publishes_from_main_only_with_oidc_and_no_stored_keys(tmp_path
 
 
 def test_workflow_uploads_layer_manifest_and_size_report(tmp_path: Path) -> None:
-    workflow = _workflow(tmp_path)
-    build = workflow["jobs"]["build"]
+    workflow, action = _workflow(tmp_path), _action(tmp_path)
     uploads = {
-        s["with"]["name"]: s["with"]["path"] for s in _uses(build, "actions/upload-artifact")
+        s["with"]["name"]: s["with"]["path"] for s in _uses(action, "actions/upload-artifact")
     }
     assert uploads == {
-        "layer-python${{ matrix.python }}-${{ matrix.arch }}": "dist/",
-        "size-report-python${{ matrix.python }}-${{ matrix.arch }}": "reports/",
+        "layer-${{ steps.label.outputs.name }}": "${{ steps.build.outputs.dist }}",
+        "size-report-${{ steps.label.outputs.name }}": "${{ steps.build.outputs.reports }}",
+        "publish-report-${{ steps.label.outputs.name }}": "${{ runner.temp }}/layerkit-publish/",
     }
-    run_text = _run_text(build)
-    assert "--output dist --sbom" in run_text  # zip, manifest and SBOM land in dist/
-    assert '--json > "reports/size-report-' in run_text
-    assert '--html "reports/' in run_text
+    run_text = _run_text(action)
+    assert '--output "$DIST" --sbom' in run_text  # zip, manifest and SBOM land in dist
+    assert '--json > "$REPORTS/build-$target.json"' in run_text
+    assert '--html "$REPORTS/' in run_text
     (download,) = _uses(workflow["jobs"]["publish"], "actions/download-artifact")
     assert download["with"] == {"pattern": "layer-*", "path": "dist", "merge-multiple": True}
 

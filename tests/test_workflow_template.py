@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 
 from layerkit import __version__, scaffold
@@ -25,6 +26,7 @@ from tests.wheels import make_wheel, serve_index
 from tests.workflow_support import SCRIPTS, WORKFLOW, load_workflow, run_step
 
 TEMPLATES = [t.name for t in scaffold.list_templates()]
+ACTION = ".github/actions/layerkit/action.yml"  # the repository's action.yml (tests/test_action.py)
 
 # Every action the template uses, at the commit its release tag names in the action's own
 # repository, checked on 2026-11-30 in a clone of each (`git rev-parse vX.Y.Z^{commit}`; the major
@@ -85,18 +87,31 @@ def _at_release_tags(text: str) -> str:
     return re.sub(r"@[0-9a-f]{40} # (v\d+)\.\d+\.\d+", r"@\1", text)
 
 
+def _write_repository(generated: dict[str, str], root: Path) -> list[Path]:
+    """The files in a git repository: actionlint reads a local action's metadata (its inputs)
+    only inside one; return the workflows."""
+    subprocess.run(["git", "init", "-q", str(root)], check=True, timeout=60)
+    for path, text in generated.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return [root / path for path in generated if path.startswith(".github/workflows/")]
+
+
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_every_generated_workflow_passes_actionlint(template: str, tmp_path: Path) -> None:
     generated = _generated(template, tmp_path / "p")
-    # Every YAML file a template writes under .github/ is a workflow linted here; a composite
-    # action (.github/actions/*/action.yml) would need its own lint before it may be added.
-    assert generated and all(p.startswith(".github/workflows/") for p in generated), generated
-    written = []
-    for path, text in generated.items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text(text)
-        written.append(tmp_path / path)
-    _assert_lints_clean(*written)
+    # Every YAML file a template writes under .github/ is a workflow linted here, or the composite
+    # action (tests/test_action.py validates its metadata and shellchecks its scripts).
+    assert sorted(generated) == [ACTION, WORKFLOW], generated
+    _assert_lints_clean(*_write_repository(generated, tmp_path))
+
+
+def test_actionlint_checks_the_inputs_given_to_the_local_action(tmp_path: Path) -> None:
+    generated = _generated("github-actions", tmp_path / "p")
+    generated[WORKFLOW] = generated[WORKFLOW].replace("targets: ${{ matrix.slug }}", "target: x")
+    result = _actionlint(*_write_repository(generated, tmp_path))
+    assert result.returncode == 1
+    assert 'input "target" is not defined in action "layerkit"' in result.stdout
 
 
 def test_workflow_passes_actionlint_with_each_action_at_its_release_tag(tmp_path: Path) -> None:
@@ -119,10 +134,11 @@ def test_actionlint_reports_the_node20_actions_of_the_old_template(tmp_path: Pat
     result = _actionlint(workflow)
     assert result.returncode == 1
     deprecated = re.findall(r'runtime "node20" is deprecated.*?action "([^"]+)"', result.stdout)
+    in_workflow = [a for a in PINNED if a != "actions/cache"]  # the action caches, not the jobs
     assert sorted(set(deprecated)) == sorted(
-        f"{action}@{old.get(action, 'v4')}" for action in PINNED
+        f"{action}@{old.get(action, 'v4')}" for action in in_workflow
     )
-    assert len(deprecated) == 12  # every `uses:` line: 3 jobs check out and set up Python
+    assert len(deprecated) == 9  # every pinned `uses:` line: 3 jobs check out and set up Python
 
 
 def test_actionlint_reports_a_mistake_in_a_run_script_and_in_an_expression(
@@ -147,12 +163,15 @@ def test_actionlint_reports_a_mistake_in_a_run_script_and_in_an_expression(
 def test_every_action_is_pinned_by_commit_sha_with_its_release_in_a_comment(
     tmp_path: Path,
 ) -> None:
-    text = _workflow_text("github-actions", tmp_path / "p")
-    uses = _USES_RE.findall(text)
+    generated = _generated("github-actions", tmp_path / "p")
+    text = generated[WORKFLOW]
     steps = [s for job in load_workflow(text)["jobs"].values() for s in job["steps"]]
-    assert len(uses) == len([s for s in steps if "uses" in s]) == 12
+    assert len(_USES_RE.findall(text)) == len([s for s in steps if "uses" in s]) == 10
+    # the local composite action (pinned by being a file of the repository) and what it uses
+    remote = [u for u in _USES_RE.findall(text + generated[ACTION]) if not u[0].startswith("./")]
+    assert len(remote) == 13
     seen: dict[str, tuple[str, str]] = {}
-    for reference, comment in uses:
+    for reference, comment in remote:
         pinned, release = _PINNED_RE.match(reference), _COMMENT_RE.match(comment)
         assert pinned and release, f"uses: {reference}{comment}"
         seen[pinned.group(1)] = (pinned.group(2), release.group(1))
@@ -225,7 +244,7 @@ def test_workflow_alone_follows_an_existing_layerkit_toml(tmp_path: Path) -> Non
     project = tmp_path / "existing"
     project.mkdir()
     (project / "layerkit.toml").write_text('python = ["3.12", "3.11"]\narch = "x86_64"\n')
-    assert scaffold.init_project(project, "github-actions").written == (WORKFLOW,)
+    assert scaffold.init_project(project, "github-actions").written == (ACTION, WORKFLOW)
     workflow = (project / WORKFLOW).read_text()
     assert _pairs(_ci_matrix(workflow, project)) == [("3.11", "x86_64"), ("3.12", "x86_64")]
     (project / "layerkit.toml").unlink()  # no configuration: layerkit's defaults
@@ -297,14 +316,21 @@ def _install_steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
 def test_every_job_that_runs_layerkit_installs_layerkit_spec_first(tmp_path: Path) -> None:
     workflow = load_workflow(_workflow_text("github-actions", tmp_path / "p"))
     assert workflow["env"] == {"LAYERKIT_SPEC": f"layerkit=={__version__}"}
-    for name, job in workflow["jobs"].items():
+    action = yaml.safe_load(_generated("github-actions", tmp_path / "p")[ACTION])
+    for name, job in [*workflow["jobs"].items(), ("the action", action["runs"])]:
         runs = [str(step.get("run", "")) for step in job["steps"]]
+        if name == "build":  # it runs layerkit through the action, with this LAYERKIT_SPEC
+            (use,) = [s for s in job["steps"] if s.get("uses", "").startswith("./")]
+            assert use["with"]["layerkit-spec"] == "${{ env.LAYERKIT_SPEC }}"
+            assert not any(re.search(r"(?:^\s*|\$\()layerkit ", text, re.M) for text in runs)
+            continue
         first_use = next(
             i for i, text in enumerate(runs) if re.search(r"(?:^\s*|\$\()layerkit ", text, re.M)
         )
-        install = runs.index('python -m pip install "$LAYERKIT_SPEC"')
+        install = next(i for i, text in enumerate(runs) if 'pip install "$LAYERKIT_SPEC"' in text)
         assert install < first_use, name
-    assert len(_install_steps(workflow)) == len(workflow["jobs"])  # and nothing else is installed
+    # and nothing else is installed: one install in each job that runs layerkit itself
+    assert len(_install_steps(workflow)) == len(workflow["jobs"]) - 1
 
 
 def test_the_documented_layerkit_spec_examples_are_valid_pip_arguments(tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import os
 import sys
 import threading
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from rich.status import Status
 
     from layerkit.importtest import LayerTestResult
+    from layerkit.outputs import Published
 
 # A stage that has run this long gets a spinner (on a terminal): shorter ones are just a line.
 SPINNER_AFTER = 1.0
@@ -527,3 +529,49 @@ def render_layer_test(console: Console, result: LayerTestResult) -> None:
     console.print(f"import test: {'passed' if not failed else f'{failed} failed'}", markup=False)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
+
+
+# --- fitting into CI and deployment environments: --env NAME and --output-env FILE ----------
+EnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        metavar="NAME",
+        help="Use [tool.layerkit.env.NAME] (bucket, regions, functions, layer-name, ...) over "
+        "[tool.layerkit.publish]; flags still win.",
+    ),
+]
+OutputEnvOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output-env",
+        metavar="FILE",
+        help="Write LAYER_ARN, LAYER_VERSION and CODE_SHA256 (per target/region when several) "
+        "as KEY=value lines; GITHUB_OUTPUT, when set, gets them too.",
+    ),
+]
+
+
+def write_ci_outputs(results: Sequence[Published], output_env: Path | None) -> None:
+    """Hand what was published to the next CI step: GITHUB_OUTPUT (when set) and --output-env."""
+    from layerkit.outputs import GITHUB_OUTPUT, write_outputs
+
+    write_outputs(results, github_output=os.environ.get(GITHUB_OUTPUT), env_file=output_env)
+
+
+def env_functions(given: Sequence[str] | None, *, project: Path, env: str | None) -> list[str]:
+    """The functions named on the command line, else those of `--env`'s ``functions``."""
+    from layerkit.errors import UsageError
+
+    configured: tuple[str, ...] = ()
+    if env is not None:  # read even when FUNCTION... is given: an unknown name is an error
+        from layerkit.config import load_project, select_env
+
+        configured = select_env(load_project(project.resolve()), env).publish.get("functions", ())
+    chosen = list(given or configured)
+    if not chosen:
+        raise UsageError(
+            "no function to attach to",
+            hint="give FUNCTION..., or --env NAME whose table sets functions",
+        )
+    return chosen

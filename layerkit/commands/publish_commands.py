@@ -18,17 +18,21 @@ import typer
 from layerkit.commands.common import (
     BuildKeys,
     DryRunOption,
+    EnvOption,
     ForceManagedOption,
     JsonOption,
     Output,
+    OutputEnvOption,
     Printing,
     ProfileOption,
     ProjectDirArgument,
     QuietOption,
     RegionOption,
     build_overrides,
+    env_functions,
     examples,
     takes_flag_groups,
+    write_ci_outputs,
 )
 from layerkit.errors import AwsError, UsageError
 
@@ -179,6 +183,8 @@ class PublishFlags(Printing):
     allow_downgrade: DowngradeOption = False
     allow_overlap: OverlapOption = False
     dry_run: DryRunOption = False
+    env: EnvOption = None
+    output_env: OutputEnvOption = None
     profile: ProfileOption = None
     json_output: JsonOption = False
     quiet: QuietOption = False
@@ -371,15 +377,16 @@ def publish(
     flags: PublishFlags,
 ) -> None:
     """Upload layer zips and publish them as layer versions (one per region), then share/attach."""
-    from layerkit.config import load_project
+    from layerkit.config import load_project, select_env
 
     out = flags.output()
-    config = load_project(project.resolve())
+    config = select_env(load_project(project.resolve()), flags.env)
     settings = _publish_settings(config, flags)
     if not zips:
         zips = _last_build(out, config, output, allow_stale=allow_stale)
     report = _run_publish(out, zips, settings, config=config, flags=flags)
     out.emit("publish", report, render_publish)
+    write_ci_outputs(report.results, flags.output_env)
     _fail_if_any(report)
 
 
@@ -391,14 +398,14 @@ def deploy(
     flags: PublishFlags,
 ) -> None:
     """Build, publish and attach in one step, all configured by [tool.layerkit]."""
-    from layerkit.config import load_project, resolve_build_settings
+    from layerkit.config import load_project, resolve_build_settings, select_env
     from layerkit.naming import check_distinct, configured_builds
     from layerkit.payloads import DeployPayload, build_payload
     from layerkit.wiring import build_context, remember_build
     from layerkit.workflow import build_layers
 
     out = flags.output()
-    config = load_project(project_dir.resolve())
+    config = select_env(load_project(project_dir.resolve()), flags.env)
     settings = _publish_settings(config, flags)
     build_settings = resolve_build_settings(config, build_overrides(keys))
     # A layer name that two targets share is refused before the build, not after it.
@@ -414,6 +421,7 @@ def deploy(
         DeployPayload(build_payload(built), report),
         lambda console, payload: render_publish(console, payload.publish),
     )
+    write_ci_outputs(report.results, flags.output_env)
     _fail_if_any(report)
 
 
@@ -459,10 +467,16 @@ FunctionsArgument = Annotated[
 
 @takes_flag_groups
 def attach(
-    functions: FunctionsArgument,
     layer: Annotated[
         str, typer.Option("--layer", help="Layer version ARN to attach.", show_default=False)
     ],
+    functions: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FUNCTION...",
+            help="Function names or ARNs (default with --env: the environment's functions).",
+        ),
+    ] = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
     allow_downgrade: DowngradeOption = False,
@@ -475,6 +489,7 @@ def attach(
             help="Project whose built manifests say what a layer ships (overlap check).",
         ),
     ] = Path(),
+    env: EnvOption = None,
     *,
     flags: FunctionUpdate,
 ) -> None:
@@ -489,7 +504,8 @@ def attach(
         allow_overlap=allow_overlap,
         known=_known_manifests(project),
     )
-    report = _update_functions(out, functions, attach_to, flags, region=region, dry_run=dry_run)
+    targets = env_functions(functions, project=project, env=env)
+    report = _update_functions(out, targets, attach_to, flags, region=region, dry_run=dry_run)
     out.emit("attach", report, render_attach)
     _fail_for(report.failures, "attaching")
 
