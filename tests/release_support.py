@@ -156,7 +156,14 @@ def fake_time() -> FakeTime:
     return FakeTime()
 
 
-class RecordingClient:
+if TYPE_CHECKING:
+    # The wrapper forwards every operation to a real Lambda client, so it is one to the type checker.
+    _LambdaClientShape = LambdaClient
+else:
+    _LambdaClientShape = object
+
+
+class RecordingClient(_LambdaClientShape):
     """Wraps a real client: records calls, and can make a named operation fail."""
 
     def __init__(self, inner: Any) -> None:

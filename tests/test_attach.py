@@ -36,6 +36,7 @@ from tests.support import run_cli
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationResponseTypeDef
 
     # A Lambda client and the botocore Stubber that answers its calls.
     Stubbed = tuple[LambdaClient, Stubber]
@@ -118,7 +119,7 @@ def info(
     )
 
 
-def config(**overrides: Any) -> dict[str, Any]:
+def config(**overrides: Any) -> FunctionConfigurationResponseTypeDef:
     base: dict[str, Any] = {
         "FunctionName": "fn",
         "Runtime": "python3.12",
@@ -130,7 +131,7 @@ def config(**overrides: Any) -> dict[str, Any]:
         "State": "Active",
     }
     base.update(overrides)
-    return base
+    return cast("FunctionConfigurationResponseTypeDef", base)
 
 
 def test_the_layer_must_fit_the_function_architecture() -> None:

@@ -138,14 +138,14 @@ def test_layerkit_code_digest_follows_every_code_and_data_file(tmp_path: Path) -
     copy = tmp_path / "layerkit"
     shutil.copytree(Path(layerkit.__file__).parent, copy)
     before = layerkit_code_digest(copy)
-    assert before == layerkit_code_digest.__wrapped__(copy)  # type: ignore[attr-defined]
+    assert before == layerkit_code_digest.__wrapped__(copy)
     assert layerkit_code_digest(Path(layerkit.__file__).parent) == before
     (copy / "__pycache__").mkdir(exist_ok=True)
     (copy / "__pycache__" / "extra.cpython-312.pyc").write_bytes(b"not code we ship")
-    assert layerkit_code_digest.__wrapped__(copy) == before  # type: ignore[attr-defined]
+    assert layerkit_code_digest.__wrapped__(copy) == before
     archive = copy / "archive.py"
     archive.write_text(archive.read_text() + "# a fix that changes a zip's bytes\n")
-    assert layerkit_code_digest.__wrapped__(copy) != before  # type: ignore[attr-defined]
+    assert layerkit_code_digest.__wrapped__(copy) != before
 
 
 def test_resolved_pins_change_the_key() -> None:

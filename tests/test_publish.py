@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import botocore.endpoint
@@ -36,6 +36,10 @@ from tests.aws_support import (
 )
 from tests.faultproxy import FaultProxy
 from tests.support import run_cli
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
 
 
 def test_publish_shows_up_in_the_aws_cli_and_a_second_publish_changes_nothing(
@@ -140,7 +144,7 @@ def test_a_lost_response_is_not_published_twice(aws_env: dict[str, str], tmp_pat
         description="d",
     )
     with pytest.raises(AwsError, match="could not reach AWS"):
-        layers.publish(LosesTheAnswer(), request)
+        layers.publish(cast("LambdaClient", LosesTheAnswer()), request)
     retried = layers.publish(real, request)
     assert retried.outcome == "unchanged"
     assert retried.version.version == 1
@@ -347,7 +351,7 @@ def test_an_interrupted_multipart_upload_leaves_no_orphan_and_a_rerun_completes(
         "multipart_threshold": s3.MIN_PART_BYTES,
     }
     with pytest.raises(AwsError, match="UploadPart"):
-        s3.ensure_uploaded(DropsPartTwo(), **options)
+        s3.ensure_uploaded(cast("S3Client", DropsPartTwo()), **options)
     assert real.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     result = s3.ensure_uploaded(real, **options)
     assert (result.outcome, result.parts) == ("uploaded", 3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -14,6 +14,8 @@ from layerkit.errors import AwsError, LambdaRuleError, UsageError
 from layerkit.release_plan import AliasState
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda.type_defs import FunctionConfigurationTypeDef
+
     from tests.release_support import LambdaWorld
 
 
@@ -98,7 +100,13 @@ def test_unchanged_since_compares_what_a_version_pins(change: dict[str, Any], sa
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []},
     }
-    assert rp.unchanged_since(base, {**base, **change}) is same
+    assert (
+        rp.unchanged_since(
+            cast("FunctionConfigurationTypeDef", base),
+            cast("FunctionConfigurationTypeDef", {**base, **change}),
+        )
+        is same
+    )
 
 
 def _stubbed() -> tuple[Any, Stubber]:
