@@ -41,10 +41,6 @@ from tests.aws_support import (
 from tests.faultproxy import FaultProxy
 from tests.support import run_cli
 
-if TYPE_CHECKING:
-    from mypy_boto3_lambda import LambdaClient
-    from mypy_boto3_s3 import S3Client
-
 
 def test_publish_shows_up_in_the_aws_cli_and_a_second_publish_changes_nothing(
     aws_env: dict[str, str], tmp_path: Path
