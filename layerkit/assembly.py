@@ -32,6 +32,7 @@ from layerkit.errors import LayerkitError
 from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
 from layerkit.interpreter import Discovery
 from layerkit.manifest import DistributionInfo, Manifest, code_sha256, manifest_path_for
+from layerkit.members import MemberStore
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes
 from layerkit.slim import BytecodeRequest, slim_tree
@@ -256,6 +257,7 @@ def assemble(
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
         stale=(manifest_path_for(zip_path),),
+        store=MemberStore(ctx.cache.root / "members") if ctx.cache is not None else None,
     )
     manifest = _manifest(
         settings,

@@ -521,3 +521,35 @@ def test_requirement_location_from_pip_and_uv_output(tmp_path: Path) -> None:
     missing = "error: Couldn't parse requirement in `/nowhere/x.txt` at position 1\n"
     assert requirement_location(missing) is None
     assert requirement_location("error: something else\n") is None
+
+
+def _pack_records(pack: Path) -> int:
+    """How many chunks a member-store pack holds (its trailer's count)."""
+    trailer = pack.read_bytes()[-20:]
+    assert trailer[:8] == b"LKMEMB01"
+    return int.from_bytes(trailer[16:20], "little")
+
+
+def test_a_rebuild_compresses_only_the_changed_dependency_and_writes_the_same_bytes(
+    tmp_path: Path, index_url: str, cached: tuple[Path, dict[str, str]], env: dict[str, str]
+) -> None:
+    cache, cached_env = cached
+    project = make_project(tmp_path, "purepkg\nnatpkg\n", 'python = "3.12"\n')
+    cold = _build_json(project, tmp_path / "o", index_url, cached_env)
+    packs = sorted((cache / "members").glob("*/*.pack"))
+    assert len(packs) == 1
+    # --force zips again: every member comes from the store, no new pack, the same bytes
+    warm = _build_json(project, tmp_path / "o", index_url, cached_env, "--force")
+    assert warm["cached"] is False and warm["sha256"] == cold["sha256"]
+    assert sorted((cache / "members").glob("*/*.pack")) == packs
+    # one more dependency: only its files are compressed, and the zip is the one a build with
+    # empty caches writes
+    (project / "requirements.txt").write_text("purepkg\nnatpkg\nfatpkg\n")
+    changed = _build_json(project, tmp_path / "o", index_url, cached_env)
+    (new_pack,) = set((cache / "members").glob("*/*.pack")) - set(packs)
+    with zipfile.ZipFile(changed["zip"]) as layer:
+        fatpkg_files = [n for n in layer.namelist() if "fatpkg" in n and not n.endswith("/")]
+    assert 0 < _pack_records(new_pack) <= len(fatpkg_files) < _pack_records(packs[0])
+    scratch_env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "scratch-cache")}
+    scratch = _build_json(project, tmp_path / "o2", index_url, scratch_env)
+    assert changed["sha256"] == scratch["sha256"] != cold["sha256"]
