@@ -553,3 +553,45 @@ def test_a_rebuild_compresses_only_the_changed_dependency_and_writes_the_same_by
     scratch_env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "scratch-cache")}
     scratch = _build_json(project, tmp_path / "o2", index_url, scratch_env)
     assert changed["sha256"] == scratch["sha256"] != cold["sha256"]
+
+
+def test_targets_built_at_once_give_the_bytes_and_report_of_one_after_another(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = make_project(tmp_path, "purepkg\nnatpkg\n")
+    reports: dict[str, str] = {}
+    outputs: dict[str, dict[str, bytes]] = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"o{jobs}"
+        result = run_cli(
+            "build", str(project), "--python", "3.12", "--arch", "x86_64", "--arch", "arm64",
+            "--no-compile", "-o", str(out), "--index-url", index_url,
+            "--jobs", jobs, env={**env, "LAYERKIT_CACHE_DIR": str(tmp_path / f"cache-{jobs}")},
+        )  # fmt: skip
+        assert result.returncode == 0, result.output
+        reports[jobs] = result.stdout.replace(str(out), "OUT")
+        outputs[jobs] = {p.name: p.read_bytes() for p in out.iterdir() if not p.is_dir()}
+        installing = [line for line in result.stderr.splitlines() if "installing with" in line]
+        assert len(installing) == 2
+        assert all(line.startswith("python3.12-") for line in installing)  # names its target
+    built = [line.split()[1] for line in reports["2"].splitlines() if line.startswith("built ")]
+    assert built == [
+        "OUT/proj-python3.12-arm64.zip",
+        "OUT/proj-python3.12-x86_64.zip",
+    ]  # matrix order
+    assert reports["2"] == reports["1"]  # the same report, in the same order
+    assert len(outputs["1"]) >= 4 and outputs["2"] == outputs["1"]  # zips and manifests
+
+
+def test_a_failing_target_among_several_is_named(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = make_project(tmp_path, "natpkg\n")
+    result = run_cli(
+        "build", str(project), "--python", "3.12", "--python", "3.13", "--no-compile",
+        "-o", str(tmp_path / "o"), "--index-url", index_url, "--jobs", "2",
+        env={**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert result.returncode == 4, result.output
+    assert "error: python3.13-x86_64: " in result.stderr
+    assert "error: python3.12" not in result.stderr
