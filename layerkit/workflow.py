@@ -3,6 +3,7 @@
 `build_layers` turns validated `BuildSettings` into one zip + manifest per target. It never writes a
 half-finished artifact: everything happens in a private staging directory, the zip and manifest are
 renamed into the output directory only when complete, and a failure for one target stops the build.
+Targets are built a few at once (`layerkit.targetpool`), their results kept in the targets' order.
 Each target is first looked up in the build cache; only one the cache cannot serve is built from
 scratch by `layerkit.assembly`, which is imported then and not before (see its docstring).
 """
