@@ -489,7 +489,7 @@ def register(app: typer.Typer) -> None:
         "build",
         epilog=examples(
             "layerkit build examples/requests-layer",
-            "layerkit build . -r requirements.txt --python 3.12 --arch x86_64 --arch arm64 --jobs 2",
+            "layerkit build . -r requirements.txt --arch x86_64 --arch arm64 --jobs 2",
             "layerkit build . --python 3.11 --python 3.12 --test --json",
         ),
     )(build)
