@@ -7,10 +7,11 @@ Workloads (target python3.12 x86_64 unless said; the same clean pip/uv configura
 interleaving and peak-RSS measure as bench/run.py, whose helpers this script uses):
 
   many    the distributions that bench/many-distributions.in resolves to (boto3, flask, httpx,
-          rich... ~84 mostly pure-Python distributions), from a lock made by `uv pip compile`:
-          the AWS recipe (`pip install --platform ... -r lock` + `zip -r`) vs `layerkit build -r
-          lock`, cold (empty installer caches) and warm (layerkit --force, so its build cache
-          is bypassed; its bytecode and member stores are warm)
+          rich... 84 mostly pure-Python distributions), from a lock made by `uv pip compile`:
+          the AWS recipe (`pip install --platform ... NAMES` + `zip -r`: it cannot take the lock,
+          see below) vs `layerkit build -r lock`, cold (empty installer caches) and warm
+          (layerkit --force, so its build cache is bypassed; its bytecode and member stores
+          are warm)
   matrix  numpy + pandas: layerkit warm (--force) for one target, then for 4 targets
           (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (2 on 2 cores) and --jobs 4
           (peak RSS with 4 targets in flight); --no-compile on every side, so the targets'
@@ -20,7 +21,8 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           six==1.17.0 is built (a cache miss: install, slim, verify, zip; only six's files are
           compressed). Against it, the full warm build of the bumped lock (--force) with the
           member store removed first (cold) and again with it warm, and the recipe's warm build
-          of the same lock (pip's cache warm)
+          of numpy pandas pyarrow (pip's cache warm; like bench/run.py's, it resolves the names
+          itself: pip's manylinux2014 tags cannot install the lock's newest releases)
 
 Every figure line carries the load average when it was measured: on a shared machine the ratios
 between interleaved runs mean more than the times. Timing is asserted nowhere.
@@ -116,8 +118,10 @@ def many(figures: Figures, work: Path, interpreter: str | None) -> None:
     project = work / "project"
     project.mkdir()
     for phase in ("cold", "warm"):
-        install, zipped, _ = pip_recipe(["-r", str(lock)], work / f"aws-{phase}", python="3.12",
-                                        env=pip_env)  # fmt: skip
+        # The recipe cannot take the lock: pip's manylinux2014 tags miss newer releases' wheels
+        # (and pip checks Requires-Python against its own interpreter), so it resolves the
+        # same names itself, as bench/run.py's recipe does.
+        install, zipped, _ = pip_recipe(specs, work / f"aws-{phase}", python="3.12", env=pip_env)
         figures.add(f"many: recipe {phase} s", install.seconds + zipped.seconds)
         force = ("--force",) if phase == "warm" else ()
         built = layerkit(project, work / f"lk-{phase}", env=lk_env, args=(*target, *force))
@@ -158,12 +162,12 @@ def bump(figures: Figures, work: Path, interpreter: str | None) -> None:
     project.mkdir()
     target = ("--python", "3.12", "--arch", "x86_64")
     cache = Path(lk_env["LAYERKIT_CACHE_DIR"])
-    pip_recipe(["-r", str(after)], work / "aws-cold", python="3.12", env=pip_env)  # warms pip
+    # the recipe resolves the names itself (see `many`)
+    pip_recipe(DATA, work / "aws-cold", python="3.12", env=pip_env)  # warms pip's cache
     layerkit(project, work / "lk", env=lk_env, args=("-r", str(before), *target))
     bumped = layerkit(project, work / "lk", env=lk_env, args=("-r", str(after), *target))
     figures.add("bump: rebuild after bumping s", bumped.seconds)
-    install, zipped, _ = pip_recipe(["-r", str(after)], work / "aws-warm", python="3.12",
-                                    env=pip_env)  # fmt: skip
+    install, zipped, _ = pip_recipe(DATA, work / "aws-warm", python="3.12", env=pip_env)
     figures.add("bump: recipe warm s", install.seconds + zipped.seconds)
     shutil.rmtree(cache / "members")
     cold = layerkit(project, work / "lk", env=lk_env, args=("-r", str(after), *target, "--force"))
