@@ -24,6 +24,13 @@ bytes across versions, and zlib-ng's SIMD paths are known to differ between x86_
 So the bytes are the same for any thread count, umask, TZ or mtimes on one kind of machine; a zip
 built elsewhere has the same contents, not necessarily the same digest.
 
+Incremental: with a `MemberStore` (``<cache>/members``, see `layerkit.members`), each chunk's
+deflate output is kept under the SHA-256 of the codec's full identity (`Codec.stream_identity`:
+also the library's runtime version, strategy and window), the chunk, its priming dictionary and
+whether it ends the file. A later zip copies a kept chunk's bytes, checked against their digest,
+instead of compressing it again: after one dependency changes, only its files are compressed, and
+the zip is byte for byte the one a build with an empty store writes.
+
 The zip is written to a temporary name in the output directory (made with O_EXCL, see
 `layerkit.safewrite`) and renamed into place only when complete, so a failure never leaves a
 half-written zip behind and a planted symlink is never written through.
@@ -46,6 +53,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from layerkit.config import CompressionName
 from layerkit.errors import FilesystemError
+from layerkit.members import Member, MemberSession, MemberStore, chunk_key
 from layerkit.safewrite import commit, discard_partial, filesystem_error, temporary_beside
 
 if TYPE_CHECKING:
@@ -64,6 +72,9 @@ _MADE_BY_UNIX = 3 << 8
 _UTF8_FLAG = 0x800
 _STORED = 0
 _DEFLATED = 8
+_WBITS = -15  # raw deflate, 32 KiB window
+_MEM_LEVEL = 8
+_STRATEGY = 0  # Z_DEFAULT_STRATEGY
 # Beyond these the classic fields overflow and ZIP64 records take over (module constants so a test
 # can lower them instead of writing 4 GiB).
 _ZIP64_LIMIT = 0xFFFF_FFFF
@@ -98,6 +109,8 @@ class ZipResult:
     zipped_bytes: int
     unzipped_bytes: int
     entry_count: int
+    chunks_reused: int = 0  # deflate chunks copied from the member store
+    chunks_compressed: int = 0  # chunks compressed now and added to the member store
 
 
 class _Compressor(Protocol):
@@ -146,6 +159,27 @@ class Codec:
         version = str(package.__version__)
         machine = platform.machine()
         return f"{self.distribution} {version} level {self.level} chunk {CHUNK_SIZE} on {machine}"
+
+    def stream_identity(self, module: _DeflateModule) -> str:
+        """`identity` with everything else that decides a chunk's deflate bytes: the deflate
+        library's own runtime version (a build may link another), strategy, memLevel, window.
+        Names the member store's entries; needs the loaded module, so not a build-cache input
+        (a no-op rebuild must not load the codec)."""
+        library = next(
+            (
+                str(getattr(module, name))
+                for name in ("ZLIBNG_RUNTIME_VERSION", "ZLIB_RUNTIME_VERSION", "ISAL_VERSION")
+                if hasattr(module, name)
+            ),
+            "unknown",
+        )
+        if library == "unknown":  # isal keeps its library version on the package
+            package = importlib.import_module(self.module.partition(".")[0])
+            library = str(getattr(package, "ISAL_VERSION", "unknown"))
+        return (
+            f"{self.identity()} library {library} strategy {_STRATEGY} memLevel {_MEM_LEVEL} "
+            f"wbits {_WBITS}"
+        )
 
 
 CODECS: dict[CompressionName, Codec] = {
@@ -205,7 +239,7 @@ class _Piece:
     """One chunk of one member on its way to the writer (a directory is a single empty piece)."""
 
     member: ArchiveMember
-    deflated: Future[bytes] | None
+    deflated: Future[_Deflated] | None
     first: bool
     last: bool
     raw: bytes | None = None  # kept for a single-chunk file, which may end up stored
@@ -222,14 +256,47 @@ class _Piece:
 def _deflate(module: _DeflateModule, level: int, data: bytes, zdict: bytes, last: bool) -> bytes:
     """One chunk as raw deflate: primed with the previous 32 KiB, ending on a byte boundary."""
     if zdict:
-        compressor = module.compressobj(level, _DEFLATED, -15, 8, 0, zdict)
+        compressor = module.compressobj(level, _DEFLATED, _WBITS, _MEM_LEVEL, _STRATEGY, zdict)
     else:
-        compressor = module.compressobj(level, _DEFLATED, -15, 8, 0)
+        compressor = module.compressobj(level, _DEFLATED, _WBITS, _MEM_LEVEL, _STRATEGY)
     flush = module.Z_FINISH if last else module.Z_SYNC_FLUSH
     return compressor.compress(data) + compressor.flush(flush)
 
 
-Submit = Callable[[bytes, bytes, bool], "Future[bytes]"]
+@dataclass(frozen=True)
+class _Deflated:
+    """A chunk's compressed form, and its member-store key when it was compressed now."""
+
+    member: Member
+    key: bytes | None = None
+
+
+def _compress_chunk(
+    module: _DeflateModule,
+    level: int,
+    chunk: tuple[bytes, bytes, bool],
+    *,
+    session: MemberSession | None,
+    identity: bytes,
+) -> _Deflated:
+    """Deflate one chunk (`data`, `zdict`, `last`), or take it from the member store.
+
+    A file of one chunk that deflate does not shrink is marked stored (``zip -r`` does the same).
+    """
+    data, zdict, last = chunk
+    single = last and not zdict  # the only chunk of its file
+    key = None
+    if session is not None:
+        key = chunk_key(identity, data, zdict, last)
+        kept = session.get(key)
+        if kept is not None and (single or not kept.stored):
+            return _Deflated(kept)
+    deflated = _deflate(module, level, data, zdict, last)
+    stored = single and len(deflated) >= len(data)
+    return _Deflated(Member(b"" if stored else deflated, stored), key)
+
+
+Submit = Callable[[bytes, bytes, bool], "Future[_Deflated]"]
 
 
 def _pieces(
@@ -355,10 +422,11 @@ class _ZipStream:
             return
         mode = (_EXEC_MODE if member.executable else _FILE_MODE) << 16
         assert piece.deflated is not None
-        data = piece.deflated.result()
+        deflated = piece.deflated.result().member
+        data = deflated.payload
         if piece.first and piece.last:
             raw = piece.raw if piece.raw is not None else b""
-            stored = len(data) >= len(raw)
+            stored = deflated.stored
             entry = _Entry(
                 name, flags, _STORED if stored else _DEFLATED, mode, self._offset,
                 zip64=_needs_zip64(piece.size), crc=piece.crc,
@@ -420,10 +488,17 @@ class _ZipStream:
 
 
 def _write_members(
-    members: Sequence[ArchiveMember], out: BinaryIO, *, timestamp: int, codec: Codec, threads: int
+    members: Sequence[ArchiveMember],
+    out: BinaryIO,
+    *,
+    timestamp: int,
+    codec: Codec,
+    threads: int,
+    session: MemberSession | None,
 ) -> tuple[int, int]:
     """Stream `members` into `out`; return (entry count, unzipped bytes)."""
     module = codec.load()
+    identity = codec.stream_identity(module).encode("utf-8")
     stream = _ZipStream(out, timestamp=timestamp)
     unzipped = 0
     # Enough work queued to keep every worker busy while the writer waits for the oldest piece,
@@ -433,21 +508,26 @@ def _write_members(
     pending: deque[_Piece] = deque()
     pending_bytes = 0
 
-    def compress(data: bytes, zdict: bytes, last: bool) -> bytes:
-        return _deflate(module, codec.level, data, zdict, last)
+    def compress(data: bytes, zdict: bytes, last: bool) -> _Deflated:
+        chunk = (data, zdict, last)
+        return _compress_chunk(module, codec.level, chunk, session=session, identity=identity)
 
     def write_oldest() -> None:
         nonlocal pending_bytes, unzipped
         piece = pending.popleft()
         stream.write(piece)
+        if session is not None and piece.deflated is not None:
+            deflated = piece.deflated.result()
+            if deflated.key is not None:
+                session.add(deflated.key, deflated.member)
         if piece.last and not piece.member.is_dir:
             unzipped += piece.size
         pending_bytes -= piece.weight
 
     if threads == 1:
 
-        def submit(data: bytes, zdict: bytes, last: bool) -> Future[bytes]:
-            done: Future[bytes] = Future()
+        def submit(data: bytes, zdict: bytes, last: bool) -> Future[_Deflated]:
+            done: Future[_Deflated] = Future()
             done.set_result(compress(data, zdict, last))
             return done
 
@@ -481,22 +561,27 @@ def write_zip(
     compression: CompressionName = "default",
     threads: int | None = None,
     stale: Sequence[Path] = (),
+    store: MemberStore | None = None,
 ) -> ZipResult:
     """Write `members` to `dest` reproducibly and atomically; return its digest and sizes.
 
-    `threads` (default: every core) changes the speed, never the bytes. `stale` (the old zip's
-    manifest) is removed just before the new zip replaces the old one.
+    `threads` (default: every core) changes the speed, never the bytes; so does `store`, where
+    compressed chunks are kept for the next zip and taken from. `stale` (the old zip's manifest)
+    is removed just before the new zip replaces the old one.
     """
     codec = CODECS[compression]
     workers = default_threads() if threads is None else max(1, threads)
     partial: Path | None = None
+    session = store.session(codec.stream_identity(codec.load())) if store is not None else None
+    complete = False
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, partial = temporary_beside(dest)
         with os.fdopen(fd, "wb") as out:
             count, unzipped = _write_members(
-                members, out, timestamp=timestamp, codec=codec, threads=workers
+                members, out, timestamp=timestamp, codec=codec, threads=workers, session=session
             )
+        complete = True
         digest = hashlib.sha256()
         with partial.open("rb") as built:
             for block in iter(lambda: built.read(1024 * 1024), b""):
@@ -509,4 +594,8 @@ def write_zip(
     except BaseException:
         discard_partial(partial)
         raise
-    return ZipResult(dest, digest.hexdigest(), zipped, unzipped, count)
+    finally:
+        if session is not None:
+            session.close(complete=complete)
+    reused, compressed = (session.hits, session.misses) if session is not None else (0, 0)
+    return ZipResult(dest, digest.hexdigest(), zipped, unzipped, count, reused, compressed)

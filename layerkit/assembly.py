@@ -41,6 +41,7 @@ from layerkit.manifest import (
     manifest_path_for,
     write_manifest_beside,
 )
+from layerkit.members import MemberStore
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
 from layerkit.slim import BytecodeRequest, slim_tree
@@ -262,6 +263,7 @@ def assemble(
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
         stale=(manifest_path_for(zip_path),),
+        store=MemberStore(ctx.cache.root / "members") if ctx.cache is not None else None,
     )
     manifest = _manifest(
         settings,

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "init_commands": ("init",),
     "targets_commands": ("targets",),
     "test_commands": ("test",),
+    "cache_commands": ("cache",),
 }
 
 

@@ -3,6 +3,7 @@
 `build_layers` turns validated `BuildSettings` into one zip + manifest per target. It never writes a
 half-finished artifact: everything happens in a private staging directory, the zip and manifest are
 renamed into the output directory only when complete, and a failure for one target stops the build.
+Targets are built a few at once (`layerkit.targetpool`), their results kept in the targets' order.
 Each target is first looked up in the build cache; only one the cache cannot serve is built from
 scratch by `layerkit.assembly`, which is imported then and not before (see its docstring). The
 types both share (`TargetBuild`, `BuildResult`, `BuildContext`) are in `layerkit.build_model`.
@@ -13,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from layerkit import __version__
-from layerkit.archive import CODECS, zip_timestamp
+from layerkit.archive import CODECS, default_threads, zip_timestamp
 from layerkit.budget import size_report_from_json
 from layerkit.build_model import BuildContext, BuildResult, TargetBuild, zip_name
 from layerkit.cache import (
@@ -32,6 +34,7 @@ from layerkit.config import BuildSettings
 from layerkit.editables import without_editables
 from layerkit.errors import CompatibilityError, FilesystemError, ResolutionError, UsageError
 from layerkit.installer import (
+    CommandResult,
     InstallRequest,
     PipBackend,
     backend_for_target,
@@ -58,6 +61,7 @@ from layerkit.safewrite import (
     staging_directory,
     write_companion,
 )
+from layerkit.targetpool import Cancelled, available_memory, default_jobs, run_targets
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
@@ -512,11 +516,48 @@ def _with_lock_pins(settings: BuildSettings, target: Target, staging: Path) -> B
     return dataclasses.replace(settings, requirement_files=(path,), requirements=())
 
 
-def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
-    """Build one layer zip per target of `settings`."""
+def _target_context(
+    ctx: BuildContext, target: Target, stopping: threading.Event, *, parallel: bool
+) -> BuildContext:
+    """`ctx` for one target's worker: it stops at its next step (a progress line, a command)
+    once the build is stopping, and its lines name the target when several run at once."""
+
+    def check() -> None:
+        if stopping.is_set():
+            raise Cancelled(str(target))
+
+    def named(message: str) -> str:
+        return (
+            message if not parallel or message.startswith(str(target)) else f"{target}: {message}"
+        )
+
+    def progress(message: str) -> None:
+        check()
+        ctx.progress(named(message))
+
+    def warn(message: str) -> None:
+        ctx.warn(named(message))
+
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        check()
+        return ctx.runner(argv, env=env, cwd=cwd)
+
+    return dataclasses.replace(ctx, progress=progress, warn=warn, runner=runner)
+
+
+def build_layers(
+    settings: BuildSettings, ctx: BuildContext, *, jobs: int | None = None
+) -> BuildResult:
+    """Build one layer zip per target of `settings`, `jobs` targets at once (default:
+    `targetpool.default_jobs`); the results in the targets' order."""
     discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
     _prepare_output_dir(settings.output_dir)
-    builds: list[TargetBuild] = []
+    targets = settings.targets
+    if jobs is None:
+        jobs = default_jobs(len(targets), cores=default_threads(), memory=available_memory())
+    parallel = jobs > 1 and len(targets) > 1
     # One build at a time per output directory: two would mix their zips and manifests.
     with output_lock(settings.output_dir, on_wait=ctx.progress):
         remove_stale_partials(settings.output_dir)
@@ -525,17 +566,18 @@ def build_layers(settings: BuildSettings, ctx: BuildContext) -> BuildResult:
             staging = Path(staging_dir)
             settings = _editables_as_local_packages(settings, staging)
             local_wheels = _build_local_wheels(settings, staging, ctx)
-            for target in settings.targets:
-                builds.append(
-                    build_target_from_sources(
-                        _with_lock_pins(settings, target, staging),
-                        target,
-                        staging=staging,
-                        extra_requirements=local_wheels,
-                        ctx=ctx,
-                        discovery=discoveries[target.python],
-                    )
+
+            def build_one(target: Target, stopping: threading.Event) -> TargetBuild:
+                return build_target_from_sources(
+                    _with_lock_pins(settings, target, staging),
+                    target,
+                    staging=staging,
+                    extra_requirements=local_wheels,
+                    ctx=_target_context(ctx, target, stopping, parallel=parallel),
+                    discovery=discoveries[target.python],
                 )
+
+            builds = run_targets(targets, build_one, jobs=jobs, name=str)
     return BuildResult(
         name=settings.name,
         installer=ctx.backend.name,

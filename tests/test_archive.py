@@ -32,6 +32,7 @@ from layerkit.archive import (
 from layerkit.config import CompressionName
 from layerkit.contents import scan_tree
 from layerkit.errors import FilesystemError
+from layerkit.members import MemberStore
 
 PREFIX = "python/lib/python3.12/site-packages"
 
@@ -330,3 +331,107 @@ def test_existing_zip_is_replaced_atomically(tree: Path, tmp_path: Path) -> None
     assert dest.read_bytes()[:4] == b"PK\x03\x04"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert result.path == dest
+
+
+# --- the member store: incremental zips (issue 18) ----------------------------------------------
+
+
+def _packs(store: Path) -> list[Path]:
+    return sorted(store.glob("*/*.pack"))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_warm_member_store_gives_the_bytes_of_a_zip_from_scratch(
+    tree: Path, tmp_path: Path, threads: int
+) -> None:
+    scratch = write_zip(members_of(tree), tmp_path / "scratch.zip", threads=threads)
+    store = MemberStore(tmp_path / "members")
+    cold = write_zip(members_of(tree), tmp_path / "cold.zip", threads=threads, store=store)
+    assert cold.chunks_reused == 0
+    assert cold.chunks_compressed > 0
+    warm = write_zip(members_of(tree), tmp_path / "warm.zip", threads=threads, store=store)
+    assert warm.chunks_compressed == 0
+    assert warm.chunks_reused == cold.chunks_compressed
+    assert scratch.sha256 == cold.sha256 == warm.sha256
+    unzip_test(warm.path)
+
+
+def test_after_one_file_changes_only_its_chunks_are_compressed(tree: Path, tmp_path: Path) -> None:
+    store = MemberStore(tmp_path / "members")
+    first = write_zip(members_of(tree), tmp_path / "first.zip", store=store)
+    (tree / "pkg/core.py").write_bytes(_text(6_000, 99))  # one file of one chunk changes
+    changed = write_zip(members_of(tree), tmp_path / "changed.zip", store=store)
+    assert changed.chunks_compressed == 1
+    # the changed file's old chunk is the only one not reused
+    assert changed.chunks_reused == first.chunks_compressed - 1
+    scratch = write_zip(members_of(tree), tmp_path / "scratch.zip")
+    assert changed.sha256 == scratch.sha256
+    assert len(_packs(tmp_path / "members")) == 2  # the first zip's pack and this one's
+
+
+def test_a_damaged_member_is_compressed_again_never_shipped(tree: Path, tmp_path: Path) -> None:
+    store = MemberStore(tmp_path / "members")
+    write_zip(members_of(tree), tmp_path / "first.zip", store=store)
+    (pack,) = _packs(tmp_path / "members")
+    data = bytearray(pack.read_bytes())
+    data[10] ^= 0xFF  # a payload byte: the index and trailer still parse
+    pack.write_bytes(bytes(data))
+    rebuilt = write_zip(members_of(tree), tmp_path / "again.zip", store=store)
+    scratch = write_zip(members_of(tree), tmp_path / "scratch.zip")
+    assert rebuilt.sha256 == scratch.sha256
+    assert rebuilt.chunks_compressed > 0
+    assert not pack.exists()  # a damaged pack is removed, its members kept anew
+    assert len(_packs(tmp_path / "members")) == 1
+    unzip_test(rebuilt.path)
+
+
+def test_a_truncated_pack_is_ignored_and_removed(tree: Path, tmp_path: Path) -> None:
+    store = MemberStore(tmp_path / "members")
+    write_zip(members_of(tree), tmp_path / "first.zip", store=store)
+    (pack,) = _packs(tmp_path / "members")
+    pack.write_bytes(pack.read_bytes()[:-5])
+    rebuilt = write_zip(members_of(tree), tmp_path / "again.zip", store=store)
+    assert rebuilt.chunks_reused == 0
+    assert rebuilt.sha256 == write_zip(members_of(tree), tmp_path / "scratch.zip").sha256
+    assert not pack.exists()
+
+
+def test_another_codec_does_not_see_the_members_of_another(tree: Path, tmp_path: Path) -> None:
+    store = MemberStore(tmp_path / "members")
+    write_zip(members_of(tree), tmp_path / "default.zip", store=store)
+    small = write_zip(members_of(tree), tmp_path / "small.zip", store=store, compression="small")
+    assert small.chunks_reused == 0
+    scratch = write_zip(members_of(tree), tmp_path / "s.zip", compression="small")
+    assert small.sha256 == scratch.sha256
+
+
+def test_the_stream_identity_names_the_library_strategy_and_window() -> None:
+    for name in ("fast", "default", "small"):
+        codec = CODECS[name]
+        identity = codec.stream_identity(codec.load())
+        assert identity.startswith(codec.identity())
+        assert " library unknown " not in identity
+        assert "strategy 0 memLevel 8 wbits -15" in identity
+    default = CODECS["default"]
+    assert f"library {zlib_ng.ZLIBNG_RUNTIME_VERSION} " in default.stream_identity(default.load())
+
+
+def test_the_member_store_stays_within_its_bound(tree: Path, tmp_path: Path) -> None:
+    store = MemberStore(tmp_path / "members", limit_bytes=1)
+    write_zip(members_of(tree), tmp_path / "a.zip", store=store)
+    (tree / "pkg/core.py").write_bytes(_text(6_000, 7))
+    write_zip(members_of(tree), tmp_path / "b.zip", store=store)
+    assert store.usage().packs == 0  # every pack is over a bound of one byte
+    roomy = MemberStore(tmp_path / "members")
+    write_zip(members_of(tree), tmp_path / "c.zip", store=roomy)
+    usage = roomy.usage()
+    assert usage.packs == 1
+    assert roomy.trim(usage.bytes - 1) == usage.bytes
+    assert roomy.usage().packs == 0
+
+
+def test_an_unwritable_member_store_does_not_fail_the_zip(tree: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "members"
+    blocked.write_text("a file where the store's directory would be")
+    result = write_zip(members_of(tree), tmp_path / "layer.zip", store=MemberStore(blocked))
+    assert result.sha256 == write_zip(members_of(tree), tmp_path / "scratch.zip").sha256

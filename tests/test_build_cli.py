@@ -521,3 +521,77 @@ def test_requirement_location_from_pip_and_uv_output(tmp_path: Path) -> None:
     missing = "error: Couldn't parse requirement in `/nowhere/x.txt` at position 1\n"
     assert requirement_location(missing) is None
     assert requirement_location("error: something else\n") is None
+
+
+def _pack_records(pack: Path) -> int:
+    """How many chunks a member-store pack holds (its trailer's count)."""
+    trailer = pack.read_bytes()[-20:]
+    assert trailer[:8] == b"LKMEMB01"
+    return int.from_bytes(trailer[16:20], "little")
+
+
+def test_a_rebuild_compresses_only_the_changed_dependency_and_writes_the_same_bytes(
+    tmp_path: Path, index_url: str, cached: tuple[Path, dict[str, str]], env: dict[str, str]
+) -> None:
+    cache, cached_env = cached
+    project = make_project(tmp_path, "purepkg\nnatpkg\n", 'python = "3.12"\n')
+    cold = _build_json(project, tmp_path / "o", index_url, cached_env)
+    packs = sorted((cache / "members").glob("*/*.pack"))
+    assert len(packs) == 1
+    # --force zips again: every member comes from the store, no new pack, the same bytes
+    warm = _build_json(project, tmp_path / "o", index_url, cached_env, "--force")
+    assert warm["cached"] is False and warm["sha256"] == cold["sha256"]
+    assert sorted((cache / "members").glob("*/*.pack")) == packs
+    # one more dependency: only its files are compressed, and the zip is the one a build with
+    # empty caches writes
+    (project / "requirements.txt").write_text("purepkg\nnatpkg\nfatpkg\n")
+    changed = _build_json(project, tmp_path / "o", index_url, cached_env)
+    (new_pack,) = set((cache / "members").glob("*/*.pack")) - set(packs)
+    with zipfile.ZipFile(changed["zip"]) as layer:
+        fatpkg_files = [n for n in layer.namelist() if "fatpkg" in n and not n.endswith("/")]
+    assert 0 < _pack_records(new_pack) <= len(fatpkg_files) < _pack_records(packs[0])
+    scratch_env = {**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "scratch-cache")}
+    scratch = _build_json(project, tmp_path / "o2", index_url, scratch_env)
+    assert changed["sha256"] == scratch["sha256"] != cold["sha256"]
+
+
+def test_targets_built_at_once_give_the_bytes_and_report_of_one_after_another(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = make_project(tmp_path, "purepkg\nnatpkg\n")
+    reports: dict[str, str] = {}
+    outputs: dict[str, dict[str, bytes]] = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"o{jobs}"
+        result = run_cli(
+            "build", str(project), "--python", "3.12", "--arch", "x86_64", "--arch", "arm64",
+            "--no-compile", "-o", str(out), "--index-url", index_url,
+            "--jobs", jobs, env={**env, "LAYERKIT_CACHE_DIR": str(tmp_path / f"cache-{jobs}")},
+        )  # fmt: skip
+        assert result.returncode == 0, result.output
+        reports[jobs] = result.stdout.replace(str(out), "OUT")
+        outputs[jobs] = {p.name: p.read_bytes() for p in out.iterdir() if not p.is_dir()}
+        installing = [line for line in result.stderr.splitlines() if "installing with" in line]
+        assert len(installing) == 2
+        assert all(line.startswith("python3.12-") for line in installing)  # names its target
+    built = [line.split()[1] for line in reports["2"].splitlines() if line.startswith("built ")]
+    assert built == [
+        "OUT/proj-python3.12-arm64.zip",
+        "OUT/proj-python3.12-x86_64.zip",
+    ]  # matrix order
+    assert reports["2"] == reports["1"]  # the same report, in the same order
+    assert len(outputs["1"]) >= 4 and outputs["2"] == outputs["1"]  # zips and manifests
+
+
+def test_a_failing_target_among_several_is_named(
+    tmp_path: Path, index_url: str, env: dict[str, str]
+) -> None:
+    project = make_project(tmp_path, "natpkg\n")
+    result = run_cli(
+        "build", str(project), "--python", "3.12", "--python", "3.13", "--no-compile",
+        "-o", str(tmp_path / "o"), "--index-url", index_url, "--jobs", "2",
+        env={**env, "LAYERKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert result.returncode == 4, result.output
+    assert "error: python3.13-x86_64: " in result.stderr
+    assert "error: python3.12" not in result.stderr

@@ -16,6 +16,7 @@ COMMANDS = [
     ("version", "publish"), ("version", "list"), ("version", "prune"),
     ("alias", "create"), ("alias", "get"), ("alias", "list"), ("alias", "update"),
     ("alias", "promote"), ("alias", "rollback"), ("alias", "delete"), ("alias", "shift"),
+    ("cache", "info"), ("cache", "prune"),
 ]  # fmt: skip
 
 

@@ -113,6 +113,8 @@ def documents(
     _run(env, docs, "init", str(tmp_path / "new"), "--template", "minimal")
     _run(env, docs, "init", "--list")
     _run(env, docs, "targets", str(tmp_path / "new"))
+    _run(env, docs, "cache", "info")
+    _run(env, docs, "cache", "prune", "--dry-run", "--max-size", "1KB")
     return docs
 
 

@@ -43,6 +43,17 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the build cache has these inputs.")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            metavar="N",
+            show_default="min(2, cores, targets)",
+            help="Targets built at once (1: one after another).",
+        ),
+    ] = None,
     import_test: Annotated[
         bool, typer.Option("--test", help="Then import each layer's modules (`layerkit test`).")
     ] = False,
@@ -61,7 +72,7 @@ def build(
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     with out.stages():
-        result = build_layers(settings, context)
+        result = build_layers(settings, context, jobs=jobs)
     remember_build(settings, config, result)
     tests = _import_tests(result) if import_test else {}
     out.emit(
@@ -160,7 +171,7 @@ def register(app: typer.Typer) -> None:
         "build",
         epilog=examples(
             "layerkit build examples/requests-layer",
-            "layerkit build . -r requirements.txt --python 3.12 --arch arm64 -o dist",
+            "layerkit build . -r requirements.txt --arch x86_64 --arch arm64 --jobs 2",
             "layerkit build . --lock uv.lock --extra s3 --python 3.11 --python 3.12 --test --json",
         ),
     )(build)
