@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from layerkit.interpreter import Which
     from layerkit.provenance import Resolution
     from layerkit.sdists import BuiltFromSdist
-    from layerkit.slim import SlimReport
+    from layerkit.slim.apply import SlimReport
 
 MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
 
@@ -257,7 +257,7 @@ def cache_inputs(
         "timestamp": zip_timestamp(ctx.env),
     }
     if settings.slim.strip:
-        from layerkit.slim import find_strip
+        from layerkit.slim.strip import find_strip
 
         options["strip_tool"] = find_strip(target, which=ctx.which, host_machine=ctx.host_machine)
     if discovery is not None:
