@@ -890,3 +890,29 @@ def test_slim_tree_runs_every_step(tmp_path: Path) -> None:
     # why there is no bytecode is said once, by the build, not as a warning per target
     assert [w.split(":")[0] for w in report.warnings] == ["strip skipped"]
     assert not (root / "pkg/tests").exists()
+
+
+def test_the_entries_after_slimming_are_what_a_new_walk_finds(tmp_path: Path) -> None:
+    """Removed files go, links are read again, written .pyc come in (`run_slim_tree` compares
+    the entries slim_tree returns with a fresh scan_tree)."""
+    root = write_tree(
+        tmp_path / "t",
+        {
+            "pkg/__init__.py": b"",
+            "pkg/mod.py": b"X = 1\n",
+            "pkg/tests/__init__.py": b"",
+            "pkg/tests/t.py": b"#" * 100,
+            "stale/__pycache__/m.cpython-99.pyc": b"\x00" * 20,
+            **dist_info("pkg", "1", ["pkg/__init__.py", "pkg/mod.py", "pkg/tests/t.py"]),
+        },
+    )
+    (root / "pkg/alias.py").symlink_to("mod.py")
+    interpreter = Interpreter(sys.executable, platform.python_version(), "test")
+    slimmed = run_slim_tree(
+        root, HOST, SlimSettings(), runner=run_command, which=fake_which(), host_machine="x86_64",
+        bytecode=bytecode_request(tmp_path, Discovery(HOST.python, interpreter)),
+    )  # fmt: skip
+    paths = {e.path for e in slimmed.entries}
+    assert "pkg/tests/t.py" not in paths and "stale/__pycache__/m.cpython-99.pyc" not in paths
+    assert f"pkg/__pycache__/mod.{cache_tag(HOST)}.pyc" in paths
+    assert next(e for e in slimmed.entries if e.path == "pkg/alias.py").symlink
