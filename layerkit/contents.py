@@ -69,7 +69,7 @@ class InstalledDistribution:
     files: tuple[str, ...]
 
 
-def scan_tree(root: Path, *, scandir: ScanDir = os.scandir) -> tuple[FileEntry, ...]:
+def scan_tree(root: Path, *, scandir: ScanDir | None = None) -> tuple[FileEntry, ...]:
     """Every regular file under `root`, sorted by path: the one walk over a tree that a build
     makes (slimming, verification, the size report and the zip writer share its entries).
 
@@ -78,15 +78,16 @@ def scan_tree(root: Path, *, scandir: ScanDir = os.scandir) -> tuple[FileEntry, 
     file is inside the tree; a link that points outside, loops, or links a directory (which
     would duplicate content) is refused. FIFOs, sockets and devices are skipped: they are not
     files a layer can ship, and opening a FIFO would block. A directory that cannot be listed
-    is skipped, as `os.walk` does.
+    is skipped, as `os.walk` does. `scandir` defaults to `os.scandir` as it is when called.
     """
+    listdir = scandir or os.scandir
     entries: list[FileEntry] = []
     real_root = root.resolve()
     pending = [("", str(root))]
     while pending:
         prefix, directory = pending.pop()
         try:
-            opened = scandir(directory)
+            opened = listdir(directory)
         except OSError:
             continue
         with opened as listing:
