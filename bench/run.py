@@ -267,7 +267,7 @@ def compile_stage(
          "--only-binary", ":all:", *packages],
         env=dict(env), check=True,
     )  # fmt: skip
-    from layerkit.slim import compile_command
+    from layerkit.slim.compile import compile_command
     from layerkit.targets import make_target
 
     reference = work / "compileall-tree"

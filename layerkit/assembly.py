@@ -30,6 +30,7 @@ from layerkit.contents import (
     read_distributions,
     read_head,
     scan_tree,
+    tree_opener,
 )
 from layerkit.errors import LayerkitError
 from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
@@ -44,9 +45,10 @@ from layerkit.manifest import (
 from layerkit.members import MemberStore
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
-from layerkit.slim import BytecodeRequest, slim_tree
+from layerkit.slim.compile import BytecodeRequest
+from layerkit.slim.tree import slim_tree
 from layerkit.targets import Target
-from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for, tree_opener
+from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for
 
 
 def _drop_installer_artifacts(site_packages: Path) -> None:
@@ -220,18 +222,20 @@ def assemble(
         bytecode = BytecodeRequest(
             settings.slim.compile, discovery, BytecodeStore(store_root), settings.budget_bytes
         )
+    # The one walk over the tree: slimming says what it changed, so its entries stay true.
     slimmed = slim_tree(
         site_packages,
         target,
         settings.slim,
+        entries=scan_tree(site_packages),
         runner=ctx.runner,
         which=ctx.which,
         host_machine=ctx.host_machine,
         bytecode=bytecode,
     )
-    for warning in slimmed.warnings:
+    for warning in slimmed.report.warnings:
         ctx.warn(warning)
-    entries = scan_tree(site_packages)
+    entries = slimmed.entries
     distributions = read_distributions(site_packages, entries)
     members = layer_members(site_packages, entries, target.site_packages)
     label = f"layer {zip_name(settings.name, target)}"
@@ -276,7 +280,7 @@ def assemble(
         report=report,
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
-        compiled=slimmed.compile,
+        compiled=slimmed.report.compile,
         built_from_sdist=built_from_sdist,
     )
     manifest_path = write_manifest_beside(zip_path, manifest)
@@ -286,6 +290,6 @@ def assemble(
         manifest_path=manifest_path,
         manifest=manifest,
         size=report,
-        slim=slim_summary(slimmed),
+        slim=slim_summary(slimmed.report),
         waived=tuple(v.describe() for v in violations if v.waived),
     )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from layerkit.cache import BuildCache
     from layerkit.installer import CommandRunner, InstallerBackend, UvBackend
     from layerkit.interpreter import Which
-    from layerkit.slim import SlimReport
+    from layerkit.slim.apply import SlimReport
 
 Progress = Callable[[str], None]
 

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerkit.config import CompileMode
-from layerkit.interpreter import PYC_MAGIC, Interpreter
+from layerkit.interpreter import Interpreter
+from layerkit.pyc import PYC_MAGIC, cache_tag
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
@@ -95,10 +96,6 @@ class CompileReport:
     dropped: tuple[DroppedBytecode, ...] = ()
 
 
-def cache_tag(target: Target) -> str:
-    return f"cpython-{target.cpython_abi[2:]}"
-
-
 def store_key(source: bytes, *, version: str, dfile: str) -> str:
     """The store's name for the .pyc of `source`, compiled by `version` for path `dfile`."""
     digest = sha256(_STORE_LAYOUT)
@@ -107,7 +104,7 @@ def store_key(source: bytes, *, version: str, dfile: str) -> str:
     return digest.hexdigest()
 
 
-def sources(root: Path) -> list[str]:
+def find_sources(root: Path) -> list[str]:
     """Every regular ``*.py`` file under `root` (relative, sorted), as compileall finds them."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -204,9 +201,13 @@ def compile_bytecode(
     store: BytecodeStore,
     mode: CompileMode = "auto",
     workers: int | None = None,
+    sources: Sequence[str] | None = None,
 ) -> CompileReport:
     """Write the .pyc of every module under `root` (site-packages), from the store where it has
-    them and compiled by `interpreter` (in `workers` parallel processes) where it does not."""
+    them and compiled by `interpreter` (in `workers` parallel processes) where it does not.
+
+    `sources` are those modules when the caller has listed the tree already (else found by
+    walking it, `sources`)."""
     prefix = f"/opt/{target.site_packages}"
 
     def reuse(source: str) -> tuple[_Job, bool]:
@@ -218,7 +219,7 @@ def compile_bytecode(
     # Reading, hashing and linking thousands of small files waits on the disk more than on the
     # interpreter (hashlib releases the GIL): a few threads halve a warm build's compile stage.
     with ThreadPoolExecutor(max_workers=_IO_THREADS, thread_name_prefix="layerkit-pyc") as pool:
-        looked_up = list(pool.map(reuse, sources(root)))
+        looked_up = list(pool.map(reuse, find_sources(root) if sources is None else sources))
     jobs = [job for job, _ in looked_up]
     missing = [job for job, found in looked_up if not found]
     failed = _compile_into_store(

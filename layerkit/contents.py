@@ -10,10 +10,12 @@ import csv
 import os
 import posixpath
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from packaging.utils import canonicalize_name
 
@@ -32,6 +34,29 @@ class FileEntry:
     path: str
     size: int
     executable: bool = False
+    symlink: bool = False  # a link to a file of the tree, stored as that file
+
+
+class ScanDir(Protocol):
+    """`os.scandir`'s shape: a directory's entries, as a context manager (injected by tests to
+    count the walks a build makes)."""
+
+    def __call__(self, path: str, /) -> AbstractContextManager[Iterator[os.DirEntry[str]]]: ...
+
+
+class Opener(Protocol):
+    """Opens the file at a tree-relative POSIX path as a seekable binary stream."""
+
+    def __call__(self, path: str) -> BinaryIO: ...
+
+
+def tree_opener(root: Path) -> Opener:
+    """An `Opener` over the files of a directory."""
+
+    def open_file(path: str) -> BinaryIO:
+        return (root / path).open("rb")
+
+    return open_file
 
 
 @dataclass(frozen=True)
@@ -44,30 +69,65 @@ class InstalledDistribution:
     files: tuple[str, ...]
 
 
-def scan_tree(root: Path) -> tuple[FileEntry, ...]:
-    """Every regular file under `root`, sorted by path.
+def scan_tree(root: Path, *, scandir: ScanDir | None = None) -> tuple[FileEntry, ...]:
+    """Every regular file under `root`, sorted by path: the one walk over a tree that a build
+    makes (slimming, verification, the size report and the zip writer share its entries).
 
-    A symlink is stored as the file it points to when that file is inside the tree; a link that
-    points outside, loops, or links a directory (which would duplicate content) is refused.
-    FIFOs, sockets and devices are skipped: they are not files a layer can ship, and opening a
-    FIFO would block.
+    Each directory is listed once with `scandir`, and each file is stat-ed once (from the
+    listing where the platform allows). A symlink is stored as the file it points to when that
+    file is inside the tree; a link that points outside, loops, or links a directory (which
+    would duplicate content) is refused. FIFOs, sockets and devices are skipped: they are not
+    files a layer can ship, and opening a FIFO would block. A directory that cannot be listed
+    is skipped, as `os.walk` does. `scandir` defaults to `os.scandir` as it is when called.
     """
+    listdir = scandir or os.scandir
     entries: list[FileEntry] = []
     real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath, name)
-            if path.is_symlink():
-                _check_symlink(path, real_root, root)
-        for name in filenames:
-            path = Path(dirpath, name)
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            relative = path.relative_to(root).as_posix()
-            entries.append(FileEntry(relative, info.st_size, bool(info.st_mode & 0o111)))
+    pending = [("", str(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            opened = listdir(directory)
+        except OSError:
+            continue
+        with opened as listing:
+            for item in listing:
+                relative = prefix + item.name
+                if item.is_symlink():
+                    _check_symlink(Path(item.path), real_root, root)
+                    entry = _file_entry(relative, item.stat(), symlink=True)
+                elif item.is_dir(follow_symlinks=False):
+                    pending.append((f"{relative}/", item.path))
+                    continue
+                else:
+                    entry = _file_entry(relative, item.stat(follow_symlinks=False))
+                if entry is not None:
+                    entries.append(entry)
     entries.sort(key=lambda e: e.path)
     return tuple(entries)
+
+
+def _file_entry(relative: str, info: os.stat_result, *, symlink: bool = False) -> FileEntry | None:
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return FileEntry(relative, info.st_size, bool(info.st_mode & 0o111), symlink)
+
+
+def refresh_links(root: Path, entries: Iterable[FileEntry]) -> tuple[FileEntry, ...]:
+    """`entries` with each symlink's size and mode read again (after the tree changed), and a
+    link whose file has gone refused as `scan_tree` would; files not linked are not touched."""
+    real_root = root.resolve()
+    fresh: list[FileEntry] = []
+    for entry in entries:
+        if entry.symlink:
+            path = root / entry.path
+            _check_symlink(path, real_root, root)
+            refreshed = _file_entry(entry.path, path.stat(), symlink=True)
+            if refreshed is None:
+                continue
+            entry = refreshed
+        fresh.append(entry)
+    return tuple(fresh)
 
 
 def _check_symlink(path: Path, real_root: Path, root: Path) -> None:

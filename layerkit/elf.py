@@ -2,7 +2,9 @@
 
 Verification and slimming both ask the same questions of a binary (which machine, which libraries
 and symbol versions it needs, where it searches for them, which sections a strip would drop, how
-its loadable segments are aligned); this module answers them and nothing else.
+its loadable segments are aligned); this module answers them, and is the only one that reads a
+binary's headers: which file names may hold a binary, which format its magic bytes announce
+(ELF, Mach-O, PE), and whether it is for another platform than the target.
 
 Untrusted input: every file comes from a wheel or a zip someone else made. So the reader
 - reads only the headers and the few tables it needs (never the whole file): at most `MAX_TABLE`
@@ -17,10 +19,15 @@ Nothing else escapes: no `struct.error`, `OverflowError` or `MemoryError` from a
 from __future__ import annotations
 
 import dataclasses
+import posixpath
+import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+if TYPE_CHECKING:
+    from layerkit.targets import Target
 
 ELF_MAGIC = b"\x7fELF"
 MAX_TABLE = 16 << 20  # bytes of one header table, dynamic section, version table or symbol table
@@ -439,3 +446,148 @@ def symbols_needing(stream: BinaryIO, info: ElfInfo, indexes: frozenset[int]) ->
 def _byte_order(reader: _Reader) -> str:
     ident = reader.read(0, 6, "the ELF identification")
     return "<" if ident[5] == 1 else ">"
+
+
+# --- binaries: which files may be one, their format, and whose platform they are ------------
+
+# Named like a Linux shared object: ``.so``, ``.so.1.2``, ``.so.1.1.1k``; or a Windows extension.
+_SHARED_OBJECT_NAME = re.compile(r"\.(?:so(?:\.[0-9][0-9A-Za-z_]*)*|pyd|dylib)$")
+# The middle part of ``mod.<tag>.so`` when it names a Python ABI (else the name is not a tag).
+_ABI_TAG = re.compile(r"^(?:cpython-\d+[a-z]*(?:-.+)?|pypy\d+-pp\d+(?:-.+)?|graalpy.+|abi3)$")
+_GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.\d+)*$")
+_GLIBCXX_VERSION = re.compile(r"^GLIBCXX_(\d+)\.(\d+)\.(\d+)$")
+# Files no loader ever maps or runs: not read for magic bytes (a zip member costs a decompression).
+_NEVER_BINARY_SUFFIXES = frozenset(
+    {".py", ".pyc", ".pyi", ".pyx", ".pxd", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".rs",
+     ".txt", ".md", ".rst", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js",
+     ".css", ".csv", ".xml", ".typed", ".pem", ".png", ".jpg", ".gif", ".svg", ".class",
+     ".jar", ".gz", ".zip", ".npz", ".npy", ".pkl", ".mo", ".po", ".ttf"}
+)  # fmt: skip
+
+FileFormat = Literal["elf", "mach-o", "mach-o-universal", "pe", "unknown"]
+_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe")
+# 0xCAFEBABE also starts a Java class file, whose next word (minor, major version) is >= 45;
+# a universal Mach-O's is its count of architectures.
+_JAVA_CLASS_MIN_VERSION = 45
+MAGIC_BYTES = 8  # what `file_format` looks at
+
+
+@dataclass(frozen=True)
+class SharedObjectInfo:
+    """What a binary is and needs, read from its headers."""
+
+    format: FileFormat
+    machine: str = ""  # e_machine name, e.g. EM_X86_64
+    glibc: tuple[int, int] | None = None  # the newest GLIBC_x.y version it needs
+    glibc_symbols: tuple[str, ...] = ()  # the symbols that need that version
+    error: str = ""  # why the ELF could not be parsed, if it could not
+    elf: ElfInfo | None = None  # everything else the headers say (needed libraries, ...)
+
+    @property
+    def glibcxx(self) -> tuple[int, int, int] | None:
+        """The newest GLIBCXX_x.y.z (libstdc++) version it needs."""
+        found = [
+            (int(m[1]), int(m[2]), int(m[3]))
+            for need in (self.elf.version_needs if self.elf else ())
+            if (m := _GLIBCXX_VERSION.match(need.version))
+        ]
+        return max(found) if found else None
+
+
+def is_shared_object(path: str) -> bool:
+    """Whether `path` is named like a shared object (``.so``, ``.so.1.2``, ``.so.1.1.1k``,
+    ``.pyd``, ``.dylib``)."""
+    return bool(_SHARED_OBJECT_NAME.search(posixpath.basename(path)))
+
+
+def may_be_binary(path: str) -> bool:
+    """Whether a file could be a binary a loader maps or runs: named like a shared object, or
+    of any name but those of source, text and data files (whose magic bytes are not read)."""
+    if is_shared_object(path):
+        return True
+    suffix = posixpath.splitext(path)[1].lower()
+    return suffix not in _NEVER_BINARY_SUFFIXES and ".dist-info/" not in path
+
+
+def file_format(head: bytes) -> FileFormat:
+    """The executable format a file's first bytes announce."""
+    if is_elf(head):
+        return "elf"
+    if head[:4] in _MACHO_MAGICS:
+        return "mach-o"
+    if head.startswith(b"\xca\xfe\xba\xbe"):
+        if len(head) >= 8 and int.from_bytes(head[4:8], "big") >= _JAVA_CLASS_MIN_VERSION:
+            return "unknown"  # a Java class file
+        return "mach-o-universal"
+    if head.startswith(b"MZ"):
+        return "pe"
+    return "unknown"
+
+
+def read_shared_object(
+    stream: BinaryIO, *, glibc_limit: tuple[int, int] | None = None
+) -> SharedObjectInfo:
+    """Parse a binary's format, machine, needs and glibc needs from a seekable stream.
+
+    Only headers and the tables needed are read (`layerkit.elf`). The symbols that need the
+    newest glibc version are listed only when that version is newer than `glibc_limit` (listing
+    them reads the dynamic symbol table: the slow part).
+    """
+    head = stream.read(MAGIC_BYTES)
+    kind = file_format(head)
+    if kind != "elf":
+        return SharedObjectInfo(kind)
+    try:
+        elf = read_elf(stream)
+    except ElfError as exc:
+        return SharedObjectInfo("elf", error=str(exc))
+    versions = {
+        need.index: (int(m[1]), int(m[2]))
+        for need in elf.version_needs
+        if (m := _GLIBC_VERSION.match(need.version))
+    }
+    if not versions:
+        return SharedObjectInfo("elf", elf.machine, elf=elf)
+    newest = max(versions.values())
+    symbols: tuple[str, ...] = ()
+    if glibc_limit is not None and newest > glibc_limit:
+        indexes = frozenset(index for index, version in versions.items() if version == newest)
+        symbols = symbols_needing(stream, elf, indexes)
+    return SharedObjectInfo("elf", elf.machine, newest, symbols, elf=elf)
+
+
+def extension_abi_tag(path: str) -> str | None:
+    """The ABI tag of an extension module's file name (``cpython-312-x86_64-linux-gnu``, ``abi3``),
+    or None when the name carries none (``_foo.so``, ``libbar.so.1``)."""
+    name = posixpath.basename(path)
+    if not name.endswith(".so"):
+        return None
+    parts = name[: -len(".so")].split(".")
+    if len(parts) < 2 or not _ABI_TAG.match(parts[-1]):
+        return None
+    return parts[-1]
+
+
+def is_extension_module(path: str) -> bool:
+    """Whether Python would import the file as an extension module: ``*.so`` with an ABI tag,
+    or a plain ``name.so`` that is not named like a library (``lib*.so``)."""
+    name = posixpath.basename(path)
+    if extension_abi_tag(path) is not None:
+        return True
+    return name.endswith(".so") and name.count(".") == 1 and not name.startswith("lib")
+
+
+def is_other_platform(path: str, info: SharedObjectInfo, target: Target) -> bool:
+    """A binary for another platform that the target never loads by itself: a Mach-O or PE file
+    not named like a Linux shared object or Python extension, or an ELF file for another machine
+    that is not an extension module. Packages ship such files to pick one at run time (see
+    docs/reliability.md); whether something links one is judged with the needed libraries."""
+    if info.format in ("mach-o", "mach-o-universal", "pe"):
+        name = posixpath.basename(path)
+        return not (name.endswith(".pyd") or ".so" in name)
+    return (
+        info.format == "elf"
+        and not info.error
+        and info.machine != target.elf_machine
+        and not is_extension_module(path)
+    )

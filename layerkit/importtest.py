@@ -32,20 +32,20 @@ from typing import Literal
 from layerkit.contents import (
     METADATA_READ_LIMIT,
     FileEntry,
+    Opener,
     distributions_read_with,
     scan_tree,
+    tree_opener,
 )
 from layerkit.errors import InputFileError, UsageError, VerificationError
 from layerkit.installer import CommandRunner
+from layerkit.interpreter import locate_interpreter, missing_interpreter_reason
 from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import manifest_path_for, read_manifest
 from layerkit.safezip import open_layer_zip
-from layerkit.slim import find_interpreter
 from layerkit.targets import Target, make_target
 from layerkit.verify import (
     LAYER_ROOT,
-    Opener,
-    tree_opener,
     unsafe_name_reason,
     zip_file_entries,
     zip_opener,
@@ -267,24 +267,24 @@ def _cannot_run_reason(target: Target, host: ImportHost) -> str | None:
 def _interpreter(target: Target, explicit: str | None, host: ImportHost) -> tuple[str | None, str]:
     """The target's interpreter: `explicit` (which must be that version), else one found."""
     if explicit is None:
-        found, reason = find_interpreter(target, which=host.which, runner=host.runner)
-        if found is None:
+        found = locate_interpreter(target, which=host.which, runner=host.runner)
+        if found.interpreter is None:
             return None, (
-                f"no Python {target.python} interpreter to import with ({reason}); pass "
-                "--interpreter PATH"
+                f"no Python {target.python} interpreter to import with "
+                f"({missing_interpreter_reason(found)}); pass --interpreter PATH"
             )
-        return found, ""
+        return found.interpreter.path, ""
     path = shutil.which(explicit) or explicit
     if not Path(path).is_file():
         raise UsageError(f"--interpreter {explicit}: no such program", hint="give the path of "
                          f"a Python {target.python} interpreter")  # fmt: skip
-    found, reason = find_interpreter(target, which=lambda _name: path, runner=host.runner)
-    if found is None:
+    found = locate_interpreter(target, which=lambda _name: path, runner=host.runner)
+    if found.interpreter is None:
         raise UsageError(
-            f"--interpreter {explicit}: {reason}",
+            f"--interpreter {explicit}: {missing_interpreter_reason(found)}",
             hint=f"give an interpreter of Python {target.python}, the layer's target",
         )
-    return found, ""
+    return found.interpreter.path, ""
 
 
 def import_command(

@@ -24,29 +24,28 @@ from layerkit.config import SlimSettings
 from layerkit.contents import (
     FileEntry,
     InstalledDistribution,
+    Opener,
     distributions_read_with,
     owners,
     read_distributions,
     scan_tree,
+    tree_opener,
 )
+from layerkit.elf import is_shared_object, read_shared_object
 from layerkit.errors import InputFileError
 from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import manifest_path_for, read_manifest
 from layerkit.runtimehints import notes_for
 from layerkit.safezip import CheckedZip, open_layer_zip
-from layerkit.slim import SlimPlan, plan
+from layerkit.slim.plan import SlimPlan, plan
 from layerkit.targets import ARCH_INFO, Target, make_target
 from layerkit.verify import (
     LayoutEntry,
-    Opener,
     Violation,
     check_layout,
     check_shared_objects,
-    is_shared_object,
     layout_entries_from_tree,
     layout_entries_from_zip,
-    read_shared_object,
-    tree_opener,
     unsafe_name_reason,
     zip_file_entries,
     zip_opener,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerkit.errors import LayerkitError
+from layerkit.pyc import PYC_MAGIC
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
@@ -42,17 +43,6 @@ PROBE = (
     "print(sys.implementation.cache_tag); print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little')); "
     "print(sys.executable)"
 )
-# importlib.util.MAGIC_NUMBER of each final release (CPython's
-# Include/internal/pycore_magic_number.h, formerly Lib/importlib/_bootstrap_external.py).
-# 3.9-3.13 checked against the interpreters themselves; 3.14's is the 3.14rc3 bump (3627).
-PYC_MAGIC: dict[str, int] = {
-    "3.9": 3425,
-    "3.10": 3439,
-    "3.11": 3495,
-    "3.12": 3531,
-    "3.13": 3571,
-    "3.14": 3627,
-}
 _MEMO_LAYOUT = 1
 # Environment variables that change what python3.X or `uv python find` resolve to.
 _DISCOVERY_VARIABLES = (
@@ -92,6 +82,15 @@ def no_bytecode_message(discovery: Discovery) -> str:
         f"bytecode: Lambda mounts layers read-only, so every cold start compiles each module it "
         f"imports again (3-4x slower imports for a data stack, billed as init time). Fix: "
         f"`uv python install {version}`, or --interpreter PATH to a Python {version}"
+    )
+
+
+def missing_interpreter_reason(discovery: Discovery) -> str:
+    """Why no interpreter of the target's version was found, and what to install."""
+    version = discovery.python
+    return (
+        f"{discovery.reason}; install Python {version} (e.g. `uv python install {version}`) "
+        "or pass --interpreter PATH"
     )
 
 

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from layerkit.elf import is_other_platform
 from layerkit.runtime_libs import RuntimeLibraries, dlopen_table, runtime_libraries
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
-    from layerkit.verify import SharedObjectInfo, Violation
+    from layerkit.elf import SharedObjectInfo
+    from layerkit.verify import Violation
 
 LAYER_LIB = "lib"  # the layer's top-level lib/: /opt/lib, on LD_LIBRARY_PATH
 _OPT = "/opt/"
@@ -112,7 +114,7 @@ def check_linkage(
     layer_names: Collection[str] = (),
 ) -> list[Violation]:
     """Violations for needed libraries that resolve nowhere, and warnings for unsure ones."""
-    from layerkit.verify import Violation, is_other_platform
+    from layerkit.verify import Violation
 
     runtime = runtime_libraries(target)
     layer = _Layer(list(binaries), layer_prefix, layer_names)

@@ -4,12 +4,13 @@ Everything here is pure: the checks read bytes through an `Opener` (a directory 
 `inspect` can check a zip without extracting it) and return `Violation` values; `raise_for` turns
 the ones that are not waived into one `VerificationError`.
 
-Binaries, found by their magic bytes (`read_binaries`, through the bounded reader of
-`layerkit.elf`): each one the target would load or run must be an ELF file (not Mach-O or PE),
-for the target's machine, needing no ``GLIBC_x.y`` symbol version newer than the runtime's glibc;
-an extension module's ABI tag must be the target's (``cpython-312-x86_64-linux-gnu`` or
-``abi3``); every library it needs must resolve (`layerkit.linkage`). Binaries shipped for other
-platforms (`is_other_platform`) are reported as warnings.
+Binaries, found by their magic bytes (`read_binaries`; reading a binary's headers is
+`layerkit.elf`'s alone): each one the target would load or run must be an ELF file (not Mach-O
+or PE), for the target's machine, needing no ``GLIBC_x.y`` symbol version newer than the
+runtime's glibc; an extension module's ABI tag must be the target's
+(``cpython-312-x86_64-linux-gnu`` or ``abi3``); every library it needs must resolve
+(`layerkit.linkage`). Binaries shipped for other platforms (`elf.is_other_platform`) are
+reported as warnings.
 
 Layout: only ``python/`` (and ``lib/``, Lambda's ``/opt/lib``) at the zip root, the target's
 ``python/lib/python3.X``, every entry world-readable, no symlink that is absolute or leaves the
@@ -26,12 +27,20 @@ import stat
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from packaging.utils import canonicalize_name
 
-from layerkit.contents import FileEntry
-from layerkit.elf import ElfError, ElfInfo, is_elf, read_elf, symbols_needing
+from layerkit.contents import FileEntry, Opener
+from layerkit.elf import (
+    FileFormat,
+    SharedObjectInfo,
+    extension_abi_tag,
+    is_other_platform,
+    is_shared_object,
+    may_be_binary,
+    read_shared_object,
+)
 from layerkit.errors import VerificationError
 from layerkit.linkage import LAYER_LIB, check_linkage
 from layerkit.targets import Target
@@ -108,21 +117,6 @@ _TEMPLATES: dict[Rule, str] = {
 # --- reading bytes from a tree or a zip ------------------------------------------------------
 
 
-class Opener(Protocol):
-    """Opens the file at a tree-relative POSIX path as a seekable binary stream."""
-
-    def __call__(self, path: str) -> BinaryIO: ...
-
-
-def tree_opener(root: Path) -> Opener:
-    """An `Opener` over the files of a directory."""
-
-    def open_file(path: str) -> BinaryIO:
-        return (root / path).open("rb")
-
-    return open_file
-
-
 def zip_opener(archive: CheckedZip, prefix: str = "") -> Opener:
     """An `Opener` over the members of a checked zip, `prefix` (e.g. site-packages) prepended.
 
@@ -159,20 +153,6 @@ def zip_file_entries(archive: CheckedZip, prefix: str = "") -> tuple[FileEntry, 
 
 # --- shared objects and other binaries ---------------------------------------------------------
 
-# Named like a Linux shared object: ``.so``, ``.so.1.2``, ``.so.1.1.1k``; or a Windows extension.
-_SHARED_OBJECT_NAME = re.compile(r"\.(?:so(?:\.[0-9][0-9A-Za-z_]*)*|pyd|dylib)$")
-# The middle part of ``mod.<tag>.so`` when it names a Python ABI (else the name is not a tag).
-_ABI_TAG = re.compile(r"^(?:cpython-\d+[a-z]*(?:-.+)?|pypy\d+-pp\d+(?:-.+)?|graalpy.+|abi3)$")
-_GLIBC_VERSION = re.compile(r"^GLIBC_(\d+)\.(\d+)(?:\.\d+)*$")
-_GLIBCXX_VERSION = re.compile(r"^GLIBCXX_(\d+)\.(\d+)\.(\d+)$")
-# Files no loader ever maps or runs: not read for magic bytes (a zip member costs a decompression).
-_NEVER_BINARY_SUFFIXES = frozenset(
-    {".py", ".pyc", ".pyi", ".pyx", ".pxd", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".rs",
-     ".txt", ".md", ".rst", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js",
-     ".css", ".csv", ".xml", ".typed", ".pem", ".png", ".jpg", ".gif", ".svg", ".class",
-     ".jar", ".gz", ".zip", ".npz", ".npy", ".pkl", ".mo", ".po", ".ttf"}
-)  # fmt: skip
-
 _MACHINE_NAMES = {
     "EM_X86_64": "x86-64",
     "EM_AARCH64": "AArch64",
@@ -183,7 +163,6 @@ _MACHINE_NAMES = {
     "EM_RISCV": "RISC-V",
 }
 
-FileFormat = Literal["elf", "mach-o", "mach-o-universal", "pe", "unknown"]
 _FORMAT_NAMES: dict[FileFormat, str] = {
     "elf": "an ELF file",
     "mach-o": "a Mach-O file (macOS)",
@@ -191,116 +170,6 @@ _FORMAT_NAMES: dict[FileFormat, str] = {
     "pe": "a PE file (Windows)",
     "unknown": "not an ELF file",
 }
-_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe")
-# 0xCAFEBABE also starts a Java class file, whose next word (minor, major version) is >= 45;
-# a universal Mach-O's is its count of architectures.
-_JAVA_CLASS_MIN_VERSION = 45
-MAGIC_BYTES = 8  # what `file_format` looks at
-
-
-@dataclass(frozen=True)
-class SharedObjectInfo:
-    """What a binary is and needs, read from its headers."""
-
-    format: FileFormat
-    machine: str = ""  # e_machine name, e.g. EM_X86_64
-    glibc: tuple[int, int] | None = None  # the newest GLIBC_x.y version it needs
-    glibc_symbols: tuple[str, ...] = ()  # the symbols that need that version
-    error: str = ""  # why the ELF could not be parsed, if it could not
-    elf: ElfInfo | None = None  # everything else the headers say (needed libraries, ...)
-
-    @property
-    def glibcxx(self) -> tuple[int, int, int] | None:
-        """The newest GLIBCXX_x.y.z (libstdc++) version it needs."""
-        found = [
-            (int(m[1]), int(m[2]), int(m[3]))
-            for need in (self.elf.version_needs if self.elf else ())
-            if (m := _GLIBCXX_VERSION.match(need.version))
-        ]
-        return max(found) if found else None
-
-
-def is_shared_object(path: str) -> bool:
-    """Whether `path` is named like a shared object (``.so``, ``.so.1.2``, ``.so.1.1.1k``,
-    ``.pyd``, ``.dylib``)."""
-    return bool(_SHARED_OBJECT_NAME.search(posixpath.basename(path)))
-
-
-def may_be_binary(path: str) -> bool:
-    """Whether a file could be a binary a loader maps or runs: named like a shared object, or
-    of any name but those of source, text and data files (whose magic bytes are not read)."""
-    if is_shared_object(path):
-        return True
-    suffix = posixpath.splitext(path)[1].lower()
-    return suffix not in _NEVER_BINARY_SUFFIXES and ".dist-info/" not in path
-
-
-def file_format(head: bytes) -> FileFormat:
-    """The executable format a file's first bytes announce."""
-    if is_elf(head):
-        return "elf"
-    if head[:4] in _MACHO_MAGICS:
-        return "mach-o"
-    if head.startswith(b"\xca\xfe\xba\xbe"):
-        if len(head) >= 8 and int.from_bytes(head[4:8], "big") >= _JAVA_CLASS_MIN_VERSION:
-            return "unknown"  # a Java class file
-        return "mach-o-universal"
-    if head.startswith(b"MZ"):
-        return "pe"
-    return "unknown"
-
-
-def read_shared_object(
-    stream: BinaryIO, *, glibc_limit: tuple[int, int] | None = None
-) -> SharedObjectInfo:
-    """Parse a binary's format, machine, needs and glibc needs from a seekable stream.
-
-    Only headers and the tables needed are read (`layerkit.elf`). The symbols that need the
-    newest glibc version are listed only when that version is newer than `glibc_limit` (listing
-    them reads the dynamic symbol table: the slow part).
-    """
-    head = stream.read(MAGIC_BYTES)
-    kind = file_format(head)
-    if kind != "elf":
-        return SharedObjectInfo(kind)
-    try:
-        elf = read_elf(stream)
-    except ElfError as exc:
-        return SharedObjectInfo("elf", error=str(exc))
-    versions = {
-        need.index: (int(m[1]), int(m[2]))
-        for need in elf.version_needs
-        if (m := _GLIBC_VERSION.match(need.version))
-    }
-    if not versions:
-        return SharedObjectInfo("elf", elf.machine, elf=elf)
-    newest = max(versions.values())
-    symbols: tuple[str, ...] = ()
-    if glibc_limit is not None and newest > glibc_limit:
-        indexes = frozenset(index for index, version in versions.items() if version == newest)
-        symbols = symbols_needing(stream, elf, indexes)
-    return SharedObjectInfo("elf", elf.machine, newest, symbols, elf=elf)
-
-
-def extension_abi_tag(path: str) -> str | None:
-    """The ABI tag of an extension module's file name (``cpython-312-x86_64-linux-gnu``, ``abi3``),
-    or None when the name carries none (``_foo.so``, ``libbar.so.1``)."""
-    name = posixpath.basename(path)
-    if not name.endswith(".so"):
-        return None
-    parts = name[: -len(".so")].split(".")
-    if len(parts) < 2 or not _ABI_TAG.match(parts[-1]):
-        return None
-    return parts[-1]
-
-
-def is_extension_module(path: str) -> bool:
-    """Whether Python would import the file as an extension module: ``*.so`` with an ABI tag,
-    or a plain ``name.so`` that is not named like a library (``lib*.so``)."""
-    name = posixpath.basename(path)
-    if extension_abi_tag(path) is not None:
-        return True
-    return name.endswith(".so") and name.count(".") == 1 and not name.startswith("lib")
 
 
 def expected_abi_tags(target: Target) -> tuple[str, ...]:
@@ -314,22 +183,6 @@ def _glibc_text(version: tuple[int, int]) -> str:
 
 def _target_text(target: Target) -> str:
     return f"{target.runtime} on {target.arch}"
-
-
-def is_other_platform(path: str, info: SharedObjectInfo, target: Target) -> bool:
-    """A binary for another platform that the target never loads by itself: a Mach-O or PE file
-    not named like a Linux shared object or Python extension, or an ELF file for another machine
-    that is not an extension module. Packages ship such files to pick one at run time (see
-    docs/reliability.md); whether something links one is judged with the needed libraries."""
-    if info.format in ("mach-o", "mach-o-universal", "pe"):
-        name = posixpath.basename(path)
-        return not (name.endswith(".pyd") or ".so" in name)
-    return (
-        info.format == "elf"
-        and not info.error
-        and info.machine != target.elf_machine
-        and not is_extension_module(path)
-    )
 
 
 def check_shared_object(

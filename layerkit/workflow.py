@@ -229,7 +229,7 @@ def cache_inputs(
     if settings.lock is not None:  # named by the manifest: a new lock is a new build
         options["lock"] = lock_record(settings.lock)
     if settings.slim.strip:
-        from layerkit.slim import find_strip
+        from layerkit.slim.strip import find_strip
 
         options["strip_tool"] = find_strip(target, which=ctx.which, host_machine=ctx.host_machine)
     if discovery is not None:

@@ -36,13 +36,13 @@ NO_BOUNDARY_IMPORT = ["errors.py", "targets.py", "config.py", "budget.py", "mani
         "contents.py", "provenance.py", "verify.py", "report.py", "matrix.py", "runtimehints.py",
         "editables.py", "oldversions.py", "sdists.py", "importtest.py", "elf.py", "linkage.py",
         "runtime_libs.py", "layerreport.py", "pins.py", "build_model.py", "cache.py",
-        "safewrite.py", "limits.py", "lockfiles.py"]  # fmt: skip
+        "safewrite.py", "limits.py", "lockfiles.py", "pyc.py", "slim/plan.py"]  # fmt: skip
 # Modules that reach no boundary at all: not directly, not through any module of ours they load
 # at run time (imports under `if TYPE_CHECKING:` are for mypy only and do not count).
 PURE = ["errors.py", "targets.py", "config.py", "budget.py", "manifest.py", "contents.py",
         "provenance.py", "report.py", "matrix.py", "runtimehints.py", "editables.py", "elf.py",
         "runtime_libs.py", "layerreport.py", "pins.py", "build_model.py", "cache.py",
-        "safewrite.py", "limits.py", "lockfiles.py"]  # fmt: skip
+        "safewrite.py", "limits.py", "lockfiles.py", "pyc.py", "slim/plan.py"]  # fmt: skip
 # What a pure module never loads, listed by name: processes, AWS, the terminal, the network,
 # zip reading (safezip.py parses layer zips itself) and our own modules that own those boundaries.
 BOUNDARY_LIBRARIES = ("subprocess", "multiprocessing", "boto3", "botocore", "typer", "click",
@@ -50,6 +50,8 @@ BOUNDARY_LIBRARIES = ("subprocess", "multiprocessing", "boto3", "botocore", "typ
 BOUNDARY_MODULES = ("layerkit.installer", "layerkit.aws", "layerkit.cli", "layerkit.commands")
 # Import cycles still to break (each may only disappear): verify <-> linkage is the ELF split.
 KNOWN_CYCLES = [{"layerkit.linkage", "layerkit.verify"}]
+# Modules that read the bytes of binaries (ELF, Mach-O, PE headers): elf.py alone.
+BINARY_READERS = {"elf.py"}
 
 
 def _modules() -> list[Path]:
@@ -211,6 +213,63 @@ def test_the_report_renderers_share_layerreport_not_each_other() -> None:
     assert "layerkit.htmlreport" not in graph["layerkit.charts"]
     assert "layerkit.charts" not in graph["layerkit.htmlreport"]
     assert "layerkit.layerreport" in graph["layerkit.charts"] & graph["layerkit.htmlreport"]
+
+
+def _layerkit_import_paths(path: Path) -> set[str]:
+    """The modules of ours `path` imports (as paths relative to layerkit/), at any level."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        for name in names:
+            if not name.startswith("layerkit."):
+                continue
+            relative = name.removeprefix("layerkit.").replace(".", "/")
+            for candidate in (f"{relative}.py", f"{relative}/__init__.py"):
+                if (PACKAGE / candidate).is_file():
+                    found.add(candidate)
+    return found
+
+
+def _closure(start: str) -> set[str]:
+    """`start` and every module of ours it imports, directly or through others."""
+    seen: set[str] = set()
+    pending = [start]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        pending.extend(_layerkit_import_paths(PACKAGE / module))
+    return seen
+
+
+def test_the_slimming_plan_reaches_only_pure_modules() -> None:
+    """`inspect` plans slimming over a zip: nothing the plan loads writes files or runs tools
+    (the steps that do, apply/strip/compile, and the installer's runner sit apart)."""
+    reached = _closure("slim/plan.py")
+    assert reached <= {*PURE, "slim/__init__.py"}, sorted(reached - {*PURE, "slim/__init__.py"})
+    assert not reached & {"slim/apply.py", "slim/strip.py", "slim/compile.py", "slim/tree.py",
+                          "installer.py", "bytecode.py", "interpreter.py", "verify.py"}  # fmt: skip
+
+
+def test_only_elf_reads_binary_headers() -> None:
+    """ELF (and Mach-O/PE magic) reading lives in elf.py; verification and slimming import it."""
+    readers = {"read_elf", "read_shared_object", "file_format", "symbols_needing"}
+    for path in _modules():
+        relative = path.relative_to(PACKAGE).as_posix()
+        defined = {
+            node.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef)
+        }
+        assert relative in BINARY_READERS or not defined & readers, relative
+    for module in ("verify.py", "slim/plan.py", "slim/strip.py"):
+        assert "verify.py" not in _layerkit_import_paths(PACKAGE / module) or module == "verify.py"
+        assert "elf.py" in _layerkit_import_paths(PACKAGE / module), module
 
 
 def test_errors_imports_nothing_of_ours() -> None:

@@ -47,7 +47,7 @@ def pycs(root: Path) -> dict[str, str]:
 
 
 def test_same_bytes_as_compileall_from_a_cold_and_a_warm_store(tmp_path: Path) -> None:
-    from layerkit.slim import compile_command
+    from layerkit.slim.compile import compile_command
 
     reference = tree(tmp_path / "compileall")
     result = run_command(compile_command(sys.executable, reference, HOST))

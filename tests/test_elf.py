@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerkit import verify
+from layerkit import elf, verify
 from layerkit.elf import MAX_TABLE, ElfError, read_elf
 from layerkit.errors import VerificationError
 from layerkit.targets import make_target
@@ -85,7 +85,7 @@ def test_a_version_need_count_of_0xffffffff_ends_not_loops() -> None:
     struct.pack_into("<I", data, offset + 16 + 12, 0)  # keep the aux chain on itself
     struct.pack_into("<I", data, header + 44, 0xFFFFFFFF)  # sh_info: 0xFFFFFFFF records
     started = time.monotonic()
-    info = verify.read_shared_object(io.BytesIO(bytes(data)), glibc_limit=(2, 26))
+    info = elf.read_shared_object(io.BytesIO(bytes(data)), glibc_limit=(2, 26))
     assert time.monotonic() - started < 2
     assert info.format == "elf"
 
@@ -151,7 +151,7 @@ class _CountingStream(io.BytesIO):
 def test_only_headers_and_needed_tables_are_read_not_the_whole_file() -> None:
     big = make_elf(EM_X86_64, needed=["libc.so.6"], debug_bytes=8 << 20)
     stream = _CountingStream(big)
-    info = verify.read_shared_object(stream, glibc_limit=(2, 26))
+    info = elf.read_shared_object(stream, glibc_limit=(2, 26))
     assert info.elf is not None and info.elf.needed == ("libc.so.6",)
     assert stream.bytes_read < 64 * 1024 < len(big)
 
@@ -160,7 +160,7 @@ def _check_cleanly(data: bytes) -> None:
     tracemalloc.start()
     started = time.monotonic()
     try:
-        info = verify.read_shared_object(io.BytesIO(data), glibc_limit=(2, 26))
+        info = elf.read_shared_object(io.BytesIO(data), glibc_limit=(2, 26))
         violations = verify.check_shared_objects(
             ["pkg/_x.abi3.so"], lambda _p: io.BytesIO(data), PY311_X86, owners={}
         )

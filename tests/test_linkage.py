@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from layerkit import verify
+from layerkit import elf, verify
 from layerkit.errors import VerificationError
 from layerkit.runtime_libs import dlopen_table, runtime_libraries
 from layerkit.targets import PYTHON_VERSIONS, Target, make_target
@@ -96,8 +96,8 @@ def test_text_files_are_not_opened() -> None:
 
 
 def test_a_java_class_file_is_not_a_universal_mach_o() -> None:
-    assert verify.file_format(b"\xca\xfe\xba\xbe\x00\x00\x00\x34") == "unknown"
-    assert verify.file_format(b"\xca\xfe\xba\xbe\x00\x00\x00\x02") == "mach-o-universal"
+    assert elf.file_format(b"\xca\xfe\xba\xbe\x00\x00\x00\x34") == "unknown"
+    assert elf.file_format(b"\xca\xfe\xba\xbe\x00\x00\x00\x02") == "mach-o-universal"
 
 
 # --- binaries for other platforms ---------------------------------------------------------------
@@ -333,7 +333,7 @@ def test_inspect_finds_the_missing_library_in_any_zip_and_accepts_lib(tmp_path: 
 def test_the_slim_rule_removes_only_other_platform_binaries_and_reports_savings() -> None:
     from layerkit.config import SlimSettings
     from layerkit.contents import FileEntry
-    from layerkit.slim import plan
+    from layerkit.slim.plan import plan
 
     entries = [FileEntry(p, len(d), False) for p, d in SELENIUM_LIKE.items()]
     opener = lambda path: io.BytesIO(SELENIUM_LIKE[path])  # noqa: E731

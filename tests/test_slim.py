@@ -12,21 +12,35 @@ import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from layerkit import slim, verify
-from layerkit.bytecode import BytecodeStore, cache_tag
+from layerkit import elf, verify
+from layerkit.bytecode import BytecodeStore
 from layerkit.config import CompileMode, SlimSettings
 from layerkit.contents import (
     distributions_from_texts,
     read_distributions,
     scan_tree,
+    tree_opener,
 )
 from layerkit.installer import CommandResult, CommandRunner, run_command
-from layerkit.interpreter import PYC_MAGIC, Discovery, Interpreter, Which, locate_interpreter
+from layerkit.interpreter import (
+    Discovery,
+    Interpreter,
+    Which,
+    locate_interpreter,
+    missing_interpreter_reason,
+)
+from layerkit.pyc import PYC_MAGIC, cache_tag, pyc_magic, python_of_magic
 from layerkit.safezip import open_layer_zip
-from layerkit.slim import SlimPlan
+from layerkit.slim import apply as slim_apply
+from layerkit.slim import compile as slim_compile
+from layerkit.slim import plan as slim_plan
+from layerkit.slim import strip as slim_strip
+from layerkit.slim.plan import SlimPlan
+from layerkit.slim.tree import SlimmedTree, slim_tree
 from layerkit.targets import Target, make_target
 from tests.elf_fixtures import (
     C_BASELINE,
@@ -72,8 +86,8 @@ def write_tree(root: Path, files: Mapping[str, bytes]) -> Path:
 
 def make_plan(root: Path, target: Target = PY312, options: SlimSettings = DEFAULTS) -> SlimPlan:
     entries = scan_tree(root)
-    return slim.plan(
-        entries, verify.tree_opener(root), target, options, read_distributions(root, entries)
+    return slim_plan.plan(
+        entries, tree_opener(root), target, options, read_distributions(root, entries)
     )
 
 
@@ -90,7 +104,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_magic_table_matches_this_interpreter() -> None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    assert PYC_MAGIC[version] == slim.pyc_magic(importlib.util.MAGIC_NUMBER)
+    assert PYC_MAGIC[version] == pyc_magic(importlib.util.MAGIC_NUMBER)
 
 
 def test_magic_table_covers_every_lambda_runtime() -> None:
@@ -98,14 +112,14 @@ def test_magic_table_covers_every_lambda_runtime() -> None:
 
     assert set(PYTHON_VERSIONS) <= set(PYC_MAGIC)
     for version, magic in PYC_MAGIC.items():
-        assert slim.python_of_magic(magic) == version
+        assert python_of_magic(magic) == version
 
 
 @pytest.mark.parametrize(
     ("magic", "version"), [(3600, "3.14"), (3530, "3.12"), (3450, "3.11"), (3000, None)]
 )
 def test_python_of_prerelease_magic(magic: int, version: str | None) -> None:
-    assert slim.python_of_magic(magic) == version
+    assert python_of_magic(magic) == version
 
 
 def test_bytecode_the_target_never_loads_is_removed(tmp_path: Path) -> None:
@@ -260,7 +274,7 @@ def test_imported_modules_resolves_relative_imports() -> None:
         "from .m import (n,\n   o)\n"
         "from q import *\n"
     )
-    assert slim.imported_modules("pkg/sub/mod.py", source) == {
+    assert slim_plan.imported_modules("pkg/sub/mod.py", source) == {
         "a.b",
         "d",
         "pkg.sub",
@@ -434,7 +448,7 @@ def test_planning_changes_nothing_and_a_zip_plans_like_its_tree(tmp_path: Path) 
             )
         }
         distributions = distributions_from_texts(texts, [e.path for e in entries])
-        zip_plan = slim.plan(entries, opener, PY312, options, distributions)
+        zip_plan = slim_plan.plan(entries, opener, PY312, options, distributions)
     assert zip_plan == tree_plan
     assert set(removed(zip_plan)) == {
         "exclude-distribution",
@@ -460,7 +474,7 @@ def test_apply_removes_planned_files_and_emptied_directories(tmp_path: Path) -> 
     )
     (root / "already_empty").mkdir()
     plan = make_plan(root)
-    report = slim.apply(root, plan)
+    report = slim_apply.apply(root, plan)
     assert [(r.rule, r.files, r.bytes) for r in report.rules] == [
         ("tests", 2, 5),
         ("foreign-bytecode", 1, 16 + 4),
@@ -476,20 +490,20 @@ def test_apply_refuses_paths_outside_the_tree(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "site", {"a.py": b""})
     outside = write_tree(tmp_path, {"outside.py": b"precious"}) / "outside.py"
     (root / "link").symlink_to(tmp_path)
-    evil = slim.SlimPlan(
+    evil = slim_plan.SlimPlan(
         (
-            slim.RulePlan(
+            slim_plan.RulePlan(
                 "exclude-glob",
                 "",
                 (
-                    slim.Removal("../outside.py", 8, "x"),
-                    slim.Removal("link/outside.py", 8, "x"),
-                    slim.Removal("gone.py", 1, "x"),
+                    slim_plan.Removal("../outside.py", 8, "x"),
+                    slim_plan.Removal("link/outside.py", 8, "x"),
+                    slim_plan.Removal("gone.py", 1, "x"),
                 ),
             ),
         )
     )
-    report = slim.apply(root, evil)
+    report = slim_apply.apply(root, evil)
     assert outside.read_bytes() == b"precious"
     assert report.files == 0
     assert report.warnings == (
@@ -525,12 +539,18 @@ def fake_which(*available: str) -> Which:
 def test_find_strip_only_offers_tools_that_know_the_target(
     target: Target, host: str, available: tuple[str, ...], expected: str | None
 ) -> None:
-    assert slim.find_strip(target, which=fake_which(*available), host_machine=host) == expected
+    assert (
+        slim_strip.find_strip(target, which=fake_which(*available), host_machine=host) == expected
+    )
 
 
 def test_without_a_strip_for_the_target_strip_is_skipped_with_a_hint(tmp_path: Path) -> None:
-    report = slim.strip_shared_objects(
-        tmp_path, [slim.StripCandidate("a.so", 1, 1)], PY312_ARM, runner=failing_runner, tool=None
+    report = slim_strip.strip_shared_objects(
+        tmp_path,
+        [slim_plan.StripCandidate("a.so", 1, 1)],
+        PY312_ARM,
+        runner=failing_runner,
+        tool=None,
     )
     assert report.files == ()
     assert report.skipped_reason == (
@@ -560,8 +580,8 @@ def test_strip_candidates_skip_vendored_libraries_and_other_machines(tmp_path: P
     plan = make_plan(root, options=SlimSettings(strip=True))
     symtab_and_strtab = 48 + len(b"\x00local_helper\x00")
     assert plan.strip == (
-        slim.StripCandidate("pkg/_a.abi3.so", len(elf), 1000 + symtab_and_strtab),
-        slim.StripCandidate(
+        slim_plan.StripCandidate("pkg/_a.abi3.so", len(elf), 1000 + symtab_and_strtab),
+        slim_plan.StripCandidate(
             "pkg/_plain.so.1", len(make_elf(EM_X86_64, debug_bytes=0)), symtab_and_strtab
         ),
     )
@@ -585,8 +605,8 @@ def test_gnu_strip_shrinks_a_real_object_and_leaves_the_cache_copy_alone(tmp_pat
     root = tmp_path / "site"
 
     plan = make_plan(root, options=SlimSettings(strip=True))
-    tool = slim.find_strip(PY312, which=shutil.which, host_machine="x86_64")
-    report = slim.strip_shared_objects(root, plan.strip, PY312, runner=run_command, tool=tool)
+    tool = slim_strip.find_strip(PY312, which=shutil.which, host_machine="x86_64")
+    report = slim_strip.strip_shared_objects(root, plan.strip, PY312, runner=run_command, tool=tool)
 
     (stripped,) = report.files
     assert stripped.path == "pkg/_ext.abi3.so"
@@ -597,10 +617,7 @@ def test_gnu_strip_shrinks_a_real_object_and_leaves_the_cache_copy_alone(tmp_pat
     assert installed.stat().st_ino != cached.stat().st_ino
     assert installed.stat().st_mode & 0o777 == 0o755
     assert (
-        verify.check_shared_objects(
-            ["pkg/_ext.abi3.so"], verify.tree_opener(root), PY312, owners={}
-        )
-        == ()
+        verify.check_shared_objects(["pkg/_ext.abi3.so"], tree_opener(root), PY312, owners={}) == ()
     )
     assert list(site.iterdir()) == [installed]  # no temporary file left behind
 
@@ -610,18 +627,20 @@ def test_llvm_strip_shrinks_an_aarch64_object(tmp_path: Path) -> None:
     assert tool, "llvm-strip is needed for this test: apt-get install llvm"
     root = write_tree(tmp_path, {"pkg/_a.abi3.so": make_elf(EM_AARCH64, debug_bytes=5000)})
     plan = make_plan(root, PY312_ARM, SlimSettings(strip=True))
-    report = slim.strip_shared_objects(root, plan.strip, PY312_ARM, runner=run_command, tool=tool)
+    report = slim_strip.strip_shared_objects(
+        root, plan.strip, PY312_ARM, runner=run_command, tool=tool
+    )
     assert report.warnings == ()
     assert report.bytes_saved >= 5000
-    info = verify.read_shared_object(io.BytesIO((root / "pkg/_a.abi3.so").read_bytes()))
+    info = elf.read_shared_object(io.BytesIO((root / "pkg/_a.abi3.so").read_bytes()))
     assert (info.machine, info.glibc) == ("EM_AARCH64", (2, 17))
 
 
 def test_gnu_strip_cannot_read_aarch64_and_the_file_is_kept(tmp_path: Path) -> None:
     content = make_elf(EM_AARCH64)
     root = write_tree(tmp_path, {"pkg/_a.abi3.so": content})
-    candidates = [slim.StripCandidate("pkg/_a.abi3.so", len(content), 100)]
-    report = slim.strip_shared_objects(
+    candidates = [slim_plan.StripCandidate("pkg/_a.abi3.so", len(content), 100)]
+    report = slim_strip.strip_shared_objects(
         root, candidates, PY312_ARM, runner=run_command, tool="strip"
     )
     assert report.files == ()
@@ -662,8 +681,8 @@ def test_an_unsound_strip_result_is_thrown_away(
         Path(argv[3]).write_bytes(output)
         return CommandResult(tuple(argv), 0, "", "")
 
-    candidates = [slim.StripCandidate("pkg/_a.abi3.so", len(content), 2000)]
-    report = slim.strip_shared_objects(
+    candidates = [slim_plan.StripCandidate("pkg/_a.abi3.so", len(content), 2000)]
+    report = slim_strip.strip_shared_objects(
         root, candidates, PY312, runner=runner, tool="/usr/bin/strip"
     )
     so = root / "pkg/_a.abi3.so"
@@ -692,8 +711,8 @@ def test_a_strip_result_that_is_not_smaller_is_dropped_quietly(tmp_path: Path) -
         Path(argv[3]).write_bytes(make_elf(EM_X86_64, debug_bytes=20))
         return CommandResult(tuple(argv), 0, "", "")
 
-    candidates = [slim.StripCandidate("pkg/_a.abi3.so", len(content), 10)]
-    report = slim.strip_shared_objects(root, candidates, PY312, runner=runner, tool="strip")
+    candidates = [slim_plan.StripCandidate("pkg/_a.abi3.so", len(content), 10)]
+    report = slim_strip.strip_shared_objects(root, candidates, PY312, runner=runner, tool="strip")
     assert (report.files, report.warnings) == ((), ())
     assert (root / "pkg/_a.abi3.so").read_bytes() == content
     assert sorted(p.name for p in (root / "pkg").iterdir()) == ["_a.abi3.so"]
@@ -701,8 +720,10 @@ def test_a_strip_result_that_is_not_smaller_is_dropped_quietly(tmp_path: Path) -
 
 def test_strip_refuses_vendored_libraries_even_when_asked(tmp_path: Path) -> None:
     root = write_tree(tmp_path, {"numpy.libs/libopenblas.so": make_elf(EM_X86_64)})
-    candidates = [slim.StripCandidate("numpy.libs/libopenblas.so", 1, 1)]
-    report = slim.strip_shared_objects(root, candidates, PY312, runner=failing_runner, tool="strip")
+    candidates = [slim_plan.StripCandidate("numpy.libs/libopenblas.so", 1, 1)]
+    report = slim_strip.strip_shared_objects(
+        root, candidates, PY312, runner=failing_runner, tool="strip"
+    )
     assert report.warnings == ("strip: refused 'numpy.libs/libopenblas.so'",)
 
 
@@ -719,9 +740,9 @@ def scripted_runner(result: CommandResult) -> CommandRunner:
 
 
 def test_no_interpreter_of_the_target_version_says_why() -> None:
-    found, reason = slim.find_interpreter(PY312, which=fake_which(), runner=failing_runner)
-    assert found is None
-    assert reason == (
+    found = locate_interpreter(PY312, which=fake_which(), runner=failing_runner)
+    assert found.interpreter is None
+    assert missing_interpreter_reason(found) == (
         "no python3.12 on PATH; install Python 3.12 (e.g. `uv python install 3.12`) "
         "or pass --interpreter PATH"
     )
@@ -731,9 +752,9 @@ def test_an_interpreter_that_does_not_run_says_why() -> None:
     runner = scripted_runner(
         CommandResult((), 127, "", "pyenv: python3.12: command not found\n\nmore words\n")
     )
-    found, reason = slim.find_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
-    assert found is None
-    assert reason.startswith(
+    found = locate_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
+    assert found.interpreter is None
+    assert missing_interpreter_reason(found).startswith(
         "/usr/bin/python3.12 does not run (a pyenv shim without that version?): "
         "pyenv: python3.12: command not found; install Python 3.12"
     )
@@ -741,19 +762,21 @@ def test_an_interpreter_that_does_not_run_says_why() -> None:
 
 def test_an_interpreter_of_another_version_is_refused() -> None:
     runner = scripted_runner(CommandResult((), 0, "3.11.7\ncpython-311\n3495\n/x/py\n", ""))
-    found, reason = slim.find_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
-    assert found is None
-    assert reason.startswith("/usr/bin/python3.12 is Python 3.11, not 3.12; install")
+    found = locate_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
+    assert found.interpreter is None
+    assert missing_interpreter_reason(found).startswith(
+        "/usr/bin/python3.12 is Python 3.11, not 3.12; install"
+    )
 
 
 def test_an_interpreter_answering_only_its_version_is_accepted() -> None:
     runner = scripted_runner(CommandResult((), 0, "3.12\n", ""))
-    found = slim.find_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
-    assert found == ("/usr/bin/python3.12", "")
+    found = locate_interpreter(PY312, which=fake_which("python3.12"), runner=runner)
+    assert found.interpreter is not None and found.interpreter.path == "/usr/bin/python3.12"
 
 
 def test_compile_command(tmp_path: Path) -> None:
-    assert slim.compile_command("/usr/bin/python3.12", tmp_path, PY312) == [
+    assert slim_compile.compile_command("/usr/bin/python3.12", tmp_path, PY312) == [
         "/usr/bin/python3.12",
         "-I",
         "-m",
@@ -777,10 +800,17 @@ def test_compile_command(tmp_path: Path) -> None:
 HOST = make_target(f"{sys.version_info.major}.{sys.version_info.minor}", "x86_64")
 
 
+def run_slim_tree(root: Path, target: Target, options: SlimSettings, **steps: Any) -> SlimmedTree:
+    """`slim_tree` on `root`, walked here; the entries it returns must be what a new walk finds."""
+    slimmed = slim_tree(root, target, options, entries=scan_tree(root), **steps)
+    assert slimmed.entries == scan_tree(root)
+    return slimmed
+
+
 def bytecode_request(
     tmp_path: Path, discovery: Discovery, mode: CompileMode = "auto"
-) -> slim.BytecodeRequest:
-    return slim.BytecodeRequest(
+) -> slim_compile.BytecodeRequest:
+    return slim_compile.BytecodeRequest(
         mode, discovery, BytecodeStore(tmp_path / "store"), budget_bytes=10**9
     )
 
@@ -797,10 +827,10 @@ def test_compiled_bytecode_is_reproducible_and_kept_by_the_plan(tmp_path: Path) 
     digests = []
     for name in ("one", "two"):
         root = write_tree(tmp_path / name, sources)
-        report = slim.slim_tree(
+        report = run_slim_tree(
             root, HOST, NO_RULES, runner=run_command, which=which, host_machine="x86_64",
-            bytecode=bytecode_request(tmp_path / name, discovery),
-        ).compile  # fmt: skip
+            bytecode=bytecode_request(tmp_path / f"{name}-store", discovery),
+        ).report.compile  # fmt: skip
         assert report is not None
         assert (report.files, report.warnings, report.compiled) == (2, (), 2)
         compiled = root / f"pkg/__pycache__/mod.{cache_tag(HOST)}.pyc"
@@ -821,10 +851,10 @@ def test_compiled_bytecode_is_reproducible_and_kept_by_the_plan(tmp_path: Path) 
 def test_modules_that_do_not_compile_are_reported(tmp_path: Path) -> None:
     root = write_tree(tmp_path / "t", {"pkg/__init__.py": b"", "pkg/py2.py": b"print 'hello'\n"})
     interpreter = Interpreter(sys.executable, platform.python_version(), "test")
-    report = slim.slim_tree(
+    report = run_slim_tree(
         root, HOST, NO_RULES, runner=run_command, which=fake_which(), host_machine="x86_64",
         bytecode=bytecode_request(tmp_path, Discovery(HOST.python, interpreter)),
-    ).compile  # fmt: skip
+    ).report.compile  # fmt: skip
     assert report is not None and report.files == 1
     (warning,) = report.warnings
     assert warning.startswith(f"compile: 1 module(s) did not compile for {HOST.runtime}")
@@ -845,7 +875,7 @@ def test_slim_tree_runs_every_step(tmp_path: Path) -> None:
             **dist_info("pkg", "1", ["pkg/__init__.py", "pkg/tests/t.py", "pkg/_a.abi3.so"]),
         },
     )
-    report = slim.slim_tree(
+    report = run_slim_tree(
         root,
         PY312_ARM,
         SlimSettings(strip=True),
@@ -853,10 +883,36 @@ def test_slim_tree_runs_every_step(tmp_path: Path) -> None:
         which=fake_which(),
         host_machine="x86_64",
         bytecode=bytecode_request(tmp_path / "b", Discovery("3.12", None, ("none here",))),
-    )
+    ).report
     assert [(r.rule, r.files) for r in report.rules] == [("tests", 1)]
     assert report.strip is not None and report.strip.skipped_reason is not None
     assert report.compile is not None and report.compile.skipped_reason == "none here"
     # why there is no bytecode is said once, by the build, not as a warning per target
     assert [w.split(":")[0] for w in report.warnings] == ["strip skipped"]
     assert not (root / "pkg/tests").exists()
+
+
+def test_the_entries_after_slimming_are_what_a_new_walk_finds(tmp_path: Path) -> None:
+    """Removed files go, links are read again, written .pyc come in (`run_slim_tree` compares
+    the entries slim_tree returns with a fresh scan_tree)."""
+    root = write_tree(
+        tmp_path / "t",
+        {
+            "pkg/__init__.py": b"",
+            "pkg/mod.py": b"X = 1\n",
+            "pkg/tests/__init__.py": b"",
+            "pkg/tests/t.py": b"#" * 100,
+            "stale/__pycache__/m.cpython-99.pyc": b"\x00" * 20,
+            **dist_info("pkg", "1", ["pkg/__init__.py", "pkg/mod.py", "pkg/tests/t.py"]),
+        },
+    )
+    (root / "pkg/alias.py").symlink_to("mod.py")
+    interpreter = Interpreter(sys.executable, platform.python_version(), "test")
+    slimmed = run_slim_tree(
+        root, HOST, SlimSettings(), runner=run_command, which=fake_which(), host_machine="x86_64",
+        bytecode=bytecode_request(tmp_path, Discovery(HOST.python, interpreter)),
+    )  # fmt: skip
+    paths = {e.path for e in slimmed.entries}
+    assert "pkg/tests/t.py" not in paths and "stale/__pycache__/m.cpython-99.pyc" not in paths
+    assert f"pkg/__pycache__/mod.{cache_tag(HOST)}.pyc" in paths
+    assert next(e for e in slimmed.entries if e.path == "pkg/alias.py").symlink

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from layerkit import verify
+from layerkit import elf, verify
+from layerkit.contents import tree_opener
 from layerkit.errors import ExitCode, VerificationError
 from layerkit.safezip import open_layer_zip
 from layerkit.targets import Target, make_target
@@ -69,8 +70,8 @@ def rules(violations: tuple[Violation, ...]) -> list[tuple[str, str]]:
 
 
 def test_real_gcc_objects_report_machine_and_newest_glibc(gcc_objects: dict[str, bytes]) -> None:
-    base = verify.read_shared_object(io.BytesIO(gcc_objects["baseline"]))
-    memfd = verify.read_shared_object(io.BytesIO(gcc_objects["memfd"]), glibc_limit=(2, 26))
+    base = elf.read_shared_object(io.BytesIO(gcc_objects["baseline"]))
+    memfd = elf.read_shared_object(io.BytesIO(gcc_objects["memfd"]), glibc_limit=(2, 26))
     assert (base.format, base.machine) == ("elf", "EM_X86_64")
     assert base.glibc is not None and base.glibc < (2, 26)
     assert memfd.glibc == (2, 27)
@@ -78,7 +79,7 @@ def test_real_gcc_objects_report_machine_and_newest_glibc(gcc_objects: dict[str,
 
 
 def test_symbols_are_only_listed_above_the_limit(gcc_objects: dict[str, bytes]) -> None:
-    info = verify.read_shared_object(io.BytesIO(gcc_objects["memfd"]), glibc_limit=(2, 34))
+    info = elf.read_shared_object(io.BytesIO(gcc_objects["memfd"]), glibc_limit=(2, 34))
     assert info.glibc == (2, 27)
     assert info.glibc_symbols == ()
 
@@ -94,7 +95,7 @@ def test_written_elf_reports_every_library_and_ignores_private_versions() -> Non
             Need("libpthread.so.0", "GLIBC_2.3.4", "pthread_x"),
         ],
     )
-    info = verify.read_shared_object(io.BytesIO(data), glibc_limit=(2, 26))
+    info = elf.read_shared_object(io.BytesIO(data), glibc_limit=(2, 26))
     assert info.machine == "EM_AARCH64"
     assert info.glibc == (2, 29)
     assert info.glibc_symbols == ("exp", "log")
@@ -113,7 +114,7 @@ def test_written_elf_reports_every_library_and_ignores_private_versions() -> Non
     ],
 )
 def test_file_format_from_magic(head: bytes, expected: str) -> None:
-    assert verify.file_format(head) == expected
+    assert elf.file_format(head) == expected
 
 
 @pytest.mark.parametrize(
@@ -131,7 +132,7 @@ def test_file_format_from_magic(head: bytes, expected: str) -> None:
     ],
 )
 def test_is_shared_object(path: str, expected: bool) -> None:
-    assert verify.is_shared_object(path) is expected
+    assert elf.is_shared_object(path) is expected
 
 
 @pytest.mark.parametrize(
@@ -148,7 +149,7 @@ def test_is_shared_object(path: str, expected: bool) -> None:
     ],
 )
 def test_extension_abi_tag(path: str, tag: str | None) -> None:
-    assert verify.extension_abi_tag(path) == tag
+    assert elf.extension_abi_tag(path) == tag
 
 
 # --- the shared-object rules -------------------------------------------------------------------
@@ -357,9 +358,7 @@ def test_zip_and_tree_give_the_same_violations(
         for path, content in files.items():
             archive.writestr(f"{prefix}/{path}", content)
 
-    from_tree = verify.check_shared_objects(
-        list(files), verify.tree_opener(root), PY312_X86, owners={}
-    )
+    from_tree = verify.check_shared_objects(list(files), tree_opener(root), PY312_X86, owners={})
     with open_layer_zip(archive_path) as archive:
         entries = verify.zip_file_entries(archive, prefix)
         from_zip = verify.check_shared_objects(
@@ -526,7 +525,17 @@ def test_layout_entries_from_a_tree(tmp_path: Path) -> None:
 # --- purity ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["verify.py", "slim.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "verify.py",
+        "slim/plan.py",
+        "slim/apply.py",
+        "slim/strip.py",
+        "slim/compile.py",
+        "slim/tree.py",
+    ],
+)
 def test_module_does_not_import_process_aws_or_ui_libraries(repo_root: Path, module: str) -> None:
     tree = ast.parse((repo_root / "layerkit" / module).read_text())
     imported: set[str] = set()

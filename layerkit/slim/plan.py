@@ -1,10 +1,10 @@
-"""Slimming: what to leave out of a layer (and, optionally, what to add), each rule accountable.
+"""The slimming plan: what to leave out of a layer, each rule accountable.
 
-Planning is pure: `plan` looks at a tree's or a zip's entries (paths relative to site-packages,
-sizes, and bytes through an `Opener`) and says which files each rule would remove and why, so
-``inspect`` can show what slimming would save without touching anything. `apply` then removes
-the planned files from a directory. Stripping and compiling run tools through the one injected
-command runner.
+Planning only reads: `plan` looks at a tree's or a zip's entries (paths relative to
+site-packages, sizes, and bytes through an `Opener`) and says which files each rule would remove
+and why, so ``inspect`` can show what slimming would save without touching anything. It writes
+nothing and runs nothing: `layerkit.slim.apply` removes the planned files from a directory,
+`layerkit.slim.strip` and `layerkit.slim.compile` run tools through the one injected runner.
 
 Rules, in the order that claims a file (each file is counted once):
 
@@ -27,49 +27,29 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-import stat
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
 from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from layerkit.bytecode import (
-    BytecodeStore,
-    CompileReport,
-    cache_tag,
-    compile_bytecode,
-    fit_budget,
-    pyc_path,
-    sources,
-)
-from layerkit.config import CompileMode, SlimSettings
-from layerkit.contents import (
-    METADATA_READ_LIMIT,
-    FileEntry,
-    InstalledDistribution,
-    read_distributions,
-    scan_tree,
-)
-from layerkit.elf import ElfError, is_elf, read_elf
-from layerkit.interpreter import PYC_MAGIC, Discovery, Which, locate_interpreter
-from layerkit.targets import Target
-from layerkit.verify import (
-    Opener,
+from layerkit.config import SlimSettings
+from layerkit.contents import METADATA_READ_LIMIT, FileEntry, InstalledDistribution, Opener
+from layerkit.elf import (
+    ElfError,
+    is_elf,
     is_other_platform,
     is_shared_object,
     may_be_binary,
+    read_elf,
     read_shared_object,
-    tree_opener,
 )
-
-if TYPE_CHECKING:
-    from layerkit.installer import CommandRunner
+from layerkit.pyc import PYC_MAGIC, cache_tag, pyc_magic, python_of_magic
+from layerkit.targets import Target
 
 RuleName = Literal[
     "exclude-distribution",
@@ -88,20 +68,6 @@ RULE_DESCRIPTIONS: dict[RuleName, str] = {
     "stale-bytecode": "timestamp-based .pyc files, invalid once the zip fixes every mtime",
 }
 
-# The first magic number of each version's development series (alphas included).
-_MAGIC_SERIES: tuple[tuple[int, str], ...] = (
-    (3360, "3.6"),
-    (3390, "3.7"),
-    (3400, "3.8"),
-    (3420, "3.9"),
-    (3430, "3.10"),
-    (3450, "3.11"),
-    (3500, "3.12"),
-    (3550, "3.13"),
-    (3600, "3.14"),
-    (3650, "3.15"),
-    (3700, "3.16"),
-)
 _PYC_HEADER = 16
 _FLAG_HASH_BASED = 0b01
 
@@ -177,22 +143,6 @@ class SlimPlan:
 
 
 # --- bytecode ----------------------------------------------------------------------------------
-
-
-def pyc_magic(head: bytes) -> int | None:
-    """The magic number of a .pyc header, or None when `head` is not one."""
-    if len(head) < 4 or head[2:4] != b"\r\n":
-        return None
-    return int.from_bytes(head[:2], "little")
-
-
-def python_of_magic(magic: int) -> str | None:
-    """The Python version whose development series used `magic` (None if older than 3.6)."""
-    version = None
-    for first, name in _MAGIC_SERIES:
-        if magic >= first:
-            version = name
-    return version
 
 
 def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName, str] | None:
@@ -378,7 +328,7 @@ def _is_protected(path: str) -> bool:
     )
 
 
-def _is_vendored_library(path: str) -> bool:
+def is_vendored_library(path: str) -> bool:
     """Inside an auditwheel ``<pkg>.libs/`` directory (stripping those breaks them)."""
     return any(part.endswith(".libs") for part in path.split("/")[:-1])
 
@@ -464,7 +414,7 @@ def _strip_candidates(
     for entry in entries:
         if not is_shared_object(entry.path):
             continue
-        if _is_vendored_library(entry.path):
+        if is_vendored_library(entry.path):
             vendored += 1
             continue
         with opener(entry.path) as stream:
@@ -640,316 +590,3 @@ def _bytecode_of(files: set[str], present: set[str]) -> set[str]:
         if source in sources:
             found.add(path)
     return found
-
-
-# --- applying to a directory -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlimReport:
-    """What slimming did to a tree: per rule, files and bytes removed; strip and compile results."""
-
-    rules: tuple[RulePlan, ...]
-    strip: StripReport | None = None
-    compile: CompileReport | None = None
-    warnings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def files(self) -> int:
-        return sum(rule.files for rule in self.rules)
-
-    @property
-    def bytes(self) -> int:
-        return sum(rule.bytes for rule in self.rules)
-
-
-def _inside(root: Path, relative: str) -> Path | None:
-    """`root / relative` when that stays inside `root` (no ``..``, no symlinked parent)."""
-    parts = relative.split("/")
-    if not relative or relative.startswith("/") or ".." in parts:
-        return None
-    path = root.joinpath(*parts)
-    if not path.parent.resolve().is_relative_to(root.resolve()):
-        return None
-    return path
-
-
-def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
-    """Remove the planned files from `root` (the site-packages directory the plan was made for).
-
-    Reports what was actually removed (sizes measured now); emptied directories go too.
-    """
-    rules: list[RulePlan] = []
-    warnings = list(slim_plan.warnings)
-    touched_dirs: set[Path] = set()
-    for rule in slim_plan.rules:
-        removed: list[Removal] = []
-        for removal in rule.removals:
-            path = _inside(root, removal.path)
-            if path is None:
-                warnings.append(f"refused to remove {removal.path!r}: outside {root}")
-                continue
-            try:
-                size = path.lstat().st_size
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            removed.append(Removal(removal.path, size, removal.reason))
-            touched_dirs.add(path.parent)
-        rules.append(RulePlan(rule.rule, rule.description, tuple(removed)))
-    _remove_empty_dirs(root, touched_dirs)
-    return SlimReport(tuple(rules), warnings=tuple(warnings), notes=slim_plan.notes)
-
-
-def _remove_empty_dirs(root: Path, directories: Iterable[Path]) -> None:
-    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
-        current = directory
-        while current != root and root in current.parents:
-            try:
-                current.rmdir()
-            except OSError:
-                break  # not empty (or already gone with a child's walk up)
-            current = current.parent
-
-
-# --- strip -------------------------------------------------------------------------------------
-
-_LLVM_STRIP_VERSIONS = tuple(range(21, 13, -1))
-
-
-def strip_tool_names(target: Target, host_machine: str) -> tuple[str, ...]:
-    """The strip programs that understand the target's ELF files, best first.
-
-    GNU strip only knows the host's architecture, so a plain ``strip`` counts only when the
-    host's machine is the target's; ``llvm-strip`` handles every architecture.
-    """
-    names = [f"{target.machine}-linux-gnu-strip", "llvm-strip"]
-    names.extend(f"llvm-strip-{version}" for version in _LLVM_STRIP_VERSIONS)
-    if host_machine == target.machine:
-        names.append("strip")
-    return tuple(names)
-
-
-def find_strip(target: Target, *, which: Which, host_machine: str) -> str | None:
-    """The first strip program on PATH that can process the target's shared objects."""
-    for name in strip_tool_names(target, host_machine):
-        found = which(name)
-        if found:
-            return found
-    return None
-
-
-def strip_install_hint(target: Target) -> str:
-    """What to install to get a strip for the target, in words a user can act on."""
-    return (
-        f"install llvm (llvm-strip) or binutils-{target.machine.replace('_', '-')}-linux-gnu "
-        f"({target.machine}-linux-gnu-strip)"
-    )
-
-
-@dataclass(frozen=True)
-class StrippedFile:
-    path: str
-    before: int
-    after: int
-
-
-@dataclass(frozen=True)
-class StripReport:
-    """What strip did: files shrunk (before/after), failures, whether it ran at all."""
-
-    tool: str | None
-    files: tuple[StrippedFile, ...] = ()
-    hard_links_kept: int = 0  # files whose installer-cache link was left untouched
-    skipped_reason: str | None = None
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def bytes_saved(self) -> int:
-        return sum(f.before - f.after for f in self.files)
-
-
-def strip_shared_objects(
-    root: Path,
-    candidates: Sequence[StripCandidate],
-    target: Target,
-    *,
-    runner: CommandRunner,
-    tool: str | None,
-) -> StripReport:
-    """Strip unneeded symbols and debug info from each candidate under `root`.
-
-    A file is never modified in place: strip writes a new file which replaces the old name, so a
-    file hard-linked from an installer's cache (uv does that) keeps its cached content. A result
-    that is not a sound ELF of the target's machine, or not smaller, is thrown away.
-    """
-    if tool is None:
-        reason = f"no strip for {target.machine} found on PATH: {strip_install_hint(target)}"
-        return StripReport(None, skipped_reason=reason, warnings=(f"strip skipped: {reason}",))
-    stripped: list[StrippedFile] = []
-    warnings: list[str] = []
-    hard_links = 0
-    for candidate in candidates:
-        path = _inside(root, candidate.path)
-        if path is None or _is_vendored_library(candidate.path):
-            warnings.append(f"strip: refused {candidate.path!r}")
-            continue
-        before = path.lstat()
-        output = path.with_name(f".{path.name}.layerkit-strip")
-        result = runner([tool, "--strip-unneeded", "-o", str(output), str(path)])
-        problem = None
-        if result.returncode != 0:
-            problem = f"{tool} failed ({result.returncode}): {result.tail(3)}"
-        elif not output.is_file():
-            problem = f"{tool} wrote no output"
-        else:
-            problem = _stripped_problem(output, target)
-        if problem is None and output.stat().st_size >= before.st_size:
-            output.unlink()  # nothing worth stripping after all (alignment padding ate it)
-            continue
-        if problem is not None:
-            output.unlink(missing_ok=True)
-            warnings.append(f"strip: kept {candidate.path} as it was: {problem}")
-            continue
-        output.chmod(stat.S_IMODE(before.st_mode))
-        output.replace(path)
-        if before.st_nlink > 1:
-            hard_links += 1
-        stripped.append(StrippedFile(candidate.path, before.st_size, path.lstat().st_size))
-    return StripReport(tool, tuple(stripped), hard_links, warnings=tuple(warnings))
-
-
-def _stripped_problem(output: Path, target: Target) -> str | None:
-    """Why a stripped file must not replace the original, or None when it is sound."""
-    with output.open("rb") as stream:
-        info = read_shared_object(stream)
-        if info.format != "elf" or info.error:
-            return f"the result is not a readable ELF file ({info.error or info.format})"
-        if info.machine != target.elf_machine:
-            return f"the result is for {info.machine}"
-        for segment in info.elf.loads if info.elf else ():
-            if segment.align > 1 and (segment.offset - segment.vaddr) % segment.align:
-                return "a loadable segment lost its alignment (the loader would refuse it)"
-    return None
-
-
-# --- compile -----------------------------------------------------------------------------------
-# The compile step itself (bytecode reuse, the budget) is `layerkit.bytecode`; finding the
-# interpreter is `layerkit.interpreter`.
-
-
-def find_interpreter(
-    target: Target,
-    *,
-    which: Which,
-    runner: CommandRunner,
-    explicit: str | None = None,
-    uv: str | None = None,
-    python_downloads: bool = False,
-    env: Mapping[str, str] | None = None,
-) -> tuple[str | None, str]:
-    """An interpreter of exactly the target's version: (path, '') or (None, why not).
-
-    Tries `explicit` (``--interpreter``), ``python3.X`` on PATH, then ``uv python find`` when
-    `uv` is given (see `layerkit.interpreter.locate_interpreter`).
-    """
-    found = locate_interpreter(
-        target, which=which, runner=runner, explicit=explicit, uv=uv,
-        python_downloads=python_downloads, env=env,
-    )  # fmt: skip
-    if found.interpreter is None:
-        version = target.python
-        return None, (
-            f"{found.reason}; install Python {version} (e.g. `uv python install {version}`) "
-            "or pass --interpreter PATH"
-        )
-    return found.interpreter.path, ""
-
-
-def compile_command(interpreter: str, root: Path, target: Target) -> list[str]:
-    """compileall for `root` (site-packages): unchecked-hash .pyc, paths as on Lambda (/opt/...).
-
-    What `layerkit.bytecode.compile_bytecode` writes file by file, byte for byte.
-    """
-    return [
-        interpreter,
-        "-I",
-        "-m",
-        "compileall",
-        "-q",
-        "-f",
-        "-j",
-        "0",
-        "-o",
-        "0",
-        "--invalidation-mode",
-        "unchecked-hash",
-        "-d",
-        f"/opt/{target.site_packages}",
-        "-e",
-        str(root),
-        str(root),
-    ]
-
-
-@dataclass(frozen=True)
-class BytecodeRequest:
-    """How a build compiles: the mode, the interpreter found (or why none), the store, budget."""
-
-    mode: CompileMode
-    discovery: Discovery
-    store: BytecodeStore
-    budget_bytes: int
-
-
-def _compile_step(
-    root: Path, target: Target, request: BytecodeRequest, *, runner: CommandRunner
-) -> CompileReport:
-    interpreter = request.discovery.interpreter
-    if interpreter is None:
-        reason = request.discovery.reason
-        return CompileReport(None, skipped_reason=reason, mode=request.mode)
-    report = compile_bytecode(
-        root, target, runner=runner, interpreter=interpreter, store=request.store,
-        mode=request.mode,
-    )  # fmt: skip
-    tree_bytes = sum(entry.size for entry in scan_tree(root))
-    pycs = [pyc_path(source, target) for source in sources(root)]
-    return fit_budget(root, report, pycs, tree_bytes=tree_bytes, budget_bytes=request.budget_bytes)
-
-
-# --- everything, on a tree ---------------------------------------------------------------------
-
-
-def slim_tree(
-    root: Path,
-    target: Target,
-    options: SlimSettings,
-    *,
-    runner: CommandRunner,
-    which: Which,
-    host_machine: str,
-    bytecode: BytecodeRequest | None = None,
-) -> SlimReport:
-    """Plan, remove, then strip and compile as `options` ask, on the site-packages dir `root`.
-
-    Bytecode is written when `bytecode` says how (its mode is not ``never``); without an
-    interpreter the report says why none was.
-    """
-    entries = scan_tree(root)
-    distributions = read_distributions(root, entries)
-    slim_plan = plan(entries, tree_opener(root), target, options, distributions)
-    report = apply(root, slim_plan)
-    strip_report = None
-    if options.strip:
-        tool = find_strip(target, which=which, host_machine=host_machine)
-        strip_report = strip_shared_objects(root, slim_plan.strip, target, runner=runner, tool=tool)
-    compile_report = None
-    if bytecode is not None and bytecode.mode != "never":
-        compile_report = _compile_step(root, target, bytecode, runner=runner)
-    warnings = [*report.warnings]
-    for step in (strip_report, compile_report):
-        if step is not None:
-            warnings.extend(step.warnings)
-    return SlimReport(report.rules, strip_report, compile_report, tuple(warnings), report.notes)

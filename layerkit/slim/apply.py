@@ -1,0 +1,82 @@
+"""Applying a slimming plan to a directory: remove the planned files, then emptied directories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from layerkit.slim.plan import Removal, RulePlan, SlimPlan
+
+if TYPE_CHECKING:
+    from layerkit.bytecode import CompileReport
+    from layerkit.slim.strip import StripReport
+
+
+@dataclass(frozen=True)
+class SlimReport:
+    """What slimming did to a tree: per rule, files and bytes removed; strip and compile results."""
+
+    rules: tuple[RulePlan, ...]
+    strip: StripReport | None = None
+    compile: CompileReport | None = None
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> int:
+        return sum(rule.files for rule in self.rules)
+
+    @property
+    def bytes(self) -> int:
+        return sum(rule.bytes for rule in self.rules)
+
+
+def inside(root: Path, relative: str) -> Path | None:
+    """`root / relative` when that stays inside `root` (no ``..``, no symlinked parent)."""
+    parts = relative.split("/")
+    if not relative or relative.startswith("/") or ".." in parts:
+        return None
+    path = root.joinpath(*parts)
+    if not path.parent.resolve().is_relative_to(root.resolve()):
+        return None
+    return path
+
+
+def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
+    """Remove the planned files from `root` (the site-packages directory the plan was made for).
+
+    Reports what was actually removed (sizes measured now); emptied directories go too.
+    """
+    rules: list[RulePlan] = []
+    warnings = list(slim_plan.warnings)
+    touched_dirs: set[Path] = set()
+    for rule in slim_plan.rules:
+        removed: list[Removal] = []
+        for removal in rule.removals:
+            path = inside(root, removal.path)
+            if path is None:
+                warnings.append(f"refused to remove {removal.path!r}: outside {root}")
+                continue
+            try:
+                size = path.lstat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(Removal(removal.path, size, removal.reason))
+            touched_dirs.add(path.parent)
+        rules.append(RulePlan(rule.rule, rule.description, tuple(removed)))
+    _remove_empty_dirs(root, touched_dirs)
+    return SlimReport(tuple(rules), warnings=tuple(warnings), notes=slim_plan.notes)
+
+
+def _remove_empty_dirs(root: Path, directories: Iterable[Path]) -> None:
+    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+        current = directory
+        while current != root and root in current.parents:
+            try:
+                current.rmdir()
+            except OSError:
+                break  # not empty (or already gone with a child's walk up)
+            current = current.parent
