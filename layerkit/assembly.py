@@ -40,11 +40,11 @@ from layerkit.manifest import (
     Manifest,
     code_sha256,
     manifest_path_for,
-    write_manifest_beside,
 )
 from layerkit.members import MemberStore
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
+from layerkit.safewrite import write_companion
 from layerkit.slim.compile import BytecodeRequest
 from layerkit.slim.tree import slim_tree
 from layerkit.targets import Target
@@ -283,7 +283,7 @@ def assemble(
         compiled=slimmed.report.compile,
         built_from_sdist=built_from_sdist,
     )
-    manifest_path = write_manifest_beside(zip_path, manifest)
+    manifest_path = write_companion(zip_path, manifest_path_for(zip_path), manifest.to_json())
     return TargetBuild(
         target=target,
         zip_path=zip_path,

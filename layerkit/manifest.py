@@ -16,7 +16,6 @@ from typing import Any
 
 from layerkit.errors import InputFileError
 from layerkit.report import SCHEMA_VERSION, to_jsonable
-from layerkit.safewrite import write_companion
 from layerkit.targets import Target, make_target
 
 MANIFEST_SCHEMA = "layerkit/manifest"
@@ -90,12 +89,6 @@ def manifest_path_for(zip_path: Path) -> Path:
 
 
 SBOM_SUFFIX = ".cdx.json"
-
-
-def write_manifest_beside(zip_path: Path, manifest: Manifest) -> Path:
-    """Write `manifest` next to its zip (the zip is removed if that fails: see
-    `safewrite.write_companion`)."""
-    return write_companion(zip_path, manifest_path_for(zip_path), manifest.to_json())
 
 
 def sbom_path_for(zip_path: Path) -> Path:

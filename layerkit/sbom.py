@@ -8,10 +8,7 @@ as for the zip's entries), so the same layer always gets the same SBOM bytes.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 
 from cyclonedx.model import HashAlgorithm, HashType, Property
 from cyclonedx.model.bom import Bom, BomMetaData
@@ -23,9 +20,7 @@ from packageurl import PackageURL
 from packaging.utils import canonicalize_name
 
 from layerkit import __version__
-from layerkit.archive import zip_timestamp
 from layerkit.manifest import DistributionInfo, Manifest, sbom_serial_number
-from layerkit.safewrite import write_text_atomic
 
 SCHEMA_VERSION = SchemaVersion.V1_6
 _PROPERTY_PREFIX = "layerkit:"
@@ -119,19 +114,3 @@ def sbom_json(manifest: Manifest, *, timestamp: int) -> str:
     )
     document = json.loads(outputter.output_as_string())
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
-def write_sbom(
-    manifest: Manifest,
-    dest: Path,
-    *,
-    timestamp: int | None = None,
-    env: Mapping[str, str] | None = None,
-) -> None:
-    """Write the CycloneDX JSON SBOM of `manifest` to `dest` atomically.
-
-    `timestamp` (seconds since the epoch) defaults to the build's: ``SOURCE_DATE_EPOCH`` of `env`
-    (default: this process's environment), floored at 1980 as for the zip's entries.
-    """
-    when = timestamp if timestamp is not None else zip_timestamp(os.environ if env is None else env)
-    write_text_atomic(dest, sbom_json(manifest, timestamp=when))

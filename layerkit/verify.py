@@ -1,7 +1,8 @@
 """Will the layer run on its target? Checks over shared objects and over the zip's layout.
 
-Everything here is pure: the checks read bytes through an `Opener` (a directory tree or a zip, so
-`inspect` can check a zip without extracting it) and return `Violation` values; `raise_for` turns
+The checks import no boundary library: they read bytes only through an injected `Opener` (a
+directory tree or a zip, so `inspect` can check a zip without extracting it) and return
+`Violation` values; `raise_for` turns
 the ones that are not waived into one `VerificationError`.
 
 Binaries, found by their magic bytes (`read_binaries`; reading a binary's headers is

@@ -51,7 +51,7 @@ from layerkit.interpreter import (
     remember,
 )
 from layerkit.lockfiles import LockSelection, lock_record
-from layerkit.manifest import manifest_path_for, sbom_path_for, write_manifest_beside
+from layerkit.manifest import manifest_path_for, sbom_path_for
 from layerkit.pins import dist_info_pins
 from layerkit.report import plural, shown_path
 from layerkit.safewrite import (
@@ -344,7 +344,7 @@ def _reuse(
         from layerkit.inspection import zip_size_report
 
         size = zip_size_report(zip_path, target, budget_bytes=settings.budget_bytes)
-    manifest_path = write_manifest_beside(zip_path, entry.manifest)
+    manifest_path = write_companion(zip_path, manifest_path_for(zip_path), entry.manifest.to_json())
     ctx.progress(f"{target}: unchanged inputs, reused the cached build")
     return TargetBuild(
         target=target,
