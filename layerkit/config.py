@@ -408,12 +408,17 @@ def _split_tables(
 
 
 def load_project(project_dir: Path) -> ProjectConfig:
-    """Read a project's layerkit configuration (layerkit.toml, else [tool.layerkit])."""
+    """Read a project's layerkit configuration (layerkit.toml, else [tool.layerkit]).
+
+    `project_dir` may be as the user typed it (an error names it so); the configuration holds it
+    resolved.
+    """
     if not project_dir.is_dir():
         raise UsageError(
             f"project directory {shown_path(project_dir)} does not exist",
             hint="pass the directory that holds pyproject.toml, layerkit.toml or requirements",
         )
+    project_dir = project_dir.resolve()
     pyproject_path = project_dir / PYPROJECT_TOML
     pyproject = _read_toml(pyproject_path) if pyproject_path.is_file() else {}
     project = pyproject.get("project", {})

@@ -53,8 +53,9 @@ def shown(text: str, *, keep_newlines: bool = False) -> str:
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
-    """`path` as the user would have typed it: relative to the current directory when it shares
-    more than the filesystem root with it (``dist/x.zip``, ``../other/x.zip``), else absolute.
+    """`path` as a user would type it: relative to the current directory when it lies below it
+    (``dist/x.zip``), else as given — a relative path as it was typed (``../other``), an absolute
+    one absolute.
 
     Hints and errors name paths this way so that a user can paste them back; the manifest and JSON
     keep absolute paths.
@@ -63,13 +64,10 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     if not PurePath(text).is_absolute():
         return shown(text)
     try:
-        cwd = str(Path.cwd())
-        common = PurePath(os.path.commonpath([cwd, text]))
-    except (OSError, ValueError):  # the directory was deleted, or another drive (Windows)
+        relative = PurePath(text).relative_to(Path.cwd())
+    except (OSError, ValueError):  # not below the current directory (or it was deleted)
         return shown(text)
-    if common == common.parent:  # only the root is shared: the absolute path is clearer
-        return shown(text)
-    return shown(os.path.relpath(text, cwd))
+    return shown(str(relative) if relative.parts else ".")
 
 
 def _escape(match: re.Match[str]) -> str:

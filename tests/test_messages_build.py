@@ -15,19 +15,17 @@ from tests.support import run_cli
 from tests.wheels import make_wheel
 
 
-def test_shown_path_is_relative_when_it_shares_more_than_the_root(
+def test_shown_path_is_relative_below_the_current_directory_else_as_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     assert shown_path(tmp_path / "work" / "proj" / "dist" / "x.zip") == "proj/dist/x.zip"
-    assert shown_path(tmp_path / "other") == "../other"
-    assert shown_path("typed/as/is") == "typed/as/is"
-    # Only the root in common: the absolute path reads better than ../../../etc.
-    assert shown_path("/") == "/"
-    outside = Path("/" + tmp_path.parts[1] + "-not-there")
-    assert shown_path(outside) == str(outside)
-    assert shown_path(tmp_path / "bad\x1bname") == "../bad\\x1bname"  # still escaped
+    assert shown_path(tmp_path / "work") == "."
+    assert shown_path("../typed/as/is") == "../typed/as/is"
+    # Not below the current directory: absolute, as a user who typed it absolute typed it.
+    assert shown_path(tmp_path / "other") == str(tmp_path / "other")
+    assert shown_path(tmp_path / "work" / "bad\x1bname") == "bad\\x1bname"  # still escaped
 
 
 def test_errors_name_the_project_and_requirements_as_typed(tmp_path: Path) -> None:

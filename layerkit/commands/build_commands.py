@@ -66,7 +66,7 @@ def build(
     from layerkit.wiring import build_context, remember_build
 
     out = Output(json=json_output, quiet=quiet)
-    config = load_project(project_dir.resolve())
+    config = load_project(project_dir)
     settings = resolve_build_settings(config, build_overrides(keys))
     context = build_context(settings, progress=out.progress, warn=out.warn, force=force)
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask

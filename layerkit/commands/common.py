@@ -567,7 +567,7 @@ def env_functions(given: Sequence[str] | None, *, project: Path, env: str | None
     if env is not None:  # read even when FUNCTION... is given: an unknown name is an error
         from layerkit.config import load_project, select_env
 
-        configured = select_env(load_project(project.resolve()), env).publish.get("functions", ())
+        configured = select_env(load_project(project), env).publish.get("functions", ())
     chosen = list(given or configured)
     if not chosen:
         raise UsageError(

@@ -308,7 +308,7 @@ def _known_manifests(project: Path) -> list[Any]:
     from layerkit.publishing import manifests_in
 
     try:
-        config = load_project(project.resolve())
+        config = load_project(project)
     except LayerkitError:
         return []
     return manifests_in(config.project_dir / config.build.get("output", "dist"))
@@ -380,7 +380,7 @@ def publish(
     from layerkit.config import load_project, select_env
 
     out = flags.output()
-    config = select_env(load_project(project.resolve()), flags.env)
+    config = select_env(load_project(project), flags.env)
     settings = _publish_settings(config, flags)
     if not zips:
         zips = _last_build(out, config, output, allow_stale=allow_stale)
@@ -405,7 +405,7 @@ def deploy(
     from layerkit.workflow import build_layers
 
     out = flags.output()
-    config = select_env(load_project(project_dir.resolve()), flags.env)
+    config = select_env(load_project(project_dir), flags.env)
     settings = _publish_settings(config, flags)
     build_settings = resolve_build_settings(config, build_overrides(keys))
     # A layer name that two targets share is refused before the build, not after it.
