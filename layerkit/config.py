@@ -649,8 +649,9 @@ def _lock_selection(merged: Mapping[str, Any], base: Path) -> LockSelection | No
         data = path.read_bytes()
     except OSError as exc:
         raise InputFileError(
-            f"cannot read lock file {path}: {exc.strerror}",
-            hint="check the path (relative paths are relative to the project directory)",
+            f"cannot read lock file {shown_path(path)}: {exc.strerror}",
+            hint="check the path (--lock is relative to the current directory, `lock =` in the "
+            "configuration to the project directory)",
         ) from exc
     return select_lock(path, data, groups=merged.get("groups", ()), extras=merged.get("extras", ()))
 

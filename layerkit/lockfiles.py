@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from layerkit.errors import CompatibilityError, LockFileError
+from layerkit.report import shown_path
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def lock_format(path: Path) -> LockFormat:
         if name == known:
             return known
     raise LockFileError(
-        f"{path} is not a lock file layerkit reads",
+        f"{shown_path(path)} is not a lock file layerkit reads",
         hint="give pylock.toml (or pylock.NAME.toml), uv.lock, poetry.lock or Pipfile.lock",
     )
 
@@ -117,7 +118,7 @@ def select_lock(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LockFileError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
+        raise LockFileError(f"{shown_path(path)} is not UTF-8 text (byte {exc.start})") from exc
     return LockSelection(
         path=path,
         format=fmt,
