@@ -128,13 +128,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         _print_error(error)
         return int(error.exit_code)
     except typer.Exit as done:
-        return int(done.exit_code)
-    except typer.Abort:
-        sys.stderr.write("error: interrupted\n")
-        return int(ExitCode.INTERRUPTED)
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return int(ExitCode.INTERRUPTED)
+        returned = done.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        returned = int(ExitCode.INTERRUPTED)
     except ClickException as usage:
         usage.show()
         return int(ExitCode.USAGE)
@@ -146,7 +142,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.INTERNAL)
     code = returned if isinstance(returned, int) else int(ExitCode.OK)
     if code == ExitCode.INTERRUPTED:
-        # Typer turns Ctrl-C into Exit(130), which click hands back silently: say it, once.
+        # Ctrl-C arrives as KeyboardInterrupt, click's Abort, or (Typer) an Exit(130) that click
+        # hands back silently: whichever it was, it is said here, once.
         sys.stderr.write("error: interrupted\n")
     return code
 
