@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from layerkit.errors import ConfigError, InputFileError, UsageError
+from layerkit.errors import ConfigError, InputFileError, LambdaRuleError, UsageError
 from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.lockfiles import LOCK_FILE_NAMES, LockSelection, select_lock
 from layerkit.report import shown_path
@@ -190,6 +190,16 @@ PUBLISH_TABLE = "publish"
 # [tool.layerkit.env.<name>]: per-environment publishing keys, laid over [tool.layerkit.publish]
 # by `--env NAME` (precedence: flags, then the environment's table, then the publish table).
 ENV_TABLE = "env"
+ENV_ALIAS = "alias"
+# An environment's table takes the publishing keys and the alias its release commands act on.
+ENV_OPTIONS: tuple[OptionSpec, ...] = (
+    *PUBLISH_OPTIONS,
+    OptionSpec(
+        ENV_ALIAS,
+        "str",
+        "Lambda alias that `layerkit alias ... --env NAME` acts on when ALIAS is not given.",
+    ),
+)
 _SPECS_BY_TABLE: dict[str, tuple[OptionSpec, ...]] = {
     "": BUILD_OPTIONS,
     PUBLISH_TABLE: PUBLISH_OPTIONS,
@@ -401,10 +411,23 @@ def _split_tables(
         validate_table(build_part, BUILD_OPTIONS, where),
         validate_table(publish_part, PUBLISH_OPTIONS, f"{where}.{PUBLISH_TABLE}"),
         {
-            name: validate_table(env_table, PUBLISH_OPTIONS, f"{where}.{ENV_TABLE}.{name}")
+            name: _env_table(env_table, f"{where}.{ENV_TABLE}.{name}")
             for name, env_table in env_part.items()
         },
     )
+
+
+def _env_table(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An environment's table, validated; its alias by the rule the alias commands apply."""
+    checked = validate_table(table, ENV_OPTIONS, where)
+    if ENV_ALIAS in checked:
+        from layerkit.release_plan import validate_alias_name  # only projects that set one
+
+        try:
+            validate_alias_name(checked[ENV_ALIAS])
+        except LambdaRuleError as exc:
+            raise ConfigError(f"{where}: '{ENV_ALIAS}': {exc.message}", hint=exc.hint) from exc
+    return checked
 
 
 def load_project(project_dir: Path) -> ProjectConfig:
@@ -481,6 +504,68 @@ def select_env(config: ProjectConfig, name: str | None) -> ProjectConfig:
             f"pyproject.toml ([{ENV_TABLE}.{name}] in layerkit.toml)",
         )
     return replace(config, publish={**config.publish, **config.envs[name]})
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    """What a release command (`layerkit alias ...`, `layerkit version ...`) acts on."""
+
+    function: str
+    alias: str | None  # None for the commands that name no alias
+    region: str | None  # None: the AWS chain's region
+
+
+def release_target(
+    env: str | None,
+    keys: Mapping[str, Any],
+    *,
+    function: str | None,
+    alias: str | None,
+    region: str | None,
+    needs_alias: bool,
+) -> ReleaseTarget:
+    """The function, alias and region a release command means: each as given on the command line,
+    else (with `env`) from the environment's `keys` (its table over the publish table, as
+    `select_env` lays them): `functions` and `regions` must then name exactly one, `alias` be set.
+    Without `env`, `keys` is not read: FUNCTION (and ALIAS when `needs_alias`) must be given and
+    the region is the AWS chain's. Pure: the caller reads the project."""
+    configured = keys if env is not None else {}
+    table = f"[tool.layerkit.{ENV_TABLE}.{env}]"
+    if function is None:
+        if env is None:
+            raise UsageError(
+                "missing argument FUNCTION",
+                hint="give the function name or ARN, or --env NAME whose table sets functions",
+            )
+        functions: tuple[str, ...] = configured.get("functions", ())
+        if len(functions) != 1:
+            raise UsageError(
+                f"environment {env!r} names {len(functions)} functions: {', '.join(functions)}"
+                if functions
+                else f"environment {env!r} names no function",
+                hint="pass FUNCTION to say which one a release command acts on"
+                if functions
+                else f"pass FUNCTION, or set functions in {table}",
+            )
+        function = functions[0]
+    if needs_alias and alias is None:
+        alias = configured.get(ENV_ALIAS)
+        if alias is None:
+            raise UsageError(
+                "missing argument ALIAS" if env is None else f"environment {env!r} sets no alias",
+                hint="give ALIAS after FUNCTION"
+                if env is None
+                else f'pass FUNCTION ALIAS, or set {ENV_ALIAS} = "..." in {table}',
+            )
+    regions: tuple[str, ...] = configured.get("regions", ())
+    if region is None and len(regions) > 1:
+        raise UsageError(
+            f"environment {env!r} names {len(regions)} regions: {', '.join(regions)}",
+            hint="a release command acts in one region: choose it with --region",
+        )
+    return ReleaseTarget(
+        function=function, alias=alias, region=region or (regions[0] if regions else None)
+    )
 
 
 def _looks_like_path(spec: str) -> bool:

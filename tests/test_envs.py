@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import typer
 
-from layerkit.config import load_project, resolve_publish_settings, select_env
+from layerkit.commands.release_commands import alias_app, version_app
+from layerkit.config import (
+    ReleaseTarget,
+    load_project,
+    release_target,
+    resolve_publish_settings,
+    select_env,
+)
 from layerkit.errors import ConfigError, UsageError
 from tests.aws_support import ACCOUNT, aws, doc, lk, make_bucket, make_function, write_layer_zip
+from tests.release_support import LambdaWorld
+from tests.support import assert_clean_failure
+
+if TYPE_CHECKING:
+    from tests.support import CliResult
 
 PROJECT = """\
 [tool.layerkit]
@@ -124,3 +138,246 @@ def test_staging_and_prod_publish_to_their_own_buckets_and_functions(
     unknown = lk(aws_env, "publish", str(zip_path), "--project", str(project), "--env", "qa")
     assert unknown.returncode == 2
     assert "unknown environment 'qa' (known: prod, staging)" in unknown.stderr
+
+
+# --- the release commands (`layerkit alias ...`, `layerkit version ...`) with --env -----------
+
+RELEASE_PROJECT = """\
+[tool.layerkit]
+name = "deps"
+
+[tool.layerkit.publish]
+regions = ["us-east-1"]
+
+[tool.layerkit.env.staging]
+functions = ["orders-staging"]
+alias = "live"
+
+[tool.layerkit.env.prod]
+functions = ["orders-prod"]
+regions = ["eu-west-1"]
+alias = "prod"
+
+[tool.layerkit.env.both]
+functions = ["orders-a", "orders-b"]
+regions = ["us-east-1", "eu-west-1"]
+"""
+
+
+def _release(
+    *,
+    function: str | None = None,
+    alias: str | None = None,
+    region: str | None = None,
+    env: str | None = "staging",
+    keys: dict[str, Any] | None = None,
+    needs_alias: bool = True,
+) -> ReleaseTarget:
+    table = {"functions": ("fn-a",), "regions": ("eu-west-1",), "alias": "live"}
+    return release_target(env, table if keys is None else keys, function=function, alias=alias,
+                          region=region, needs_alias=needs_alias)  # fmt: skip
+
+
+def test_a_release_command_takes_what_is_not_given_from_the_environment() -> None:
+    assert _release() == ReleaseTarget("fn-a", "live", "eu-west-1")
+    given = _release(function="fn-x", alias="canary", region="us-east-1")
+    assert given == ReleaseTarget("fn-x", "canary", "us-east-1")
+    assert _release(needs_alias=False) == ReleaseTarget("fn-a", None, "eu-west-1")
+    # no regions in the table: the AWS chain's region, as without --env
+    no_region = _release(keys={"functions": ("fn-a",), "alias": "live"})
+    assert no_region == ReleaseTarget("fn-a", "live", None)
+    # without --env the table is not read: the command line alone says what is meant
+    assert _release(function="fn-x", alias="prod", env=None) == ReleaseTarget("fn-x", "prod", None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message", "hint"),
+    [
+        ({"env": None}, "missing argument FUNCTION", "or --env NAME"),
+        ({"env": None, "function": "fn-x"}, "missing argument ALIAS", "give ALIAS after FUNCTION"),
+        (
+            {"keys": {"functions": ("fn-a", "fn-b"), "alias": "live"}},
+            "environment 'staging' names 2 functions: fn-a, fn-b",
+            "pass FUNCTION",
+        ),
+        (
+            {"keys": {"alias": "live"}},
+            "environment 'staging' names no function",
+            "set functions in [tool.layerkit.env.staging]",
+        ),
+        (
+            {"keys": {"functions": ("fn-a",)}},
+            "environment 'staging' sets no alias",
+            'set alias = "..." in [tool.layerkit.env.staging]',
+        ),
+        (
+            {"keys": {"functions": ("fn-a",), "alias": "l", "regions": ("eu-west-1", "us-east-1")}},
+            "environment 'staging' names 2 regions: eu-west-1, us-east-1",
+            "--region",
+        ),
+    ],
+    ids=[
+        "no-function-no-env",
+        "no-alias-no-env",
+        "two-functions",
+        "no-function",
+        "no-alias",
+        "two-regions",
+    ],
+)
+def test_what_cannot_be_told_from_the_environment_is_asked_for(
+    kwargs: dict[str, Any], message: str, hint: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        _release(**kwargs)
+    assert caught.value.message == message
+    assert hint in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("123", "cannot be all digits"),
+        ("pr od", "letters, digits, '-' and '_'"),
+        ("a" * 129, "1-128 letters"),
+    ],
+)
+def test_an_environment_alias_is_checked_by_lambda_s_alias_rule(
+    tmp_path: Path, value: str, complaint: str
+) -> None:
+    project = _project(tmp_path, f"[tool.layerkit.env.prod]\nalias = '{value}'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_project(project)
+    assert "[tool.layerkit].env.prod: 'alias': invalid alias name" in caught.value.message
+    assert complaint in caught.value.message
+    assert caught.value.hint and "choose a name" in caught.value.hint
+
+
+def _commands(app: typer.Typer) -> list[tuple[str, Any]]:
+    return [(info.name or "", info.callback) for info in app.registered_commands]
+
+
+@pytest.mark.parametrize(
+    ("name", "callback"),
+    [*_commands(alias_app), *_commands(version_app)],
+    ids=[f"alias-{n}" for n, _ in _commands(alias_app)]
+    + [f"version-{n}" for n, _ in _commands(version_app)],
+)
+def test_every_release_command_takes_env_and_may_leave_function_out(
+    name: str, callback: Any
+) -> None:
+    import inspect
+
+    params = inspect.signature(callback).parameters
+    assert {"env", "project"} <= set(params), name
+    assert params["function"].default is None, name
+
+
+def _release_cli(world: LambdaWorld, project: Path, *args: str) -> dict[str, Any]:
+    result = lk(world.env, *args, "--project", str(project), "--json")
+    assert result.returncode == 0, result.output
+    return doc(result)
+
+
+def test_staging_and_prod_aliases_are_their_own_functions_aliases_and_regions(
+    world: LambdaWorld, tmp_path: Path
+) -> None:
+    project = _project(tmp_path, RELEASE_PROJECT)
+    staging = world  # us-east-1, the publish table's region
+    prod = LambdaWorld(world.env, aws(world.env, "lambda", "eu-west-1"), world.cloudwatch,
+                       world.iam)  # fmt: skip
+    staging.function_with_versions("orders-staging", count=2)
+    prod.function_with_versions("orders-prod", count=2)
+
+    def routing(lam_world: LambdaWorld, function: str, alias: str) -> str:
+        return str(lam_world.lam.get_alias(FunctionName=function, Name=alias)["FunctionVersion"])
+
+    created = _release_cli(world, project, "alias", "create", "--env", "staging", "--version", "1")
+    assert (created["function"], created["name"], created["function_version"]) == (
+        "orders-staging", "live", "1",
+    )  # fmt: skip
+    assert routing(staging, "orders-staging", "live") == "1"
+    created = _release_cli(world, project, "alias", "create", "--env", "prod", "--version", "2")
+    assert (created["function"], created["name"]) == ("orders-prod", "prod")
+    assert created["arn"].startswith(f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:orders-prod")
+    assert routing(prod, "orders-prod", "prod") == "2"
+
+    _release_cli(world, project, "alias", "update", "--env", "staging", "--version", "2")
+    assert routing(staging, "orders-staging", "live") == "2"
+    assert routing(prod, "orders-prod", "prod") == "2"
+    _release_cli(world, project, "alias", "update", "--env", "prod", "--version", "1")
+    assert routing(prod, "orders-prod", "prod") == "1"
+    assert routing(staging, "orders-staging", "live") == "2"
+
+    got = _release_cli(world, project, "alias", "get", "--env", "prod")
+    assert (got["function"], got["name"], got["function_version"]) == ("orders-prod", "prod", "1")
+    got = _release_cli(world, project, "alias", "get", "--env", "staging")
+    assert (got["function"], got["name"], got["function_version"]) == (
+        "orders-staging", "live", "2",
+    )  # fmt: skip
+    # what the command line gives wins over the environment's function, alias and region
+    got = _release_cli(world, project, "alias", "get", "orders-staging", "live", "--env", "prod",
+                       "--region", "us-east-1")  # fmt: skip
+    assert (got["function"], got["function_version"]) == ("orders-staging", "2")
+    # the version commands and `alias list` take the environment's function and region too
+    listing = _release_cli(world, project, "alias", "list", "--env", "prod")
+    assert [a["name"] for a in listing["aliases"]] == ["prod"]
+    versions = _release_cli(world, project, "version", "list", "--env", "prod")
+    assert (versions["function"], [v["version"] for v in versions["versions"]]) == (
+        "orders-prod", ["1", "2"],
+    )  # fmt: skip
+    assert staging.lam.list_aliases(FunctionName="orders-staging")["Aliases"][0]["Name"] == "live"
+
+
+def _env_failure(project: Path, *args: str) -> CliResult:
+    from tests.support import isolated_env
+
+    return lk(isolated_env(), *args, "--project", str(project))
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (
+            ("alias", "get", "--env", "both"),
+            ("environment 'both' names 2 functions: orders-a, orders-b", "pass FUNCTION"),
+        ),
+        (
+            ("version", "list", "--env", "both"),
+            ("environment 'both' names 2 functions: orders-a, orders-b", "pass FUNCTION"),
+        ),
+        (
+            ("alias", "update", "orders-a", "live", "--env", "both", "--version", "2"),
+            ("environment 'both' names 2 regions: us-east-1, eu-west-1", "--region"),
+        ),
+        (
+            ("alias", "shift", "orders-a", "--env", "both", "--region", "eu-west-1", "--to", "2"),
+            ("environment 'both' sets no alias", "pass FUNCTION ALIAS"),
+        ),
+        (
+            ("alias", "promote", "--env", "qa"),
+            ("unknown environment 'qa' (known: both, prod, staging)",),
+        ),
+        (("alias", "rollback"), ("missing argument FUNCTION", "or --env NAME")),
+    ],
+    ids=[
+        "two-functions",
+        "version-two-functions",
+        "two-regions",
+        "no-alias",
+        "unknown-env",
+        "no-function-no-env",
+    ],
+)
+def test_release_commands_say_what_the_environment_cannot_tell(
+    tmp_path: Path, args: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    assert_clean_failure(_env_failure(_project(tmp_path, RELEASE_PROJECT), *args), 2, *needles)
+
+
+def test_a_bad_alias_in_an_environment_table_stops_a_release_command(tmp_path: Path) -> None:
+    project = _project(tmp_path, RELEASE_PROJECT.replace('alias = "live"', 'alias = "42"'))
+    result = _env_failure(project, "alias", "get", "--env", "prod")
+    assert_clean_failure(
+        result, 2, "[tool.layerkit].env.staging: 'alias': invalid alias name '42'", "choose a name"
+    )

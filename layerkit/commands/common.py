@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -559,15 +559,21 @@ def write_ci_outputs(results: Sequence[Published], output_env: Path | None) -> N
     write_outputs(results, github_output=os.environ.get(GITHUB_OUTPUT), env_file=output_env)
 
 
+def env_keys(project: Path, env: str | None) -> Mapping[str, Any]:
+    """`--env NAME`'s keys: its table laid over the publish table of `project` (read even when
+    the command line gives everything: an unknown name is an error). Empty without --env."""
+    if env is None:
+        return {}
+    from layerkit.config import load_project, select_env
+
+    return select_env(load_project(project), env).publish
+
+
 def env_functions(given: Sequence[str] | None, *, project: Path, env: str | None) -> list[str]:
     """The functions named on the command line, else those of `--env`'s ``functions``."""
     from layerkit.errors import UsageError
 
-    configured: tuple[str, ...] = ()
-    if env is not None:  # read even when FUNCTION... is given: an unknown name is an error
-        from layerkit.config import load_project, select_env
-
-        configured = select_env(load_project(project), env).publish.get("functions", ())
+    configured: tuple[str, ...] = env_keys(project, env).get("functions", ())
     chosen = list(given or configured)
     if not chosen:
         raise UsageError(

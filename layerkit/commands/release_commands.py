@@ -1,7 +1,8 @@
 """`layerkit version ...` and `layerkit alias ...`: publish versions, route and shift traffic.
 
 boto3 and `layerkit.aws.*` are imported inside the command functions so that `layerkit --help`
-and the commands that never reach AWS stay fast.
+and the commands that never reach AWS stay fast. Every command names its function (and alias, and
+region) through `Where.target`: as given, else from `--env NAME`'s table (`config.release_target`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,11 +22,11 @@ from layerkit.commands.common import (
     DryRunOption,
     ForceManagedOption,
     JsonOption,
-    Output,
     Printing,
     ProfileOption,
     QuietOption,
     RegionOption,
+    env_keys,
     examples,
     takes_flag_groups,
 )
@@ -33,6 +35,7 @@ from layerkit.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from layerkit.config import ReleaseTarget
     from layerkit.release_plan import (
         AliasListing,
         AliasReport,
@@ -44,20 +47,43 @@ if TYPE_CHECKING:
         VersionListing,
     )
 
+# With --env, what the command line leaves out comes from the environment's table.
+_FROM_ENV = "With --env NAME, FUNCTION comes from [tool.layerkit.env.NAME]'s functions{alias} and"
+_FROM_ENV += " the region from its regions when not given (each must name one)."
 version_app = typer.Typer(
-    name="version", help="Publish, list and prune function versions.", no_args_is_help=True
+    name="version",
+    help="Publish, list and prune function versions. " + _FROM_ENV.format(alias=""),
+    no_args_is_help=True,
 )
 alias_app = typer.Typer(
     name="alias",
-    help="Create and update aliases, route and shift traffic, promote and roll back.",
+    help="Create and update aliases, route and shift traffic, promote and roll back. "
+    + _FROM_ENV.format(alias=", ALIAS from its alias"),
     no_args_is_help=True,
 )
 
+
+def _argument(metavar: str, help_text: str) -> Any:
+    """An optional positional (FUNCTION, ALIAS): with --env it may come from the environment."""
+    return typer.Argument(metavar=f"[{metavar}]", help=help_text, show_default=False)
+
+
 FunctionArg = Annotated[
-    str, typer.Argument(metavar="FUNCTION", help="Function name or ARN.", show_default=False)
+    str | None,
+    _argument("FUNCTION", "Function name or ARN (default with --env: the environment's one)."),
 ]
 AliasArg = Annotated[
-    str, typer.Argument(metavar="ALIAS", help="Alias name, e.g. prod.", show_default=False)
+    str | None,
+    _argument("ALIAS", "Alias name, e.g. prod (default with --env: the environment's alias)."),
+]
+_ENV_HELP = (
+    "Take FUNCTION, ALIAS and the region, when not given, from [tool.layerkit.env.NAME] "
+    "(functions, alias, regions)."
+)
+ReleaseEnvOption = Annotated[str | None, typer.Option("--env", metavar="NAME", help=_ENV_HELP)]
+EnvProjectOption = Annotated[
+    Path,
+    typer.Option("--project", metavar="DIR", help="Project whose configuration --env reads."),
 ]
 WeightOption = Annotated[
     list[str] | None,
@@ -85,32 +111,59 @@ def _unmanaged(client: Any, function: str, action: str, *, force: bool) -> Any:
 
 
 @dataclass(frozen=True)
-class Reading(Printing):
-    """The flags of a command that only reads: where, and how to print."""
+class Where:
+    """Where a release command acts: the function, alias and region as given, else --env's."""
 
+    env: ReleaseEnvOption = None
+    project: EnvProjectOption = Path()
     profile: ProfileOption = None
     region: RegionOption = None
-    json_output: JsonOption = False
-    quiet: QuietOption = False
 
-    def client(self) -> Any:
-        return _lambda(self.profile, self.region)
+    def target(self, function: str | None) -> ReleaseTarget:
+        """The function (and region) of a command that names no alias."""
+        return self._resolve(function, None, needs_alias=False)
+
+    def alias_target(self, function: str | None, alias: str | None) -> tuple[ReleaseTarget, str]:
+        """The function (and region) and the alias of a command on an alias."""
+        target = self._resolve(function, alias, needs_alias=True)
+        assert target.alias is not None  # release_target refuses a missing alias
+        return target, target.alias
+
+    def _resolve(
+        self, function: str | None, alias: str | None, *, needs_alias: bool
+    ) -> ReleaseTarget:
+        from layerkit.config import release_target
+
+        keys = env_keys(self.project, self.env)
+        return release_target(self.env, keys, function=function, alias=alias,
+                              region=self.region, needs_alias=needs_alias)  # fmt: skip
+
+    def lambda_client(self, target: ReleaseTarget) -> Any:
+        return _lambda(self.profile, target.region)
 
 
 @dataclass(frozen=True)
-class Changing(Printing):
+class Reading(Where, Printing):
+    """Where and how to print: the flags of a command that reads (`version publish` and
+    `version prune` add their own --force / --dry-run)."""
+
+    json_output: JsonOption = False
+    quiet: QuietOption = False
+
+
+@dataclass(frozen=True)
+class Changing(Where, Printing):
     """The flags of a command that changes an alias: where, --dry-run, --force, how to print."""
 
-    profile: ProfileOption = None
-    region: RegionOption = None
     dry_run: DryRunOption = False
     force: ForceManagedOption = False
     json_output: JsonOption = False
     quiet: QuietOption = False
 
-    def client(self, function: str, action: str = "changing an alias") -> Any:
-        """A Lambda client, once `function` is known not to be managed by a stack (or --force)."""
-        return _unmanaged(_lambda(self.profile, self.region), function, action, force=self.force)
+    def client(self, target: ReleaseTarget, action: str = "changing an alias") -> Any:
+        """A Lambda client, once the function is known not to be managed by a stack (or --force)."""
+        client = self.lambda_client(target)
+        return _unmanaged(client, target.function, action, force=self.force)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,27 +175,28 @@ class Changing(Printing):
     epilog=examples(
         "layerkit version publish my-fn",
         'layerkit version publish my-fn --description "deps 3"',
+        "layerkit version publish --env staging",
     ),
 )
+@takes_flag_groups
 def version_publish(
-    function: FunctionArg,
+    function: FunctionArg = None,
     description: Annotated[
         str, typer.Option("--description", help="Description of the new version.")
     ] = "",
-    profile: ProfileOption = None,
-    region: RegionOption = None,
     force: ForceManagedOption = False,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    *,
+    flags: Reading,
 ) -> None:
     """Publish $LATEST as a new version (after any update in progress finishes)."""
     from layerkit.releasing import publish_version
 
-    out = Output(json=json_output, quiet=quiet)
-    client = _unmanaged(_lambda(profile, region), function, "publishing a version", force=force)
+    out, target = flags.output(), flags.target(function)
+    client = _unmanaged(flags.lambda_client(target), target.function, "publishing a version",
+                        force=force)  # fmt: skip
     result = out.run_with_status(
-        f"publishing a version of {function}",
-        lambda: publish_version(client, function, description=description),
+        f"publishing a version of {target.function}",
+        lambda: publish_version(client, target.function, description=description),
     )
     out.emit("version-publish", result, _render_publish)
 
@@ -174,12 +228,14 @@ def _render_version(console: Console, info: VersionInfo) -> None:
     ),
 )
 @takes_flag_groups
-def version_list(function: FunctionArg, *, flags: Reading) -> None:
+def version_list(function: FunctionArg = None, *, flags: Reading) -> None:
     """List published versions with their date, description, layers and aliases."""
     from layerkit.release_plan import VersionListing
     from layerkit.releasing import list_versions
 
-    listing = VersionListing(function, list_versions(flags.client(), function))
+    target = flags.target(function)
+    versions = list_versions(flags.lambda_client(target), target.function)
+    listing = VersionListing(target.function, versions)
     flags.output().emit("version-list", listing, _render_version_list)
 
 
@@ -197,23 +253,23 @@ def _render_version_list(console: Console, listing: VersionListing) -> None:
         "layerkit version prune my-fn --keep 5",
     ),
 )
+@takes_flag_groups
 def version_prune(
-    function: FunctionArg,
+    function: FunctionArg = None,
+    *,
     keep: Annotated[
         int, typer.Option("--keep", min=0, help="How many of the newest versions to keep.")
     ],
-    profile: ProfileOption = None,
-    region: RegionOption = None,
     dry_run: DryRunOption = False,
-    json_output: JsonOption = False,
-    quiet: QuietOption = False,
+    flags: Reading,
 ) -> None:
     """Delete old versions that no alias routes to, keeping the newest --keep."""
     from layerkit.releasing import prune_versions
 
-    out = Output(json=json_output, quiet=quiet)
-    result = prune_versions(_lambda(profile, region), function, keep=keep, dry_run=dry_run)
-    out.emit("version-prune", result, _render_prune)
+    target = flags.target(function)
+    client = flags.lambda_client(target)
+    result = prune_versions(client, target.function, keep=keep, dry_run=dry_run)
+    flags.output().emit("version-prune", result, _render_prune)
 
 
 def _render_prune(console: Console, result: PruneResult) -> None:
@@ -270,29 +326,30 @@ def _routing_option(weight: list[str] | None, no_routing: bool) -> dict[str, flo
     epilog=examples(
         "layerkit alias create my-fn prod --version 11",
         "layerkit alias create my-fn prod --version 11 --weight 12=0.1",
+        "layerkit alias create --env staging --version 11",
     ),
 )
 @takes_flag_groups
 def alias_create(
-    function: FunctionArg,
-    name: AliasArg,
+    function: FunctionArg = None,
+    name: AliasArg = None,
+    *,
     version: Annotated[
         str, typer.Option("--version", help="The primary version.", show_default=False)
     ],
     weight: WeightOption = None,
     description: Annotated[str, typer.Option("--description", help="Alias description.")] = "",
-    *,
     flags: Changing,
 ) -> None:
     """Create an alias pointing to a version, optionally routing a share to another."""
     from layerkit.aws.aliases import create_alias
     from layerkit.release_plan import AliasTarget, alias_report
 
-    target = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
-    client = flags.client(function, "creating an alias")
-    dry_run = flags.dry_run
-    state = create_alias(client, function, name, target, description=description, dry_run=dry_run)
-    report = alias_report(function, state, "created", dry_run=dry_run)
+    routing = AliasTarget(version, _routing_option(weight, no_routing=False) or {})
+    target, name = flags.alias_target(function, name)
+    client, fn, dry_run = flags.client(target, "creating an alias"), target.function, flags.dry_run
+    state = create_alias(client, fn, name, routing, description=description, dry_run=dry_run)
+    report = alias_report(fn, state, "created", dry_run=dry_run)
     flags.output().emit("alias", report, _render_alias)
 
 
@@ -301,16 +358,18 @@ def alias_create(
     epilog=examples(
         "layerkit alias get my-fn prod",
         "layerkit alias get my-fn prod --json",
+        "layerkit alias get --env prod",
     ),
 )
 @takes_flag_groups
-def alias_get(function: FunctionArg, name: AliasArg, *, flags: Reading) -> None:
+def alias_get(function: FunctionArg = None, name: AliasArg = None, *, flags: Reading) -> None:
     """Show an alias: its versions, weights, description and rollback record."""
     from layerkit.aws.aliases import get_alias
     from layerkit.release_plan import alias_report
 
-    state = get_alias(flags.client(), function, name)
-    flags.output().emit("alias", alias_report(function, state, "get"), _render_alias)
+    target, name = flags.alias_target(function, name)
+    state = get_alias(flags.lambda_client(target), target.function, name)
+    flags.output().emit("alias", alias_report(target.function, state, "get"), _render_alias)
 
 
 @alias_app.command(
@@ -321,13 +380,15 @@ def alias_get(function: FunctionArg, name: AliasArg, *, flags: Reading) -> None:
     ),
 )
 @takes_flag_groups
-def alias_list(function: FunctionArg, *, flags: Reading) -> None:
+def alias_list(function: FunctionArg = None, *, flags: Reading) -> None:
     """List the function's aliases with their routing."""
     from layerkit.aws.aliases import list_aliases
     from layerkit.release_plan import AliasListing, alias_report
 
-    states = list_aliases(flags.client(), function)
-    listing = AliasListing(function, tuple(alias_report(function, s, "get") for s in states))
+    target = flags.target(function)
+    fn = target.function
+    states = list_aliases(flags.lambda_client(target), fn)
+    listing = AliasListing(fn, tuple(alias_report(fn, s, "get") for s in states))
     flags.output().emit("alias-list", listing, _render_alias_list)
 
 
@@ -341,15 +402,16 @@ def _render_alias_list(console: Console, listing: AliasListing) -> None:
 @alias_app.command(
     "update",
     epilog=examples(
-        "layerkit alias update my-fn prod --version 12",
         "layerkit alias update my-fn prod --weight 12=0.25",
         "layerkit alias update my-fn prod --no-routing",
+        "layerkit alias update --env prod --version 12",
     ),
 )
 @takes_flag_groups
 def alias_update(
-    function: FunctionArg,
-    name: AliasArg,
+    function: FunctionArg = None,
+    name: AliasArg = None,
+    *,
     version: Annotated[
         str | None,
         typer.Option("--version", help="New primary version (default: keep).", show_default=False),
@@ -362,16 +424,16 @@ def alias_update(
         str | None,
         typer.Option("--description", help="New description (default: keep).", show_default=False),
     ] = None,
-    *,
     flags: Changing,
 ) -> None:
     """Change an alias's version, weighted routing or description (records the state before)."""
     from layerkit.releasing import update_alias
 
     weights = _routing_option(weight, no_routing)  # usage errors before any AWS call
+    target, name = flags.alias_target(function, name)
     report = update_alias(
-        flags.client(function),
-        function,
+        flags.client(target),
+        target.function,
         name,
         version=version,
         weights=weights,
@@ -382,10 +444,11 @@ def alias_update(
 
 
 def _change_alias(
-    use_case: Callable[..., AliasReport], function: str, name: str, flags: Changing
+    use_case: Callable[..., AliasReport], function: str | None, name: str | None, flags: Changing
 ) -> None:
     """Promote or roll back: `use_case` on the alias, its report printed."""
-    report = use_case(flags.client(function), function, name, dry_run=flags.dry_run)
+    target, name = flags.alias_target(function, name)
+    report = use_case(flags.client(target), target.function, name, dry_run=flags.dry_run)
     flags.output().emit("alias", report, _render_alias)
 
 
@@ -397,7 +460,7 @@ def _change_alias(
     ),
 )
 @takes_flag_groups
-def alias_promote(function: FunctionArg, name: AliasArg, *, flags: Changing) -> None:
+def alias_promote(function: FunctionArg = None, name: AliasArg = None, *, flags: Changing) -> None:
     """Make the routed (canary) version primary and drop the routing."""
     from layerkit.releasing import promote_alias
 
@@ -412,7 +475,7 @@ def alias_promote(function: FunctionArg, name: AliasArg, *, flags: Changing) -> 
     ),
 )
 @takes_flag_groups
-def alias_rollback(function: FunctionArg, name: AliasArg, *, flags: Changing) -> None:
+def alias_rollback(function: FunctionArg = None, name: AliasArg = None, *, flags: Changing) -> None:
     """Restore the alias to its state before the last change layerkit made to it."""
     from layerkit.releasing import rollback_alias
 
@@ -427,16 +490,17 @@ def alias_rollback(function: FunctionArg, name: AliasArg, *, flags: Changing) ->
     ),
 )
 @takes_flag_groups
-def alias_delete(function: FunctionArg, name: AliasArg, *, flags: Changing) -> None:
+def alias_delete(function: FunctionArg = None, name: AliasArg = None, *, flags: Changing) -> None:
     """Delete an alias."""
     from layerkit.aws.aliases import delete_alias, get_alias
     from layerkit.release_plan import alias_report
 
-    client = flags.client(function, "deleting an alias")
-    state = get_alias(client, function, name)
+    target, name = flags.alias_target(function, name)
+    client, fn = flags.client(target, "deleting an alias"), target.function
+    state = get_alias(client, fn, name)
     if not flags.dry_run:
-        delete_alias(client, function, name)
-    report = alias_report(function, state, "deleted", dry_run=flags.dry_run)
+        delete_alias(client, fn, name)
+    report = alias_report(fn, state, "deleted", dry_run=flags.dry_run)
     flags.output().emit("alias", report, _render_alias)
 
 
@@ -462,14 +526,15 @@ def _sigterm_interrupts() -> Iterator[None]:
     epilog=examples(
         "layerkit alias shift my-fn prod --to 12 --steps 10,50,100 --interval 5m "
         "--alarm my-fn-errors",
-        "layerkit alias shift my-fn prod --to 12 --steps 10 --interval 0s",
         "layerkit alias shift my-fn prod --to 12 --dry-run",
+        "layerkit alias shift --env prod --to 12 --steps 10 --interval 0s",
     ),
 )
 @takes_flag_groups
 def alias_shift(
-    function: FunctionArg,
-    name: AliasArg,
+    function: FunctionArg = None,
+    name: AliasArg = None,
+    *,
     to: Annotated[
         str, typer.Option("--to", help="The version to move traffic to.", show_default=False)
     ],
@@ -492,7 +557,6 @@ def alias_shift(
             show_default=False,
         ),
     ] = None,
-    *,
     flags: Changing,
 ) -> None:
     """Shift traffic to a version step by step; on alarm, failure or Ctrl-C restore the alias."""
@@ -509,11 +573,13 @@ def alias_shift(
 
     out = flags.output()
     step_percents, interval_s = parse_steps(steps), parse_interval(interval)
-    factory = make_factory(profile=flags.profile, region=flags.region)
-    client = _unmanaged(factory.lambda_client(), function, "shifting an alias", force=flags.force)
+    target, name = flags.alias_target(function, name)
+    factory = make_factory(profile=flags.profile, region=target.region)
+    client = _unmanaged(factory.lambda_client(), target.function, "shifting an alias",
+                        force=flags.force)  # fmt: skip
     plan = plan_shift(
-        function,
-        get_alias(client, function, name),
+        target.function,
+        get_alias(client, target.function, name),
         to_version=to,
         steps=step_percents,
         interval_s=interval_s,
