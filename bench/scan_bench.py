@@ -49,7 +49,8 @@ def make_tree(root: Path, distributions: int, packages: int, modules: int) -> in
         for relative in files:
             path = root / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"# {relative}\nVALUE = {len(relative)}\n" + "x = 1\n" * 100)
+            path.write_text(f"# {relative}\nVALUE = {len(relative)}\n" + _mentions(relative)
+                            + "x = 1\n" * 100)  # fmt: skip
         dist_info = root / f"{name}-1.0.dist-info"
         dist_info.mkdir()
         (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
@@ -57,6 +58,17 @@ def make_tree(root: Path, distributions: int, packages: int, modules: int) -> in
         (dist_info / "RECORD").write_text("".join(f"{r},,\n" for r in record))
         count += len(files) + 2
     return count
+
+
+def _mentions(relative: str) -> str:
+    """What real modules say about tests, in about their proportions (numpy+pandas+pyarrow: 37%
+    contain ``test``, 17% as a whole word): the tests rule reads all, scans only the latter."""
+    number = sum(map(ord, relative))
+    if number % 6 == 0:
+        return '"""Behaves as the tests expect."""\n'
+    if number % 5 < 2:
+        return "# see the latest docs; pytest and unittest both run it\n"
+    return ""
 
 
 def _slim_then_list(root: Path) -> Any:

@@ -53,8 +53,11 @@ class Opener(Protocol):
 def tree_opener(root: Path) -> Opener:
     """An `Opener` over the files of a directory."""
 
+    base = os.fspath(root)
+
     def open_file(path: str) -> BinaryIO:
-        return (root / path).open("rb")
+        # `root / path` by text: a Path per file costs more than the open of a small module
+        return open(f"{base}/{path}", "rb")  # noqa: PTH123
 
     return open_file
 

@@ -556,6 +556,40 @@ def read_shared_object(
     return SharedObjectInfo("elf", elf.machine, newest, symbols, elf=elf)
 
 
+class BinaryHeaders:
+    """Each binary's headers (`read_shared_object` with `glibc_limit`) read at most once per
+    build: slimming (other platforms, strip candidates) and verification share what was read.
+
+    `opener` opens a tree-relative path (`layerkit.contents.Opener`). A step that rewrites a file
+    says so: `put` the headers it read of the new content, or `forget` the path."""
+
+    def __init__(
+        self, opener: Callable[[str], BinaryIO], *, glibc_limit: tuple[int, int] | None
+    ) -> None:
+        self._opener = opener
+        self._glibc_limit = glibc_limit
+        self._known: dict[str, SharedObjectInfo] = {}
+
+    @property
+    def glibc_limit(self) -> tuple[int, int] | None:
+        return self._glibc_limit
+
+    def __call__(self, path: str) -> SharedObjectInfo:
+        """The headers of the file at `path`, read now unless read before."""
+        info = self._known.get(path)
+        if info is None:
+            with self._opener(path) as stream:
+                info = read_shared_object(stream, glibc_limit=self._glibc_limit)
+            self._known[path] = info
+        return info
+
+    def put(self, path: str, info: SharedObjectInfo) -> None:
+        self._known[path] = info
+
+    def forget(self, path: str) -> None:
+        self._known.pop(path, None)
+
+
 def extension_abi_tag(path: str) -> str | None:
     """The ABI tag of an extension module's file name (``cpython-312-x86_64-linux-gnu``, ``abi3``),
     or None when the name carries none (``_foo.so``, ``libbar.so.1``)."""

@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from layerkit.errors import LayerkitError
 from layerkit.pyc import PYC_MAGIC
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from layerkit.installer import CommandResult, CommandRunner
 
 Which = Callable[[str], str | None]
+_T = TypeVar("_T")
 
 # Prints the full version (3.12.1, 3.14.0rc3), the cache tag and the .pyc magic number.
 PROBE = (
@@ -158,6 +159,23 @@ def _uv_find(
     return result.stdout.strip()
 
 
+def _is_pyenv_shim(path: str) -> bool:
+    """A pyenv shim (``$PYENV_ROOT/shims/python3.X``): there is one for every installed version,
+    and it fails unless pyenv selects a version that has the command."""
+    return Path(path).parent.name == "shims"
+
+
+def _started(call: Callable[[], _T]) -> Callable[[], _T]:
+    """`call` started on a thread now; the returned function waits for its result. Nobody need
+    wait: the thread ends by itself, and the interpreter waits for it before exiting."""
+    from concurrent.futures import ThreadPoolExecutor  # only this path needs it
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-uv-find")
+    future = pool.submit(call)
+    pool.shutdown(wait=False)
+    return future.result
+
+
 def locate_interpreter(
     target: Target,
     *,
@@ -168,7 +186,11 @@ def locate_interpreter(
     python_downloads: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Discovery:
-    """The first candidate that is CPython of exactly `target.python` (see the module doc)."""
+    """The first candidate that is CPython of exactly `target.python` (see the module doc).
+
+    When the ``python3.X`` on PATH is a pyenv shim (which fails unless pyenv selects a version
+    that has it), ``uv python find`` (read-only without downloads) runs while the shim is probed;
+    its answer is used only if the shim's is refused, as when they run one after the other."""
     python = target.python
     reasons: list[str] = []
     tried: set[str] = set()
@@ -191,12 +213,25 @@ def locate_interpreter(
             return Discovery(python, found, tuple(reasons))
     name = f"python{python}"
     on_path = which(name)
+    uv_answer: Callable[[], str | tuple[str, str]] | None = None
+    if uv is not None:
+        uv_path = uv
+
+        def uv_find() -> str | tuple[str, str]:
+            return _uv_find(
+                python, uv=uv_path, runner=runner, env=env, python_downloads=python_downloads
+            )
+
+        uv_answer = uv_find
+        shim = on_path is not None and on_path not in tried and _is_pyenv_shim(on_path)
+        if shim and not python_downloads:
+            uv_answer = _started(uv_find)
     if on_path is None:
         reasons.append(f"no {name} on PATH")
     elif (found := attempt(on_path, "PATH")) is not None:
         return Discovery(python, found, tuple(reasons))
-    if uv is not None:
-        answer = _uv_find(python, uv=uv, runner=runner, env=env, python_downloads=python_downloads)
+    if uv_answer is not None:
+        answer = uv_answer()
         if isinstance(answer, tuple):
             reasons.append(answer[1])
         elif (found := attempt(answer, "uv python find")) is not None:

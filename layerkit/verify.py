@@ -34,13 +34,13 @@ from packaging.utils import canonicalize_name
 
 from layerkit.contents import FileEntry, Opener
 from layerkit.elf import (
+    BinaryHeaders,
     FileFormat,
     SharedObjectInfo,
     extension_abi_tag,
     is_other_platform,
     is_shared_object,
     may_be_binary,
-    read_shared_object,
 )
 from layerkit.errors import VerificationError
 from layerkit.linkage import LAYER_LIB, check_linkage
@@ -262,14 +262,20 @@ def check_shared_object(
 
 
 def read_binaries(
-    paths: Iterable[str], opener: Opener, *, glibc_limit: tuple[int, int] | None = None
+    paths: Iterable[str],
+    opener: Opener,
+    *,
+    glibc_limit: tuple[int, int] | None = None,
+    headers: BinaryHeaders | None = None,
 ) -> dict[str, SharedObjectInfo]:
     """Every binary among `paths`, found by its magic bytes (ELF, Mach-O, PE), plus every file
-    named like a shared object whatever it holds; keyed by path, in path order."""
+    named like a shared object whatever it holds; keyed by path, in path order. Headers already
+    read into `headers` (with the same `glibc_limit`) are not read again."""
+    if headers is None or headers.glibc_limit != glibc_limit:
+        headers = BinaryHeaders(opener, glibc_limit=glibc_limit)
     found: dict[str, SharedObjectInfo] = {}
     for path in sorted(p for p in paths if may_be_binary(p)):
-        with opener(path) as stream:
-            info = read_shared_object(stream, glibc_limit=glibc_limit)
+        info = headers(path)
         if info.format != "unknown" or is_shared_object(path):
             found[path] = info
     return found
@@ -284,8 +290,10 @@ def check_shared_objects(
     waived: Collection[str] = (),
     layer_prefix: str | None = None,
     layer_names: Collection[str] = (),
+    headers: BinaryHeaders | None = None,
 ) -> tuple[Violation, ...]:
-    """Check every binary among `paths` (read through `opener`) against `target`: what each
+    """Check every binary among `paths` (read through `opener`, or taken from `headers` where
+    slimming read them) against `target`: what each
     is (`check_shared_object`) and whether what it needs is there (`layerkit.linkage`).
 
     `owners` maps a path to its distribution's name; violations of the distributions in `waived`
@@ -293,7 +301,7 @@ def check_shared_objects(
     where `paths` sit in the layer (``python/lib/python3.X/site-packages``; None when unknown) and
     `layer_names` every file name in the layer, for the layer's own ``lib/`` (``/opt/lib``).
     """
-    binaries = read_binaries(paths, opener, glibc_limit=target.glibc)
+    binaries = read_binaries(paths, opener, glibc_limit=target.glibc, headers=headers)
     violations: list[Violation] = []
     for path, info in binaries.items():
         violations.extend(check_shared_object(path, info, target, distribution=owners.get(path)))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import io
 import marshal
 import os
 import platform
+import random
 import shutil
 import sys
 import zipfile
@@ -20,6 +22,7 @@ from layerkit import elf, verify
 from layerkit.bytecode import BytecodeStore
 from layerkit.config import CompileMode, SlimSettings
 from layerkit.contents import (
+    FileEntry,
     distributions_from_texts,
     read_distributions,
     scan_tree,
@@ -46,6 +49,7 @@ from tests.elf_fixtures import (
     C_BASELINE,
     EM_AARCH64,
     EM_X86_64,
+    MACHO_64,
     gcc_shared_object,
     make_elf,
 )
@@ -231,6 +235,16 @@ def test_tests_can_be_kept(tmp_path: Path) -> None:
         ("pkg/sub/mod.py", b"from ..tests.helpers import thing\n"),
         ("other/use.py", b"from pkg.tests import helpers\n"),
         ("pkg/core.py", b"mod = importlib.import_module('pkg.tests.helpers')\n"),
+        # the forms a whole-word prefilter must still see
+        ("pkg/__init__.py", b"from . import tests\n"),
+        ("pkg/sub/mod.py", b"from .. import tests\n"),
+        ("pkg/core.py", b'mod = importlib.import_module("pkg.tests")\n'),
+        ("pkg/core.py", b"from pkg import (\n    core,\n    tests as t,\n)\n"),
+        ("pkg/core.py", b"from pkg.tests.helpers import (\n    thing)\n"),
+        ("pkg/core.py", b"import pkg.tests\r\n"),
+        ("pkg/core.py", b"def f():\n\tfrom pkg import tests\n"),
+        ("pkg/core.py", b"import os; import sys\nimport json,pkg.tests\n"),
+        ("pkg/core.py", "from pkg import x,\u00a0tests\n".encode()),  # str.strip() drops NBSP
     ],
 )
 def test_a_tests_directory_something_imports_is_kept(
@@ -263,6 +277,118 @@ def test_imports_from_tests_and_conftest_do_not_keep_tests(tmp_path: Path) -> No
         },
     )
     assert removed(make_plan(root))["tests"] == ["pkg/tests/fixtures.py", "pkg/tests/other.py"]
+
+
+def test_only_modules_naming_a_tests_package_are_scanned_for_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading every module is needed (any of them may import ``pkg.tests``), scanning each one's
+    imports is not: only a module with ``tests``/``test`` as a whole word can name one."""
+    scanned: list[str] = []
+    scan = slim_plan.imported_modules
+
+    def counting(path: str, source: str) -> set[str]:
+        scanned.append(path)
+        return scan(path, source)
+
+    monkeypatch.setattr(slim_plan, "imported_modules", counting)
+    not_words = [b"import pytest\n", b"import unittest\n", b"from pkg import testing\n",
+                 b"latest = attest = contest = 1\n", b"tests_run = test2 = _test = 0\n",
+                 b"import pkg.testsuite\n"]  # fmt: skip
+    files = {f"pkg/m{i}.py": source for i, source in enumerate(not_words)}
+    files |= {"pkg/__init__.py": b"", "pkg/tests/__init__.py": b"", "pkg/testing.py": b""}
+    files["pkg/uses.py"] = b"from pkg import tests\n"
+    plan = make_plan(write_tree(tmp_path, files))
+    assert scanned == ["pkg/uses.py"]
+    assert plan.notes == ("kept pkg/tests/: pkg/uses.py imports it",)
+    del files["pkg/uses.py"]
+    scanned.clear()
+    plan = make_plan(write_tree(tmp_path / "without", files))
+    assert scanned == []
+    assert removed(plan) == {"tests": ["pkg/tests/__init__.py"]}
+
+
+def test_modules_are_read_up_to_their_listed_size_and_a_huge_one_not_at_all() -> None:
+    """Reading a few KiB must not allocate the 16 MiB a read sized for the largest module does
+    (10k small modules paid 30 us each); a module listed over the limit keeps every tests dir
+    without being opened."""
+    files = {"pkg/__init__.py": b"", "pkg/tests/__init__.py": b"", "pkg/a.py": b"import os\n",
+             "other/__init__.py": b"", "other/tests/t.py": b""}  # fmt: skip
+    asked: dict[str, int] = {}
+
+    class Recording(io.BytesIO):
+        def __init__(self, path: str) -> None:
+            super().__init__(files[path])
+            self.path = path
+
+        def read(self, size: int | None = -1, /) -> bytes:
+            asked[self.path] = -1 if size is None else size
+            return super().read(size)
+
+    entries = [FileEntry(path, len(data)) for path, data in files.items()]
+    plan = slim_plan.plan(entries, Recording, PY312, DEFAULTS, ())
+    assert asked == {"other/__init__.py": 1, "pkg/__init__.py": 1, "pkg/a.py": 11}
+    assert removed(plan) == {"tests": ["other/tests/t.py", "pkg/tests/__init__.py"]}
+    huge = slim_plan._MAX_SOURCE_READ + 1
+    entries.append(FileEntry("pkg/huge.py", huge))
+    asked.clear()
+    plan = slim_plan.plan(entries, Recording, PY312, DEFAULTS, ())
+    assert "pkg/huge.py" not in asked
+    assert plan.rules == ()
+    assert plan.notes == ("kept other/tests/: pkg/huge.py imports it",
+                          "kept pkg/tests/: pkg/huge.py imports it")  # fmt: skip
+
+
+def test_a_module_the_prefilter_skips_imports_no_tests_package() -> None:
+    """Soundness of the prefilter: over generated sources, whenever it says a module cannot
+    import a tests package, `imported_modules` finds none."""
+    packages = {"pkg.tests": "pkg/tests", "pkg.sub.test": "pkg/sub/test"}
+    atoms = ["from", "import", " ", "\t", ".", "..", "pkg", "sub", "tests", "test", "testing",
+             "(", ")", ",", "\n", "\r\n", "#", ";", " as ", "_", "x", "\u00a0", "\u00e9",
+             "import_module('", "')", '"']  # fmt: skip
+    rng = random.Random(18)
+    skipped = 0
+    for _ in range(4000):
+        source = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 24)))
+        path = rng.choice(["pkg/core.py", "pkg/sub/mod.py", "other/use.py", "top.py"])
+        if slim_plan._may_import(path, source.encode(), packages):
+            continue
+        skipped += 1
+        for module in slim_plan.imported_modules(path, source):
+            assert slim_plan._ancestor_in(module, packages, ".") is None, (path, source, module)
+    assert skipped > 1000  # the property was checked on many sources, not vacuously
+
+
+def test_a_package_inside_a_tests_package_by_its_dotted_name_is_scanned(tmp_path: Path) -> None:
+    """``a.b/tests`` is the module ``a.b.tests``, and so is the package of ``a/b/tests/x.py``:
+    its relative import names the candidate without the word."""
+    files = {
+        "a.b/__init__.py": b"",
+        "a.b/tests/__init__.py": b"",
+        "a/b/tests/x.py": b"from . import y\n",
+    }
+    plan = make_plan(write_tree(tmp_path, files))
+    assert plan.notes == ("kept a.b/tests/: a/b/tests/x.py imports it",)
+
+
+def test_import_statements_are_read_as_lines() -> None:
+    """The one-pattern scan keeps the line-by-line reading: statements only at a line's start,
+    a parenthesised list to its ``)`` within the line limit (lines inside are not statements),
+    an unclosed one as written."""
+    inside = "\n".join(["from a import (b,", "import c", ")  ; import d", "import e"])
+    assert slim_plan._import_statements(inside) == ([("", "a", "(b,\nimport c\n)")], ["e"])
+    far = "from a import (b,\n" + "x,\n" * slim_plan._MAX_PARENTHESISED_LINES + ")\nimport f"
+    assert slim_plan._import_statements(far) == ([("", "a", "(b,")], ["f"])
+    near = "from a import (b,\n" + "x,\n" * (slim_plan._MAX_PARENTHESISED_LINES - 1) + ")\n"
+    assert slim_plan._import_statements(near)[0][0][2].endswith("x,\n)")
+    assert slim_plan._import_statements("x = 1  # from a import b\n  import c # d") == (
+        [],
+        ["c "],
+    )
+    assert slim_plan._import_statements("from   import (x)\nfrom\t. import y") == (
+        [("", "", "(x)"), (".", "", "y")],
+        [],
+    )
 
 
 def test_imported_modules_resolves_relative_imports() -> None:
@@ -484,6 +610,28 @@ def test_apply_removes_planned_files_and_emptied_directories(tmp_path: Path) -> 
     assert not (root / "pkg/tests").exists()
     assert not (root / "pkg/__pycache__").exists()
     assert (root / "already_empty").is_dir()
+
+
+def test_apply_resolves_each_directory_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"pkg/tests/test_{i}.py": b"" for i in range(40)}
+    files |= {f"pkg/sub/test/t{i}.py": b"" for i in range(40)}
+    root = write_tree(
+        tmp_path / "site", {"pkg/__init__.py": b"", "pkg/sub/__init__.py": b"", **files}
+    )
+    plan = make_plan(root)
+    resolved: list[Path] = []
+    resolve = Path.resolve
+
+    def counting(self: Path, strict: bool = False) -> Path:
+        resolved.append(self)
+        return resolve(self, strict)
+
+    monkeypatch.setattr(Path, "resolve", counting)
+    report = slim_apply.apply(root, plan)
+    assert report.files == 80
+    assert sorted(resolved) == [root, root / "pkg/sub/test", root / "pkg/tests"]
 
 
 def test_apply_refuses_paths_outside_the_tree(tmp_path: Path) -> None:
@@ -890,6 +1038,70 @@ def test_slim_tree_runs_every_step(tmp_path: Path) -> None:
     # why there is no bytecode is said once, by the build, not as a warning per target
     assert [w.split(":")[0] for w in report.warnings] == ["strip skipped"]
     assert not (root / "pkg/tests").exists()
+
+
+def test_binary_headers_are_read_once_for_slimming_and_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With strip and drop-other-platforms on, each binary is opened once between planning,
+    stripping and verifying; a stripped file is judged by the headers of its new content."""
+    stripped = make_elf(EM_X86_64, debug_bytes=0)
+    root = write_tree(
+        tmp_path / "site",
+        {
+            "pkg/__init__.py": b"",
+            "pkg/_a.abi3.so": make_elf(EM_X86_64, debug_bytes=3000),
+            "pkg/_b.abi3.so": make_elf(EM_X86_64, debug_bytes=0),  # nothing to strip
+            "pkg/mac/helper": MACHO_64,  # another platform's binary: dropped
+            "pkg/arm/helper": make_elf(EM_AARCH64),  # another machine's: dropped
+            "pkg/data.bin": b"\x00" * 64,  # read for its magic bytes, not a binary
+        },
+    )
+    (root / "pkg/link").symlink_to("_a.abi3.so")
+
+    def fake_strip(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        Path(argv[3]).write_bytes(stripped)
+        return CommandResult(tuple(argv), 0, "", "")
+
+    opened: list[str] = []
+    real_open = io.open
+
+    def counting_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, (str, Path)) and Path(file).is_relative_to(root) and "r" in mode:
+            opened.append(Path(file).relative_to(root).as_posix())
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)  # what Path.open calls
+    monkeypatch.setattr(builtins, "open", counting_open)
+    options = SlimSettings(strip=True, drop_other_platforms=True)
+    slimmed = slim_tree(
+        root, PY312, options, entries=scan_tree(root), runner=fake_strip,
+        which=fake_which("strip"), host_machine="x86_64",
+    )  # fmt: skip
+    assert [f.path for f in slimmed.report.strip.files] == ["pkg/_a.abi3.so"]  # type: ignore[union-attr]
+    assert [(r.rule, r.files) for r in slimmed.report.rules] == [("other-platforms", 2)]
+    paths = [e.path for e in slimmed.entries]
+    violations = verify.check_shared_objects(
+        paths, tree_opener(root), PY312, owners={}, headers=slimmed.headers
+    )
+    assert violations == ()
+    binaries = [p for p in opened if not p.endswith(("RECORD", "METADATA"))]
+    assert sorted(binaries) == [
+        "pkg/._a.abi3.so.layerkit-strip",  # the results, judged before one replaces the file
+        "pkg/._b.abi3.so.layerkit-strip",  # (not smaller: dropped)
+        "pkg/_a.abi3.so",
+        "pkg/_b.abi3.so",
+        "pkg/arm/helper",
+        "pkg/data.bin",
+        "pkg/link",  # read again: the file it links was stripped
+        "pkg/link",
+        "pkg/mac/helper",
+    ]
+    assert slimmed.headers("pkg/_a.abi3.so") == elf.read_shared_object(
+        io.BytesIO(stripped), glibc_limit=PY312.glibc
+    )
 
 
 def test_the_entries_after_slimming_are_what_a_new_walk_finds(tmp_path: Path) -> None:

@@ -33,15 +33,28 @@ class SlimReport:
         return sum(rule.bytes for rule in self.rules)
 
 
-def inside(root: Path, relative: str) -> Path | None:
-    """`root / relative` when that stays inside `root` (no ``..``, no symlinked parent)."""
-    parts = relative.split("/")
-    if not relative or relative.startswith("/") or ".." in parts:
-        return None
-    path = root.joinpath(*parts)
-    if not path.parent.resolve().is_relative_to(root.resolve()):
-        return None
-    return path
+class Confined:
+    """Paths under `root` that stay inside it (no ``..``, no symlinked parent): each parent
+    directory is resolved once, however many of its files are asked about (the tree's
+    directories are not changed while one is in use)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._real_root = root.resolve()
+        self._parents: dict[Path, bool] = {}
+
+    def __call__(self, relative: str) -> Path | None:
+        """`root / relative` when that stays inside `root`, else None."""
+        parts = relative.split("/")
+        if not relative or relative.startswith("/") or ".." in parts:
+            return None
+        path = self._root.joinpath(*parts)
+        parent = path.parent
+        inside_root = self._parents.get(parent)
+        if inside_root is None:
+            inside_root = parent.resolve().is_relative_to(self._real_root)
+            self._parents[parent] = inside_root
+        return path if inside_root else None
 
 
 def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
@@ -52,10 +65,11 @@ def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
     rules: list[RulePlan] = []
     warnings = list(slim_plan.warnings)
     touched_dirs: set[Path] = set()
+    confined = Confined(root)
     for rule in slim_plan.rules:
         removed: list[Removal] = []
         for removal in rule.removals:
-            path = inside(root, removal.path)
+            path = confined(removal.path)
             if path is None:
                 warnings.append(f"refused to remove {removal.path!r}: outside {root}")
                 continue

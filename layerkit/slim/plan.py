@@ -28,10 +28,10 @@ import fnmatch
 import posixpath
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from packaging.markers import InvalidMarker, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -40,13 +40,11 @@ from packaging.utils import canonicalize_name
 from layerkit.config import SlimSettings
 from layerkit.contents import METADATA_READ_LIMIT, FileEntry, InstalledDistribution, Opener
 from layerkit.elf import (
-    ElfError,
-    is_elf,
+    BinaryHeaders,
+    SharedObjectInfo,
     is_other_platform,
     is_shared_object,
     may_be_binary,
-    read_elf,
-    read_shared_object,
 )
 from layerkit.pyc import PYC_MAGIC, cache_tag, pyc_magic, python_of_magic
 from layerkit.targets import Target
@@ -171,15 +169,28 @@ def _bytecode_verdict(path: str, head: bytes, target: Target) -> tuple[RuleName,
 
 # --- tests directories -------------------------------------------------------------------------
 
-# Matched one line at a time, and the module may not start with a dot: both keep the reading
-# linear in the file's size (a regex over the whole file that let ``\.*`` and ``[\w.]*`` share the
-# dots took 82 s on a line of 80,000 dots).
-_FROM_IMPORT = re.compile(r"[ \t]*from[ \t]+(\.*)(\w[\w.]*)?[ \t]+import[ \t]+(.*)")
-_IMPORT = re.compile(r"[ \t]*import[ \t]+([^#;]+)")
+# One pass of one compiled pattern over the whole source: a statement starts a line, found by the
+# line break before it (a literal first character lets the search skip ahead; the source gets one
+# in front). Each line is matched in time linear in its length: the module may not start with a
+# dot, so ``\.*`` and ``[\w.]*`` never share dots (sharing them took 82 s on a line of 80,000
+# dots), and without dots or module ``from   import`` is matched by the blanks already consumed
+# instead of two runs of blanks sharing them (9.8 s on a line of 80,000 blanks).
+_STATEMENT = re.compile(
+    r"\n[ \t]*(?:"
+    r"from[ \t]+(\.*)(\w[\w.]*)?(?:(?<=[\w.])[ \t]+|(?<=[ \t]{2}))import[ \t]+(.*)"
+    r"|import[ \t]+([^#;\n]+))"
+)
 _END_OF_NAMES = re.compile(r"[#;]")
 _MAX_SOURCE_READ = 16 << 20  # a module read for its imports; a bigger one keeps all tests dirs
 _MAX_PARENTHESISED_LINES = 1000  # ``from x import (`` ... ``)`` spans at most this many lines
 _IMPORT_MODULE_CALL = re.compile(r"""import_module\(\s*['"]([\w.]+)['"]""")
+# A module can only name a ``tests``/``test`` package by writing that word (``import a.tests``,
+# ``from . import tests``, ``from .tests import x``, ``import_module("a.tests")``, a name inside
+# ``from a import (...)``): each is a whole word in ASCII terms, as every character that ends a
+# name in `imported_modules` (``.``, ``,``, quotes, brackets, whitespace) is not [A-Za-z0-9_].
+_TESTS_WORD = re.compile(
+    ("(?:" + "|".join(sorted(_TESTS_DIRS, key=len, reverse=True)) + r")\b").encode()
+)
 
 
 def _ancestor_in(
@@ -199,35 +210,55 @@ def _package_of(path: str) -> str:
     return posixpath.dirname(path).replace("/", ".")
 
 
+class _NextClose:
+    """The first ``)`` after a position, and the line breaks before it, for positions that only
+    grow: each stretch of the source is searched and counted once, however many unclosed
+    ``from x import (`` lines share one ``)``."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._close = -1  # the first ")" at or after `_start`, or -1 when there is none
+        self._start = -1  # where `_close` was searched from (-1: not yet)
+        self._breaks = 0  # line breaks between `_start` and `_close`
+
+    def after(self, position: int) -> tuple[int, int]:
+        """(offset of the first ``)`` at or after `position` or -1, line breaks before it)."""
+        if self._start < 0 or 0 <= self._close < position:
+            self._close = close = self._source.find(")", position)
+            self._breaks = self._source.count("\n", position, close) if close >= 0 else 0
+        elif self._close >= 0:
+            self._breaks -= self._source.count("\n", self._start, position)
+        self._start = position
+        return self._close, self._breaks
+
+
 def _import_statements(source: str) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """``from`` statements as (dots, module, names) and ``import`` statements' names."""
+    """``from`` statements as (dots, module, names) and ``import`` statements' names.
+
+    Statements start a line. The names of ``from x import (`` run to the first ``)`` when it
+    comes within `_MAX_PARENTHESISED_LINES` lines, and scanning resumes on the line after it."""
     from_imports: list[tuple[str, str, str]] = []
     imports: list[str] = []
-    lines = source.split("\n")
-    next_close = [len(lines)] * (len(lines) + 1)  # the first line at or after i with a ")"
-    for number in range(len(lines) - 1, -1, -1):
-        next_close[number] = number if ")" in lines[number] else next_close[number + 1]
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        index += 1
-        match = _FROM_IMPORT.match(line)
-        if match is None:
-            plain = _IMPORT.match(line)
-            if plain is not None:
-                imports.append(plain.group(1))
+    text = f"\n{source}"
+    closes = _NextClose(text)
+    position = 0
+    while (match := _STATEMENT.search(text, position)) is not None:
+        position = match.end()
+        plain = match.group(4)
+        if plain is not None:
+            imports.append(plain)
             continue
         rest = match.group(3)
         names = _END_OF_NAMES.split(rest, maxsplit=1)[0]
         if rest.startswith("("):
             if ")" in rest:
                 names = rest[: rest.index(")") + 1]
-            elif (close := next_close[index]) < len(lines) and (
-                close - index < _MAX_PARENTHESISED_LINES
-            ):
-                last = lines[close]
-                names = "\n".join([rest, *lines[index:close], last[: last.index(")") + 1]])
-                index = close + 1
+            else:
+                close, breaks = closes.after(position)
+                if close >= 0 and breaks <= _MAX_PARENTHESISED_LINES:
+                    names = text[match.start(3) : close + 1]
+                    line_end = text.find("\n", close)
+                    position = len(text) if line_end < 0 else line_end
         from_imports.append((match.group(1), match.group(2) or "", names))
     return from_imports, imports
 
@@ -288,26 +319,46 @@ def _tests_candidates(paths: Iterable[str]) -> list[str]:
     return sorted(chosen)
 
 
+def _may_import(path: str, source: bytes, packages: dict[str, str]) -> bool:
+    """Whether `imported_modules` can find one of `packages` (dotted names, each ending in
+    ``tests`` or ``test``) in the module at `path`: only when the source has that last name as
+    a whole word (see `_TESTS_WORD`), or when a relative import could resolve into one without
+    naming it (the module's own package lies inside one: possible only through a directory with
+    a dot in its name)."""
+    for match in _TESTS_WORD.finditer(source):
+        start = match.start()
+        before = source[start - 1 : start]
+        if not start or not (before.isalnum() or before == b"_"):
+            return True
+    return _ancestor_in(_package_of(path), packages, ".") is not None
+
+
 def _needed_tests_dirs(
-    candidates: Sequence[str], paths: Iterable[str], opener: Opener
+    candidates: Sequence[str], sizes: Mapping[str, int], opener: Opener
 ) -> dict[str, str]:
-    """The candidates some module outside them imports: candidate -> importing file."""
+    """The candidates some module outside them imports: candidate -> importing file.
+
+    `sizes` are the files' sizes as listed: a module is read up to its size (a read sized for
+    the largest module allocates that much for each of thousands of small ones)."""
     if not candidates:
         return {}
     directories = set(candidates)
     by_module = {c.replace("/", "."): c for c in candidates}
     needed: dict[str, str] = {}
-    for path in sorted(paths):
+    for path in sorted(sizes):
         if not path.endswith(".py") or posixpath.basename(path) == "conftest.py":
             continue
         if _ancestor_in(posixpath.dirname(path), directories) is not None:
             continue
-        with opener(path) as stream:
-            data = stream.read(_MAX_SOURCE_READ + 1)
-        if len(data) > _MAX_SOURCE_READ:  # too big to read: assume it needs every candidate
+        data = b""
+        if sizes[path] <= _MAX_SOURCE_READ:
+            with opener(path) as stream:
+                data = stream.read(sizes[path] + 1)
+        if sizes[path] > _MAX_SOURCE_READ or len(data) > _MAX_SOURCE_READ:
+            # too big to read: assume it needs every candidate
             needed.update({c: path for c in candidates if c not in needed})
             continue
-        if b"test" not in data:
+        if not _may_import(path, data, by_module):
             continue
         for module in imported_modules(path, data.decode("utf-8", errors="replace")):
             hit = _ancestor_in(module, by_module, ".")
@@ -405,7 +456,7 @@ def _exclusion_warnings(
 
 
 def _strip_candidates(
-    entries: Sequence[FileEntry], opener: Opener, target: Target
+    entries: Sequence[FileEntry], headers: BinaryHeaders, target: Target
 ) -> tuple[tuple[StripCandidate, ...], int]:
     """Shared objects of the target's machine with symbols or debug info; and how many vendored
     libraries were left alone."""
@@ -417,26 +468,19 @@ def _strip_candidates(
         if is_vendored_library(entry.path):
             vendored += 1
             continue
-        with opener(entry.path) as stream:
-            saving = _strippable_bytes(stream, target)
+        saving = _strippable_bytes(headers(entry.path), target)
         if saving > 0:
             candidates.append(StripCandidate(entry.path, entry.size, saving))
     return tuple(candidates), vendored
 
 
-def _strippable_bytes(stream: BinaryIO, target: Target) -> int:
+def _strippable_bytes(info: SharedObjectInfo, target: Target) -> int:
     """Bytes of symbol tables and debug sections in an ELF of the target's machine, else 0."""
-    if not is_elf(stream.read(4)):
-        return 0
-    try:
-        elf = read_elf(stream)
-    except ElfError:
-        return 0
-    if elf.machine != target.elf_machine:
+    if info.elf is None or info.machine != target.elf_machine:
         return 0
     return sum(
         section.size
-        for section in elf.sections
+        for section in info.elf.sections
         if section.name in _STRIPPED_SECTIONS or section.name.startswith(_STRIPPED_SECTION_PREFIXES)
     )
 
@@ -461,21 +505,26 @@ def plan(
     target: Target,
     options: SlimSettings,
     distributions: Sequence[InstalledDistribution],
+    *,
+    headers: BinaryHeaders | None = None,
 ) -> SlimPlan:
     """Which files each rule would remove (and which shared objects `strip` would shrink).
 
     `entries` and `distributions` use paths relative to site-packages; `opener` reads them (a
-    tree or a zip). Nothing is modified.
+    tree or a zip). Binaries' headers are read through `headers` when given (what was read is
+    kept there for verification), else once through `opener`. Nothing is modified.
     """
+    if headers is None:
+        headers = BinaryHeaders(opener, glibc_limit=target.glibc)
     size_of = {e.path: e.size for e in entries}
     claims = _Claims(set(size_of))
     _plan_exclusions(claims, options.exclude_distributions, distributions, opener, target)
     if options.remove_tests:
-        _plan_tests(claims, opener)
+        _plan_tests(claims, size_of, opener)
     for pattern in options.exclude_globs:
         _plan_glob(claims, pattern)
     if options.drop_other_platforms:
-        _plan_other_platforms(claims, opener, target)
+        _plan_other_platforms(claims, headers, target)
     for path in sorted(claims.present):
         if path.endswith(".pyc") and path not in claims.by_path:
             with opener(path) as stream:
@@ -487,7 +536,7 @@ def plan(
     strip: tuple[StripCandidate, ...] = ()
     if options.strip:
         remaining = [e for e in entries if e.path not in claims.by_path]
-        strip, vendored = _strip_candidates(remaining, opener, target)
+        strip, vendored = _strip_candidates(remaining, headers, target)
         if vendored:
             claims.notes.append(
                 f"strip: left {vendored} vendored librar{'y' if vendored == 1 else 'ies'} in "
@@ -534,20 +583,19 @@ def _plan_exclusions(
     claims.warnings.extend(_exclusion_warnings(excluded, kept, claims.present, opener, target))
 
 
-def _plan_other_platforms(claims: _Claims, opener: Opener, target: Target) -> None:
+def _plan_other_platforms(claims: _Claims, headers: BinaryHeaders, target: Target) -> None:
     """Binaries a package ships for other platforms and picks at run time (the rule is
     `verify.is_other_platform`): selenium's macos/ and windows/ managers, and on arm64 its
     x86-64 one."""
     for path in sorted(p for p in claims.present if p not in claims.by_path and may_be_binary(p)):
-        with opener(path) as stream:
-            info = read_shared_object(stream)
+        info = headers(path)
         if is_other_platform(path, info, target):
             claims.claim(path, "other-platforms", f"{info.format} {info.machine}".strip())
 
 
-def _plan_tests(claims: _Claims, opener: Opener) -> None:
+def _plan_tests(claims: _Claims, sizes: Mapping[str, int], opener: Opener) -> None:
     candidates = _tests_candidates(claims.present)
-    needed = _needed_tests_dirs(candidates, claims.present, opener)
+    needed = _needed_tests_dirs(candidates, sizes, opener)
     for directory, importer in sorted(needed.items()):
         claims.notes.append(f"kept {directory}/: {importer} imports it")
     removable = {c for c in candidates if c not in needed}

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from layerkit.elf import read_shared_object
+from layerkit.elf import BinaryHeaders, SharedObjectInfo, read_shared_object
 from layerkit.interpreter import Which
-from layerkit.slim.apply import inside
+from layerkit.slim.apply import Confined
 from layerkit.slim.plan import StripCandidate, is_vendored_library
 from layerkit.targets import Target
 
@@ -80,12 +80,14 @@ def strip_shared_objects(
     *,
     runner: CommandRunner,
     tool: str | None,
+    headers: BinaryHeaders | None = None,
 ) -> StripReport:
     """Strip unneeded symbols and debug info from each candidate under `root`.
 
     A file is never modified in place: strip writes a new file which replaces the old name, so a
     file hard-linked from an installer's cache (uv does that) keeps its cached content. A result
-    that is not a sound ELF of the target's machine, or not smaller, is thrown away.
+    that is not a sound ELF of the target's machine, or not smaller, is thrown away. The headers
+    read to judge a result that replaces a file are kept in `headers` for verification.
     """
     if tool is None:
         reason = f"no strip for {target.machine} found on PATH: {strip_install_hint(target)}"
@@ -93,8 +95,9 @@ def strip_shared_objects(
     stripped: list[StrippedFile] = []
     warnings: list[str] = []
     hard_links = 0
+    confined = Confined(root)
     for candidate in candidates:
-        path = inside(root, candidate.path)
+        path = confined(candidate.path)
         if path is None or is_vendored_library(candidate.path):
             warnings.append(f"strip: refused {candidate.path!r}")
             continue
@@ -102,12 +105,15 @@ def strip_shared_objects(
         output = path.with_name(f".{path.name}.layerkit-strip")
         result = runner([tool, "--strip-unneeded", "-o", str(output), str(path)])
         problem = None
+        info = None
         if result.returncode != 0:
             problem = f"{tool} failed ({result.returncode}): {result.tail(3)}"
         elif not output.is_file():
             problem = f"{tool} wrote no output"
         else:
-            problem = _stripped_problem(output, target)
+            glibc_limit = headers.glibc_limit if headers is not None else None
+            info = _read_result(output, glibc_limit)
+            problem = _stripped_problem(info, target)
         if problem is None and output.stat().st_size >= before.st_size:
             output.unlink()  # nothing worth stripping after all (alignment padding ate it)
             continue
@@ -117,21 +123,27 @@ def strip_shared_objects(
             continue
         output.chmod(stat.S_IMODE(before.st_mode))
         output.replace(path)
+        if headers is not None and info is not None:
+            headers.put(candidate.path, info)
         if before.st_nlink > 1:
             hard_links += 1
         stripped.append(StrippedFile(candidate.path, before.st_size, path.lstat().st_size))
     return StripReport(tool, tuple(stripped), hard_links, warnings=tuple(warnings))
 
 
-def _stripped_problem(output: Path, target: Target) -> str | None:
-    """Why a stripped file must not replace the original, or None when it is sound."""
+def _read_result(output: Path, glibc_limit: tuple[int, int] | None) -> SharedObjectInfo:
     with output.open("rb") as stream:
-        info = read_shared_object(stream)
-        if info.format != "elf" or info.error:
-            return f"the result is not a readable ELF file ({info.error or info.format})"
-        if info.machine != target.elf_machine:
-            return f"the result is for {info.machine}"
-        for segment in info.elf.loads if info.elf else ():
-            if segment.align > 1 and (segment.offset - segment.vaddr) % segment.align:
-                return "a loadable segment lost its alignment (the loader would refuse it)"
+        return read_shared_object(stream, glibc_limit=glibc_limit)
+
+
+def _stripped_problem(info: SharedObjectInfo, target: Target) -> str | None:
+    """Why a stripped file (its headers `info`) must not replace the original, or None when it
+    is sound."""
+    if info.format != "elf" or info.error:
+        return f"the result is not a readable ELF file ({info.error or info.format})"
+    if info.machine != target.elf_machine:
+        return f"the result is for {info.machine}"
+    for segment in info.elf.loads if info.elf else ():
+        if segment.align > 1 and (segment.offset - segment.vaddr) % segment.align:
+            return "a loadable segment lost its alignment (the loader would refuse it)"
     return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from layerkit.config import SlimSettings
 from layerkit.contents import FileEntry, read_distributions, refresh_links, tree_opener
+from layerkit.elf import BinaryHeaders
 from layerkit.interpreter import Which
 from layerkit.slim.apply import SlimReport, apply
 from layerkit.slim.compile import BytecodeRequest, compile_step
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SlimmedTree:
-    """What slimming did, and the tree's files afterwards (as a new walk would list them)."""
+    """What slimming did, and the tree's files afterwards (as a new walk would list them), with
+    the binaries' headers it read (true of the files as they are now) for verification."""
 
     report: SlimReport
     entries: tuple[FileEntry, ...]
+    headers: BinaryHeaders
 
 
 def slim_tree(
@@ -51,17 +54,24 @@ def slim_tree(
     interpreter the report says why none was.
     """
     distributions = read_distributions(root, entries)
-    slim_plan = plan(entries, tree_opener(root), target, options, distributions)
+    opener = tree_opener(root)
+    headers = BinaryHeaders(opener, glibc_limit=target.glibc)
+    slim_plan = plan(entries, opener, target, options, distributions, headers=headers)
     report = apply(root, slim_plan)
     removed = {r.path for rule in report.rules for r in rule.removals}
     left = [e for e in entries if e.path not in removed]
     strip_report = None
     if options.strip:
         tool = find_strip(target, which=which, host_machine=host_machine)
-        strip_report = strip_shared_objects(root, slim_plan.strip, target, runner=runner, tool=tool)
+        strip_report = strip_shared_objects(
+            root, slim_plan.strip, target, runner=runner, tool=tool, headers=headers
+        )
         left = _with_stripped_sizes(left, strip_report)
     if any(e.symlink for e in left) and (removed or (strip_report and strip_report.files)):
         left = list(refresh_links(root, left))  # a link reads its file: size or presence changed
+        if strip_report and strip_report.files:
+            for link in (e.path for e in left if e.symlink):
+                headers.forget(link)  # its file may be one strip replaced
     compile_report = None
     if bytecode is not None and bytecode.mode != "never":
         compile_report, after = compile_step(root, target, bytecode, entries=left, runner=runner)
@@ -71,7 +81,7 @@ def slim_tree(
         if step is not None:
             warnings.extend(step.warnings)
     slimmed = SlimReport(report.rules, strip_report, compile_report, tuple(warnings), report.notes)
-    return SlimmedTree(slimmed, tuple(left))
+    return SlimmedTree(slimmed, tuple(left), headers)
 
 
 def _with_stripped_sizes(entries: Sequence[FileEntry], report: StripReport) -> list[FileEntry]:
