@@ -299,6 +299,18 @@ def _compress_chunk(
 Submit = Callable[[bytes, bytes, bool], "Future[_Deflated]"]
 
 
+def _read_chunk(src: BinaryIO, expected: int) -> bytes:
+    """``src.read(CHUNK_SIZE)``, without making a CHUNK_SIZE buffer for the few KiB most files
+    hold: `expected` is what is left of the file as stat-ed (a file that grew since is read on
+    to CHUNK_SIZE as before, so the chunks are the same)."""
+    if expected >= CHUNK_SIZE:
+        return src.read(CHUNK_SIZE)
+    data = src.read(max(expected, 0) + 1)
+    if len(data) > max(expected, 0):
+        data += src.read(CHUNK_SIZE - len(data))
+    return data
+
+
 def _pieces(
     members: Sequence[ArchiveMember], module: _DeflateModule, submit: Submit
 ) -> Iterator[_Piece]:
@@ -309,8 +321,10 @@ def _pieces(
             continue
         with member.source.open("rb") as src:
             size_hint = os.fstat(src.fileno()).st_size
-            chunk = src.read(CHUNK_SIZE)
-            following = src.read(CHUNK_SIZE) if len(chunk) == CHUNK_SIZE else b""
+            chunk = _read_chunk(src, size_hint)
+            following = (
+                _read_chunk(src, size_hint - len(chunk)) if len(chunk) == CHUNK_SIZE else b""
+            )
             crc = size = 0
             first = True
             zdict = b""
@@ -333,7 +347,8 @@ def _pieces(
                 first = False
                 zdict = chunk[-_WINDOW:]
                 chunk = following
-                following = src.read(CHUNK_SIZE) if len(chunk) == CHUNK_SIZE else b""
+                left = size_hint - size - len(chunk)
+                following = _read_chunk(src, left) if len(chunk) == CHUNK_SIZE else b""
 
 
 @dataclass(frozen=True)

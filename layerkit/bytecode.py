@@ -31,7 +31,6 @@ import os
 import posixpath
 import shutil
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING
 from layerkit.config import CompileMode
 from layerkit.interpreter import Interpreter
 from layerkit.pyc import PYC_MAGIC, cache_tag
+from layerkit.safewrite import mark_used
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
@@ -158,11 +158,7 @@ class BytecodeStore:
             os.link(stored, dest)
         except OSError:
             shutil.copyfile(stored, dest)
-        try:
-            if time.time() - stored.stat().st_mtime > _TOUCH_AFTER_SECONDS:
-                os.utime(stored)
-        except OSError:
-            pass
+        mark_used(stored, after_seconds=_TOUCH_AFTER_SECONDS)
         return True
 
     def trim(self) -> int:

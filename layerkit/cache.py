@@ -25,7 +25,6 @@ The cache lives in ``LAYERKIT_CACHE_DIR`` or the platform's user cache directory
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -42,7 +41,14 @@ from layerkit.errors import FilesystemError, LayerkitError
 from layerkit.manifest import Manifest, parse_manifest, sbom_serial_number
 from layerkit.pins import canonical_name, format_pins, lock_pins, normalize_pins, pins_cover
 from layerkit.report import to_jsonable
-from layerkit.safewrite import commit, remove_stale, temporary_beside, write_text_atomic
+from layerkit.safewrite import (
+    commit,
+    discard_partial,
+    mark_used,
+    remove_stale,
+    temporary_beside,
+    write_text_atomic,
+)
 
 CACHE_ENV = "LAYERKIT_CACHE_DIR"
 # Bump when the key document or the entry layout changes. 2: zips cached before the RECORD fix
@@ -52,6 +58,7 @@ _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
 _SBOM_NAME = "sbom.json"  # {"generator": ..., "sbom": the CycloneDX text}
+_TOUCH_AFTER_SECONDS = 3600  # as the member store marks its packs (`layerkit.members`)
 # tmp/<key>.<pid>.<uuid>: an entry being stored (the pid tells a dead store's leftovers)
 _SCRATCH = re.compile(r"^[0-9a-f]+\.(\d+)\.[0-9a-f]{32}$")
 
@@ -142,14 +149,6 @@ class CacheEntry:
     zip_path: Path
     manifest: Manifest
     details: Mapping[str, Any] = field(default_factory=dict)  # what the build reported (JSON)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _remove_tree(path: Path) -> None:
@@ -267,21 +266,32 @@ class BuildCache:
         (``cp``, ``zip -d``) must not reach into the cache.
         """
         if self._is_placed(entry.key, dest):
+            self._mark_used(entry.key, dest)
             return True
-        if _sha256_file(entry.zip_path) != entry.manifest.sha256:
-            self.discard(entry.key)
-            return False
         partial: Path | None = None
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, partial = temporary_beside(dest)
-            with os.fdopen(fd, "wb") as out, entry.zip_path.open("rb") as source:
-                shutil.copyfileobj(source, out)
+            # One read: the copy is hashed as it is written, from one open file, so an entry
+            # pruned or replaced meanwhile by another process is a miss, never half a zip.
+            source = entry.zip_path.open("rb")
+        except OSError:
+            self.discard(entry.key)
+            return False
+        try:
+            with source:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fd, partial = temporary_beside(dest)
+                digest = hashlib.sha256()
+                with os.fdopen(fd, "wb") as out:
+                    for block in iter(lambda: source.read(1024 * 1024), b""):
+                        digest.update(block)
+                        out.write(block)
+            if digest.hexdigest() != entry.manifest.sha256:
+                discard_partial(partial)
+                self.discard(entry.key)
+                return False
             commit(partial, dest, stale=stale)
         except OSError as exc:
-            if partial is not None:
-                with contextlib.suppress(OSError):
-                    partial.unlink()
+            discard_partial(partial)
             raise FilesystemError(f"cannot write {dest}: {exc}") from exc
         self.remember(entry.key, dest)
         return True
@@ -294,6 +304,11 @@ class BuildCache:
             record.write_text(json.dumps(_fingerprint(dest)), encoding="utf-8")
         except OSError:
             return  # only an optimisation: the next rebuild verifies and copies instead
+
+    def _mark_used(self, key: str, dest: Path) -> None:
+        """A no-op rebuild uses the entry too: mark it (at most once an hour, one utime) so
+        pruning, which removes the builds used least recently, keeps it."""
+        mark_used(self._fingerprint_file(key, dest), after_seconds=_TOUCH_AFTER_SECONDS)
 
     def _fingerprint_file(self, key: str, dest: Path) -> Path:
         where = hashlib.sha256(str(dest.resolve()).encode("utf-8")).hexdigest()[:32]

@@ -6,7 +6,8 @@ manifest and build details per input digest), ``members/`` (compressed zip membe
 ``interpreters/`` (which interpreter was found) — and, when ``LAYERKIT_CACHE_DIR`` is set, the
 installers' own caches (``uv/``, ``pip/``), which their tools manage (``uv cache prune``).
 
-Members and bytecode keep their own bound after every build; builds are kept until pruned.
+Each part keeps its own bound: members and bytecode after every build, builds after every build
+stored (`trim_builds`, which never removes the build just stored).
 `prune_cache` removes what was used least recently across builds, members and bytecode until
 they fit a size: a build entry counts as used when it was stored or last placed into an output
 directory, a pack or `.pyc` when it last served a build (marked at most once an hour or a day).
@@ -26,9 +27,15 @@ from layerkit.bytecode import STORE_LIMIT_BYTES as BYTECODE_LIMIT_BYTES
 from layerkit.members import STORE_LIMIT_BYTES as MEMBERS_LIMIT_BYTES
 
 DEFAULT_PRUNE_BYTES = 2 * 1024 * 1024 * 1024  # `cache prune` without --max-size
+# ~25 data stacks (a zip of numpy+pandas+pyarrow is ~80 MB); a layer near Lambda's limit is a few
+BUILDS_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
 PRUNABLE = ("builds", "members", "bytecode")
 _OTHER_PARTS = ("interpreters", "uv", "pip")
-_LIMITS = {"members": MEMBERS_LIMIT_BYTES, "bytecode": BYTECODE_LIMIT_BYTES}
+_LIMITS = {
+    "builds": BUILDS_LIMIT_BYTES,
+    "members": MEMBERS_LIMIT_BYTES,
+    "bytecode": BYTECODE_LIMIT_BYTES,
+}
 
 
 @dataclass(frozen=True)
@@ -101,13 +108,18 @@ def _files(root: Path, pattern: str, part: str) -> list[_Item]:
     return items
 
 
-def _items(root: Path) -> list[_Item]:
-    """Everything prune may remove, each with when it was last used."""
+def _build_items(root: Path) -> list[_Item]:
     items: list[_Item] = []
     for entry in (root / "builds").glob("??/*"):
         if entry.is_dir():
             size, last_used = _tree_bytes(entry)  # a placement writes into placed/
             items.append(_Item(last_used, size, entry, "builds"))
+    return items
+
+
+def _items(root: Path) -> list[_Item]:
+    """Everything prune may remove, each with when it was last used."""
+    items = _build_items(root)
     items += _files(root / "members", "*/*.pack", "members")
     items += _files(root / "bytecode", "??/*.pyc", "bytecode")
     return items
@@ -156,19 +168,37 @@ def _remove(item: _Item, root: Path) -> bool:
     return True
 
 
-def prune_cache(root: Path, *, max_bytes: int, dry_run: bool = False) -> PruneResult:
-    """Remove the builds, member packs and `.pyc` used least recently until those parts hold at
-    most `max_bytes` together (0: all of them); with `dry_run`, only say what would go."""
-    items = sorted(_items(root), key=lambda i: (i.last_used, str(i.path)))
-    before = sum(i.size for i in items)
-    total = before
+def _remove_oldest(
+    items: list[_Item], root: Path, *, max_bytes: int, dry_run: bool = False
+) -> tuple[int, dict[str, list[int]]]:
+    """Remove `items` used least recently until the rest hold at most `max_bytes`: the bytes
+    left, and per part how many items and bytes went."""
+    total = sum(i.size for i in items)
     removed: dict[str, list[int]] = {name: [0, 0] for name in PRUNABLE}
-    for item in items:
+    for item in sorted(items, key=lambda i: (i.last_used, str(i.path))):
         if total <= max_bytes:
             break
         if dry_run or _remove(item, root):
             total -= item.size
             removed[item.part][0] += 1
             removed[item.part][1] += item.size
+    return total, removed
+
+
+def trim_builds(root: Path, *, keep: Path, limit_bytes: int = BUILDS_LIMIT_BYTES) -> int:
+    """Hold the cached builds under `root` to `limit_bytes`, least recently used first, never
+    removing `keep` (the entry just stored); the number of entries removed."""
+    items = [item for item in _build_items(root) if item.path != keep]
+    kept_bytes = _tree_bytes(keep)[0]
+    _left, removed = _remove_oldest(items, root, max_bytes=max(0, limit_bytes - kept_bytes))
+    return removed["builds"][0]
+
+
+def prune_cache(root: Path, *, max_bytes: int, dry_run: bool = False) -> PruneResult:
+    """Remove the builds, member packs and `.pyc` used least recently until those parts hold at
+    most `max_bytes` together (0: all of them); with `dry_run`, only say what would go."""
+    items = _items(root)
+    before = sum(i.size for i in items)
+    total, removed = _remove_oldest(items, root, max_bytes=max_bytes, dry_run=dry_run)
     pruned = tuple(PrunedPart(name, count, size) for name, (count, size) in removed.items())
     return PruneResult(root, max_bytes, dry_run, before, total, pruned)

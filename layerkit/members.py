@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from layerkit.safewrite import remove_stale
+from layerkit.safewrite import mark_used, remove_stale
 
 STORE_LIMIT_BYTES = 1024 * 1024 * 1024  # several data stacks' worth of compressed members
 _MAGIC = b"LKMEMB01"
@@ -202,11 +202,8 @@ class MemberSession:
             finally:
                 with contextlib.suppress(OSError):
                     partial.unlink(missing_ok=True)
-        now = time.time()
         for pack in self._used - self._damaged:
-            with contextlib.suppress(OSError):
-                if now - pack.stat().st_mtime > _TOUCH_AFTER_SECONDS:
-                    os.utime(pack)
+            mark_used(pack, after_seconds=_TOUCH_AFTER_SECONDS)
         if complete and fh is not None:
             self._store.trim()
 

@@ -23,6 +23,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -78,6 +79,14 @@ def discard_partial(partial: Path | None) -> None:
     if partial is not None:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
+
+
+def mark_used(path: Path, *, after_seconds: float) -> None:
+    """Set `path`'s mtime to now when it is older than `after_seconds`: the stores' "last used"
+    for pruning, written at most that often so a hit costs a stat, not a write."""
+    with contextlib.suppress(OSError):
+        if time.time() - path.stat().st_mtime > after_seconds:
+            os.utime(path)
 
 
 def write_text_atomic(dest: Path, text: str, *, root: Path | None = None) -> None:

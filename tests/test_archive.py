@@ -435,3 +435,32 @@ def test_an_unwritable_member_store_does_not_fail_the_zip(tree: Path, tmp_path: 
     blocked.write_text("a file where the store's directory would be")
     result = write_zip(members_of(tree), tmp_path / "layer.zip", store=MemberStore(blocked))
     assert result.sha256 == write_zip(members_of(tree), tmp_path / "scratch.zip").sha256
+
+
+class _ReadSizes:
+    """A file whose reads are recorded (and which may hold more than was stat-ed)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+        self.asked: list[int] = []
+
+    def read(self, size: int) -> bytes:
+        self.asked.append(size)
+        piece = self._data[self._at : self._at + size]
+        self._at += len(piece)
+        return piece
+
+
+@pytest.mark.parametrize("stated", [0, 10, 4000, 4095, 4096, 5000])
+@pytest.mark.parametrize("actual", [0, 10, 4096, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 7])
+def test_a_chunk_is_read_as_read_chunk_size_would_but_sized_for_the_file(
+    stated: int, actual: int
+) -> None:
+    """The chunks (hence the bytes) are those of ``read(CHUNK_SIZE)`` even when the file grew or
+    shrank since it was stat-ed; a file of a few KiB asks for a few KiB, not a 1 MiB buffer."""
+    data = random.Random(actual).randbytes(actual)
+    source = _ReadSizes(data)
+    assert archive._read_chunk(source, stated) == data[:CHUNK_SIZE]  # type: ignore[arg-type]
+    if actual <= stated:
+        assert source.asked == [stated + 1]

@@ -8,6 +8,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -211,6 +212,61 @@ def test_downloads_only_when_the_user_opts_in() -> None:
         ("/uv/python3.12", "-I", "-S"),
     ]
     assert all(env and env["UV_PYTHON_DOWNLOADS"] == "automatic" for argv, env in runner.calls[:2])
+
+
+SHIM = "/home/me/.pyenv/shims/python3.12"
+SHIM_FAILS = CommandResult((), 127, "", "pyenv: python3.12: command not found\n")
+UV_FINDS = ok("/uv/python3.12\n")
+
+
+def test_uv_looks_while_a_pyenv_shim_is_probed_and_is_used_only_if_the_shim_fails() -> None:
+    uv_started = threading.Event()
+
+    class Concurrent(Runner):
+        def __call__(
+            self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+            cwd: Path | None = None,
+        ) -> CommandResult:  # fmt: skip
+            if argv[0] == "uv":
+                uv_started.set()
+            elif argv[0] == SHIM:  # the shim answers only once uv is looking
+                assert uv_started.wait(timeout=10), "uv python find waited for the shim"
+            return super().__call__(argv, env=env, cwd=cwd)
+
+    runner = Concurrent({f"{SHIM} -I": SHIM_FAILS, "uv python find": UV_FINDS,
+                         "/uv/python3.12 -I": PY312_PROBE})  # fmt: skip
+    found = locate_interpreter(PY312, which=lambda name: SHIM, runner=runner, uv="uv", env={})
+    assert found.interpreter == Interpreter("/real/python3.12", "3.12.4", "uv python find")
+    assert found.reasons == (
+        f"{SHIM} does not run (a pyenv shim without that version?): "
+        "pyenv: python3.12: command not found",
+    )
+
+
+def test_a_pyenv_shim_that_runs_is_chosen_whatever_uv_finds() -> None:
+    runner = Runner({f"{SHIM} -I": PY312_PROBE, "uv python find": UV_FINDS})
+    found = locate_interpreter(PY312, which=lambda name: SHIM, runner=runner, uv="uv", env={})
+    assert found.interpreter == Interpreter("/real/python3.12", "3.12.4", "PATH")
+    assert found.reasons == ()
+    assert ("/uv/python3.12", "-I") not in [argv[:2] for argv, _ in runner.calls]
+
+
+def test_with_downloads_uv_runs_only_after_a_pyenv_shim_failed() -> None:
+    runner = Runner({f"{SHIM} -I": PY312_PROBE, "uv python install": ok("")})
+    found = locate_interpreter(
+        PY312, which=lambda name: SHIM, runner=runner, uv="uv", python_downloads=True, env={}
+    )
+    assert found.interpreter is not None and found.interpreter.found_by == "PATH"
+    assert [argv[0] for argv, _ in runner.calls] == [SHIM]  # nothing installed
+    runner = Runner({f"{SHIM} -I": SHIM_FAILS, "uv python install": ok(""),
+                     "uv python find": UV_FINDS, "/uv/python3.12 -I": PY312_PROBE})  # fmt: skip
+    locate_interpreter(
+        PY312, which=lambda name: SHIM, runner=runner, uv="uv", python_downloads=True, env={}
+    )
+    assert [argv[:3] for argv, _ in runner.calls] == [
+        (SHIM, "-I", "-S"), ("uv", "python", "install"), ("uv", "python", "find"),
+        ("/uv/python3.12", "-I", "-S"),
+    ]  # fmt: skip
 
 
 def test_another_magic_number_or_cache_tag_is_refused() -> None:

@@ -509,3 +509,24 @@ def test_scratch_left_by_a_killed_store_is_removed(cache: BuildCache, tmp_path: 
     alive.mkdir()
     stored(cache, tmp_path, "8" * 64)
     assert not dead.exists() and alive.exists()
+
+
+def test_an_entry_pruned_between_lookup_and_place_is_a_miss(
+    cache: BuildCache, tmp_path: Path
+) -> None:
+    entry = stored(cache, tmp_path, "c" * 64)
+    cache.discard("c" * 64)  # `cache prune` in another process, after this build's lookup
+    dest = tmp_path / "out" / "deps.zip"
+    assert not cache.place(entry, dest)  # was an internal error (FileNotFoundError)
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
+
+
+def test_a_no_op_rebuild_marks_its_entry_used(cache: BuildCache, tmp_path: Path) -> None:
+    built = make_zip(tmp_path / "dist" / "deps.zip", b"PK\x05\x06" + bytes(18) + b"built")
+    entry = cache.store("d" * 64, built, make_manifest(built, "d" * 64))
+    long_ago = 1_000_000_000
+    for path in [entry.zip_path.parent, *entry.zip_path.parent.rglob("*")]:
+        os.utime(path, (long_ago, long_ago))
+    assert cache.place(entry, built)  # nothing read or copied...
+    newest = max(p.stat().st_mtime for p in entry.zip_path.parent.rglob("*"))
+    assert newest > long_ago  # ...but pruning now sees the entry as used

@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from layerkit.cacheusage import cache_info, prune_cache
+from layerkit.cache import BuildCache
+from layerkit.cacheusage import cache_info, prune_cache, trim_builds
 from tests.build_fixtures import make_project
 from tests.support import run_cli
+from tests.test_cache import make_manifest, make_zip
 
 
 def _build(project: Path, out: Path, index_url: str, env: dict[str, str]) -> dict[str, Any]:
@@ -37,7 +39,9 @@ def test_info_counts_builds_and_members_and_prune_removes_the_oldest_first(
     parts = _parts(info)
     assert parts["builds"]["entries"] == 2
     assert parts["members"]["entries"] == 2  # one pack per zip that compressed something new
-    assert parts["members"]["limit_bytes"] == 1024**3 and parts["builds"]["limit_bytes"] is None
+    assert (
+        parts["members"]["limit_bytes"] == 1024**3 and parts["builds"]["limit_bytes"] == 2 * 1024**3
+    )
     assert parts["builds"]["bytes"] >= old["zipped_bytes"] + new["zipped_bytes"]
     assert info["total_bytes"] == sum(p["bytes"] for p in info["parts"])
     text = run_cli("cache", "info", env=env)
@@ -81,3 +85,21 @@ def test_prune_refuses_all_with_a_size_and_reads_sizes(tmp_path: Path, env: dict
     assert bad.returncode == 2 and "cannot read size" in bad.stderr
     fine = run_cli("cache", "prune", env=env)
     assert fine.returncode == 0 and "limit 2.0 GiB" in fine.stdout
+
+
+def test_storing_a_build_holds_the_builds_to_their_bound(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "cache")
+    keys = [c * 64 for c in "abc"]
+    for age, key in enumerate(keys):
+        zip_path = make_zip(tmp_path / key / "deps.zip", b"PK\x05\x06" + bytes(4018))
+        cache.store(key, zip_path, make_manifest(zip_path, key))
+        for path in [cache.entry_dir(key), *cache.entry_dir(key).rglob("*")]:
+            os.utime(path, (1_000_000_000 + age, 1_000_000_000 + age))
+    entry_bytes = cache_info(cache.root).parts[0].bytes // 3
+    # a bound of two entries: the trim after storing the third removes the least recently used ("a"), and
+    # the one just stored stays even when it alone is over the bound
+    trimmed = trim_builds(cache.root, keep=cache.entry_dir("c" * 64), limit_bytes=2 * entry_bytes)
+    assert trimmed == 1
+    assert [cache.lookup(k) is not None for k in keys] == [False, True, True]
+    assert trim_builds(cache.root, keep=cache.entry_dir("c" * 64), limit_bytes=1) == 1
+    assert [cache.lookup(k) is not None for k in keys] == [False, False, True]

@@ -339,6 +339,21 @@ def test_a_module_of_80000_dots_is_read_in_linear_time(
     assert view["file_count"] == 3
 
 
+def test_a_module_of_200000_blanks_after_from_is_read_in_linear_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = b"# tests\nfrom" + b" " * 200_000 + b"\nfrom a import (x\n" * 20_000
+    entries = [
+        Entry(f"{SITE}/pkg/__init__.py", b""),
+        Entry(f"{SITE}/pkg/tests/__init__.py", b""),
+        Entry(f"{SITE}/pkg/mod.py", source),  # names the word: its imports are read
+    ]
+    with _deadline(20):  # about a minute before the fix (80,000 blanks took 9.8 s)
+        code, view, err = _inspect(capsys, _write(tmp_path, craft(entries)))
+    assert code == 0, err
+    assert view["file_count"] == 3
+
+
 def _layer_dir(tmp_path: Path) -> Path:
     """The site-packages of a layer directory at tmp_path/layer."""
     site = tmp_path / "layer" / SITE
