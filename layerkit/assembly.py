@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Set
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from layerkit import __version__
@@ -33,7 +35,16 @@ from layerkit.contents import (
     tree_opener,
 )
 from layerkit.errors import LayerkitError
-from layerkit.installer import InstallerBackend, InstallRequest, backend_for_target, install
+from layerkit.installer import (
+    InstallerBackend,
+    InstallRequest,
+    PipBackend,
+    UvBackend,
+    backend_for_target,
+    install,
+    install_resolved,
+    uv_can_install,
+)
 from layerkit.interpreter import Discovery
 from layerkit.manifest import (
     DistributionInfo,
@@ -42,6 +53,7 @@ from layerkit.manifest import (
     manifest_path_for,
 )
 from layerkit.members import MemberStore
+from layerkit.pins import canonical_name, dist_info_pins
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
 from layerkit.safewrite import write_companion
@@ -51,11 +63,17 @@ from layerkit.targets import Target
 from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for
 
 
-def _drop_installer_artifacts(site_packages: Path) -> None:
+def _drop_installer_artifacts(
+    site_packages: Path, *, pinned: Mapping[str, tuple[str, ...]] | None = None
+) -> None:
     """Remove what installers leave in a --target directory that is no part of any package and
     that depends on the machine rather than the inputs: console scripts in bin/ (their shebangs
     name the installer's Python), uv's .lock file, uv's ``uv_cache.json`` (a timestamp) and a
     ``direct_url.json`` naming a local file (a local package's wheel in a temporary directory).
+    `pinned`: canonical name -> the dist-info files an install of pinned files
+    (`installer.install_resolved`) wrote that a resolving install would not have: it names
+    every distribution by URL, where pip marks only those the request named (``REQUESTED``)
+    and records a URL only for those given by URL (``direct_url.json``).
 
     RECORD loses the lines of what was removed and of files outside site-packages: their hashes
     would make the zip's bytes differ between two machines (or virtual environments) building
@@ -67,7 +85,11 @@ def _drop_installer_artifacts(site_packages: Path) -> None:
         shutil.rmtree(scripts)
     (site_packages / ".lock").unlink(missing_ok=True)
     for dist_info in site_packages.glob("*.dist-info"):
-        removed = {f"{dist_info.name}/{name}" for name in _host_files(dist_info)}
+        host_files = _host_files(dist_info)
+        for name in (pinned or {}).get(_dist_name(dist_info.name), ()):
+            if name not in host_files and (dist_info / name).is_file():
+                host_files.append(name)
+        removed = {f"{dist_info.name}/{name}" for name in host_files}
         for relative in removed:
             (site_packages / relative).unlink()
         record = dist_info / "RECORD"
@@ -80,6 +102,12 @@ def _drop_installer_artifacts(site_packages: Path) -> None:
             partial = record.with_name("RECORD.layerkit-partial")
             partial.write_text(kept, encoding="utf-8", errors="surrogateescape")
             partial.replace(record)
+
+
+def _dist_name(dist_info: str) -> str:
+    """``Foo_Bar-1.0.dist-info`` -> ``foo-bar``."""
+    pins = dist_info_pins([dist_info])
+    return canonical_name(pins[0][0]) if pins else ""
 
 
 def _host_files(dist_info: Path) -> list[str]:
@@ -115,7 +143,7 @@ def _manifest(
     target: Target,
     *,
     ctx: BuildContext,
-    backend: InstallerBackend,
+    installed: Installed,
     archive: ZipResult,
     entries: tuple[FileEntry, ...],
     distributions: tuple[InstalledDistribution, ...],
@@ -134,8 +162,8 @@ def _manifest(
         runtime=target.runtime,
         abi=target.cpython_abi,
         glibc=f"{target.glibc[0]}.{target.glibc[1]}",
-        installer=backend.name,
-        installer_version=backend.version(),
+        installer=installed.installer.name,
+        installer_version=installed.installer.version(),
         zip=archive.path.name,
         sha256=archive.sha256,
         code_sha256=code_sha256(archive.sha256),
@@ -160,7 +188,46 @@ def _manifest(
         built_from_sdist=built_from_sdist,
         lock_file=settings.lock.path.name if settings.lock else "",
         lock_sha256=settings.lock.sha256 if settings.lock else "",
+        resolver=installed.resolver,
     )
+
+
+@dataclass(frozen=True)
+class Installed:
+    """Who installed a tree, who resolved it when another installer did ("name version", else
+    ''), and what `_drop_installer_artifacts` removes of an install of pinned files."""
+
+    installer: InstallerBackend
+    resolver: str = ""
+    pinned: Mapping[str, tuple[str, ...]] | None = None
+
+
+def _install_pip_resolution(
+    request: InstallRequest, resolved: Resolution, *, uv: UvBackend, pip: PipBackend,
+    ctx: BuildContext,
+) -> Installed:  # fmt: skip
+    """Install what pip resolved for a glibc 2.26 target without resolving again: uv installs
+    the very files pip chose, each pinned by its hash (`installer.install_resolved`). A
+    resolution that does not name one file per distribution (a lock's candidate wheels), or
+    one uv could not take (`installer.uv_can_install`), is installed by pip as before."""
+    target = request.target
+    chosen = resolved.chosen
+    if not chosen or not uv_can_install(chosen, target):
+        ctx.progress(f"{target}: installing with pip {pip.version()}")
+        install(request, backend=pip, runner=ctx.runner, env=ctx.env)
+        return Installed(pip)
+    ctx.progress(
+        f"{target}: resolved with pip {pip.version()}, installing its "
+        f"{plural(len(chosen), 'wheel')} with uv {uv.version()}"
+    )
+    scratch = Path(tempfile.mkdtemp(prefix="pinned-", dir=request.dest.parent))
+    install_resolved(request, chosen, uv=uv, runner=ctx.runner, scratch=scratch, env=ctx.env)
+    pinned = {
+        canonical_name(w.name): ("REQUESTED",) * (not w.requested)
+        + ("direct_url.json",) * (not w.direct)
+        for w in chosen
+    }
+    return Installed(uv, f"pip {pip.version()}", pinned)
 
 
 def _wheel_hashes(
@@ -203,14 +270,20 @@ def assemble(
     backend, why = backend_for_target(ctx.backend, target)
     if why:
         ctx.progress(why)
-    ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-lock") as pool:
         # Installers don't say which wheel files they used; a resolution of the same request
         # names them. Resolving it (if not done yet) alongside the install hides its cost.
         lock_job = pool.submit(resolution)
-        install(request, backend=backend, runner=ctx.runner, env=ctx.env)
+        if why and isinstance(ctx.backend, UvBackend) and isinstance(backend, PipBackend):
+            installed = _install_pip_resolution(
+                request, lock_job.result(), uv=ctx.backend, pip=backend, ctx=ctx
+            )
+        else:
+            ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
+            install(request, backend=backend, runner=ctx.runner, env=ctx.env)
+            installed = Installed(backend)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
-    _drop_installer_artifacts(site_packages)
+    _drop_installer_artifacts(site_packages, pinned=installed.pinned)
     key = key_for_install(site_packages)
 
     # Slim before verifying: an excluded or stripped file must be judged as it will ship.
@@ -247,6 +320,7 @@ def assemble(
         waived=settings.allow,
         layer_prefix=target.site_packages,
         layer_names=[m.arcname for m in members],
+        headers=slimmed.headers,
     ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
     raise_for(violations, label=label)
     for violation in violations:
@@ -273,7 +347,7 @@ def assemble(
         settings,
         target,
         ctx=ctx,
-        backend=backend,
+        installed=installed,
         archive=archive,
         entries=entries,
         distributions=distributions,

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypeVar
 
 from layerkit.config import IndexOptions, InstallerName
 from layerkit.errors import (
@@ -29,6 +29,9 @@ from layerkit.errors import (
 )
 from layerkit.report import shown_path
 from layerkit.targets import Target
+
+if TYPE_CHECKING:  # provenance loads packaging: a build the cache serves must not pay for it
+    from layerkit.provenance import ChosenWheel
 
 OUTPUT_TAIL_LINES = 25
 # What ``uv pip compile`` writes: pins only, or a PEP 751 lock naming each wheel and its hash.
@@ -113,6 +116,7 @@ class InstallRequest:
     requirements: tuple[str, ...] = ()
     index: IndexOptions = field(default_factory=IndexOptions)
     no_deps: bool = False  # the requirements are a complete lock: install them and nothing else
+    require_hashes: bool = False  # every requirement names the one file it may be installed from
 
 
 def index_args(index: IndexOptions) -> list[str]:
@@ -129,6 +133,8 @@ def index_args(index: IndexOptions) -> list[str]:
 
 def _requirement_args(request: InstallRequest) -> list[str]:
     args: list[str] = ["--no-deps"] if request.no_deps else []
+    if request.require_hashes:
+        args.append("--require-hashes")
     for path in request.requirement_files:
         args += ["-r", str(path)]
     return args + list(request.requirements)
@@ -160,7 +166,9 @@ class UvBackend:
             # The host interpreter only anchors uv; tags and markers come from the target.
             "--python", self.python,
             "--python-version", target.python,
-            "--python-platform", target.uv_platform,
+            # Files pinned by hash: the platform need only accept them (`install_resolved`).
+            "--python-platform",
+            target.uv_platform_above if request.require_hashes else target.uv_platform,
             "--only-binary", ":all:",
             "--no-progress",
             *index_args(request.index),
@@ -275,21 +283,84 @@ def make_backend(name: InstallerName) -> InstallerBackend:
 
 
 def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[InstallerBackend, str]:
-    """The backend that installs for `target` exactly as pip would, and why it changed (or "").
+    """The backend that resolves (and installs) for `target` exactly as pip would, and why it
+    changed (or "").
 
     uv can only be told a few glibc versions; for a target between two of them (glibc 2.26:
     python3.9-3.11) it would refuse the manylinux_2_18...2_26 wheels pip installs, so both
-    installers would pick different releases. There pip installs instead, with every tag spelled
-    out, and pip also resolves the pins and wheel hashes of the build (`resolve_with_pip`).
+    installers would pick different releases. There pip resolves instead, with every tag spelled
+    out (`resolve_with_pip`: the pins and the very wheel file of each), and uv installs those
+    files, each pinned by its hash (`install_resolved`).
     """
     if isinstance(backend, UvBackend) and not target.uv_platform_exact:
         note = (
             f"{target}: uv cannot target glibc {target.glibc[0]}.{target.glibc[1]} exactly (its "
-            f"--python-platform stops at manylinux_2_17 below 2_28), so pip installs this "
-            f"target and accepts manylinux_2_24..2_{target.glibc[1]} wheels as it should"
+            f"--python-platform stops at manylinux_2_17 below 2_28), so pip resolves this "
+            f"target and accepts manylinux_2_24..2_{target.glibc[1]} wheels as it should; uv "
+            f"installs the wheel files pip chose, each pinned by its hash"
         )
         return PipBackend(python=backend.python), note
     return backend, ""
+
+
+@functools.cache
+def target_tags(target: Target) -> frozenset[str]:
+    """Every wheel tag pip accepts for `target` (`PipBackend.command`: the target's Python, its
+    cp/abi3/none ABIs and `Target.manylinux_tags`), as packaging computes them for pip."""
+    from packaging import tags  # only builds that install what pip resolved
+
+    major, minor = (int(part) for part in target.python.split("."))
+    abis = [target.cpython_abi, "abi3", "none"]
+    platforms = list(target.manylinux_tags)
+    found = {
+        *tags.cpython_tags((major, minor), abis=abis, platforms=platforms),
+        *tags.compatible_tags((major, minor), interpreter=target.cpython_abi, platforms=platforms),
+    }
+    return frozenset(str(tag) for tag in found)
+
+
+def uv_can_install(chosen: Sequence[ChosenWheel], target: Target) -> bool:
+    """Whether uv can install the wheel files pip chose for `target` (`install_resolved`): each
+    carries a tag of the target (`target_tags`), which uv accepts under
+    `Target.uv_platform_above`."""
+    accepted = target_tags(target)
+    return all(wheel.tags & accepted for wheel in chosen)
+
+
+def pinned_requirements(wheels: Sequence[ChosenWheel]) -> str:
+    """``name @ URL --hash=sha256:...`` for each wheel: the very file a resolver chose, by the
+    URL it was found at (on any index, in a find-links directory, a local package's wheel).
+
+    By URL, not ``name==version``: uv takes a version's files from the first index that has it
+    (``--extra-index-url`` before ``--index-url``) and may read that index's page from its
+    cache, so by name it could miss a file pip chose on another index or just published. The
+    hash lets an installer take that file or fail."""
+    return "".join(f"{w.name} @ {w.url} --hash=sha256:{w.sha256}\n" for w in wheels)
+
+
+def install_resolved(
+    request: InstallRequest,
+    chosen: Sequence[ChosenWheel],
+    *,
+    uv: UvBackend,
+    runner: CommandRunner,
+    scratch: Path,
+    env: Mapping[str, str] | None = None,
+) -> CommandResult:
+    """Install the wheel files a resolution `chosen` into `request.dest` with uv, without
+    resolving again: ``--no-deps --require-hashes``, one ``name @ URL --hash`` line each
+    (`pinned_requirements`; the ``direct_url.json`` uv then writes is no part of the layer
+    unless pip would have written it too, see `assembly._drop_installer_artifacts`).
+
+    uv's ``--python-platform`` is then `Target.uv_platform_above` (manylinux_2_28 for glibc
+    2.26): it accepts every file pip may choose (manylinux_2_24..2_26 too), and the hash lets uv
+    take only that file, never a newer wheel of the same release (uv fails instead).
+    """
+    pins = scratch / "pinned.txt"
+    pins.write_text(pinned_requirements(chosen), encoding="utf-8")
+    pinned = InstallRequest(request.target, request.dest, requirement_files=(pins,),
+                            index=request.index, no_deps=True, require_hashes=True)  # fmt: skip
+    return install(pinned, backend=uv, runner=runner, env=env)
 
 
 # How installers say "no wheel for this target" versus "no such package/version" versus "bad input".

@@ -43,7 +43,7 @@ class Manifest:
     runtime: str
     abi: str
     glibc: str
-    installer: str
+    installer: str  # the installer that installed the layer (see `resolver`)
     installer_version: str
     zip: str
     sha256: str
@@ -64,6 +64,9 @@ class Manifest:
     # The lock file the layer was installed from (its name and the sha256 of its bytes), or ''.
     lock_file: str = ""
     lock_sha256: str = ""
+    # "name version" of the installer that resolved the layer when it is not the one that
+    # installed it: pip for a glibc 2.26 target installed by uv (`installer.install_resolved`).
+    resolver: str = ""
 
     @property
     def target(self) -> Target:

@@ -94,6 +94,8 @@ class BuiltTarget:
     slim: Mapping[str, Any]
     waived: tuple[str, ...]
     built_from_sdist: tuple[str, ...]
+    installed_by: str  # "name version" of the installer that installed the layer
+    resolved_by: str | None  # of the one that resolved it, when another (pip for glibc 2.26)
     lock: LockRecord | None
     notes: tuple[str, ...]
     import_test: LayerTestPayload | None
@@ -133,6 +135,8 @@ def _built_target(build: TargetBuild, test: LayerTestResult | None) -> BuiltTarg
         slim=build.slim,
         waived=tuple(build.waived),
         built_from_sdist=tuple(manifest.built_from_sdist),
+        installed_by=f"{manifest.installer} {manifest.installer_version}",
+        resolved_by=manifest.resolver or None,
         lock=LockRecord(manifest.lock_file, manifest.lock_sha256) if manifest.lock_file else None,
         notes=tuple(build.notes),
         import_test=layer_test_payload(test) if test is not None else None,

@@ -78,12 +78,28 @@ def pylock_requirements(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class ChosenWheel:
+    """The one wheel file a resolver chose for a distribution (pip's installation report)."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+    tags: frozenset[str]
+    requested: bool  # named by the request, not pulled in as a dependency
+    direct: bool  # named by URL or path (pip records a direct_url.json), not found on an index
+
+
+@dataclass(frozen=True)
 class Resolution:
     """What a build resolves to: ``name==version`` lines (the cache key's pins) and the wheels
-    each version may be installed from (the manifest's wheel hashes)."""
+    each version may be installed from (the manifest's wheel hashes). `chosen`: the very file
+    of each distribution, when the resolver names one per distribution (pip's report; else
+    empty)."""
 
     pins: str
     wheels: LockTable
+    chosen: tuple[ChosenWheel, ...] = ()
 
 
 def pylock_resolution(text: str) -> Resolution:
@@ -96,6 +112,7 @@ def pip_report_resolution(text: str) -> Resolution:
     named by its download URL, with the sha256 pip checked (absent for some local files)."""
     pins: list[str] = []
     table: dict[tuple[NormalizedName, str], tuple[LockedWheel, ...]] = {}
+    chosen: list[ChosenWheel] = []
     for item in json.loads(text).get("install", []):
         metadata, download = item["metadata"], item.get("download_info", {})
         pins.append(f"{metadata['name']}=={metadata['version']}\n")
@@ -106,7 +123,13 @@ def pip_report_resolution(text: str) -> Resolution:
         wheel = _wheel_of({"url": download.get("url", ""), "hashes": {"sha256": sha256}})
         key = (canonicalize_name(metadata["name"]), canonicalize_version(metadata["version"]))
         table[key] = () if wheel is None else (wheel,)
-    return Resolution("".join(pins), table)
+        if wheel is not None:
+            flags = bool(item.get("requested")), bool(item.get("is_direct"))
+            chosen.append(ChosenWheel(metadata["name"], metadata["version"], download["url"],
+                                      wheel.sha256, wheel.tags, *flags))  # fmt: skip
+    # Only a report that names a hashed wheel for every distribution says what to install.
+    complete = len(chosen) == len(pins)
+    return Resolution("".join(pins), table, tuple(chosen) if complete else ())
 
 
 def installed_wheel_sha256(name: str, version: str, tags: Iterable[str], lock: LockTable) -> str:

@@ -63,6 +63,8 @@ def _layer_component(manifest: Manifest) -> Component:
         "file-count": str(manifest.file_count),
         "budget-bytes": str(manifest.budget_bytes),
     }
+    if manifest.resolver:  # pip resolved a glibc 2.26 target that uv installed
+        facts["resolver"] = manifest.resolver
     if manifest.lock_file:  # the input the layer was installed from, exactly
         facts.update({"lock-file": manifest.lock_file, "lock-sha256": manifest.lock_sha256})
     return Component(

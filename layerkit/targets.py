@@ -137,6 +137,16 @@ class Target:
         best = max(m for m in _UV_MANYLINUX_MINORS if m <= minor)
         return f"{self.machine}-manylinux_{major}_{best}"
 
+    @property
+    def uv_platform_above(self) -> str:
+        """uv's ``--python-platform`` value that accepts every wheel of this target: the oldest
+        it knows at or above our glibc (glibc 2.26: manylinux_2_28, which accepts wheels the
+        target cannot load too; only for installing files chosen for the target and pinned by
+        hash, see `installer.install_resolved`)."""
+        major, minor = self.glibc
+        above = min(m for m in _UV_MANYLINUX_MINORS if m >= minor)
+        return f"{self.machine}-manylinux_{major}_{above}"
+
     def __str__(self) -> str:
         return self.slug
 

@@ -127,9 +127,10 @@ def _resolve(
     lock: LockSelection | None = None,
 ) -> Resolution:
     """The pins of `request` and the hashes of their wheels, resolved by the installer that
-    installs the target, with its tags: pip's dry-run report where pip installs (glibc 2.26
+    resolves the target, with its tags: pip's dry-run report where pip resolves (glibc 2.26
     targets, or ``--installer pip``), else uv's PEP 751 lock (``pylock.toml``); from a lock file
-    (`lock`) that names its wheels, its own pins and wheels."""
+    (`lock`) that names its wheels, its own pins and wheels. For a glibc 2.26 target under uv,
+    the report's chosen files are what is installed (`assembly._install_pip_resolution`)."""
     from layerkit import provenance  # only builds that must resolve
 
     if lock is not None:  # a lock that names its wheels (not Pipfile.lock's): nothing to ask
@@ -235,8 +236,11 @@ def cache_inputs(
     if discovery is not None:
         found = discovery.interpreter
         options["bytecode_interpreter"] = None if found is None else found.version
-    # The installer that installs this target (pip for glibc 2.26) keys it, with its version.
-    installer, _why = backend_for_target(ctx.backend, target)
+    # The installer that resolves and installs this target keys it, with its version; for a
+    # glibc 2.26 target that is pip, and uv installs the files pip chose: both key it.
+    installer, why = backend_for_target(ctx.backend, target)
+    if why:
+        options["installed_with"] = [ctx.backend.name, ctx.backend.version()]
     return BuildInputs(
         requirement_texts=tuple(
             path.read_text(encoding="utf-8", errors="replace")
@@ -446,7 +450,10 @@ def build_target(
         try:
             details = {"slim": built.slim, "waived": built.waived, "size": built.size,
                        "notes": built.notes}  # fmt: skip
-            ctx.cache.store(key, built.zip_path, built.manifest, details)
+            stored = ctx.cache.store(key, built.zip_path, built.manifest, details)
+            from layerkit.cacheusage import trim_builds  # only a build that stored something
+
+            trim_builds(ctx.cache.root, keep=stored.zip_path.parent)
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
     return _with_sbom(settings, built, ctx)

@@ -1,7 +1,8 @@
 """Issue 12: uv and pip pick the same releases for python3.10/3.11 (glibc 2.26).
 
 uv's --python-platform jumps from manylinux_2_17 to manylinux_2_28, so uv alone refused wheels
-tagged manylinux_2_24 .. 2_26 that pip installs; layerkit lets pip install such targets.
+tagged manylinux_2_24 .. 2_26 that pip installs; layerkit lets pip resolve such targets (and uv
+install the files pip chose, pinned by hash).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def tagged_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _resolved(
     tmp_path: Path, index: str, env: dict[str, str], installer: str
-) -> tuple[set[str], str]:
+) -> tuple[set[str], tuple[str, str]]:
     project = make_project(tmp_path / installer, "m224\nm226\nm228\n")
     result = run_cli("build", str(project), "--python", "3.11", "--installer", installer,
                      "--index-url", index, "-o", str(tmp_path / installer / "out"), "--json",
@@ -47,16 +48,17 @@ def _resolved(
     build = json.loads(result.stdout)["builds"][0]
     manifest = json.loads(Path(build["manifest_path"]).read_text())
     pins = {f"{d['name']}=={d['version']}" for d in manifest["distributions"]}
-    return pins, manifest["installer"]
+    return pins, (manifest["installer"], manifest["resolver"].split(" ")[0])
 
 
 def test_uv_and_pip_resolve_the_same_set_for_glibc_2_26(
     tmp_path: Path, tagged_index: str, env: dict[str, str]
 ) -> None:
-    with_uv, installed_by = _resolved(tmp_path, tagged_index, env, "uv")
-    with_pip, _ = _resolved(tmp_path, tagged_index, env, "pip")
+    with_uv, made_by_uv = _resolved(tmp_path, tagged_index, env, "uv")
+    with_pip, made_by_pip = _resolved(tmp_path, tagged_index, env, "pip")
     assert with_uv == with_pip == {"m224==2.0", "m226==2.0", "m228==1.0"}
-    assert installed_by == "pip"  # the manifest says who really installed it
+    # The manifest says who really installed (and resolved) it.
+    assert (made_by_uv, made_by_pip) == (("uv", "pip"), ("pip", ""))
 
 
 def test_pip_installs_only_the_targets_uv_cannot_express() -> None:
