@@ -12,7 +12,8 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           see below) vs `layerkit build -r lock`, cold (empty installer caches) and warm
           (layerkit --force, so its build cache is bypassed; its bytecode and member stores
           are warm)
-  matrix  numpy + pandas: layerkit warm (--force) for one target, then for 4 targets
+  matrix  numpy + pandas: layerkit warm (--force) for one target (and for python3.11 x86_64
+          alone, an Amazon Linux 2 target that pip resolves), then for 4 targets
           (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (2 on 2 cores) and --jobs 4
           (peak RSS with 4 targets in flight); --no-compile on every side, so the targets'
           interpreters do not matter
@@ -143,6 +144,10 @@ def matrix(figures: Figures, work: Path, interpreter: str | None) -> None:
     layerkit(project, work / "warm-up", env=lk_env, args=four)  # fills the installers' caches
     figures.add("matrix: 1 target s", layerkit(project, work / "one", env=lk_env,
                                                args=(*one, "--force")).seconds)  # fmt: skip
+    # An Amazon Linux 2 target (glibc 2.26) alone: pip resolves it, which uv cannot do exactly.
+    al2 = ("--python", "3.11", "--arch", "x86_64", "--no-compile", "--force")
+    figures.add("matrix: 1 target python3.11 s",
+                layerkit(project, work / "one-3.11", env=lk_env, args=al2).seconds)  # fmt: skip
     for jobs in ("1", "default", "4"):
         extra = () if jobs == "default" else ("--jobs", jobs)
         built = layerkit(
@@ -194,6 +199,8 @@ def report(figures: Figures) -> str:
         ("matrix: 4 targets (default jobs) / 1 target", "matrix: 4 targets jobs default s",
          "matrix: 1 target s"),
         ("matrix: 4 targets (jobs 1) / 1 target", "matrix: 4 targets jobs 1 s",
+         "matrix: 1 target s"),
+        ("matrix: python3.11 target / python3.12 target", "matrix: 1 target python3.11 s",
          "matrix: 1 target s"),
         ("bump: rebuild / warm build (members cold)", "bump: rebuild after bumping s",
          "bump: warm build, member store cold s"),
