@@ -257,7 +257,7 @@ def assemble(
     resolution: Callable[[], Resolution],
     key_for_install: Callable[[Path], str],
     ctx: BuildContext,
-    discovery: Discovery | None = None,
+    discovered: Callable[[], Discovery | None] = lambda: None,
     built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install `request`, then slim, verify, size and zip it into the output directory.
@@ -288,6 +288,7 @@ def assemble(
 
     # Slim before verifying: an excluded or stripped file must be judged as it will ship.
     bytecode = None
+    discovery = discovered()
     if discovery is not None:
         store_root = (
             ctx.cache.root if ctx.cache is not None else site_packages.parent

@@ -28,6 +28,7 @@ from layerkit.installer import (
     UvBackend,
     resolve_with_pip,
 )
+from layerkit.pins import lock_pins
 from layerkit.provenance import pip_report_resolution
 from layerkit.targets import Target
 
@@ -105,8 +106,11 @@ def probe_versions(
 
     `pip`, when pip installs the target: the target's side is then pip's, with its tags.
     Advice only: when a probe cannot resolve (an index down, a pin on a local file) the answer
-    is None, never a failed build.
+    is None, never a failed build. Requirements that each pin one version (a lock) hold nothing
+    back: the answer is None without asking the index.
     """
+    if _all_pinned(request):
+        return None
     specs_file: Path | None = None
     if request.requirements:
         specs_file = scratch / "layerkit-direct.in"
@@ -131,6 +135,16 @@ def probe_versions(
             return None
         outputs.append(direct_pins(result.stdout))
     return outputs[0], outputs[1]
+
+
+def _all_pinned(request: InstallRequest) -> bool:
+    """Whether every requirement of `request` is an exact ``name==version`` (`pins.lock_pins`):
+    both probes would then answer each pin with itself, and `notes_for` says nothing."""
+    try:
+        texts = [p.read_text(encoding="utf-8", errors="replace") for p in request.requirement_files]
+    except OSError:  # the install says what is wrong with the file
+        return False
+    return lock_pins(texts, request.requirements) is not None
 
 
 def version_notes(

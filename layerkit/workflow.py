@@ -15,7 +15,8 @@ import dataclasses
 import functools
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -370,10 +371,12 @@ def build_target(
     staging: Path,
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
-    discovery: Discovery | None = None,
+    discovered: Callable[[], Discovery | None] = lambda: None,
     built_from_sdist: tuple[str, ...] = (),
 ) -> TargetBuild:
     """Install, check and zip one target; write its zip and manifest into the output dir.
+    `discovered` gives the interpreter that compiles its bytecode (`build_layers` looks for it
+    beside the build: it is asked for only when the cache key or the bytecode needs it).
 
     With a build cache, unchanged inputs (same pins, target, options, tools) reuse the cached
     zip instead: no install, no zip. Local path packages are rebuilt every time, so a build that
@@ -396,9 +399,13 @@ def build_target(
     )
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
     cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
-    inputs = cache_inputs(settings, target, ctx, discovery) if cacheable else None
+
+    @functools.cache
+    def cache_key_inputs() -> BuildInputs | None:
+        return cache_inputs(settings, target, ctx, discovered()) if cacheable else None
+
     decision = None
-    if ctx.cache is not None and inputs is not None and not ctx.force:
+    if ctx.cache is not None and not ctx.force and (inputs := cache_key_inputs()) is not None:
         decision = find_build(ctx.cache, inputs, resolve=lambda: resolution().pins)
         if decision.entry is not None:
             reused = _reuse(settings, target, decision.entry, ctx)
@@ -406,15 +413,14 @@ def build_target(
                 return _with_sbom(settings, reused, ctx)
 
     def key_for_install(site_packages: Path) -> str:
-        if inputs is None:
-            return ""
         if decision is not None:
             return decision.key
+        inputs = cache_key_inputs()  # with --force, known only now
+        if inputs is None:
+            return ""
         return key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
 
     # Only a build the cache cannot serve loads the installer, ELF reader and deflate codecs.
-    from concurrent.futures import ThreadPoolExecutor
-
     from layerkit.assembly import assemble
     from layerkit.oldversions import probe_versions, version_notes
     from layerkit.runtimehints import notes_for
@@ -439,7 +445,7 @@ def build_target(
             key_for_install=key_for_install,
             ctx=ctx,
             built_from_sdist=built_from_sdist,
-            discovery=discovery,
+            discovered=discovered,
         )
         installed = [(d.name, d.version) for d in built.manifest.distributions]
         notes = version_notes(target, installed, probe.result())
@@ -466,7 +472,7 @@ def build_target_from_sources(
     staging: Path,
     extra_requirements: tuple[str, ...],
     ctx: BuildContext,
-    discovery: Discovery | None = None,
+    discovered: Callable[[], Discovery | None] = lambda: None,
 ) -> TargetBuild:
     """`build_target`, and when the target cannot be resolved because packages publish only an
     sdist: build those into pure-Python wheels (`layerkit.sdists`) and try again with them."""
@@ -482,7 +488,7 @@ def build_target_from_sources(
                 extra_requirements=extra_requirements,
                 ctx=ctx,
                 built_from_sdist=tuple(str(b) for b in built),
-                discovery=discovery,
+                discovered=discovered,
             )
         except (CompatibilityError, ResolutionError) as failure:
             if settings.lock is not None:  # its hashes pin its files: a wheel built here is none
@@ -559,7 +565,27 @@ def build_layers(
 ) -> BuildResult:
     """Build one layer zip per target of `settings`, `jobs` targets at once (default:
     `targetpool.default_jobs`); the results in the targets' order."""
-    discoveries = _discover_all(settings, ctx)  # --compile without a Python: fail before writing
+    # Looking for the targets' interpreters (a second or so when not remembered, or with --force)
+    # runs beside the builds; --compile, which fails without one, waits for it before writing.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-discovery") as finder:
+        discovering = finder.submit(_discover_all, settings, ctx)
+        if settings.slim.compile == "required":
+            discovering.result()
+        return _build_layers(settings, ctx, discovering, jobs=jobs)
+
+
+def _discovered(discovering: Future[dict[str, Discovery | None]], python: str) -> Discovery | None:
+    return discovering.result()[python]
+
+
+def _build_layers(
+    settings: BuildSettings,
+    ctx: BuildContext,
+    discovering: Future[dict[str, Discovery | None]],
+    *,
+    jobs: int | None,
+) -> BuildResult:
+    """`build_layers`, with the search for interpreters under way (`discovering`)."""
     _prepare_output_dir(settings.output_dir)
     targets = settings.targets
     if jobs is None:
@@ -581,7 +607,7 @@ def build_layers(
                     staging=staging,
                     extra_requirements=local_wheels,
                     ctx=_target_context(ctx, target, stopping, parallel=parallel),
-                    discovery=discoveries[target.python],
+                    discovered=functools.partial(_discovered, discovering, target.python),
                 )
 
             builds = run_targets(targets, build_one, jobs=jobs, name=str)

@@ -330,7 +330,8 @@ def test_a_module_of_80000_dots_is_read_in_linear_time(
         Entry(f"{SITE}/pkg/__init__.py", b""),
         Entry(f"{SITE}/pkg/tests/__init__.py", b""),
         Entry(
-            f"{SITE}/pkg/test_me.py", b"from " + b"." * 80_000 + b"\nfrom a import (x\n" * 20_000
+            f"{SITE}/pkg/test_me.py",  # names the word: its imports are read
+            b"# tests\nfrom " + b"." * 80_000 + b"\nfrom a import (x\n" * 20_000,
         ),
     ]
     with _deadline(20):  # 82 s before the fix

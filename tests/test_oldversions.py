@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -70,3 +70,31 @@ def test_the_note_spells_the_package_as_its_distribution_does() -> None:
     probed = ({name: Version("1.0")}, {name: Version("2.0")})
     (note,) = version_notes(target, [("Old_Pkg", "1.0")], probed)
     assert note.startswith("Old_Pkg 1.0: newer releases (up to 2.0)")
+
+
+@pytest.mark.parametrize(
+    ("lines", "asks"),
+    [
+        ("oldpkg==1.0 --hash=sha256:" + "0" * 64 + "\nfreshpkg==1.1\n", False),  # a lock
+        ("oldpkg==1.0\nfreshpkg\n", True),  # one range: the index is asked
+        ("oldpkg==1.*\n", True),  # a wildcard pins no one version
+    ],
+)
+def test_a_lock_holds_nothing_back_and_the_index_is_not_asked(
+    tmp_path: Path, lines: str, asks: bool
+) -> None:
+    from layerkit.installer import CommandResult, InstallRequest, UvBackend
+    from layerkit.oldversions import probe_versions
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(lines)
+    asked: list[tuple[str, ...]] = []
+
+    def runner(argv: Sequence[str], **_kwargs: object) -> CommandResult:
+        asked.append(tuple(argv))
+        return CommandResult(tuple(argv), 0, "oldpkg==1.0\n", "")
+
+    request = InstallRequest(make_target("3.12", "x86_64"), tmp_path / "t", (requirements,))
+    probed = probe_versions(request, uv=UvBackend("uv", "python3"), runner=runner, scratch=tmp_path)
+    assert bool(asked) is asks
+    assert (probed is None) is not asks

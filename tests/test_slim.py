@@ -725,6 +725,8 @@ def test_strip_candidates_skip_vendored_libraries_and_other_machines(tmp_path: P
             "pkg/_plain.so.1": make_elf(EM_X86_64, debug_bytes=0),
         },
     )
+    # a link ships as the file it names, which is stripped as itself: strip never replaces it
+    (root / "pkg/_alias.so").symlink_to("_a.abi3.so")
     plan = make_plan(root, options=SlimSettings(strip=True))
     symtab_and_strtab = 48 + len(b"\x00local_helper\x00")
     assert plan.strip == (

@@ -463,7 +463,8 @@ def _strip_candidates(
     candidates: list[StripCandidate] = []
     vendored = 0
     for entry in entries:
-        if not is_shared_object(entry.path):
+        # A link ships as the file it names, which is stripped as itself.
+        if entry.symlink or not is_shared_object(entry.path):
             continue
         if is_vendored_library(entry.path):
             vendored += 1
