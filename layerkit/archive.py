@@ -271,26 +271,29 @@ class _Deflated:
     key: bytes | None = None
 
 
+def _kept_chunk(
+    chunk: tuple[bytes, bytes, bool], *, session: MemberSession | None, identity: bytes
+) -> tuple[Member | None, bytes | None]:
+    """The member store's deflate output of one chunk (`data`, `zdict`, `last`) if it has it,
+    and the chunk's key in the store (None without a store)."""
+    if session is None:
+        return None, None
+    data, zdict, last = chunk
+    key = chunk_key(identity, data, zdict, last)
+    kept = session.get(key)
+    single = last and not zdict  # the only chunk of its file: the only one that may be stored
+    return (kept if kept is not None and (single or not kept.stored) else None), key
+
+
 def _compress_chunk(
-    module: _DeflateModule,
-    level: int,
-    chunk: tuple[bytes, bytes, bool],
-    *,
-    session: MemberSession | None,
-    identity: bytes,
+    module: _DeflateModule, level: int, chunk: tuple[bytes, bytes, bool], key: bytes | None
 ) -> _Deflated:
-    """Deflate one chunk (`data`, `zdict`, `last`), or take it from the member store.
+    """Deflate one chunk (`data`, `zdict`, `last`) the store did not have (`key`: its name there).
 
     A file of one chunk that deflate does not shrink is marked stored (``zip -r`` does the same).
     """
     data, zdict, last = chunk
     single = last and not zdict  # the only chunk of its file
-    key = None
-    if session is not None:
-        key = chunk_key(identity, data, zdict, last)
-        kept = session.get(key)
-        if kept is not None and (single or not kept.stored):
-            return _Deflated(kept)
     deflated = _deflate(module, level, data, zdict, last)
     stored = single and len(deflated) >= len(data)
     return _Deflated(Member(b"" if stored else deflated, stored), key)
@@ -523,9 +526,29 @@ def _write_members(
     pending: deque[_Piece] = deque()
     pending_bytes = 0
 
-    def compress(data: bytes, zdict: bytes, last: bool) -> _Deflated:
-        chunk = (data, zdict, last)
-        return _compress_chunk(module, codec.level, chunk, session=session, identity=identity)
+    def compress(data: bytes, zdict: bytes, last: bool, key: bytes | None) -> _Deflated:
+        return _compress_chunk(module, codec.level, (data, zdict, last), key)
+
+    def done(deflated: _Deflated) -> Future[_Deflated]:
+        ready: Future[_Deflated] = Future()
+        ready.set_result(deflated)
+        return ready
+
+    # A chunk the store has is taken here, by the reader: handing each to a worker would cost
+    # more in GIL hand-offs than its hash and copy (a warm zip of 11k files: 1.4 s vs 0.8 s).
+    # Workers only compress.
+    def lookup_or(
+        compress_later: Callable[[bytes, bytes, bool, bytes | None], Future[_Deflated]],
+    ) -> Submit:
+        def submit(data: bytes, zdict: bytes, last: bool) -> Future[_Deflated]:
+            kept, key = _kept_chunk((data, zdict, last), session=session, identity=identity)
+            return (
+                done(_Deflated(kept))
+                if kept is not None
+                else compress_later(data, zdict, last, key)
+            )
+
+        return submit
 
     def write_oldest() -> None:
         nonlocal pending_bytes, unzipped
@@ -540,21 +563,17 @@ def _write_members(
         pending_bytes -= piece.weight
 
     if threads == 1:
-
-        def submit(data: bytes, zdict: bytes, last: bool) -> Future[_Deflated]:
-            done: Future[_Deflated] = Future()
-            done.set_result(compress(data, zdict, last))
-            return done
-
+        submit = lookup_or(lambda data, zdict, last, key: done(compress(data, zdict, last, key)))
         for piece in _pieces(members, module, submit):
             pending.append(piece)
             write_oldest()
     else:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerkit-zip") as pool:
             try:
-                for piece in _pieces(
-                    members, module, lambda d, z, last: pool.submit(compress, d, z, last)
-                ):
+                submit = lookup_or(
+                    lambda data, zdict, last, key: pool.submit(compress, data, zdict, last, key)
+                )
+                for piece in _pieces(members, module, submit):
                     pending.append(piece)
                     pending_bytes += piece.weight
                     while len(pending) > max_pieces or pending_bytes > max_bytes:

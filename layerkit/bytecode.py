@@ -54,7 +54,7 @@ _HEADER = 16
 _UNCHECKED_HASH_FLAGS = 0b01
 _TOUCH_AFTER_SECONDS = 24 * 3600  # a hit older than this is marked used (for the bound)
 _TESTS_DIRS = frozenset({"tests", "test"})
-_IO_THREADS = 4
+_IO_THREADS = 2
 
 # Run by the target's interpreter: compile each (source, dfile, cfile) as compileall would.
 _DRIVER = """
@@ -212,10 +212,18 @@ def compile_bytecode(
         job = _Job(source, key, pyc_path(source, target))
         return job, store.fetch(key, root / job.pyc, target)
 
-    # Reading, hashing and linking thousands of small files waits on the disk more than on the
-    # interpreter (hashlib releases the GIL): a few threads halve a warm build's compile stage.
+    def reuse_run(run: Sequence[str]) -> list[tuple[_Job, bool]]:
+        return [reuse(source) for source in run]
+
+    # Reading, hashing and linking thousands of small files: threads overlap waits on a cold
+    # disk, but each hand-off of the GIL costs more than a small file's work. So a few threads,
+    # each a contiguous run of the list (3,536 modules from the page cache: 0.6 s; a task per
+    # file on 4 threads: 1.2 s; one thread: 0.55 s).
+    listed = list(find_sources(root) if sources is None else sources)
+    runs = [listed[i * len(listed) // _IO_THREADS : (i + 1) * len(listed) // _IO_THREADS]
+            for i in range(_IO_THREADS)]  # fmt: skip
     with ThreadPoolExecutor(max_workers=_IO_THREADS, thread_name_prefix="layerkit-pyc") as pool:
-        looked_up = list(pool.map(reuse, find_sources(root) if sources is None else sources))
+        looked_up = [found for run in pool.map(reuse_run, runs) for found in run]
     jobs = [job for job, _ in looked_up]
     missing = [job for job, found in looked_up if not found]
     failed = _compile_into_store(
