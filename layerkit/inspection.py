@@ -31,7 +31,7 @@ from layerkit.contents import (
     scan_tree,
     tree_opener,
 )
-from layerkit.elf import is_shared_object, read_shared_object
+from layerkit.elf import BinaryHeaders, is_shared_object, read_shared_object
 from layerkit.errors import InputFileError
 from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import manifest_path_for, read_manifest
@@ -265,6 +265,8 @@ def inspect_layer(
             kind = "zip"
         if layer.measured:
             target, origin, notes = _guess_target(source, layer, python, arch)
+            # one read of each binary's headers serves verification and the slimming plan
+            headers = BinaryHeaders(layer.opener, glibc_limit=target.glibc)
             violations = check_shared_objects(
                 [e.path for e in layer.entries],
                 layer.opener,
@@ -272,11 +274,13 @@ def inspect_layer(
                 owners=owners(layer.distributions),
                 layer_prefix=layer.packages_dir if layer.layout is not None else None,
                 layer_names=[e.name for e in layer.layout or ()],
+                headers=headers,
             )
             violations += _outside_binaries(layer, target)
             slim_plan = plan(
-                layer.entries, layer.opener, target, SlimSettings(strip=True), layer.distributions
-            )
+                layer.entries, layer.opener, target, SlimSettings(strip=True), layer.distributions,
+                headers=headers,
+            )  # fmt: skip
         else:
             target, origin, notes = _guess_target(source, layer, python, arch or "x86_64")
             violations = ()

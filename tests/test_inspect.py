@@ -212,3 +212,29 @@ def test_html_report_and_the_manifest_budget(
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
     assert "fast" in page
+
+
+def test_each_binary_of_a_directory_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification and the slimming plan share one read of each binary's headers."""
+    import builtins
+
+    from layerkit.inspection import inspect_layer
+
+    site = tmp_path / "layer" / SITE
+    for path, data in _dist(".", "pkg", {"pkg/__init__.py": b"", "pkg/_a.abi3.so": make_elf(
+        EM_X86_64, debug_bytes=2000)}).items():  # fmt: skip
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_bytes(data)
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    result = inspect_layer(tmp_path / "layer", python="3.12", arch="x86_64")
+    assert [p for p in opened if p.endswith(".so")] == [str(site / "pkg/_a.abi3.so")]
+    assert result.slim.strip  # the plan saw the binary's symbols
