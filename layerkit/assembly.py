@@ -209,25 +209,40 @@ def _install_pip_resolution(
     """Install what pip resolved for a glibc 2.26 target without resolving again: uv installs
     the very files pip chose, each pinned by its hash (`installer.install_resolved`). A
     resolution that does not name one file per distribution (a lock's candidate wheels), or
-    one uv could not take (`installer.uv_can_install`), is installed by pip as before."""
+    one uv could not take (`installer.uv_can_install`), is installed by pip as before; so is
+    one uv fails to install (see below)."""
     target = request.target
     chosen = resolved.chosen
     if not chosen or not uv_can_install(chosen, target):
-        ctx.progress(f"{target}: installing with pip {pip.version()}")
-        install(request, backend=pip, runner=ctx.runner, env=ctx.env)
-        return Installed(pip)
+        return _install_with_pip(request, pip, ctx=ctx)
     ctx.progress(
         f"{target}: resolved with pip {pip.version()}, installing its "
         f"{plural(len(chosen), 'wheel')} with uv {uv.version()}"
     )
     scratch = Path(tempfile.mkdtemp(prefix="pinned-", dir=request.dest.parent))
-    install_resolved(request, chosen, uv=uv, runner=ctx.runner, scratch=scratch, env=ctx.env)
+    try:
+        install_resolved(request, chosen, uv=uv, runner=ctx.runner, scratch=scratch, env=ctx.env)
+    except LayerkitError as exc:
+        # uv reaches the files only by the URLs pip's report names, which pip redacts: the
+        # credentials, certificates and index options pip had from its configuration or from
+        # the requirements files are not uv's. pip, which reached them, installs them.
+        reason = exc.message.splitlines()[0]
+        ctx.progress(f"{target}: uv could not install the wheels pip chose ({reason})")
+        shutil.rmtree(request.dest)
+        request.dest.mkdir()
+        return _install_with_pip(request, pip, ctx=ctx)
     pinned = {
         canonical_name(w.name): ("REQUESTED",) * (not w.requested)
         + ("direct_url.json",) * (not w.direct)
         for w in chosen
     }
     return Installed(uv, f"pip {pip.version()}", pinned)
+
+
+def _install_with_pip(request: InstallRequest, pip: PipBackend, *, ctx: BuildContext) -> Installed:
+    ctx.progress(f"{request.target}: installing with pip {pip.version()}")
+    install(request, backend=pip, runner=ctx.runner, env=ctx.env)
+    return Installed(pip)
 
 
 def _wheel_hashes(

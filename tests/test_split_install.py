@@ -4,20 +4,29 @@ resolution by uv: the very wheel files pip chose, each pinned by its hash, ``--n
 may choose; the hash keeps uv from the newer wheels it would accept too).
 
 The layer must be the one pip alone (``--installer pip``) ships, except each INSTALLER file
-(``uv``, not ``pip``) and its RECORD line: true metadata that `_drop_installer_artifacts` keeps.
+(``uv``, not ``pip``) and its RECORD line: true metadata that `_drop_installer_artifacts` keeps;
+and RECORD's line endings (pip writes CRLF, uv LF: the test compares lines). Known differences
+this test's wheels do not have: a wheel's ``.data/headers`` land in ``include/<dist>/`` (pip:
+``include/site/pythonX.Y/<dist>/``, as on every uv target), and ``direct_url.json`` of a
+requirement given by an https URL records no hash.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
+import http.server
 import platform
 import re
 import shutil
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.tags import parse_tag
@@ -39,7 +48,7 @@ from layerkit.targets import make_target
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
 from tests.support import isolated_env
-from tests.wheels import make_wheel, serve_index
+from tests.wheels import make_wheel, serve_index, write_simple_index
 
 TARGET = make_target("3.11", "x86_64")
 
@@ -300,3 +309,73 @@ def test_a_file_pip_took_from_any_index_is_the_one_uv_installs(
         assert archive.read(f"{TARGET.site_packages}/dup/__init__.py") == b"WHERE = 'main'\n"
     assert not [n for n in names if n.endswith("direct_url.json")]  # as pip installs it
     assert (build.manifest.installer, build.manifest.resolver.split()[0]) == ("uv", "pip")
+
+
+@contextlib.contextmanager
+def _basic_auth_index(dists: Path, web: Path, password: str) -> Iterator[str]:
+    """A simple index on 127.0.0.1 that answers only requests with user:`password` (the
+    credentials go in the URL, as users put them in PIP_INDEX_URL or a requirements file)."""
+    write_simple_index(dists, web / "simple")
+    (web / "files").mkdir()
+    for wheel in dists.iterdir():
+        shutil.copyfile(wheel, web / "files" / wheel.name)
+    expected = "Basic " + base64.b64encode(f"user:{password}".encode()).decode()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(web), **kwargs)
+
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="private"')
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://user:{password}@127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("where", ["PIP_INDEX_URL", "requirements file"])
+def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
+    tmp_path: Path, uv: UvBackend, where: str
+) -> None:
+    """pip's report redacts the credentials in the URLs it names, and uv reads neither pip's
+    environment nor the user's requirements files' options: its install of the pinned files
+    fails, and pip installs them instead (the layer builds, as it did before uv installed)."""
+    secret = "s3cret-token"
+    dists = tmp_path / "dists"
+    make_wheel(dists, "privpkg", "1.0", tag="cp311-cp311-manylinux_2_24_x86_64")
+    with _basic_auth_index(dists, tmp_path / "web", secret) as url:
+        in_file = f"--index-url {url}\n" if where == "requirements file" else ""
+        project = make_project(tmp_path / "project", f"{in_file}privpkg\n")
+        settings = resolve_build_settings(
+            load_project(project),
+            {"python": ("3.11",), "arch": ("x86_64",), "compile": False,
+             "output": str(tmp_path / "out")},
+        )  # fmt: skip
+        extra = {"UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+                 "PIP_CACHE_DIR": str(tmp_path / "pip-cache")}  # fmt: skip
+        if where == "PIP_INDEX_URL":
+            extra["PIP_INDEX_URL"] = url
+        progress: list[str] = []
+        ctx = BuildContext(backend=uv, runner=run_command, env=isolated_env(extra),
+                           progress=progress.append, warn=progress.append, which=shutil.which,
+                           host_machine=platform.machine(), resolver=uv)  # fmt: skip
+        (build,) = build_layers(settings, ctx, jobs=1).builds
+    assert [(d.name, d.version) for d in build.manifest.distributions] == [("privpkg", "1.0")]
+    assert (build.manifest.installer, build.manifest.resolver) == ("pip", "")
+    assert any("uv could not install the wheels pip chose" in line for line in progress)
+    assert not any(secret in line for line in progress)
+    assert secret not in build.manifest_path.read_text()
