@@ -26,8 +26,10 @@ from layerkit.bytecode import BytecodeStore, CompileReport
 from layerkit.config import BuildSettings
 from layerkit.contents import (
     METADATA_READ_LIMIT,
+    RECORD_READ_LIMIT,
     FileEntry,
     InstalledDistribution,
+    files_shipped_differently,
     owners,
     read_distributions,
     read_head,
@@ -102,6 +104,30 @@ def _drop_installer_artifacts(
             partial = record.with_name("RECORD.layerkit-partial")
             partial.write_text(kept, encoding="utf-8", errors="surrogateescape")
             partial.replace(record)
+
+
+def shared_file_warnings(site_packages: Path, present: Set[str], *, shown: int = 5) -> list[str]:
+    """A warning per file of the layer (`present`: after slimming; the first `shown`, then a
+    count) that two distributions installed in `site_packages` both ship with different
+    contents: the layer holds whichever the installer wrote last, which for uv may differ from
+    one build to the next."""
+    records = {
+        dist_info.name: read_head(dist_info / "RECORD", RECORD_READ_LIMIT).decode(
+            "utf-8", errors="replace"
+        )
+        for dist_info in sorted(site_packages.glob("*.dist-info"))
+        if (dist_info / "RECORD").is_file()
+    }
+    shared = {p: o for p, o in files_shipped_differently(records).items() if p in present}
+    warnings = [
+        f"{path} is shipped by {' and '.join(d.removesuffix('.dist-info') for d in owners_of)} "
+        "with different contents: the layer holds whichever was installed last, so its bytes "
+        "may change between builds; exclude the file (--exclude-glob) or drop one distribution"
+        for path, owners_of in list(shared.items())[:shown]
+    ]
+    if len(shared) > shown:
+        warnings.append(f"{len(shared) - shown} more files are shipped by two distributions")
+    return warnings
 
 
 def _dist_name(dist_info: str) -> str:
@@ -325,6 +351,8 @@ def assemble(
     for warning in slimmed.report.warnings:
         ctx.warn(warning)
     entries = slimmed.entries
+    for warning in shared_file_warnings(site_packages, {e.path for e in entries}):
+        ctx.warn(warning)
     distributions = read_distributions(site_packages, entries)
     members = layer_members(site_packages, entries, target.site_packages)
     label = f"layer {zip_name(settings.name, target)}"

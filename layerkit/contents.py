@@ -162,13 +162,13 @@ def parse_metadata(text: str) -> tuple[str, str]:
     return str(headers.get("Name", "")).strip(), str(headers.get("Version", "")).strip()
 
 
-def parse_record(text: str, dist_info: str) -> tuple[str, ...]:
-    """The files a RECORD lists, as normalised paths relative to the tree root.
+def record_rows(text: str, dist_info: str) -> list[tuple[str, str]]:
+    """(path, hash field) of each file a RECORD lists inside the tree, paths normalised and
+    relative to the tree root.
 
     Entries that leave the tree (``../../bin/x`` of console scripts) are dropped. A RECORD that
     is not CSV (e.g. a field over csv's 128 KiB limit) is refused.
     """
-    files: list[str] = []
     try:
         rows = list(csv.reader(text.splitlines()))
     except csv.Error as exc:
@@ -176,17 +176,40 @@ def parse_record(text: str, dist_info: str) -> tuple[str, ...]:
             f"{dist_info}/RECORD cannot be parsed: {exc}",
             hint="the distribution's wheel is damaged or hostile; reinstall it from its index",
         ) from exc
+    found: list[tuple[str, str]] = []
     for row in rows:
         if not row or not row[0]:
             continue
         path = posixpath.normpath(row[0])
         if path.startswith(("../", "/")) or path == "..":
             continue
-        files.append(path)
+        found.append((path, row[1] if len(row) > 1 else ""))
+    return found
+
+
+def parse_record(text: str, dist_info: str) -> tuple[str, ...]:
+    """The files a RECORD lists (`record_rows`), its own RECORD always among them."""
+    files = [path for path, _hash in record_rows(text, dist_info)]
     record_path = f"{dist_info}/RECORD"
     if record_path not in files:
         files.append(record_path)
     return tuple(files)
+
+
+def files_shipped_differently(records: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """The paths that two or more distributions ship with different contents, each with the
+    ``*.dist-info`` directories whose RECORD (`records`: dist-info -> RECORD text) lists it.
+    Installers write such a file once per distribution: the last one wins, and uv installs in
+    parallel, so which content the tree holds may change from one install to the next."""
+    claims: dict[str, dict[str, str]] = {}
+    for dist_info, text in records.items():
+        for path, digest in record_rows(text, dist_info):
+            claims.setdefault(path, {})[dist_info] = digest
+    return {
+        path: tuple(sorted(by))
+        for path, by in sorted(claims.items())
+        if len(by) > 1 and len(set(by.values())) > 1
+    }
 
 
 def distributions_from_texts(
