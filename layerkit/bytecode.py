@@ -157,7 +157,10 @@ class BytecodeStore:
         try:
             os.link(stored, dest)
         except OSError:
-            shutil.copyfile(stored, dest)
+            try:
+                shutil.copyfile(stored, dest)
+            except FileNotFoundError:  # trimmed by another build since it was checked: a miss
+                return False
         mark_used(stored, after_seconds=_TOUCH_AFTER_SECONDS)
         return True
 
@@ -231,8 +234,12 @@ def compile_bytecode(
     )
     compiled = 0
     for job in missing:
-        if job.source not in failed and store.fetch(job.key, root / job.pyc, target):
+        if job.source in failed:
+            continue
+        if store.fetch(job.key, root / job.pyc, target):
             compiled += 1
+        else:  # trimmed by another build in the meantime: shipped as source
+            failed[job.source] = "its bytecode was removed from the store by another build"
     if missing:
         store.trim()
     warnings = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -181,11 +182,25 @@ def discover_interpreter(
         known = None if ctx.force else recall(memo, fingerprint)
         if known is not None:
             return known
+    signalled: list[int] = []
+
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        result = ctx.runner(argv, env=env, cwd=cwd)
+        if result.returncode < 0:  # killed by a signal, not an answer about the interpreter
+            signalled.append(-result.returncode)
+        return result
+
     found = locate_interpreter(
-        target, which=ctx.which, runner=ctx.runner, explicit=settings.interpreter,
+        target, which=ctx.which, runner=runner, explicit=settings.interpreter,
         uv=ctx.resolver.uv, python_downloads=settings.python_downloads, env=ctx.env,
     )  # fmt: skip
-    if memo is not None:
+    if signal.SIGINT in signalled:
+        # Ctrl-C reaches the whole process group: the search (which runs beside the build, see
+        # `build_layers`) was cut short, and its "none found" must be neither said nor remembered.
+        raise KeyboardInterrupt
+    if memo is not None and not signalled:
         remember(memo, fingerprint, found)
     return found
 
@@ -216,9 +231,11 @@ def cache_inputs(
     target: Target,
     ctx: BuildContext,
     discovery: Discovery | None = None,
+    requirement_texts: tuple[str, ...] | None = None,
 ) -> BuildInputs:
     """Every input besides the resolved pins that decides the bytes of `target`'s zip: with
-    bytecode, the full version of the interpreter that compiles it (None: no bytecode)."""
+    bytecode, the full version of the interpreter that compiles it (None: no bytecode).
+    `requirement_texts`: the requirements files as the install read them (else read now)."""
     options: dict[str, Any] = {
         "name": settings.name,
         "slim": settings.slim,
@@ -243,9 +260,8 @@ def cache_inputs(
     if why:
         options["installed_with"] = [ctx.backend.name, ctx.backend.version()]
     return BuildInputs(
-        requirement_texts=tuple(
-            path.read_text(encoding="utf-8", errors="replace")
-            for path in settings.requirement_files
+        requirement_texts=(
+            _requirement_texts(settings) if requirement_texts is None else requirement_texts
         ),
         requirements=settings.requirements,
         target=target.slug,
@@ -254,6 +270,12 @@ def cache_inputs(
         layerkit_version=__version__,
         options=options,
         layerkit_code=layerkit_code_digest(),
+    )
+
+
+def _requirement_texts(settings: BuildSettings) -> tuple[str, ...]:
+    return tuple(
+        path.read_text(encoding="utf-8", errors="replace") for path in settings.requirement_files
     )
 
 
@@ -400,9 +422,14 @@ def build_target(
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
     cacheable = ctx.cache is not None and not settings.local_packages and not built_from_sdist
 
+    # Read before the install, so a file changed during it cannot key what it did not install.
+    texts = _requirement_texts(settings) if cacheable else ()
+
     @functools.cache
     def cache_key_inputs() -> BuildInputs | None:
-        return cache_inputs(settings, target, ctx, discovered()) if cacheable else None
+        if not cacheable:
+            return None
+        return cache_inputs(settings, target, ctx, discovered(), requirement_texts=texts)
 
     decision = None
     if ctx.cache is not None and not ctx.force and (inputs := cache_key_inputs()) is not None:

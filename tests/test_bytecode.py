@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,6 +108,29 @@ def test_the_store_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
         os.utime(path, (1_000_000 + index, 1_000_000 + index))
     assert store.trim() == 100
     assert sorted(p.name[:2] for p in store.root.rglob("*.pyc")) == ["bb", "cc"]
+
+
+def test_an_entry_trimmed_by_another_build_after_its_check_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another build may trim the store between `fetch`'s check of an entry and its link."""
+    root = tree(tmp_path / "t")
+    store = BytecodeStore(tmp_path / "store")
+    compile_bytecode(root, HOST, runner=run_command, interpreter=THIS, store=store)  # fills it
+    for pyc in root.rglob("*.pyc"):
+        pyc.unlink()
+    real_link = os.link
+    trimmed: set[Path] = set()
+
+    def trimmed_first(source: Any, dest: Any, **kwargs: Any) -> None:
+        if Path(source).is_relative_to(store.root) and Path(source) not in trimmed:
+            trimmed.add(Path(source))
+            Path(source).unlink()  # as a concurrent trim would, once
+        real_link(source, dest, **kwargs)
+
+    monkeypatch.setattr(os, "link", trimmed_first)
+    report = compile_bytecode(root, HOST, runner=run_command, interpreter=THIS, store=store)
+    assert report.reused == 0 and report.compiled == report.files > 0
 
 
 # --- the budget --------------------------------------------------------------------------------
@@ -338,3 +362,39 @@ def test_bytecode_weighs_on_the_distribution_that_owns_its_module() -> None:
         ("six", 2, 17), ("pkg", 2, 29), (UNOWNED, 1, 5),
     }  # fmt: skip
     assert report.total_bytes == 51
+
+
+@pytest.mark.parametrize(("signal_number", "raises"), [(2, True), (9, False)])
+def test_a_search_cut_short_by_a_signal_is_not_remembered(
+    tmp_path: Path, signal_number: int, raises: bool
+) -> None:
+    """Ctrl-C reaches the whole process group, the interpreter probes too: the search (which
+    runs beside the build) must not remember "none found" from a probe killed that way, nor say
+    it; SIGINT ends the search as an interrupt, any other signal only keeps it from the memo."""
+    from layerkit.build_model import BuildContext
+    from layerkit.cache import BuildCache
+    from layerkit.config import load_project, resolve_build_settings
+    from layerkit.installer import UvBackend
+    from layerkit.workflow import discover_interpreter
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("six\n")
+    settings = resolve_build_settings(load_project(project), {"python": ("3.12",)})
+    warned: list[str] = []
+
+    def killed(argv: Sequence[str], **_kwargs: object) -> CommandResult:
+        return CommandResult(tuple(argv), -signal_number, "", "")
+
+    ctx = BuildContext(backend=UvBackend("uv", "python3"), runner=killed, env={},
+                       progress=warned.append, warn=warned.append,
+                       which=lambda name: f"/usr/bin/{name}", host_machine="x86_64",
+                       resolver=UvBackend("uv", "python3"), cache=BuildCache(tmp_path / "cache"))  # fmt: skip
+    target = settings.targets[0]
+    if raises:
+        with pytest.raises(KeyboardInterrupt):
+            discover_interpreter(settings, target, ctx)
+    else:
+        assert discover_interpreter(settings, target, ctx).interpreter is None  # type: ignore[union-attr]
+    assert not list((tmp_path / "cache").rglob("*.json"))
+    assert warned == []
