@@ -13,20 +13,15 @@ requirement given by an https URL records no hash.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
-import http.server
 import platform
 import re
 import shutil
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from packaging.tags import parse_tag
@@ -48,7 +43,7 @@ from layerkit.targets import make_target
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
 from tests.support import isolated_env
-from tests.wheels import make_wheel, serve_index, write_simple_index
+from tests.wheels import make_wheel, serve_index
 
 TARGET = make_target("3.11", "x86_64")
 
@@ -311,42 +306,6 @@ def test_a_file_pip_took_from_any_index_is_the_one_uv_installs(
     assert (build.manifest.installer, build.manifest.resolver.split()[0]) == ("uv", "pip")
 
 
-@contextlib.contextmanager
-def _basic_auth_index(dists: Path, web: Path, password: str) -> Iterator[str]:
-    """A simple index on 127.0.0.1 that answers only requests with user:`password` (the
-    credentials go in the URL, as users put them in PIP_INDEX_URL or a requirements file)."""
-    write_simple_index(dists, web / "simple")
-    (web / "files").mkdir()
-    for wheel in dists.iterdir():
-        shutil.copyfile(wheel, web / "files" / wheel.name)
-    expected = "Basic " + base64.b64encode(f"user:{password}".encode()).decode()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, directory=str(web), **kwargs)
-
-        def do_GET(self) -> None:
-            if self.headers.get("Authorization") != expected:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="private"')
-                self.end_headers()
-                return
-            super().do_GET()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://user:{password}@127.0.0.1:{server.server_address[1]}/simple"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 @pytest.mark.parametrize("where", ["PIP_INDEX_URL", "requirements file"])
 def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
     tmp_path: Path, uv: UvBackend, where: str
@@ -357,7 +316,7 @@ def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
     secret = "s3cret-token"
     dists = tmp_path / "dists"
     make_wheel(dists, "privpkg", "1.0", tag="cp311-cp311-manylinux_2_24_x86_64")
-    with _basic_auth_index(dists, tmp_path / "web", secret) as url:
+    with serve_index(dists, tmp_path / "web", basic_auth=f"user:{secret}") as url:
         in_file = f"--index-url {url}\n" if where == "requirements file" else ""
         project = make_project(tmp_path / "project", f"{in_file}privpkg\n")
         settings = resolve_build_settings(

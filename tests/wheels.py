@@ -108,10 +108,12 @@ def serve_index(
     work_dir: Path,
     headers: Mapping[str, str] | None = None,
     seen: list[str] | None = None,
+    basic_auth: str | None = None,
 ) -> Iterator[str]:
     """Serve `dist_dir` as a simple index on 127.0.0.1, sending `headers` with every response
     (and appending each request's path to `seen`); yield the index URL (…/simple). bench/run.py
-    serves PyPI's cache headers with it."""
+    serves PyPI's cache headers with it. With `basic_auth` ("user:password") it answers only
+    requests that carry those credentials, and the URL holds them, as users write it."""
     root = work_dir / "index-root"
     write_simple_index(dist_dir, root / "simple")
     files = root / "files"
@@ -122,6 +124,15 @@ def serve_index(
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def do_GET(self) -> None:
+            expected = "Basic " + base64.b64encode((basic_auth or "").encode()).decode()
+            if basic_auth is not None and self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="private"')
+                self.end_headers()
+                return
+            super().do_GET()
 
         def end_headers(self) -> None:
             if seen is not None:
@@ -137,7 +148,8 @@ def serve_index(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+        credentials = f"{basic_auth}@" if basic_auth is not None else ""
+        yield f"http://{credentials}127.0.0.1:{server.server_address[1]}/simple"
     finally:
         server.shutdown()
         server.server_close()
