@@ -232,19 +232,27 @@ def _install_pip_resolution(
     request: InstallRequest, resolved: Resolution, *, uv: UvBackend, pip: PipBackend,
     ctx: BuildContext,
 ) -> Installed:  # fmt: skip
-    """Install what pip resolved for a glibc 2.26 target without resolving again: uv installs
-    the very files pip chose, each pinned by its hash (`installer.install_resolved`). A
-    resolution that does not name one file per distribution (a lock's candidate wheels), or
+    """Install what was resolved for a glibc 2.26 target without resolving again: uv installs
+    the very files chosen, each pinned by its hash (`installer.install_resolved`): pip's, or
+    those pip would choose of the releases uv resolved (`workflow._choose_for_glibc_between`).
+    A resolution that does not name one file per distribution (a lock's candidate wheels), or
     one uv could not take (`installer.uv_can_install`), is installed by pip as before; so is
     one uv fails to install (see below)."""
     target = request.target
     chosen = resolved.chosen
     if not chosen or not uv_can_install(chosen, target):
         return _install_with_pip(request, pip, ctx=ctx)
-    ctx.progress(
-        f"{target}: resolved with pip {pip.version()}, installing its "
-        f"{plural(len(chosen), 'wheel')} with uv {uv.version()}"
-    )
+    by_pip = resolved.resolver == "pip"
+    if by_pip:
+        ctx.progress(
+            f"{target}: resolved with pip {pip.version()}, installing its "
+            f"{plural(len(chosen), 'wheel')} with uv {uv.version()}"
+        )
+    else:
+        ctx.progress(
+            f"{target}: resolved with uv {uv.version()} (each release has a wheel for glibc "
+            f"{target.glibc[0]}.{target.glibc[1]}), installing {plural(len(chosen), 'wheel')}"
+        )
     scratch = Path(tempfile.mkdtemp(prefix="pinned-", dir=request.dest.parent))
     try:
         install_resolved(request, chosen, uv=uv, runner=ctx.runner, scratch=scratch, env=ctx.env)
@@ -262,7 +270,7 @@ def _install_pip_resolution(
         + ("direct_url.json",) * (not w.direct)
         for w in chosen
     }
-    return Installed(uv, f"pip {pip.version()}", pinned)
+    return Installed(uv, f"pip {pip.version()}" if by_pip else "", pinned)
 
 
 def _install_with_pip(request: InstallRequest, pip: PipBackend, *, ctx: BuildContext) -> Installed:

@@ -181,20 +181,24 @@ class UvBackend:
         specs_file: Path | None,
         *,
         output_format: ResolutionFormat = "requirements.txt",
+        platform: str | None = None,
+        no_deps: bool = False,
     ) -> list[str]:
         """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
         (``pylock.toml`` also lists every candidate wheel with its hash). The requirements given
-        directly are read from `specs_file` (see `resolve_with_uv`)."""
+        directly are read from `specs_file` (see `resolve_with_uv`). `platform` replaces the
+        target's ``--python-platform``; `no_deps` resolves the direct requirements alone."""
         target = request.target
         files = [str(p) for p in request.requirement_files]
         if specs_file is not None:
             files.append(str(specs_file))
         return [
             self.uv, "pip", "compile",
+            *(["--no-deps"] if no_deps else []),
             # As for installs, the host interpreter only anchors uv (and spares it a slow search).
             "--python", self.python,
             "--python-version", target.python,
-            "--python-platform", target.uv_platform,
+            "--python-platform", platform or target.uv_platform,
             "--only-binary", ":all:",
             "--no-header", "--no-annotate", "--quiet", "--no-progress",
             *(["--format", output_format] if output_format != "requirements.txt" else []),
@@ -287,36 +291,80 @@ def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[Insta
     changed (or "").
 
     uv can only be told a few glibc versions; for a target between two of them (glibc 2.26:
-    python3.9-3.11) it would refuse the manylinux_2_18...2_26 wheels pip installs, so both
-    installers would pick different releases. There pip resolves instead, with every tag spelled
-    out (`resolve_with_pip`: the pins and the very wheel file of each), and uv installs those
-    files, each pinned by its hash (`install_resolved`).
+    python3.9-3.11), told the older one it would refuse the manylinux_2_18...2_26 wheels pip
+    installs, told the newer one it would take wheels the target cannot load. There pip resolves
+    with every tag spelled out (`resolve_with_pip`: the pins and the very wheel file of each),
+    unless uv's resolution for the newer platform took only releases with a wheel for the
+    target (`workflow._choose_for_glibc_between`); either way uv installs the chosen files,
+    each pinned by its hash (`install_resolved`).
     """
     if isinstance(backend, UvBackend) and not target.uv_platform_exact:
+        glibc = f"glibc {target.glibc[0]}.{target.glibc[1]}"
         note = (
-            f"{target}: uv cannot target glibc {target.glibc[0]}.{target.glibc[1]} exactly (its "
-            f"--python-platform stops at manylinux_2_17 below 2_28), so pip resolves this "
-            f"target and accepts manylinux_2_24..2_{target.glibc[1]} wheels as it should; uv "
-            f"installs the wheel files pip chose, each pinned by its hash"
+            f"{target}: uv cannot target {glibc} exactly (its --python-platform stops at "
+            f"manylinux_2_17 below 2_28): its resolution for {target.uv_platform_above} serves "
+            f"when each release it takes has a wheel for {glibc}, else pip resolves; of each "
+            f"release, the wheel pip would choose is installed by uv, pinned by its hash"
         )
         return PipBackend(python=backend.python), note
     return backend, ""
 
 
-@functools.cache
-def target_tags(target: Target) -> frozenset[str]:
-    """Every wheel tag pip accepts for `target` (`PipBackend.command`: the target's Python, its
-    cp/abi3/none ABIs and `Target.manylinux_tags`), as packaging computes them for pip."""
-    from packaging import tags  # only builds that install what pip resolved
+# PIP_* variables that change nothing pip resolves: its output, prompts, cache, and how it
+# reaches the index (certificates, proxy, timeouts: uv has its own, and fails if it cannot).
+_PIP_INERT_VARIABLES = frozenset({
+    "PIP_CACHE_DIR", "PIP_CERT", "PIP_CONFIG_FILE", "PIP_DEFAULT_TIMEOUT",
+    "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_LOG", "PIP_NO_CACHE_DIR", "PIP_NO_COLOR",
+    "PIP_NO_INPUT", "PIP_PROGRESS_BAR", "PIP_PROXY", "PIP_QUIET", "PIP_RETRIES",
+    "PIP_ROOT_USER_ACTION", "PIP_TIMEOUT", "PIP_VERBOSE",
+})  # fmt: skip
 
-    major, minor = (int(part) for part in target.python.split("."))
-    abis = [target.cpython_abi, "abi3", "none"]
-    platforms = list(target.manylinux_tags)
-    found = {
-        *tags.cpython_tags((major, minor), abis=abis, platforms=platforms),
-        *tags.compatible_tags((major, minor), interpreter=target.cpython_abi, platforms=platforms),
-    }
-    return frozenset(str(tag) for tag in found)
+
+def pip_settings(
+    request: InstallRequest, env: Mapping[str, str], *, prefix: str = sys.prefix
+) -> str:
+    """What pip would read besides one index and the requirements, which could make its
+    resolution differ from uv's ('' when nothing): a PIP_* variable, a pip configuration file
+    (pip's own search, as pip 23-25 do it on Linux; `prefix`: the environment pip runs in), an
+    extra index or find-links directory (pip takes the best file of every index, uv the first
+    index that has the package), or an option line in a requirements file."""
+    for name in sorted(env):
+        if name.startswith("PIP_") and name not in _PIP_INERT_VARIABLES:
+            return f"{name} is set"
+    if request.index.extra_index_urls or request.index.find_links:
+        return "more than one index is asked"
+    for path in request.requirement_files:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:  # the install says what is wrong with it
+            continue
+        for line in lines:
+            option = line.strip().split(maxsplit=1)[0] if line.strip() else ""
+            if option.startswith("-") and not option.startswith("--hash"):
+                return f"{shown_path(path)} has {option}"
+    config = env.get("PIP_CONFIG_FILE", "")
+    if config == os.devnull:  # pip then reads no configuration file at all
+        return ""
+    if sys.platform != "linux":
+        return "pip's configuration files are only looked for on Linux"
+    home = Path(env.get("HOME") or Path.home())
+    config_home = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    config_dirs = (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
+    candidates = [
+        *([Path(config)] if config else []),
+        *(Path(d) / "pip" / "pip.conf" for d in config_dirs),
+        Path("/etc/pip.conf"),
+        Path(prefix) / "pip.conf",
+        home / ".pip" / "pip.conf",
+        config_home / "pip" / "pip.conf",
+    ]
+    found = next((c for c in candidates if c.is_file()), None)
+    return f"pip reads {found}" if found is not None else ""
+
+
+def target_tags(target: Target) -> frozenset[str]:
+    """Every wheel tag pip accepts for `target` (`Target.wheel_tag_ranks`)."""
+    return frozenset(target.wheel_tag_ranks)
 
 
 def uv_can_install(chosen: Sequence[ChosenWheel], target: Target) -> bool:
@@ -519,14 +567,20 @@ def resolve_with_uv(
     scratch: Path,
     env: Mapping[str, str] | None = None,
     output_format: ResolutionFormat = "requirements.txt",
+    platform: str | None = None,
+    no_deps: bool = False,
 ) -> str:
-    """Resolve `request` for its target with ``uv pip compile``; its output (never installs).
-    The requirements given directly go to uv in a file written under `scratch`."""
+    """Resolve `request` for its target (or for `platform`; its direct requirements alone if
+    `no_deps`) with ``uv pip compile``; its output (never installs). The requirements given
+    directly go to uv in a file written under `scratch`."""
     specs_file: Path | None = None
     if request.requirements:
         specs_file = scratch / "layerkit-requirements.in"
         specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
-    result = runner(uv.resolve_command(request, specs_file, output_format=output_format), env=env)
+    argv = uv.resolve_command(
+        request, specs_file, output_format=output_format, platform=platform, no_deps=no_deps
+    )
+    result = runner(argv, env=env)
     if result.returncode != 0:
         raise classify_failure(result, backend="uv", target=request.target)
     return result.stdout

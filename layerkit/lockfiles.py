@@ -21,7 +21,6 @@ Pure: text in, pins out (packaging evaluates markers and reads wheel file names)
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import sys
@@ -181,17 +180,9 @@ def _marker_true(
     return any(parsed.evaluate({**env, "extra": extra}) for extra in ("", *extras))
 
 
-@functools.cache
 def target_tags(target: Target) -> frozenset[str]:
-    """Every wheel tag that installs on `target` (CPython, its ABI, abi3, manylinux)."""
-    from packaging import tags
-
-    version = tuple(int(part) for part in target.python.split("."))
-    platforms = list(target.manylinux_tags)
-    found = tags.cpython_tags(version, abis=[target.cpython_abi, "abi3", "none"],
-                              platforms=platforms)  # fmt: skip
-    compatible = tags.compatible_tags(version, interpreter=target.cpython_abi, platforms=platforms)
-    return frozenset(str(tag) for tag in (*found, *compatible))
+    """Every wheel tag that installs on `target` (`Target.wheel_tag_ranks`)."""
+    return frozenset(target.wheel_tag_ranks)
 
 
 def wheel_fits(filename: str, target_tag_set: frozenset[str]) -> bool:

@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.utils import (
@@ -52,7 +52,7 @@ def wheel_tags(wheel_metadata: str) -> frozenset[str]:
 
 
 def _wheel_of(entry: Mapping[str, Any]) -> LockedWheel | None:
-    filename = entry.get("name") or PurePosixPath(str(entry.get("url", ""))).name
+    filename = entry.get("name") or PurePosixPath(str(_location(entry))).name
     sha256 = entry.get("hashes", {}).get("sha256", "")
     try:
         _, _, _, tags = parse_wheel_filename(str(filename))
@@ -61,12 +61,24 @@ def _wheel_of(entry: Mapping[str, Any]) -> LockedWheel | None:
     return LockedWheel(frozenset(str(tag) for tag in tags), str(sha256)) if sha256 else None
 
 
+def _location(entry: Mapping[str, Any]) -> str:
+    """Where a ``pylock.toml`` wheel or archive is: its URL, or its path (a local file)."""
+    return str(entry.get("url") or entry.get("path") or "")
+
+
+def _files_of(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A ``pylock.toml`` package's files: its index wheels, or the one archive it was named by
+    (a requirement by URL or path: ``archive``)."""
+    archive = package.get("archive")
+    return [*package.get("wheels", []), *([archive] if isinstance(archive, dict) else [])]
+
+
 def read_pylock(text: str) -> LockTable:
     """(name, version) -> the wheels a ``pylock.toml`` offers, with their sha256."""
     table: dict[tuple[NormalizedName, str], tuple[LockedWheel, ...]] = {}
     for package in tomllib.loads(text).get("packages", []):
         key = (canonicalize_name(package["name"]), canonicalize_version(package.get("version", "")))
-        wheels = (_wheel_of(w) for w in package.get("wheels", []))
+        wheels = (_wheel_of(w) for w in _files_of(package))
         table[key] = tuple(w for w in wheels if w is not None)
     return table
 
@@ -100,6 +112,7 @@ class Resolution:
     pins: str
     wheels: LockTable
     chosen: tuple[ChosenWheel, ...] = ()
+    resolver: str = "uv"  # the installer that resolved: "uv" or "pip"
 
 
 def pylock_resolution(text: str) -> Resolution:
@@ -129,7 +142,62 @@ def pip_report_resolution(text: str) -> Resolution:
                                       wheel.sha256, wheel.tags, *flags))  # fmt: skip
     # Only a report that names a hashed wheel for every distribution says what to install.
     complete = len(chosen) == len(pins)
-    return Resolution("".join(pins), table, tuple(chosen) if complete else ())
+    return Resolution("".join(pins), table, tuple(chosen) if complete else (), resolver="pip")
+
+
+def requested_names(direct: str) -> frozenset[NormalizedName]:
+    """The names of the requirements in ``uv pip compile --no-deps`` output (``name==version``,
+    ``name @ URL``; a bare path or URL names its package nowhere, see `choose_wheels`)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    names: set[NormalizedName] = set()
+    for line in direct.splitlines():
+        text = line.split(" #", 1)[0].strip()
+        if not text or text.startswith(("#", "-")):
+            continue
+        try:
+            names.add(canonicalize_name(Requirement(text).name))
+        except InvalidRequirement:  # a path or URL alone
+            continue
+    return frozenset(names)
+
+
+def choose_wheels(
+    pylock: str, *, ranks: Mapping[str, int], requested: frozenset[NormalizedName]
+) -> tuple[Resolution, tuple[str, ...]]:
+    """Of each release a ``pylock.toml`` pins, the wheel file pip would install on a target
+    whose tags rank as `ranks` (`Target.wheel_tag_ranks`: the best-ranked tag wins, then the
+    URL, for a stable choice); and, when some release has none, why ("numpy 2.4.6 has no wheel
+    for the target", ...): the resolution then says nothing of what to install.
+
+    For a lock resolved on a platform that accepts more than the target (uv's manylinux_2_28 for
+    glibc 2.26). `requested`: the request's own names (`requested_names`); a package named by
+    URL or path (an ``archive``) is requested and direct, as pip reports it."""
+    chosen: list[ChosenWheel] = []
+    unusable: list[str] = []
+    for package in tomllib.loads(pylock).get("packages", []):
+        name, version = str(package.get("name", "")), str(package.get("version", ""))
+        direct = isinstance(package.get("archive"), dict)
+        best: tuple[int, str, ChosenWheel] | None = None
+        for entry in _files_of(package):
+            wheel, url = _wheel_of(entry), _location(entry)
+            if wheel is None:  # not a wheel, or no sha256 to pin it by
+                continue
+            rank = min((ranks[t] for t in wheel.tags if t in ranks), default=None)
+            if rank is None or (best is not None and (rank, url) >= best[:2]):
+                continue
+            if direct and "://" not in url:
+                url = Path(url).as_uri()
+            requested_here = direct or canonicalize_name(name) in requested
+            best = (rank, url, ChosenWheel(name, version, url, wheel.sha256, wheel.tags,
+                                           requested_here, direct))  # fmt: skip
+        if best is None:
+            unusable.append(f"{name} {version}")
+        else:
+            chosen.append(best[2])
+    resolution = Resolution(pylock_requirements(pylock), read_pylock(pylock),
+                            () if unusable else tuple(chosen))  # fmt: skip
+    return resolution, tuple(unusable)
 
 
 def installed_wheel_sha256(name: str, version: str, tags: Iterable[str], lock: LockTable) -> str:

@@ -6,7 +6,10 @@ falls back to the host.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, get_args
 
 from layerkit.errors import TargetError
@@ -122,6 +125,14 @@ class Target:
         return tuple(tags)
 
     @property
+    def wheel_tag_ranks(self) -> Mapping[str, int]:
+        """Every wheel tag pip accepts for this target (`installer.PipBackend.command`: its
+        Python, its cp/abi3/none ABIs and `manylinux_tags`, newest first), as packaging computes
+        them for pip, each with its rank: of a release's wheels, pip installs the one whose best
+        tag ranks first (0)."""
+        return _wheel_tag_ranks(self)
+
+    @property
     def uv_platform_exact(self) -> bool:
         """Whether uv's ``--python-platform`` can say this target's glibc exactly.
 
@@ -149,6 +160,22 @@ class Target:
 
     def __str__(self) -> str:
         return self.slug
+
+
+@functools.cache
+def _wheel_tag_ranks(target: Target) -> Mapping[str, int]:
+    from packaging import tags  # only builds that choose among wheel files themselves
+
+    major, minor = (int(part) for part in target.python.split("."))
+    abis = [target.cpython_abi, "abi3", "none"]
+    platforms = list(target.manylinux_tags)
+    ranks: dict[str, int] = {}
+    for tag in (
+        *tags.cpython_tags((major, minor), abis=abis, platforms=platforms),
+        *tags.compatible_tags((major, minor), interpreter=target.cpython_abi, platforms=platforms),
+    ):
+        ranks.setdefault(str(tag), len(ranks))
+    return MappingProxyType(ranks)
 
 
 def normalize_python(value: str) -> str:

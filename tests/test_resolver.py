@@ -1,9 +1,10 @@
-"""The resolution that keys the build cache and names the wheel hashes is made by the installer
-that installs, with its tags: pip (manylinux_2_17..2_26) for python3.9-3.11, uv for 3.12+.
+"""The resolution that keys the build cache and names the wheel hashes sees every wheel the target
+takes: uv's for 3.12+; for python3.9-3.11 (glibc 2.26, which uv cannot name: its
+--python-platform jumps from manylinux_2_17 to 2_28) uv's for manylinux_2_28 when each release
+it takes there has a wheel for the target, else pip's with the target's tags (manylinux_2_17..2_26).
 
-uv cannot target glibc 2.26 (its --python-platform jumps from manylinux_2_17 to 2_28); were it to
-resolve for python3.11 while pip installs, a release only pip takes would be missed by the cache
-key (a stale hit) and its wheel's hash by the manifest.
+Were uv to resolve for manylinux_2_17, a release only pip takes (a manylinux_2_26 wheel) would be
+missed by the cache key (a stale hit) and its wheel's hash by the manifest.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def skewed(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
     _skew(dists, "1.0", "2_17")
     _skew(dists, "2.0", "2_26")
     work = tmp_path / "index"
-    with serve_index(dists, work) as url:
+    # no-cache: a page changed since its max-age ran out (uv would keep it fresh otherwise)
+    with serve_index(dists, work, headers={"Cache-Control": "no-cache"}) as url:
         yield dists, work / "index-root", url
 
 
@@ -171,18 +173,33 @@ def test_each_target_is_resolved_by_the_installer_that_installs_it(
 
     def resolutions(python: str) -> list[tuple[str, ...]]:
         locks = [c for c in runner.commands if "--format" in c and "pylock.toml" in c]
-        reports = [c for c in runner.commands if "--report" in c and "--no-deps" not in c]
-        return [c for c in locks + reports if python in c]
+        reports = [c for c in runner.commands if "--report" in c]
+        return [c for c in locks + reports if python in c and "--no-deps" not in c]
 
     (for_312,) = resolutions("3.12")
     assert for_312[:3] == (uv.uv, "pip", "compile")
     assert for_312[for_312.index("--python-platform") + 1] == "x86_64-manylinux_2_34"
+    # glibc 2.26, which uv cannot name: uv for the next platform it can (manylinux_2_28), whose
+    # choice (natpkg 1.0) has a wheel for the target; so pip is not asked.
     (for_311,) = resolutions("3.11")
-    assert for_311[1:6] == ("-m", "pip", "install", "--dry-run", "--ignore-installed")
-    platforms = [for_311[i + 1] for i, word in enumerate(for_311) if word == "--platform"]
-    assert platforms[0] == "manylinux_2_26_x86_64"
-    assert platforms == list(make_target("3.11", "x86_64").manylinux_tags)
+    assert for_311[:3] == (uv.uv, "pip", "compile")
+    assert for_311[for_311.index("--python-platform") + 1] == "x86_64-manylinux_2_28"
     assert for_311[for_311.index("--index-url") + 1] == url
+    assert not [c for c in runner.commands if c[1:3] == ("-m", "pip")]
+
+
+def test_a_release_without_a_wheel_for_the_target_makes_pip_resolve(
+    tmp_path: Path, skewed: tuple[Path, Path, str], env: dict[str, str]
+) -> None:
+    """uv for manylinux_2_28 takes skew 3.0, which only loads on glibc 2.28: the target may
+    need an older release, which pip, told the target's own tags, finds (2.0, manylinux_2_26)."""
+    dists, root, url = skewed
+    _publish(dists, root, _skew(dists, "3.0", "2_28"))
+    build = _build(make_project(tmp_path, "skew\n"), tmp_path / "out", url, env)
+    installed = dists / "skew-2.0-cp311-abi3-manylinux_2_26_x86_64.whl"
+    assert _skew_in(build) == {"version": "2.0", "wheel_sha256": _sha256(installed)}
+    manifest = json.loads(Path(str(build["manifest_path"])).read_text())
+    assert (manifest["installer"], manifest["resolver"].split()[0]) == ("uv", "pip")
 
 
 def test_the_dry_run_is_the_install_command_plus_its_report(tmp_path: Path) -> None:
@@ -229,3 +246,35 @@ def test_a_pip_report_gives_pins_and_the_hash_of_each_wheel() -> None:
     assert installed_wheel_sha256("skew", "2.0", tags, resolution.wheels) == "aa"
     assert installed_wheel_sha256("old-hash", "1.0", {"py3-none-any"}, resolution.wheels) == "bb"
     assert installed_wheel_sha256("local", "0.1", {"py3-none-any"}, resolution.wheels) == ""
+
+
+def test_the_version_note_of_a_glibc_2_26_target_asks_pip_only_when_uv_cannot_tell(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """uv for manylinux_2_28 takes pkg 1.0, whose manylinux_2_24 wheel loads on glibc 2.26: 1.0 is
+    the newest the target can take, and 2.0 (manylinux_2_34 only) earns the note; pip is not
+    run, for the note or the resolution."""
+    from uv import find_uv_bin
+
+    from layerkit.installer import UvBackend
+
+    dists = tmp_path / "dists"
+    make_wheel(dists, "pkg", "1.0", tag="cp311-abi3-manylinux_2_24_x86_64")
+    make_wheel(dists, "pkg", "2.0", tag="cp311-abi3-manylinux_2_34_x86_64")
+    with serve_index(dists, tmp_path / "index") as url:
+        settings = resolve_build_settings(
+            load_project(make_project(tmp_path, "pkg\n")),
+            {"python": ("3.11",), "arch": ("x86_64",), "index-url": url, "compile": False,
+             "output": str(tmp_path / "out")},
+        )  # fmt: skip
+        uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+        runner = _Recording()
+        ctx = BuildContext(backend=uv, runner=runner, env=env, progress=lambda _m: None,
+                           warn=lambda _m: None, which=shutil.which,
+                           host_machine=platform.machine(), resolver=uv)  # fmt: skip
+        (build,) = build_layers(settings, ctx).builds
+    assert [(d.name, d.version) for d in build.manifest.distributions] == [("pkg", "1.0")]
+    assert build.notes[0] == (
+        "pkg 1.0: newer releases (up to 2.0) have no wheel for python3.11 x86_64 / glibc 2.26"
+    )
+    assert not [c for c in runner.commands if c[1:3] == ("-m", "pip")]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
 
 from layerkit.build_model import BuildContext
 from layerkit.config import load_project, resolve_build_settings
@@ -66,12 +67,19 @@ class _Recording:
         return [(a, p) for a, p in self.commands if "install" in a and "--dry-run" not in a]
 
 
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("glibc226")
+@pytest.fixture(scope="module", params=["uv", "pip"])
+def wheels(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The index; with param "pip", uv's resolution for manylinux_2_28 takes a release with no
+    wheel for glibc 2.26 (newer 2.0), so pip resolves; with "uv", every release it takes has
+    one, so uv's resolution serves (`workflow._choose_for_glibc_between`)."""
+    d = tmp_path_factory.mktemp(f"glibc226-{request.param}")
     # (a) pure, requested; its dependency puredep is pure too (not requested: no REQUESTED).
-    make_wheel(d, "top", "1.0", requires=["puredep", "only224", "both", "m2014", "flpkg"],
+    make_wheel(d, "top", "1.0", requires=["puredep", "only224", "both", "m2014", "flpkg", "newer"],
                files={"top/__init__.py": b"", "nsp/top.py": b"# top\n"})  # fmt: skip
+    # (e) newer 1.0 loads on glibc 2.26; newer 2.0 (param "pip") only on 2.28 and later.
+    make_wheel(d, "newer", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64")
+    if request.param == "pip":
+        make_wheel(d, "newer", "2.0", tag="cp311-cp311-manylinux_2_28_x86_64")
     make_wheel(d, "puredep", "1.0")
     # (b) only a manylinux_2_24 wheel; its files share the namespace directory nsp/ with top.
     make_wheel(d, "only224", "1.0", tag="cp311-abi3-manylinux_2_24_x86_64",
@@ -83,11 +91,16 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
                    files={"both/__init__.py": f"TAG = {tag!r}\n".encode()})  # fmt: skip
     # (d) a plain manylinux2014 wheel.
     make_wheel(d, "m2014", "1.0", tag="cp311-cp311-manylinux2014_x86_64")
-    # Local files: a wheel in a --find-links directory (as a wheel built from an sdist is) and
-    # one named by its path (as a local package's wheel is).
-    make_wheel(d.parent / "find-links", "flpkg", "1.0")
+    # Local files: one named by its path (as a local package's wheel is) and, where pip
+    # resolves, a wheel in a --find-links directory (as a wheel built from an sdist is; a
+    # second source of files, which pip and uv weigh differently: see `pip_settings`).
     make_wheel(d.parent / "local", "locpkg", "1.0")
+    make_wheel(d.parent / "find-links" if request.param == "pip" else d, "flpkg", "1.0")
     return d
+
+
+def _pip_resolves(wheels: Path) -> bool:
+    return wheels.name.startswith("glibc226-pip")
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +122,11 @@ def _build(
 ) -> _Built:
     local = wheels.parent / "local" / "locpkg-1.0-py3-none-any.whl"
     project = make_project(tmp_path / backend.name, f"top\n{local}\n")
+    find_links = (str(wheels.parent / "find-links"),) if _pip_resolves(wheels) else ()
     settings = resolve_build_settings(
         load_project(project),
         {"python": ("3.11",), "arch": ("x86_64",), "index-url": url, "compile": False,
-         "find-links": (str(wheels.parent / "find-links"),),
-         "output": str(tmp_path / backend.name / "out")},
+         "find-links": find_links, "output": str(tmp_path / backend.name / "out")},
     )  # fmt: skip
     runner, progress = _Recording(), list[str]()
     env = isolated_env({"UV_CACHE_DIR": str(tmp_path / "uv-cache"),
@@ -147,12 +160,15 @@ def _pinned(requirements: str) -> dict[str, str]:
     return dict(re.findall(r"^(\S+) @ \S+ --hash=sha256:([0-9a-f]{64})$", requirements, re.M))
 
 
-def test_uv_installs_the_files_pip_chose_and_the_layer_is_pips(
+def test_uv_installs_the_files_pip_would_choose_and_the_layer_is_pips(
     tmp_path: Path, index_url: str, wheels: Path, uv: UvBackend
 ) -> None:
     split = _build(tmp_path, index_url, wheels, uv, uv)
     alone = _build(tmp_path, index_url, wheels, PipBackend(python=sys.executable), uv)
 
+    flpkg = (wheels.parent / "find-links" if _pip_resolves(wheels) else wheels) / (
+        "flpkg-1.0-py3-none-any.whl"
+    )
     # One uv install of hash-pinned files, not resolving again.
     ((argv, pins),) = split.runner.installs()
     assert argv[1:3] == ("pip", "install") and "--no-deps" in argv and "--require-hashes" in argv
@@ -164,12 +180,14 @@ def test_uv_installs_the_files_pip_chose_and_the_layer_is_pips(
         # the file pip chose, not the 2_28 one uv would prefer under manylinux_2_28
         "both": _sha256(wheels / "both-1.0-cp311-abi3-manylinux_2_24_x86_64.whl"),
         "m2014": _sha256(wheels / "m2014-1.0-cp311-cp311-manylinux2014_x86_64.whl"),
-        "flpkg": _sha256(wheels.parent / "find-links" / "flpkg-1.0-py3-none-any.whl"),
+        "newer": _sha256(wheels / "newer-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+        "flpkg": _sha256(flpkg),
         "locpkg": _sha256(wheels.parent / "local" / "locpkg-1.0-py3-none-any.whl"),
     }
-    for name, where in (("flpkg", "find-links"), ("locpkg", "local")):
-        wheel = wheels.parent / where / f"{name}-1.0-py3-none-any.whl"
-        assert f"{name} @ {wheel.as_uri()} --hash=sha256:{_sha256(wheel)}\n" in pins
+    local = wheels.parent / "local" / "locpkg-1.0-py3-none-any.whl"
+    assert f"locpkg @ {local.as_uri()} --hash=sha256:{_sha256(local)}\n" in pins
+    if _pip_resolves(wheels):
+        assert f"flpkg @ {flpkg.as_uri()} --hash=sha256:{_sha256(flpkg)}\n" in pins
     # The pip-only path installs once, resolving.
     ((alone_argv, _),) = alone.runner.installs()
     assert alone_argv[1:4] == ("-m", "pip", "install") and "--no-deps" not in alone_argv
@@ -189,15 +207,29 @@ def test_uv_installs_the_files_pip_chose_and_the_layer_is_pips(
         else:
             assert split.members[name] == data, name
 
-    # The manifest and the progress say who did what.
+    # The manifest and the progress say who did what; pip runs only where it resolves.
     pip_version = PipBackend(python=sys.executable).version()
     assert (split.manifest.installer, split.manifest.installer_version) == ("uv", uv.version())
-    assert split.manifest.resolver == f"pip {pip_version}"
     assert (alone.manifest.installer, alone.manifest.resolver) == ("pip", "")
-    assert (
-        f"{TARGET}: resolved with pip {pip_version}, installing its 7 wheels with uv "
-        f"{uv.version()}" in split.progress
-    )
+    pip_runs = [a for a, _ in split.runner.commands if a[1:3] == ("-m", "pip")]
+    if _pip_resolves(wheels):
+        assert split.manifest.resolver == f"pip {pip_version}"
+        # find-links is a second source of files: pip resolves without asking uv first
+        assert f"{TARGET}: pip resolves: more than one index is asked, which uv does not read" in (
+            split.progress
+        )
+        assert (
+            f"{TARGET}: resolved with pip {pip_version}, installing its 8 wheels with uv "
+            f"{uv.version()}" in split.progress
+        )
+        assert pip_runs
+    else:
+        assert split.manifest.resolver == ""
+        assert (
+            f"{TARGET}: resolved with uv {uv.version()} (each release has a wheel for glibc "
+            "2.26), installing 8 wheels" in split.progress
+        )
+        assert not pip_runs, pip_runs
 
 
 def _chosen(name: str, tag: str) -> ChosenWheel:
@@ -338,3 +370,81 @@ def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
     assert any("uv could not install the wheels pip chose" in line for line in progress)
     assert not any(secret in line for line in progress)
     assert secret not in build.manifest_path.read_text()
+
+
+def _pylock(*packages: tuple[str, str, Sequence[str]]) -> str:
+    """A ``pylock.toml`` as uv writes it: each package with its wheels (filenames)."""
+    out = ['lock-version = "1.0"\n']
+    for name, version, files in packages:
+        wheels = ", ".join(
+            f'{{ url = "https://i/{f}", hashes = {{ sha256 = "{hashlib.sha256(f.encode()).hexdigest()}" }} }}'
+            for f in files
+        )
+        out.append(f'[[packages]]\nname = "{name}"\nversion = "{version}"\nwheels = [{wheels}]\n')
+    return "\n".join(out)
+
+
+def test_of_each_release_the_wheel_pip_would_take_is_chosen() -> None:
+    from layerkit.provenance import choose_wheels
+
+    lock = _pylock(
+        ("both", "1.0", [f"both-1.0-cp311-abi3-manylinux_{t}_x86_64.whl" for t in ("2_17", "2_24", "2_28")]),
+        ("Top", "1.0", ["top-1.0-py3-none-any.whl"]),
+        ("dep", "2.0", ["dep-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+                        "dep-2.0-cp311-abi3-manylinux_2_26_x86_64.whl"]),
+    )  # fmt: skip
+    resolution, unusable = choose_wheels(lock, ranks=TARGET.wheel_tag_ranks,
+                                         requested=frozenset({canonicalize_name("top")}))  # fmt: skip
+    assert unusable == ()
+    chosen = {c.name: (c.url.rsplit("/", 1)[1], c.requested, c.direct) for c in resolution.chosen}
+    assert chosen == {
+        "both": ("both-1.0-cp311-abi3-manylinux_2_24_x86_64.whl", False, False),  # not 2_28
+        "Top": ("top-1.0-py3-none-any.whl", True, False),
+        # pip ranks the interpreter's own ABI above abi3, whatever the glibc
+        "dep": ("dep-2.0-cp311-cp311-manylinux_2_17_x86_64.whl", False, False),
+    }
+    assert resolution.pins == "both==1.0\nTop==1.0\ndep==2.0\n"
+
+
+def test_a_release_with_no_wheel_for_the_target_is_named_and_nothing_is_chosen() -> None:
+    from layerkit.provenance import choose_wheels
+
+    lock = _pylock(("numpy", "2.4.6", ["numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.whl"]),
+                   ("six", "1.17.0", ["six-1.17.0-py2.py3-none-any.whl"]))  # fmt: skip
+    resolution, unusable = choose_wheels(lock, ranks=TARGET.wheel_tag_ranks, requested=frozenset())
+    assert (unusable, resolution.chosen) == (("numpy 2.4.6",), ())
+
+
+def test_the_requested_names_of_uv_s_direct_resolution() -> None:
+    from layerkit.provenance import requested_names
+
+    text = "Top_Pkg==1.0\n/tmp/local/locpkg-1.0-py3-none-any.whl\nx @ https://h/x.whl\n# c\n"
+    assert requested_names(text) == {"top-pkg", "x"}
+
+
+@pytest.mark.parametrize(
+    ("env", "requirements", "said"),
+    [
+        ({"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INPUT": "1"}, "top\n", ""),
+        ({"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "https://m"}, "top\n", "PIP_INDEX_URL is set"),
+        ({"PIP_CONFIG_FILE": "/dev/null"}, "--extra-index-url https://x\ntop\n", "has --extra-index-url"),
+        ({"PIP_CONFIG_FILE": "/dev/null"}, "top==1 \\\n    --hash=sha256:00\n", ""),
+        ({"HOME": "{home}", "XDG_CONFIG_DIRS": "{home}/none"}, "top\n", "pip reads "),
+    ],
+)  # fmt: skip
+def test_pip_settings_uv_does_not_read_keep_pip_resolving(
+    tmp_path: Path, env: dict[str, str], requirements: str, said: str
+) -> None:
+    from layerkit.installer import InstallRequest, pip_settings
+
+    home = str(tmp_path)
+    (tmp_path / ".config" / "pip").mkdir(parents=True)
+    (tmp_path / ".config" / "pip" / "pip.conf").write_text("[global]\nindex-url = https://m\n")
+    (tmp_path / "requirements.txt").write_text(requirements)
+    request = InstallRequest(
+        TARGET, tmp_path / "t", requirement_files=(tmp_path / "requirements.txt",)
+    )
+    found = pip_settings(request, {k: v.format(home=home) for k, v in env.items()},
+                         prefix=str(tmp_path / "venv"))  # fmt: skip
+    # (a host's /etc/pip.conf, if any, is found before the user's: either keeps pip resolving)
+    assert (said in found) if said else found == ""
