@@ -183,11 +183,15 @@ class UvBackend:
         output_format: ResolutionFormat = "requirements.txt",
         platform: str | None = None,
         no_deps: bool = False,
+        emit_indexes: bool = False,
+        constraints: Path | None = None,
     ) -> list[str]:
         """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
         (``pylock.toml`` also lists every candidate wheel with its hash). The requirements given
         directly are read from `specs_file` (see `resolve_with_uv`). `platform` replaces the
-        target's ``--python-platform``; `no_deps` resolves the direct requirements alone."""
+        target's ``--python-platform``; `no_deps` resolves the direct requirements alone;
+        `emit_indexes` also prints the indexes uv used (`single_index`); `constraints`: a
+        constraints file (``-c``)."""
         target = request.target
         files = [str(p) for p in request.requirement_files]
         if specs_file is not None:
@@ -195,6 +199,8 @@ class UvBackend:
         return [
             self.uv, "pip", "compile",
             *(["--no-deps"] if no_deps else []),
+            *(["--emit-index-url", "--emit-find-links"] if emit_indexes else []),
+            *(["--constraint", str(constraints)] if constraints is not None else []),
             # As for installs, the host interpreter only anchors uv (and spares it a slow search).
             "--python", self.python,
             "--python-version", target.python,
@@ -292,19 +298,19 @@ def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[Insta
 
     uv can only be told a few glibc versions; for a target between two of them (glibc 2.26:
     python3.9-3.11), told the older one it would refuse the manylinux_2_18...2_26 wheels pip
-    installs, told the newer one it would take wheels the target cannot load. There pip resolves
-    with every tag spelled out (`resolve_with_pip`: the pins and the very wheel file of each),
-    unless uv's resolution for the newer platform took only releases with a wheel for the
-    target (`workflow._choose_for_glibc_between`); either way uv installs the chosen files,
-    each pinned by its hash (`install_resolved`).
+    installs, told the newer one it would take wheels the target cannot load. There uv resolves
+    for the newer one held to the releases the target takes (`layerkit.uvchoice`), or where it
+    cannot tell, pip resolves with every tag spelled out (`resolve_with_pip`: the pins and the
+    very wheel file of each); either way uv installs the chosen files, each pinned by its hash
+    (`install_resolved`).
     """
     if isinstance(backend, UvBackend) and not target.uv_platform_exact:
         glibc = f"glibc {target.glibc[0]}.{target.glibc[1]}"
         note = (
             f"{target}: uv cannot target {glibc} exactly (its --python-platform stops at "
-            f"manylinux_2_17 below 2_28): its resolution for {target.uv_platform_above} serves "
-            f"when each release it takes has a wheel for {glibc}, else pip resolves; of each "
-            f"release, the wheel pip would choose is installed by uv, pinned by its hash"
+            f"manylinux_2_17 below 2_28): it resolves for {target.uv_platform_above}, held to "
+            f"the releases with a wheel for {glibc} (pip resolves where uv cannot tell), and "
+            f"installs of each release the wheel pip would choose, pinned by its hash"
         )
         return PipBackend(python=backend.python), note
     return backend, ""
@@ -569,21 +575,35 @@ def resolve_with_uv(
     output_format: ResolutionFormat = "requirements.txt",
     platform: str | None = None,
     no_deps: bool = False,
+    emit_indexes: bool = False,
+    constraints: Path | None = None,
 ) -> str:
     """Resolve `request` for its target (or for `platform`; its direct requirements alone if
-    `no_deps`) with ``uv pip compile``; its output (never installs). The requirements given
-    directly go to uv in a file written under `scratch`."""
+    `no_deps`; within `constraints`) with ``uv pip compile``; its output (never installs). The
+    requirements given directly go to uv in a file written under `scratch`."""
     specs_file: Path | None = None
     if request.requirements:
         specs_file = scratch / "layerkit-requirements.in"
         specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
     argv = uv.resolve_command(
-        request, specs_file, output_format=output_format, platform=platform, no_deps=no_deps
-    )
+        request, specs_file, output_format=output_format, platform=platform, no_deps=no_deps,
+        emit_indexes=emit_indexes, constraints=constraints,
+    )  # fmt: skip
     result = runner(argv, env=env)
     if result.returncode != 0:
         raise classify_failure(result, backend="uv", target=request.target)
     return result.stdout
+
+
+def single_index(compile_output: str) -> str | None:
+    """The index a ``uv pip compile --emit-index-url --emit-find-links`` run used, when it used
+    exactly one and no find-links directory; else None."""
+    indexes: list[str] = []
+    for line in compile_output.splitlines():
+        option, _, value = line.strip().partition(" ")
+        if option in {"--index-url", "--extra-index-url", "--find-links", "-i", "-f"}:
+            indexes.append(value.strip() if option in {"--index-url", "-i"} else "")
+    return indexes[0] or None if len(indexes) == 1 else None
 
 
 def build_wheel(

@@ -3,9 +3,9 @@ index, because the newer ones publish no wheel for the target.
 
 Two resolutions of the direct requirements alone (binary-only, no dependencies): one for the
 target (``uv pip compile --no-deps``; for glibc 2.26 targets, which uv cannot name, uv's on
-manylinux_2_28 when each release it takes there has a wheel for the target, else ``pip install
---dry-run --no-deps`` with the same tags as the install), one by uv for the same Python on the
-newest Linux it knows (glibc 2.40). When the second finds a newer
+manylinux_2_28 held to the releases the target takes, `uvchoice.newest_for_target`, or where uv
+cannot tell ``pip install --dry-run --no-deps`` with the same tags as the install), one by uv
+for the same Python on the newest Linux it knows (glibc 2.40). When the second finds a newer
 release than the first, those newer releases have no wheel for the target's glibc: one note per
 package says so. Dependency conflicts are not blamed on wheels: a package the
 full resolution held back below what the target could take gets no note.
@@ -29,11 +29,10 @@ from layerkit.installer import (
     PipBackend,
     ResolutionFormat,
     UvBackend,
-    pip_settings,
     resolve_with_pip,
 )
 from layerkit.pins import lock_pins
-from layerkit.provenance import choose_wheels, pip_report_resolution
+from layerkit.provenance import pip_report_resolution
 from layerkit.targets import Target
 
 # The newest manylinux uv accepts as --python-platform (its list ends there).
@@ -126,31 +125,22 @@ def probe_versions(
     outputs = []
     platforms: tuple[str, ...] = (request.target.uv_platform, newest_platform(request.target))
     if pip is not None:
-        target = request.target
-        # uv's newest releases for the next platform it knows (manylinux_2_28 for glibc 2.26)
-        # are the target's too when each has a wheel for the target: pip is asked only if not.
-        # (Unless pip has settings uv does not read: `installer.pip_settings`.)
-        unusable: tuple[str, ...] = ("pip settings",)
-        if not pip_settings(request, os.environ if env is None else env):
-            try:
-                argv = probe_command(uv, request, specs_file, output_format="pylock.toml",
-                                     platform=target.uv_platform_above)  # fmt: skip
-                above = runner(argv, env=env)
-            except InstallerError:
-                return None
-            if above.returncode != 0:
-                return None
-            taken, unusable = choose_wheels(above.stdout, ranks=target.wheel_tag_ranks,
-                                            requested=frozenset())  # fmt: skip
-        if unusable:
+        # uv answers where it can tell (`uvchoice.newest_for_target`); else pip is asked.
+        from layerkit.uvchoice import UvAsker, newest_for_target
+
+        asker = UvAsker(uv, runner, os.environ if env is None else env, scratch / "uv")
+        newest = newest_for_target(request, asker)
+        if newest is None:
             alone = dataclasses.replace(request, dest=scratch / "target")  # a dry run writes none
             try:
                 report = resolve_with_pip(alone, pip=pip, runner=runner, env=env, no_deps=True,
                                           report=scratch / "report.json")  # fmt: skip
             except LayerkitError:
                 return None
-            taken = pip_report_resolution(report)
-        outputs.append(direct_pins(taken.pins))
+            newest_pins = pip_report_resolution(report).pins
+        else:
+            newest_pins = "".join(f"{name}=={version}\n" for name, version in newest.items())
+        outputs.append(direct_pins(newest_pins))
         platforms = platforms[1:]
     for platform in platforms:
         try:

@@ -162,19 +162,24 @@ def requested_names(direct: str) -> frozenset[NormalizedName]:
     return frozenset(names)
 
 
-def choose_wheels(
+@dataclass(frozen=True)
+class Choice:
+    """Of one release a ``pylock.toml`` pins, the wheel pip would install (None: no wheel of
+    it loads on the target)."""
+
+    name: str
+    version: str
+    wheel: ChosenWheel | None
+
+
+def pylock_choices(
     pylock: str, *, ranks: Mapping[str, int], requested: frozenset[NormalizedName]
-) -> tuple[Resolution, tuple[str, ...]]:
+) -> dict[NormalizedName, Choice]:
     """Of each release a ``pylock.toml`` pins, the wheel file pip would install on a target
     whose tags rank as `ranks` (`Target.wheel_tag_ranks`: the best-ranked tag wins, then the
-    URL, for a stable choice); and, when some release has none, why ("numpy 2.4.6 has no wheel
-    for the target", ...): the resolution then says nothing of what to install.
-
-    For a lock resolved on a platform that accepts more than the target (uv's manylinux_2_28 for
-    glibc 2.26). `requested`: the request's own names (`requested_names`); a package named by
-    URL or path (an ``archive``) is requested and direct, as pip reports it."""
-    chosen: list[ChosenWheel] = []
-    unusable: list[str] = []
+    URL, for a stable choice). `requested`: the request's own names (`requested_names`); a
+    package named by URL or path (an ``archive``) is requested and direct, as pip reports it."""
+    choices: dict[NormalizedName, Choice] = {}
     for package in tomllib.loads(pylock).get("packages", []):
         name, version = str(package.get("name", "")), str(package.get("version", ""))
         direct = isinstance(package.get("archive"), dict)
@@ -191,13 +196,19 @@ def choose_wheels(
             requested_here = direct or canonicalize_name(name) in requested
             best = (rank, url, ChosenWheel(name, version, url, wheel.sha256, wheel.tags,
                                            requested_here, direct))  # fmt: skip
-        if best is None:
-            unusable.append(f"{name} {version}")
-        else:
-            chosen.append(best[2])
-    resolution = Resolution(pylock_requirements(pylock), read_pylock(pylock),
-                            () if unusable else tuple(chosen))  # fmt: skip
-    return resolution, tuple(unusable)
+        choices[canonicalize_name(name)] = Choice(name, version, None if best is None else best[2])
+    return choices
+
+
+def chosen_resolution(
+    choices: Mapping[NormalizedName, Choice], wheels: LockTable
+) -> tuple[Resolution, tuple[str, ...]]:
+    """The `Resolution` installing `choices` (`wheels`: for the manifest's hashes), and the
+    releases with no wheel for the target ("numpy 2.4.6", ...): with any, it names no files."""
+    unusable = tuple(f"{c.name} {c.version}" for c in choices.values() if c.wheel is None)
+    chosen = tuple(c.wheel for c in choices.values() if c.wheel is not None)
+    pins = "".join(f"{c.name}=={c.version}\n" for c in choices.values())
+    return Resolution(pins, wheels, () if unusable else chosen), unusable
 
 
 def installed_wheel_sha256(name: str, version: str, tags: Iterable[str], lock: LockTable) -> str:

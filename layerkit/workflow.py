@@ -37,7 +37,6 @@ from layerkit.editables import without_editables
 from layerkit.errors import (
     CompatibilityError,
     FilesystemError,
-    LayerkitError,
     ResolutionError,
     UsageError,
 )
@@ -45,10 +44,8 @@ from layerkit.installer import (
     CommandResult,
     InstallRequest,
     PipBackend,
-    ResolutionFormat,
     backend_for_target,
     build_wheel,
-    pip_settings,
     resolve_with_pip,
     resolve_with_uv,
 )
@@ -152,8 +149,13 @@ def _resolve(
     scratch = Path(tempfile.mkdtemp(prefix="lock-", dir=staging))
     installer, why = backend_for_target(ctx.backend, request.target)
     if isinstance(installer, PipBackend):
-        if why and (chosen := _choose_for_glibc_between(request, scratch=scratch, ctx=ctx)):
-            return chosen
+        if why:  # a target uv cannot name: uv's resolution serves where it is pip's
+            from layerkit.uvchoice import UvAsker, resolve_for_target
+
+            asker = UvAsker(ctx.resolver, ctx.runner, ctx.env, scratch / "uv")
+            chosen = resolve_for_target(request, asker, progress=ctx.progress)
+            if chosen is not None:
+                return chosen
         report = resolve_with_pip(
             dataclasses.replace(request, dest=scratch / "target"),  # a dry run writes nothing
             pip=installer,
@@ -171,54 +173,6 @@ def _resolve(
         output_format="pylock.toml",
     )
     return provenance.pylock_resolution(pylock)
-
-
-def _choose_for_glibc_between(
-    request: InstallRequest, *, scratch: Path, ctx: BuildContext
-) -> Resolution | None:
-    """For a target uv cannot name (glibc 2.26): uv's resolution on the next platform it knows
-    (manylinux_2_28), with, of each release, the file pip would install on the target — when
-    every release has one. Then the releases are pip's too: each candidate the target accepts
-    is one manylinux_2_28 accepts, so the newest releases uv found there are the newest the
-    target can take. Else None, and pip resolves with the target's own tags: a release whose
-    wheels all need a newer glibc means an older one may serve, which only such a resolver finds.
-    Two ``uv pip compile`` runs (~0.2 s each, side by side) against pip's ~3 s for numpy +
-    pandas and ~25 s for a lock of 84 distributions. Only where uv sees what pip would: no pip
-    settings uv does not read (`installer.pip_settings`)."""
-    from layerkit import provenance
-
-    target = request.target
-    settings = pip_settings(request, ctx.env)
-    if settings:
-        ctx.progress(f"{target}: pip resolves: {settings}, which uv does not read")
-        return None
-
-    def compile_on_platform(no_deps: bool) -> str:
-        where = scratch / ("direct" if no_deps else "all")
-        where.mkdir()
-        output: ResolutionFormat = "requirements.txt" if no_deps else "pylock.toml"
-        return resolve_with_uv(request, uv=ctx.resolver, runner=ctx.runner, scratch=where,
-                               env=ctx.env, platform=target.uv_platform_above, no_deps=no_deps,
-                               output_format=output)  # fmt: skip
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-direct") as pool:
-        direct = pool.submit(compile_on_platform, True)
-        try:
-            pylock = compile_on_platform(False)
-            requested = provenance.requested_names(direct.result())
-        except LayerkitError:  # pip resolves next, and says what is wrong
-            return None
-    resolution, unusable = provenance.choose_wheels(
-        pylock, ranks=target.wheel_tag_ranks, requested=requested
-    )
-    if unusable:
-        more = f" (and {plural(len(unusable) - 1, 'more release')})" if len(unusable) > 1 else ""
-        ctx.progress(
-            f"{target}: uv's resolution for {target.uv_platform_above} took {unusable[0]}{more}, "
-            f"with no wheel for glibc {target.glibc[0]}.{target.glibc[1]}: pip resolves instead"
-        )
-        return None
-    return resolution
 
 
 def discover_interpreter(

@@ -188,64 +188,19 @@ def test_each_target_is_resolved_by_the_installer_that_installs_it(
     assert not [c for c in runner.commands if c[1:3] == ("-m", "pip")]
 
 
-def test_a_release_without_a_wheel_for_the_target_makes_pip_resolve(
+def test_a_release_without_a_wheel_for_the_target_is_passed_over_as_pip_does(
     tmp_path: Path, skewed: tuple[Path, Path, str], env: dict[str, str]
 ) -> None:
-    """uv for manylinux_2_28 takes skew 3.0, which only loads on glibc 2.28: the target may
-    need an older release, which pip, told the target's own tags, finds (2.0, manylinux_2_26)."""
+    """uv for manylinux_2_28 takes skew 3.0, which only loads on glibc 2.28: the index's page
+    shows the newest release the target takes, 2.0 (manylinux_2_26), and uv held to it takes
+    its wheel, as pip does, without pip."""
     dists, root, url = skewed
     _publish(dists, root, _skew(dists, "3.0", "2_28"))
     build = _build(make_project(tmp_path, "skew\n"), tmp_path / "out", url, env)
     installed = dists / "skew-2.0-cp311-abi3-manylinux_2_26_x86_64.whl"
     assert _skew_in(build) == {"version": "2.0", "wheel_sha256": _sha256(installed)}
     manifest = json.loads(Path(str(build["manifest_path"])).read_text())
-    assert (manifest["installer"], manifest["resolver"].split()[0]) == ("uv", "pip")
-
-
-def test_the_dry_run_is_the_install_command_plus_its_report(tmp_path: Path) -> None:
-    from layerkit.config import IndexOptions
-    from layerkit.installer import InstallRequest, PipBackend
-
-    index = IndexOptions(index_url="https://mirror.example/simple",
-                         extra_index_urls=("https://extra.example/simple",),
-                         find_links=("/wheels",))  # fmt: skip
-    request = InstallRequest(make_target("3.10", "arm64"), tmp_path / "t", requirements=("a>1",),
-                             index=index)  # fmt: skip
-    pip = PipBackend(python="/host/python")
-    report = pip.report_command(request, tmp_path / "r.json")
-    assert report == [
-        "/host/python", "-m", "pip", "install",
-        "--dry-run", "--ignore-installed", "--report", str(tmp_path / "r.json"), "--quiet",
-        *pip.command(request)[4:],
-    ]  # fmt: skip
-    assert report[-7:] == ["--index-url", "https://mirror.example/simple", "--extra-index-url",
-                           "https://extra.example/simple", "--find-links", "/wheels", "a>1"]  # fmt: skip
-
-
-REPORT = {
-    "version": "1",
-    "install": [
-        {"metadata": {"name": "Skew", "version": "2.0"},
-         "download_info": {"url": "http://127.0.0.1/files/skew-2.0-cp311-abi3-manylinux_2_26_x86_64.whl",
-                           "archive_info": {"hash": "sha256=aa", "hashes": {"sha256": "aa"}}}},
-        {"metadata": {"name": "old_hash", "version": "1.0"},
-         "download_info": {"url": "http://127.0.0.1/files/old_hash-1.0-py3-none-any.whl",
-                           "archive_info": {"hash": "sha256=bb"}}},
-        {"metadata": {"name": "local", "version": "0.1"},
-         "download_info": {"url": "file:///w/local-0.1-py3-none-any.whl", "archive_info": {}}},
-    ],
-}  # fmt: skip
-
-
-def test_a_pip_report_gives_pins_and_the_hash_of_each_wheel() -> None:
-    from layerkit.provenance import installed_wheel_sha256, pip_report_resolution
-
-    resolution = pip_report_resolution(json.dumps(REPORT))
-    assert resolution.pins == "Skew==2.0\nold_hash==1.0\nlocal==0.1\n"
-    tags = {"cp311-abi3-manylinux_2_26_x86_64"}
-    assert installed_wheel_sha256("skew", "2.0", tags, resolution.wheels) == "aa"
-    assert installed_wheel_sha256("old-hash", "1.0", {"py3-none-any"}, resolution.wheels) == "bb"
-    assert installed_wheel_sha256("local", "0.1", {"py3-none-any"}, resolution.wheels) == ""
+    assert (manifest["installer"], manifest["resolver"]) == ("uv", "")
 
 
 def test_the_version_note_of_a_glibc_2_26_target_asks_pip_only_when_uv_cannot_tell(
@@ -278,3 +233,71 @@ def test_the_version_note_of_a_glibc_2_26_target_asks_pip_only_when_uv_cannot_te
         "pkg 1.0: newer releases (up to 2.0) have no wheel for python3.11 x86_64 / glibc 2.26"
     )
     assert not [c for c in runner.commands if c[1:3] == ("-m", "pip")]
+
+
+def test_uv_held_to_the_releases_the_target_takes_resolves_as_pip_does(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """uv for manylinux_2_28 takes releases the target cannot load; the index's pages say which
+    it can, and uv resolves again within them (`layerkit.uvchoice`):
+
+    - numlike 1.1 and 1.2 ship only manylinux_2_28 wheels (as numpy 2.3+ does): held to <=1.0;
+    - pdlike 2.0's one wheel is tagged manylinux_2_24 and 2_28 (as pandas 2.3 is), 3.0 only
+      2_28: held to <=2.0, and the target takes 2.0;
+    - gap 2.0 (manylinux_2_24) needs a dep release that does not exist, so uv falls back to 1.5
+      (manylinux_2_28 only): held to !=1.5, it takes 1.0, as pip does;
+    - dep 1.0, which every resolution takes, comes as the manylinux_2_24 file pip prefers.
+
+    pip does not run, and the layer is the one pip alone builds (but INSTALLER and RECORD)."""
+    import zipfile
+
+    from uv import find_uv_bin
+
+    from layerkit.installer import PipBackend, UvBackend
+
+    dists = tmp_path / "dists"
+    make_wheel(dists, "numlike", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64",
+               requires=["dep"], files={"numlike/__init__.py": b"V = '1.0'\n"})  # fmt: skip
+    for version in ("1.1", "1.2"):
+        make_wheel(dists, "numlike", version, tag="cp311-cp311-manylinux_2_28_x86_64",
+                   requires=["dep"])  # fmt: skip
+    make_wheel(dists, "pdlike", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64")
+    make_wheel(dists, "pdlike", "2.0",
+               tag="cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64")  # fmt: skip
+    make_wheel(dists, "pdlike", "3.0", tag="cp311-cp311-manylinux_2_28_x86_64")
+    make_wheel(dists, "gap", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64")
+    make_wheel(dists, "gap", "1.5", tag="cp311-cp311-manylinux_2_28_x86_64")
+    make_wheel(dists, "gap", "2.0", tag="cp311-cp311-manylinux_2_24_x86_64", requires=["dep>=2"])
+    for tag in ("2_17", "2_24"):
+        make_wheel(dists, "dep", "1.0", tag=f"cp311-abi3-manylinux_{tag}_x86_64",
+                   files={"dep/__init__.py": f"TAG = {tag!r}\n".encode()})  # fmt: skip
+    uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+    layers: dict[str, dict[str, bytes]] = {}
+    runners: dict[str, _Recording] = {}
+    with serve_index(dists, tmp_path / "index") as url:
+        for backend in (uv, PipBackend(python=shutil.which("python3") or "python3")):
+            settings = resolve_build_settings(
+                load_project(make_project(tmp_path / backend.name, "numlike\npdlike\ngap\n")),
+                {"python": ("3.11",), "arch": ("x86_64",), "index-url": url, "compile": False,
+                 "output": str(tmp_path / backend.name / "out")},
+            )  # fmt: skip
+            runners[backend.name] = runner = _Recording()
+            ctx = BuildContext(backend=backend, runner=runner, env=env, progress=lambda _m: None,
+                               warn=lambda _m: None, which=shutil.which,
+                               host_machine=platform.machine(), resolver=uv)  # fmt: skip
+            (build,) = build_layers(settings, ctx).builds
+            with zipfile.ZipFile(build.zip_path) as archive:
+                layers[backend.name] = {n: archive.read(n) for n in archive.namelist()}
+            versions = {(d.name, d.version) for d in build.manifest.distributions}
+            assert versions == {("numlike", "1.0"), ("pdlike", "2.0"), ("gap", "1.0"),
+                                ("dep", "1.0")}, backend.name  # fmt: skip
+            if backend is uv:
+                assert (build.manifest.installer, build.manifest.resolver) == ("uv", "")
+    assert not [c for c in runners["uv"].commands if c[1:3] == ("-m", "pip")]
+    held = [c for c in runners["uv"].commands if "--constraint" in c]
+    assert held, "uv resolved again within the releases the target takes"
+    site = make_target("3.11", "x86_64").site_packages
+    assert layers["uv"][f"{site}/dep/__init__.py"] == b"TAG = '2_24'\n"
+    assert sorted(layers["uv"]) == sorted(layers["pip"])
+    differ = {n for n in layers["uv"] if layers["uv"][n] != layers["pip"][n]}
+    assert all(n.endswith(("/INSTALLER", "/RECORD")) for n in differ), differ

@@ -1,5 +1,6 @@
-"""Issue 18: a glibc 2.26 target (python3.9-3.11) is resolved by pip, then installed from that
-resolution by uv: the very wheel files pip chose, each pinned by its hash, ``--no-deps``, under
+"""Issue 18: a glibc 2.26 target (python3.9-3.11) is resolved by uv held to the releases the target
+takes (`layerkit.uvchoice`), or where uv cannot tell by pip, then installed from that resolution
+by uv: the very wheel files pip would choose, each pinned by its hash, ``--no-deps``, under
 ``--python-platform x86_64-manylinux_2_28`` (which accepts the manylinux_2_24..2_26 files pip
 may choose; the hash keeps uv from the newer wheels it would accept too).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from packaging.tags import parse_tag
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from layerkit.build_model import BuildContext
 from layerkit.config import load_project, resolve_build_settings
@@ -39,7 +40,13 @@ from layerkit.installer import (
     uv_can_install,
 )
 from layerkit.manifest import Manifest
-from layerkit.provenance import ChosenWheel
+from layerkit.provenance import (
+    ChosenWheel,
+    Resolution,
+    chosen_resolution,
+    pylock_choices,
+    read_pylock,
+)
 from layerkit.targets import make_target
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
@@ -372,6 +379,13 @@ def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
     assert secret not in build.manifest_path.read_text()
 
 
+def _choose(
+    pylock: str, *, ranks: Mapping[str, int], requested: frozenset[NormalizedName]
+) -> tuple[Resolution, tuple[str, ...]]:
+    choices = pylock_choices(pylock, ranks=ranks, requested=requested)
+    return chosen_resolution(choices, read_pylock(pylock))
+
+
 def _pylock(*packages: tuple[str, str, Sequence[str]]) -> str:
     """A ``pylock.toml`` as uv writes it: each package with its wheels (filenames)."""
     out = ['lock-version = "1.0"\n']
@@ -385,15 +399,13 @@ def _pylock(*packages: tuple[str, str, Sequence[str]]) -> str:
 
 
 def test_of_each_release_the_wheel_pip_would_take_is_chosen() -> None:
-    from layerkit.provenance import choose_wheels
-
     lock = _pylock(
         ("both", "1.0", [f"both-1.0-cp311-abi3-manylinux_{t}_x86_64.whl" for t in ("2_17", "2_24", "2_28")]),
         ("Top", "1.0", ["top-1.0-py3-none-any.whl"]),
         ("dep", "2.0", ["dep-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
                         "dep-2.0-cp311-abi3-manylinux_2_26_x86_64.whl"]),
     )  # fmt: skip
-    resolution, unusable = choose_wheels(lock, ranks=TARGET.wheel_tag_ranks,
+    resolution, unusable = _choose(lock, ranks=TARGET.wheel_tag_ranks,
                                          requested=frozenset({canonicalize_name("top")}))  # fmt: skip
     assert unusable == ()
     chosen = {c.name: (c.url.rsplit("/", 1)[1], c.requested, c.direct) for c in resolution.chosen}
@@ -407,11 +419,9 @@ def test_of_each_release_the_wheel_pip_would_take_is_chosen() -> None:
 
 
 def test_a_release_with_no_wheel_for_the_target_is_named_and_nothing_is_chosen() -> None:
-    from layerkit.provenance import choose_wheels
-
     lock = _pylock(("numpy", "2.4.6", ["numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.whl"]),
                    ("six", "1.17.0", ["six-1.17.0-py2.py3-none-any.whl"]))  # fmt: skip
-    resolution, unusable = choose_wheels(lock, ranks=TARGET.wheel_tag_ranks, requested=frozenset())
+    resolution, unusable = _choose(lock, ranks=TARGET.wheel_tag_ranks, requested=frozenset())
     assert (unusable, resolution.chosen) == (("numpy 2.4.6",), ())
 
 

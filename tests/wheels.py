@@ -144,12 +144,19 @@ def serve_index(
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serve_handler(Handler) as origin:
+        credentials = f"{basic_auth}@" if basic_auth is not None else ""
+        yield f"http://{credentials}{origin.removeprefix('http://')}/simple"
+
+
+@contextmanager
+def serve_handler(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 in a thread; yield ``http://127.0.0.1:PORT``; stop it."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        credentials = f"{basic_auth}@" if basic_auth is not None else ""
-        yield f"http://{credentials}127.0.0.1:{server.server_address[1]}/simple"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
