@@ -11,7 +11,7 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           the AWS recipe (`pip install --platform ... NAMES` + `zip -r`: it cannot take the lock,
           see below) vs `layerkit build -r lock`, cold (empty installer caches) and warm
           (layerkit --force, so its build cache is bypassed; its bytecode and member stores
-          are warm)
+          are warm); then layerkit warm for the same names locked for python3.11 (glibc 2.26)
   matrix  numpy + pandas: layerkit warm (--force) for one target (and for python3.11 x86_64
           alone, an Amazon Linux 2 target that pip resolves), then for 4 targets
           (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (2 on 2 cores) and --jobs 4
@@ -81,15 +81,19 @@ def layerkit(project: Path, out: Path, *, env: Mapping[str, str], args: Sequence
     )  # fmt: skip
 
 
-def compile_lock(specs: Sequence[str], dest: Path, *, python: str, env: Mapping[str, str]) -> int:
-    """`uv pip compile` of `specs` for python `python` x86_64 into `dest`; the pin count."""
+def compile_lock(
+    specs: Sequence[str], dest: Path, *, python: str, env: Mapping[str, str],
+    platform: str = "x86_64-manylinux_2_34",
+) -> int:  # fmt: skip
+    """`uv pip compile` of `specs` for python `python` on `platform` into `dest`; the pin
+    count. (An Amazon Linux 2 target takes manylinux_2_17, the newest uv names below its 2.26.)"""
     from uv import find_uv_bin
 
     source = dest.with_suffix(".in")
     source.write_text("".join(f"{s}\n" for s in specs))
     subprocess.run(
         [find_uv_bin(), "pip", "compile", "--python", sys.executable, "--python-version", python,
-         "--python-platform", "x86_64-manylinux_2_34", "--only-binary", ":all:", "--no-header",
+         "--python-platform", platform, "--only-binary", ":all:", "--no-header",
          "--no-annotate", "--quiet", str(source), "-o", str(dest)],
         env=dict(env), check=True,
     )  # fmt: skip
@@ -131,6 +135,14 @@ def many(figures: Figures, work: Path, interpreter: str | None) -> None:
     manifest = json.loads(next((work / "lk-warm").glob("bench-*.json")).read_text())
     figures.add("many: files", manifest["file_count"])
     figures.add("many: unzipped MiB", manifest["unzipped_bytes"] / 2**20)
+    # The same names locked for python3.11, an Amazon Linux 2 target (glibc 2.26, which uv
+    # cannot name: see layerkit.uvchoice), built once to fill the caches, then warm.
+    lock_311 = work / "many-311.txt"
+    compile_lock(specs, lock_311, python="3.11", env=lk_env, platform="x86_64-manylinux_2_17")
+    on_311 = ("-r", str(lock_311), "--python", "3.11", "--arch", "x86_64")
+    layerkit(project, work / "lk-311-cold", env=lk_env, args=on_311)
+    built = layerkit(project, work / "lk-311-warm", env=lk_env, args=(*on_311, "--force"))
+    figures.add("many: layerkit warm python3.11 s", built.seconds)
 
 
 def matrix(figures: Figures, work: Path, interpreter: str | None) -> None:
@@ -196,6 +208,8 @@ def report(figures: Figures) -> str:
     pairs = [
         ("many, warm: recipe / layerkit", "many: recipe warm s", "many: layerkit warm s"),
         ("many, cold: recipe / layerkit", "many: recipe cold s", "many: layerkit cold s"),
+        ("many, warm: python3.11 / python3.12", "many: layerkit warm python3.11 s",
+         "many: layerkit warm s"),
         ("matrix: 4 targets (default jobs) / 1 target", "matrix: 4 targets jobs default s",
          "matrix: 1 target s"),
         ("matrix: 4 targets (jobs 1) / 1 target", "matrix: 4 targets jobs 1 s",

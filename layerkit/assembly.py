@@ -234,7 +234,7 @@ def _install_pip_resolution(
 ) -> Installed:  # fmt: skip
     """Install what was resolved for a glibc 2.26 target without resolving again: uv installs
     the very files chosen, each pinned by its hash (`installer.install_resolved`): pip's, or
-    those pip would choose of the releases uv resolved (`workflow._choose_for_glibc_between`).
+    those pip would choose of the releases uv resolved (`layerkit.uvchoice`).
     A resolution that does not name one file per distribution (a lock's candidate wheels), or
     one uv could not take (`installer.uv_can_install`), is installed by pip as before; so is
     one uv fails to install (see below)."""
@@ -260,8 +260,8 @@ def _install_pip_resolution(
         # uv reaches the files only by the URLs pip's report names, which pip redacts: the
         # credentials, certificates and index options pip had from its configuration or from
         # the requirements files are not uv's. pip, which reached them, installs them.
-        reason = exc.message.splitlines()[0]
-        ctx.progress(f"{target}: uv could not install the wheels pip chose ({reason})")
+        reason = (exc.message.splitlines() or ["no message"])[0]
+        ctx.progress(f"{target}: uv could not install the wheels chosen ({reason})")
         shutil.rmtree(request.dest)
         request.dest.mkdir()
         return _install_with_pip(request, pip, ctx=ctx)

@@ -185,13 +185,14 @@ class UvBackend:
         no_deps: bool = False,
         emit_indexes: bool = False,
         constraints: Path | None = None,
+        no_config: bool = False,
     ) -> list[str]:
         """``uv pip compile`` resolving `request` for its target: pinned versions on stdout
         (``pylock.toml`` also lists every candidate wheel with its hash). The requirements given
         directly are read from `specs_file` (see `resolve_with_uv`). `platform` replaces the
         target's ``--python-platform``; `no_deps` resolves the direct requirements alone;
         `emit_indexes` also prints the indexes uv used (`single_index`); `constraints`: a
-        constraints file (``-c``)."""
+        constraints file (``-c``); `no_config`: no ``uv.toml`` or ``[tool.uv]`` is read."""
         target = request.target
         files = [str(p) for p in request.requirement_files]
         if specs_file is not None:
@@ -201,6 +202,7 @@ class UvBackend:
             *(["--no-deps"] if no_deps else []),
             *(["--emit-index-url", "--emit-find-links"] if emit_indexes else []),
             *(["--constraint", str(constraints)] if constraints is not None else []),
+            *(["--no-config"] if no_config else []),
             # As for installs, the host interpreter only anchors uv (and spares it a slow search).
             "--python", self.python,
             "--python-version", target.python,
@@ -316,56 +318,96 @@ def backend_for_target(backend: InstallerBackend, target: Target) -> tuple[Insta
     return backend, ""
 
 
-# PIP_* variables that change nothing pip resolves: its output, prompts, cache, and how it
-# reaches the index (certificates, proxy, timeouts: uv has its own, and fails if it cannot).
-_PIP_INERT_VARIABLES = frozenset({
-    "PIP_CACHE_DIR", "PIP_CERT", "PIP_CONFIG_FILE", "PIP_DEFAULT_TIMEOUT",
-    "PIP_DISABLE_PIP_VERSION_CHECK", "PIP_LOG", "PIP_NO_CACHE_DIR", "PIP_NO_COLOR",
-    "PIP_NO_INPUT", "PIP_PROGRESS_BAR", "PIP_PROXY", "PIP_QUIET", "PIP_RETRIES",
-    "PIP_ROOT_USER_ACTION", "PIP_TIMEOUT", "PIP_VERBOSE",
+# PIP_* variables (and pip.conf keys, as `--long-option` names) that change nothing pip
+# resolves: its output, prompts, cache, and how it reaches the index (certificates, proxy,
+# timeouts: uv has its own, and fails if it cannot).
+_PIP_INERT = frozenset({
+    "break-system-packages", "cache-dir", "cert", "client-cert", "config-file", "default-timeout",
+    "disable-pip-version-check", "log", "no-cache-dir", "no-color", "no-input",
+    "no-warn-script-location", "progress-bar", "proxy", "quiet", "retries", "root-user-action",
+    "timeout", "trusted-host", "verbose",
+})  # fmt: skip
+# UV_* variables that change nothing uv resolves (layerkit's compiles read no uv.toml); and
+# UV_PYTHON*, which only say where Pythons are (layerkit names the target's version).
+_UV_INERT = frozenset({
+    "UV_CACHE_DIR", "UV_COMPILE_BYTECODE", "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_DOWNLOADS",
+    "UV_CONCURRENT_INSTALLS", "UV_HTTP_TIMEOUT", "UV_LINK_MODE", "UV_NATIVE_TLS", "UV_NO_CACHE",
+    "UV_NO_CONFIG", "UV_NO_PROGRESS", "UV_OFFLINE", "UV_REQUEST_TIMEOUT", "UV_SYSTEM_CERTS",
 })  # fmt: skip
 
 
+def _pip_conf_matters(path: Path) -> bool:
+    """Whether the pip configuration file `path` sets anything but `_PIP_INERT` keys (one that
+    cannot be read does)."""
+    import configparser
+
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return True
+    return any(
+        key.replace("_", "-") not in _PIP_INERT
+        for section in parser.sections()
+        for key in parser.options(section)
+    )
+
+
 def pip_settings(
-    request: InstallRequest, env: Mapping[str, str], *, prefix: str = sys.prefix
-) -> str:
-    """What pip would read besides one index and the requirements, which could make its
-    resolution differ from uv's ('' when nothing): a PIP_* variable, a pip configuration file
-    (pip's own search, as pip 23-25 do it on Linux; `prefix`: the environment pip runs in), an
+    request: InstallRequest, env: Mapping[str, str], *, prefix: str = sys.prefix,
+    root: Path = Path("/"),
+) -> str:  # fmt: skip
+    """What pip would read besides one index and the requirements that uv would not read the
+    same way ('' when nothing), as the end of "pip resolves, because ...": a PIP_* variable, a
+    pip configuration file that sets more than `_PIP_INERT` keys (pip's own search, as pip
+    23-25 do it on Linux; `prefix`: the environment pip runs in; `root`: where /etc is), an
     extra index or find-links directory (pip takes the best file of every index, uv the first
-    index that has the package), or an option line in a requirements file."""
+    index that has the package), hashes (pip installs only a file they allow), or another
+    option line in a requirements file."""
     for name in sorted(env):
-        if name.startswith("PIP_") and name not in _PIP_INERT_VARIABLES:
-            return f"{name} is set"
+        if name.startswith("PIP_") and name[4:].lower().replace("_", "-") not in _PIP_INERT:
+            return f"{name} is set, which uv does not read"
     if request.index.extra_index_urls or request.index.find_links:
-        return "more than one index is asked"
+        return "more than one index is asked, and uv takes each package from the first one"
+    lines = list(request.requirements)
     for path in request.requirement_files:
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            lines += path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:  # the install says what is wrong with it
             continue
-        for line in lines:
-            option = line.strip().split(maxsplit=1)[0] if line.strip() else ""
-            if option.startswith("-") and not option.startswith("--hash"):
-                return f"{shown_path(path)} has {option}"
+    for line in lines:
+        if "--hash" in line:
+            return "the requirements carry hashes, and pip installs only a file they allow"
+        option = line.strip().split(maxsplit=1)[0] if line.strip() else ""
+        if option.startswith("-"):
+            return f"a requirements line has {option}"
     config = env.get("PIP_CONFIG_FILE", "")
     if config == os.devnull:  # pip then reads no configuration file at all
         return ""
     if sys.platform != "linux":
-        return "pip's configuration files are only looked for on Linux"
+        return "layerkit looks for pip's configuration files on Linux only"
     home = Path(env.get("HOME") or Path.home())
-    config_home = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-    config_dirs = (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
+    config_home = Path(env.get("XDG_CONFIG_HOME", "").strip() or home / ".config")
+    config_dirs = (env.get("XDG_CONFIG_DIRS", "").strip() or "/etc/xdg").split(os.pathsep)
     candidates = [
         *([Path(config)] if config else []),
-        *(Path(d) / "pip" / "pip.conf" for d in config_dirs),
-        Path("/etc/pip.conf"),
+        *(root / d.lstrip("/") / "pip" / "pip.conf" for d in config_dirs),
+        root / "etc" / "pip.conf",
         Path(prefix) / "pip.conf",
         home / ".pip" / "pip.conf",
         config_home / "pip" / "pip.conf",
     ]
-    found = next((c for c in candidates if c.is_file()), None)
-    return f"pip reads {found}" if found is not None else ""
+    found = next((c for c in candidates if c.is_file() and _pip_conf_matters(c)), None)
+    return f"pip reads {found}, which uv does not" if found is not None else ""
+
+
+def uv_settings(env: Mapping[str, str]) -> str:
+    """A UV_* variable that can change what uv resolves and pip would not see (''  when none):
+    the index, the resolution strategy, constraints... (`_UV_INERT` are not)."""
+    for name in sorted(env):
+        if name.startswith("UV_") and name not in _UV_INERT and not name.startswith("UV_PYTHON"):
+            return f"{name} is set, which pip does not read"
+    return ""
 
 
 def target_tags(target: Target) -> frozenset[str]:
@@ -577,6 +619,7 @@ def resolve_with_uv(
     no_deps: bool = False,
     emit_indexes: bool = False,
     constraints: Path | None = None,
+    no_config: bool = False,
 ) -> str:
     """Resolve `request` for its target (or for `platform`; its direct requirements alone if
     `no_deps`; within `constraints`) with ``uv pip compile``; its output (never installs). The
@@ -587,7 +630,7 @@ def resolve_with_uv(
         specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
     argv = uv.resolve_command(
         request, specs_file, output_format=output_format, platform=platform, no_deps=no_deps,
-        emit_indexes=emit_indexes, constraints=constraints,
+        emit_indexes=emit_indexes, constraints=constraints, no_config=no_config,
     )  # fmt: skip
     result = runner(argv, env=env)
     if result.returncode != 0:

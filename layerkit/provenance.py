@@ -145,12 +145,21 @@ def pip_report_resolution(text: str) -> Resolution:
     return Resolution("".join(pins), table, tuple(chosen) if complete else (), resolver="pip")
 
 
-def requested_names(direct: str) -> frozenset[NormalizedName]:
-    """The names of the requirements in ``uv pip compile --no-deps`` output (``name==version``,
-    ``name @ URL``; a bare path or URL names its package nowhere, see `choose_wheels`)."""
+@dataclass(frozen=True)
+class Requested:
+    """What a request names: packages, and the paths or URLs it names packages by."""
+
+    names: frozenset[NormalizedName] = frozenset()
+    locations: frozenset[str] = frozenset()
+
+
+def requested_names(direct: str) -> Requested:
+    """What ``uv pip compile --no-deps`` output names: ``name==version`` and ``name @ URL``
+    lines name packages; a bare path or URL names a package by where it is."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     names: set[NormalizedName] = set()
+    locations: set[str] = set()
     for line in direct.splitlines():
         text = line.split(" #", 1)[0].strip()
         if not text or text.startswith(("#", "-")):
@@ -158,45 +167,71 @@ def requested_names(direct: str) -> frozenset[NormalizedName]:
         try:
             names.add(canonicalize_name(Requirement(text).name))
         except InvalidRequirement:  # a path or URL alone
-            continue
-    return frozenset(names)
+            locations.add(text)
+    return Requested(frozenset(names), frozenset(locations))
 
 
 @dataclass(frozen=True)
 class Choice:
-    """Of one release a ``pylock.toml`` pins, the wheel pip would install (None: no wheel of
-    it loads on the target)."""
+    """Of one release a ``pylock.toml`` pins, the wheel pip would install (None: none that
+    layerkit can pin loads on the target, and `problem` says why) and how many of its wheels
+    load on the target (when more than one, a yanked one could be among them: the lock does
+    not say, the index's page does)."""
 
     name: str
     version: str
     wheel: ChosenWheel | None
+    problem: str = ""  # "": no wheel for the target; else what keeps layerkit from choosing
+    for_target: int = 0
+
+
+def _build_order(build: tuple[()] | tuple[int, str]) -> tuple[int, int, str]:
+    """pip prefers the higher build tag, and any build tag to none: a key to sort by."""
+    return (1, 0, "") if not build else (0, -build[0], build[1])
 
 
 def pylock_choices(
-    pylock: str, *, ranks: Mapping[str, int], requested: frozenset[NormalizedName]
+    pylock: str, *, ranks: Mapping[str, int], requested: Requested
 ) -> dict[NormalizedName, Choice]:
     """Of each release a ``pylock.toml`` pins, the wheel file pip would install on a target
-    whose tags rank as `ranks` (`Target.wheel_tag_ranks`: the best-ranked tag wins, then the
-    URL, for a stable choice). `requested`: the request's own names (`requested_names`); a
-    package named by URL or path (an ``archive``) is requested and direct, as pip reports it."""
+    whose tags rank as `ranks` (`Target.wheel_tag_ranks`): the best-ranked tag, then the higher
+    build tag (pip's order), then the URL, for a stable choice. `requested`: what the request
+    names (`requested_names`); a package named by URL or path (an ``archive``) is direct, as
+    pip reports it."""
     choices: dict[NormalizedName, Choice] = {}
     for package in tomllib.loads(pylock).get("packages", []):
         name, version = str(package.get("name", "")), str(package.get("version", ""))
         direct = isinstance(package.get("archive"), dict)
-        best: tuple[int, str, ChosenWheel] | None = None
+        candidates: list[tuple[tuple[int, tuple[int, int, str], str], ChosenWheel]] = []
+        problem = ""
         for entry in _files_of(package):
-            wheel, url = _wheel_of(entry), _location(entry)
-            if wheel is None:  # not a wheel, or no sha256 to pin it by
+            url = _location(entry)
+            filename = PurePosixPath(url).name
+            try:
+                _, _, build, tags = parse_wheel_filename(filename)
+            except InvalidWheelFilename:
                 continue
-            rank = min((ranks[t] for t in wheel.tags if t in ranks), default=None)
-            if rank is None or (best is not None and (rank, url) >= best[:2]):
+            rank = min((ranks[str(t)] for t in tags if str(t) in ranks), default=None)
+            if rank is None:
                 continue
+            sha256 = str(entry.get("hashes", {}).get("sha256", ""))
             if direct and "://" not in url:
+                if not Path(url).is_absolute():
+                    problem = f"is named by a relative path ({url})"
+                    continue
                 url = Path(url).as_uri()
-            requested_here = direct or canonicalize_name(name) in requested
-            best = (rank, url, ChosenWheel(name, version, url, wheel.sha256, wheel.tags,
-                                           requested_here, direct))  # fmt: skip
-        choices[canonicalize_name(name)] = Choice(name, version, None if best is None else best[2])
+            if not sha256:
+                problem = "has a wheel with no sha256 to pin it by"
+                continue
+            wanted = canonicalize_name(name) in requested.names or _location(entry) in (
+                requested.locations
+            )
+            wheel = ChosenWheel(name, version, url, sha256,
+                                frozenset(str(t) for t in tags), wanted, direct)  # fmt: skip
+            candidates.append(((rank, _build_order(build), url), wheel))
+        best = min(candidates, key=lambda c: c[0])[1] if candidates and not problem else None
+        count = len(candidates) + bool(problem)
+        choices[canonicalize_name(name)] = Choice(name, version, best, problem, count)
     return choices
 
 

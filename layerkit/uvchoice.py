@@ -16,9 +16,19 @@ page it reads: ~3 CPU-seconds for numpy + pandas, ~25 for a lock of 84 distribut
    page of that project says which of its releases the target can take
    (`indexpages.releases_the_target_takes`, from the one index uv used), and uv resolves again
    within them: ``numpy<=2.2.6``, the newest such release (``!=`` for one below it that the
-   target still cannot take). Each project held so has pip's candidates, release for release; a
-   few rounds settle it (`_ROUNDS`).
-3. Else, or with pip settings uv does not read (`installer.pip_settings`), pip resolves.
+   target still cannot take). Each project held so has pip's candidates, release for release
+   (yanked files and Requires-Python as pip reads them); a few rounds settle it (`_ROUNDS`).
+   A release with several wheels for the target is checked against its page too: pip skips a
+   yanked one.
+3. Else pip resolves: where pip or uv has settings the other does not read
+   (`installer.pip_settings`, `installer.uv_settings`: indexes, hashes, configuration files,
+   variables), or uv cannot tell (an index page unreadable, a release layerkit cannot pin).
+
+"The releases pip would take" holds where both resolvers take the newest release of each
+project that fits; where dependencies conflict, two resolvers may settle differently on the
+same candidates (as uv and pip may for any target), and the tests compare the layers with pip's.
+pip evaluates dependency markers for the machine it runs on, uv for the target: there uv's is
+the layer that is right for Lambda.
 
 `newest_for_target` answers the old-versions probe's question (the newest release of each direct
 requirement the target can take) the same way, without dependencies.
@@ -27,7 +37,7 @@ requirement the target can take) the same way, without dependencies.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +55,10 @@ from layerkit.installer import (
     pip_settings,
     resolve_with_uv,
     single_index,
+    uv_settings,
 )
-from layerkit.provenance import Choice, Resolution
+from layerkit.provenance import Choice, Requested, Resolution
+from layerkit.targets import Target
 
 _ROUNDS = 4  # resolutions within what the target takes; numpy + pandas settle in one
 _FETCHES = 4  # index pages read at once
@@ -68,7 +80,8 @@ class UvAsker:
         constraints: str = "",
     ) -> str:  # fmt: skip
         """``uv pip compile`` of `request` for `platform` (within `constraints`, the text of a
-        constraints file), in a scratch directory of its own."""
+        constraints file; the request's own `no_deps` kept), with no uv configuration file
+        (pip reads none of them), in a scratch directory of its own."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         where = Path(tempfile.mkdtemp(prefix="uv-", dir=self.scratch))
         constraints_file = None
@@ -77,8 +90,13 @@ class UvAsker:
             constraints_file.write_text(constraints, encoding="utf-8")
         return resolve_with_uv(request, uv=self.uv, runner=self.runner, scratch=where,
                                env=self.env, output_format=output, platform=platform,
-                               no_deps=no_deps, emit_indexes=emit_indexes,
-                               constraints=constraints_file)  # fmt: skip
+                               no_deps=no_deps or request.no_deps, emit_indexes=emit_indexes,
+                               constraints=constraints_file, no_config=True)  # fmt: skip
+
+
+def _pages(index: str, names: Sequence[str]) -> list[tuple[indexpages.IndexFile, ...] | None]:
+    with ThreadPoolExecutor(max_workers=_FETCHES, thread_name_prefix="layerkit-index") as pool:
+        return list(pool.map(lambda name: indexpages.project_files(index, name), names))
 
 
 @dataclass
@@ -95,15 +113,12 @@ class _Holds:
         """Hold each project of `unusable` (releases with no wheel for the target) to releases
         the target takes; '' or why that cannot be done."""
         if self.index is None:
-            return "uv used more than one index, or one layerkit cannot read"
-        index = self.index
+            return "uv used more than one index, or none layerkit reads"
         new = [c for c in unusable if canonical(c) not in self.target_releases]
-        with ThreadPoolExecutor(max_workers=_FETCHES, thread_name_prefix="layerkit-index") as pool:
-            pages = list(pool.map(lambda c: indexpages.project_filenames(index, c.name), new))
-        for choice, files in zip(new, pages, strict=True):
+        for choice, files in zip(new, _pages(self.index, [c.name for c in new]), strict=True):
             if files is None:
                 return f"the index page of {choice.name} could not be read"
-            releases = indexpages.releases_the_target_takes(files, request.target)
+            releases = indexpages.releases_the_target_takes(files, choice.name, request.target)
             if not releases:
                 return f"no release of {choice.name} has a wheel for it"
             self.target_releases[canonical(choice)] = releases
@@ -114,31 +129,61 @@ class _Holds:
             except InvalidVersion:
                 return f"{choice.name} {choice.version} is no version layerkit can compare"
             newest = max(self.target_releases[name])
+            if newest.local is not None:  # `<=1.0+cpu` is no valid specifier
+                return f"the newest release of {choice.name} it takes, {newest}, is a local one"
             if taken > newest:
                 self.below[name] = newest
             else:
                 self.excluded.setdefault(name, set()).add(taken)
         return ""
 
+    def _bounds(self, name: NormalizedName) -> str:
+        bounds = [f"<={self.below[name]}"] if name in self.below else []
+        return ",".join(bounds + [f"!={v}" for v in sorted(self.excluded.get(name, ()))])
+
+    def _held(self) -> list[NormalizedName]:
+        return sorted({*self.below, *self.excluded})
+
     def constraints(self) -> str:
-        lines = []
-        for name in sorted({*self.below, *self.excluded}):
-            bounds = [f"<={self.below[name]}"] if name in self.below else []
-            bounds += [f"!={v}" for v in sorted(self.excluded.get(name, ()))]
-            lines.append(f"{name}{','.join(bounds)}\n")
-        return "".join(lines)
+        """The constraints file: ``numpy<=2.2.6``, one line per project held."""
+        return "".join(f"{name}{self._bounds(name)}\n" for name in self._held())
+
+    def said(self) -> str:
+        """The holds as a reader wants them: ``numpy <=2.2.6``, ..."""
+        return ", ".join(f"{name} {self._bounds(name)}" for name in self._held())
 
 
 def canonical(choice: Choice) -> NormalizedName:
     return canonicalize_name(choice.name)
 
 
+def _contested(choices: Mapping[NormalizedName, Choice], index: str | None, target: Target) -> str:
+    """'' when the file chosen of each release with several wheels for the target is one pip
+    would install (not yanked, its Requires-Python admitting the target: the index's page
+    says); else why not."""
+    several = [c for c in choices.values() if c.for_target > 1 and c.wheel is not None]
+    if not several:
+        return ""
+    if index is None:
+        return "uv used more than one index, or none layerkit reads"
+    for choice, files in zip(several, _pages(index, [c.name for c in several]), strict=True):
+        if files is None:
+            return f"the index page of {choice.name} could not be read"
+        assert choice.wheel is not None
+        chosen = choice.wheel.url.rsplit("/", 1)[-1]
+        if not any(f.filename == chosen and indexpages.takeable(f, choice.name, target)
+                   for f in files):  # fmt: skip
+            return f"{chosen} is yanked, or not for the target's Python, or not on its page"
+    return ""
+
+
 def _within_target(
     request: InstallRequest, asker: UvAsker, *, no_deps: bool
-) -> tuple[Resolution | None, str]:
+) -> tuple[Resolution | None, str, str]:
     """uv's resolution for manylinux_2_28 held to the releases the target takes (see the
-    module's docstring), with its files; else None and why. Beside the first resolution, the
-    direct requirements alone (`no_deps`) give the requested names and the index uv used."""
+    module's docstring), with its files, and the holds said; else None and why. Beside the
+    first resolution, the direct requirements alone give the requested names and the index
+    uv used."""
     target = request.target
     above = target.uv_platform_above
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-direct") as pool:
@@ -147,33 +192,52 @@ def _within_target(
         try:
             first = asker.compile(request, platform=above, no_deps=no_deps)
             direct = direct_job.result()
-        except LayerkitError as exc:  # pip resolves next, and says what is wrong
-            return None, f"uv could not resolve it ({exc.message.splitlines()[0]})"
-    requested = frozenset() if no_deps else provenance.requested_names(direct)
-    holds = _Holds(single_index(direct))
+        except LayerkitError:
+            return None, "uv could not resolve it", ""
+    requested = Requested() if no_deps else provenance.requested_names(direct)
+    index = single_index(direct)
+    holds = _Holds(index)
     wheels: dict[tuple[NormalizedName, str], tuple[provenance.LockedWheel, ...]] = {}
+    pylock = first
     for round_number in range(_ROUNDS):
-        try:
-            pylock = (
-                first
-                if round_number == 0
-                else asker.compile(
-                    request, platform=above, no_deps=no_deps, constraints=holds.constraints()
-                )
-            )
-        except LayerkitError as exc:
-            return None, f"uv could not resolve within them ({exc.message.splitlines()[0]})"
+        if round_number:
+            try:
+                pylock = asker.compile(request, platform=above, no_deps=no_deps,
+                                       constraints=holds.constraints())  # fmt: skip
+            except LayerkitError:
+                return None, f"uv found no resolution with {holds.said()}", ""
         choices = provenance.pylock_choices(pylock, ranks=target.wheel_tag_ranks,
                                             requested=requested)  # fmt: skip
         wheels.update(provenance.read_pylock(pylock))
+        if trouble := next((c for c in choices.values() if c.problem), None):
+            return None, f"{trouble.name} {trouble.version} {trouble.problem}", ""
         unusable = [c for c in choices.values() if c.wheel is None]
         if not unusable:
+            contested = _contested(choices, index, target)
+            if contested:
+                return None, contested, ""
             resolution, _ = provenance.chosen_resolution(choices, wheels)
-            return resolution, ""
+            return resolution, "", holds.said()
         why = holds.hold(unusable, request)
         if why:
-            return None, f"{unusable[0].name} {unusable[0].version} has none, and {why}"
-    return None, f"{_ROUNDS} resolutions did not settle on releases with one"
+            first_one = unusable[0]
+            glibc = f"glibc {target.glibc[0]}.{target.glibc[1]}"
+            return None, f"{first_one.name} {first_one.version} has no wheel for {glibc}: {why}", ""
+    return None, f"{_ROUNDS} rounds of holding releases back did not settle", ""
+
+
+def _guarded(
+    request: InstallRequest, asker: UvAsker, *, no_deps: bool
+) -> tuple[Resolution | None, str, str]:
+    """`_within_target`, where anything unexpected leaves the question to pip (and says what):
+    the old-versions probe must never fail a build, and pip answered here before."""
+    for settings in (pip_settings(request, asker.env), uv_settings(asker.env)):
+        if settings:
+            return None, settings, ""
+    try:
+        return _within_target(request, asker, no_deps=no_deps)
+    except Exception as exc:
+        return None, f"layerkit could not tell ({type(exc).__name__})", ""
 
 
 def resolve_for_target(
@@ -182,16 +246,13 @@ def resolve_for_target(
     """uv's resolution of `request` for its target, with the file pip would choose of each
     release, where it is the one pip would make (see the module's docstring); else None, having
     said why through `progress`, and pip resolves."""
+    resolution, why, held = _guarded(request, asker, no_deps=False)
     target = request.target
-    settings = pip_settings(request, asker.env)
-    if settings:
-        progress(f"{target}: pip resolves: {settings}, which uv does not read")
-        return None
-    resolution, why = _within_target(request, asker, no_deps=False)
     if resolution is None:
-        major, minor = target.glibc
-        progress(f"{target}: a release with no wheel for glibc {major}.{minor}: {why}; pip "
-                 "resolves instead")  # fmt: skip
+        progress(f"{target}: pip resolves, because {why}")
+    elif held:
+        progress(f"{target}: held to the releases with a wheel for glibc "
+                 f"{target.glibc[0]}.{target.glibc[1]}: {held}")  # fmt: skip
     return resolution
 
 
@@ -199,9 +260,7 @@ def newest_for_target(request: InstallRequest, asker: UvAsker) -> dict[Normalize
     """The newest release of each direct requirement of `request` that its target can take,
     ignoring dependencies (the old-versions probe's question), where uv can tell; else None, and
     pip is asked."""
-    if pip_settings(request, asker.env):
-        return None
-    resolution, _why = _within_target(request, asker, no_deps=True)
+    resolution, _why, _held = _guarded(request, asker, no_deps=True)
     if resolution is None:
         return None
     return {canonicalize_name(w.name): w.version for w in resolution.chosen}

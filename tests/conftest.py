@@ -59,3 +59,14 @@ def fault_proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 def faulty_aws_env(fault_proxy: FaultProxy) -> dict[str, str]:
     """Like `aws_env`, but the CLI's AWS calls go through `fault_proxy`."""
     return isolated_env({"AWS_ENDPOINT_URL": fault_proxy.endpoint})
+
+
+@pytest.fixture(autouse=True)
+def _fresh_index_pages() -> Iterator[None]:
+    """Index pages are kept per process (`layerkit.indexpages`); each test's local index is
+    new, and a port may come round again: each test starts with none kept."""
+    from layerkit.indexpages import project_files
+
+    project_files.cache_clear()
+    yield
+    project_files.cache_clear()

@@ -13,7 +13,7 @@ import pytest
 from packaging.version import Version
 
 from layerkit import indexpages
-from layerkit.indexpages import project_filenames, releases_the_target_takes
+from layerkit.indexpages import IndexFile, project_files, releases_the_target_takes
 from layerkit.targets import make_target
 from tests.wheels import make_wheel, serve_handler, serve_index
 
@@ -38,21 +38,47 @@ TARGET = make_target("3.11", "x86_64")
     ],
 )
 def test_a_release_the_target_takes_has_a_wheel_with_its_tag(name: str, taken: bool) -> None:
-    found = releases_the_target_takes([name], TARGET)
+    found = releases_the_target_takes([IndexFile(name)], "pkg", TARGET)
     assert found == ({Version("1.5")} if taken else set())
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        IndexFile("pkg-1.5-py3-none-any.whl", yanked=True),
+        IndexFile("pkg-1.5-py3-none-any.whl", requires_python=">=3.12"),
+        IndexFile("other-1.5-py3-none-any.whl"),  # pip checks the project's name too
+    ],
+)
+def test_what_pip_would_not_install_counts_for_nothing(file: IndexFile) -> None:
+    assert releases_the_target_takes([file], "pkg", TARGET) == set()
+    assert releases_the_target_takes(
+        [IndexFile("pkg-1.5-py3-none-any.whl", requires_python=">=3.8,<4")], "pkg", TARGET
+    ) == {Version("1.5")}
 
 
 def test_each_release_counts_once_whatever_its_other_wheels() -> None:
     names = ["pkg-2.0-cp311-cp311-manylinux_2_28_x86_64.whl", "pkg-1.0-py3-none-any.whl",
              "pkg-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", "pkg-3.0-cp311-cp311-win_amd64.whl"]  # fmt: skip
-    assert releases_the_target_takes(names, TARGET) == {Version("1.0")}
+    files = [IndexFile(n) for n in names]
+    assert releases_the_target_takes(files, "pkg", TARGET) == {Version("1.0")}
 
 
 def test_the_names_on_a_pep_503_page(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "d", "Some_Pkg", "1.0", tag="cp311-abi3-manylinux_2_24_x86_64")
     with serve_index(tmp_path / "d", tmp_path / "w") as url:
-        assert project_filenames(url, "some.pkg") == (wheel.name,)
-        assert project_filenames(url, "absent") is None  # 404
+        assert project_files(url, "some.pkg") == (IndexFile(wheel.name),)
+        assert project_files(url, "absent") is None  # 404
+
+
+def test_a_pep_503_page_says_what_is_yanked_and_for_which_python(tmp_path: Path) -> None:
+    page = (b'<a href="/f/a-1.0-py3-none-any.whl#sha256=00" data-yanked="">a-1.0</a>\n'
+            b'<a href="/f/a-2.0-py3-none-any.whl" data-requires-python="&gt;=3.12">a-2.0</a>\n')  # fmt: skip
+    with _serving(page, "text/html") as url:
+        assert project_files(url, "a") == (
+            IndexFile("a-1.0-py3-none-any.whl", yanked=True),
+            IndexFile("a-2.0-py3-none-any.whl", requires_python=">=3.12"),
+        )
 
 
 @contextmanager
@@ -74,13 +100,44 @@ def _serving(body: bytes, content_type: str) -> Iterator[str]:
 
 def test_the_names_on_a_pep_691_page_and_what_is_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     page = {"meta": {"api-version": "1.1"}, "name": "pkg",
-            "files": [{"filename": "pkg-1.0-py3-none-any.whl", "url": "x", "hashes": {}}]}  # fmt: skip
+            "files": [{"filename": "pkg-1.0-py3-none-any.whl", "url": "x", "hashes": {},
+                       "yanked": "broken", "requires-python": ">=3.8"}]}  # fmt: skip
     json_type = "application/vnd.pypi.simple.v1+json"
     with _serving(json.dumps(page).encode(), json_type) as url:
-        assert project_filenames(url, "pkg") == ("pkg-1.0-py3-none-any.whl",)
+        assert project_files(url, "pkg") == (
+            IndexFile("pkg-1.0-py3-none-any.whl", yanked=True, requires_python=">=3.8"),
+        )
     with _serving(b'{"files": 3}', json_type) as url:
-        assert project_filenames(url, "pkg") is None
+        assert project_files(url, "pkg") is None
     monkeypatch.setattr(indexpages, "MAX_PAGE_BYTES", 10)
     with _serving(json.dumps(page).encode(), json_type) as url:
-        assert project_filenames(url, "pkg") is None  # larger than allowed: not read on
-    assert project_filenames("file:///etc", "pkg") is None
+        assert project_files(url, "pkg") is None  # larger than allowed: not read on
+    assert project_files("file:///etc", "pkg") is None
+    # credentials in the URL: never read (nor echoed), whatever urllib would make of them
+    assert project_files("https://user:s3cret@localhost/simple", "pkg") is None
+
+
+@contextmanager
+def _cut_short() -> Iterator[str]:
+    """A server that promises 1,000 bytes and sends 30."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'<a href="x-1.0-py3-none-any.whl">')
+            self.wfile.flush()
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with serve_handler(Handler) as origin:
+        yield f"{origin}/simple"
+
+
+def test_a_page_cut_short_is_no_answer() -> None:
+    with _cut_short() as url:
+        assert project_files(url, "x") is None

@@ -203,6 +203,52 @@ def test_a_release_without_a_wheel_for_the_target_is_passed_over_as_pip_does(
     assert (manifest["installer"], manifest["resolver"]) == ("uv", "")
 
 
+def test_the_dry_run_is_the_install_command_plus_its_report(tmp_path: Path) -> None:
+    from layerkit.config import IndexOptions
+    from layerkit.installer import InstallRequest, PipBackend
+
+    index = IndexOptions(index_url="https://mirror.example/simple",
+                         extra_index_urls=("https://extra.example/simple",),
+                         find_links=("/wheels",))  # fmt: skip
+    request = InstallRequest(make_target("3.10", "arm64"), tmp_path / "t", requirements=("a>1",),
+                             index=index)  # fmt: skip
+    pip = PipBackend(python="/host/python")
+    report = pip.report_command(request, tmp_path / "r.json")
+    assert report == [
+        "/host/python", "-m", "pip", "install",
+        "--dry-run", "--ignore-installed", "--report", str(tmp_path / "r.json"), "--quiet",
+        *pip.command(request)[4:],
+    ]  # fmt: skip
+    assert report[-7:] == ["--index-url", "https://mirror.example/simple", "--extra-index-url",
+                           "https://extra.example/simple", "--find-links", "/wheels", "a>1"]  # fmt: skip
+
+
+REPORT = {
+    "version": "1",
+    "install": [
+        {"metadata": {"name": "Skew", "version": "2.0"},
+         "download_info": {"url": "http://127.0.0.1/files/skew-2.0-cp311-abi3-manylinux_2_26_x86_64.whl",
+                           "archive_info": {"hash": "sha256=aa", "hashes": {"sha256": "aa"}}}},
+        {"metadata": {"name": "old_hash", "version": "1.0"},
+         "download_info": {"url": "http://127.0.0.1/files/old_hash-1.0-py3-none-any.whl",
+                           "archive_info": {"hash": "sha256=bb"}}},
+        {"metadata": {"name": "local", "version": "0.1"},
+         "download_info": {"url": "file:///w/local-0.1-py3-none-any.whl", "archive_info": {}}},
+    ],
+}  # fmt: skip
+
+
+def test_a_pip_report_gives_pins_and_the_hash_of_each_wheel() -> None:
+    from layerkit.provenance import installed_wheel_sha256, pip_report_resolution
+
+    resolution = pip_report_resolution(json.dumps(REPORT))
+    assert resolution.pins == "Skew==2.0\nold_hash==1.0\nlocal==0.1\n"
+    tags = {"cp311-abi3-manylinux_2_26_x86_64"}
+    assert installed_wheel_sha256("skew", "2.0", tags, resolution.wheels) == "aa"
+    assert installed_wheel_sha256("old-hash", "1.0", {"py3-none-any"}, resolution.wheels) == "bb"
+    assert installed_wheel_sha256("local", "0.1", {"py3-none-any"}, resolution.wheels) == ""
+
+
 def test_the_version_note_of_a_glibc_2_26_target_asks_pip_only_when_uv_cannot_tell(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

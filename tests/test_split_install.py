@@ -42,6 +42,7 @@ from layerkit.installer import (
 from layerkit.manifest import Manifest
 from layerkit.provenance import (
     ChosenWheel,
+    Requested,
     Resolution,
     chosen_resolution,
     pylock_choices,
@@ -78,7 +79,7 @@ class _Recording:
 def wheels(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """The index; with param "pip", uv's resolution for manylinux_2_28 takes a release with no
     wheel for glibc 2.26 (newer 2.0), so pip resolves; with "uv", every release it takes has
-    one, so uv's resolution serves (`workflow._choose_for_glibc_between`)."""
+    one, so uv's resolution serves (`layerkit.uvchoice`)."""
     d = tmp_path_factory.mktemp(f"glibc226-{request.param}")
     # (a) pure, requested; its dependency puredep is pure too (not requested: no REQUESTED).
     make_wheel(d, "top", "1.0", requires=["puredep", "only224", "both", "m2014", "flpkg", "newer"],
@@ -222,8 +223,9 @@ def test_uv_installs_the_files_pip_would_choose_and_the_layer_is_pips(
     if _pip_resolves(wheels):
         assert split.manifest.resolver == f"pip {pip_version}"
         # find-links is a second source of files: pip resolves without asking uv first
-        assert f"{TARGET}: pip resolves: more than one index is asked, which uv does not read" in (
-            split.progress
+        assert (
+            f"{TARGET}: pip resolves, because more than one index is asked, and uv takes each "
+            "package from the first one" in split.progress
         )
         assert (
             f"{TARGET}: resolved with pip {pip_version}, installing its 8 wheels with uv "
@@ -374,7 +376,7 @@ def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
         (build,) = build_layers(settings, ctx, jobs=1).builds
     assert [(d.name, d.version) for d in build.manifest.distributions] == [("privpkg", "1.0")]
     assert (build.manifest.installer, build.manifest.resolver) == ("pip", "")
-    assert any("uv could not install the wheels pip chose" in line for line in progress)
+    assert any("uv could not install the wheels chosen" in line for line in progress)
     assert not any(secret in line for line in progress)
     assert secret not in build.manifest_path.read_text()
 
@@ -382,7 +384,8 @@ def test_credentials_only_pip_knows_make_pip_install_what_it_resolved(
 def _choose(
     pylock: str, *, ranks: Mapping[str, int], requested: frozenset[NormalizedName]
 ) -> tuple[Resolution, tuple[str, ...]]:
-    choices = pylock_choices(pylock, ranks=ranks, requested=requested)
+    """The resolution of `pylock`'s choices, and its releases without a wheel for TARGET."""
+    choices = pylock_choices(pylock, ranks=ranks, requested=Requested(requested))
     return chosen_resolution(choices, read_pylock(pylock))
 
 
@@ -429,17 +432,26 @@ def test_the_requested_names_of_uv_s_direct_resolution() -> None:
     from layerkit.provenance import requested_names
 
     text = "Top_Pkg==1.0\n/tmp/local/locpkg-1.0-py3-none-any.whl\nx @ https://h/x.whl\n# c\n"
-    assert requested_names(text) == {"top-pkg", "x"}
+    assert requested_names(text) == Requested(
+        frozenset({canonicalize_name("top-pkg"), canonicalize_name("x")}),
+        frozenset({"/tmp/local/locpkg-1.0-py3-none-any.whl"}),
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "requirements", "said"),
     [
-        ({"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INPUT": "1"}, "top\n", ""),
-        ({"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "https://m"}, "top\n", "PIP_INDEX_URL is set"),
-        ({"PIP_CONFIG_FILE": "/dev/null"}, "--extra-index-url https://x\ntop\n", "has --extra-index-url"),
-        ({"PIP_CONFIG_FILE": "/dev/null"}, "top==1 \\\n    --hash=sha256:00\n", ""),
-        ({"HOME": "{home}", "XDG_CONFIG_DIRS": "{home}/none"}, "top\n", "pip reads "),
+        ({"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INPUT": "1", "PIP_CERT": "/c"}, "top\n", ""),
+        ({"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "https://m"}, "top\n",
+         "PIP_INDEX_URL is set, which uv does not read"),
+        ({"PIP_CONFIG_FILE": "/dev/null"}, "--extra-index-url https://x\ntop\n",
+         "a requirements line has --extra-index-url"),
+        ({"PIP_CONFIG_FILE": "/dev/null"}, "top==1 \\\n    --hash=sha256:00\n",
+         "the requirements carry hashes, and pip installs only a file they allow"),
+        # the user's pip.conf names an index; no file in the (test's) /etc or venv
+        ({"HOME": "{home}"}, "top\n", "pip reads {home}/.config/pip/pip.conf, which uv does not"),
+        # a pip.conf with certificates and timeouts only changes nothing pip resolves
+        ({"HOME": "{home}", "XDG_CONFIG_HOME": "{home}/inert"}, "top\n", ""),
     ],
 )  # fmt: skip
 def test_pip_settings_uv_does_not_read_keep_pip_resolving(
@@ -450,11 +462,61 @@ def test_pip_settings_uv_does_not_read_keep_pip_resolving(
     home = str(tmp_path)
     (tmp_path / ".config" / "pip").mkdir(parents=True)
     (tmp_path / ".config" / "pip" / "pip.conf").write_text("[global]\nindex-url = https://m\n")
+    (tmp_path / "inert" / "pip").mkdir(parents=True)
+    (tmp_path / "inert" / "pip" / "pip.conf").write_text("[global]\ncert = /c\ntimeout = 60\n")
     (tmp_path / "requirements.txt").write_text(requirements)
     request = InstallRequest(
         TARGET, tmp_path / "t", requirement_files=(tmp_path / "requirements.txt",)
     )
     found = pip_settings(request, {k: v.format(home=home) for k, v in env.items()},
-                         prefix=str(tmp_path / "venv"))  # fmt: skip
-    # (a host's /etc/pip.conf, if any, is found before the user's: either keeps pip resolving)
-    assert (said in found) if said else found == ""
+                         prefix=str(tmp_path / "venv"), root=tmp_path / "root")  # fmt: skip
+    assert found == said.format(home=home)
+
+
+def test_uv_settings_pip_does_not_read_keep_pip_resolving() -> None:
+    from layerkit.installer import uv_settings
+
+    assert uv_settings({"UV_CACHE_DIR": "/c", "UV_NO_CONFIG": "1", "UV_PYTHON": "3.11"}) == ""
+    assert (
+        uv_settings({"UV_RESOLUTION": "lowest"}) == "UV_RESOLUTION is set, which pip does not read"
+    )
+
+
+def test_of_a_release_s_equal_wheels_pip_takes_the_higher_build() -> None:
+    lock = _pylock(("b", "1.0", ["b-1.0-1-cp311-cp311-manylinux_2_17_x86_64.whl",
+                                 "b-1.0-2-cp311-cp311-manylinux_2_17_x86_64.whl",
+                                 "b-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"]))  # fmt: skip
+    resolution, unusable = _choose(lock, ranks=TARGET.wheel_tag_ranks, requested=frozenset())
+    assert unusable == ()
+    assert [c.url.rsplit("/", 1)[1] for c in resolution.chosen] == [
+        "b-1.0-2-cp311-cp311-manylinux_2_17_x86_64.whl"
+    ]
+
+
+def test_a_release_layerkit_cannot_pin_is_a_problem_not_a_missing_wheel() -> None:
+    unhashed = _pylock(("u", "1.0", ["u-1.0-py3-none-any.whl"])).replace(
+        'hashes = { sha256 = "', 'x = { y = "'
+    )
+    relative = (
+        '[[packages]]\nname = "r"\nversion = "1.0"\n'
+        'archive = { path = "dists/r-1.0-py3-none-any.whl", hashes = { sha256 = "00" } }\n'
+    )
+    for text, problem in ((unhashed, "has a wheel with no sha256 to pin it by"),
+                          (relative, "is named by a relative path (dists/r-1.0-py3-none-any.whl)")):  # fmt: skip
+        (choice,) = pylock_choices(
+            text, ranks=TARGET.wheel_tag_ranks, requested=Requested()
+        ).values()
+        assert (choice.wheel, choice.problem) == (None, problem)
+
+
+def test_a_dependency_named_by_url_is_direct_but_not_requested() -> None:
+    text = (
+        '[[packages]]\nname = "dep"\nversion = "1.0"\n'
+        'archive = { url = "https://h/dep-1.0-py3-none-any.whl", hashes = { sha256 = "00" } }\n'
+        '[[packages]]\nname = "loc"\nversion = "1.0"\n'
+        'archive = { path = "/w/loc-1.0-py3-none-any.whl", hashes = { sha256 = "11" } }\n'
+    )
+    named = Requested(locations=frozenset({"/w/loc-1.0-py3-none-any.whl"}))
+    choices = pylock_choices(text, ranks=TARGET.wheel_tag_ranks, requested=named)
+    flags = {n: (c.wheel.requested, c.wheel.direct) for n, c in choices.items() if c.wheel}
+    assert flags == {"dep": (False, True), "loc": (True, True)}
