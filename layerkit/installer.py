@@ -330,9 +330,12 @@ _PIP_INERT = frozenset({
 # UV_* variables that change nothing uv resolves (layerkit's compiles read no uv.toml); and
 # UV_PYTHON*, which only say where Pythons are (layerkit names the target's version).
 _UV_INERT = frozenset({
-    "UV_CACHE_DIR", "UV_COMPILE_BYTECODE", "UV_CONCURRENT_BUILDS", "UV_CONCURRENT_DOWNLOADS",
-    "UV_CONCURRENT_INSTALLS", "UV_HTTP_TIMEOUT", "UV_LINK_MODE", "UV_NATIVE_TLS", "UV_NO_CACHE",
-    "UV_NO_CONFIG", "UV_NO_PROGRESS", "UV_OFFLINE", "UV_REQUEST_TIMEOUT", "UV_SYSTEM_CERTS",
+    "UV_BREAK_SYSTEM_PACKAGES", "UV_CACHE_DIR", "UV_COMPILE_BYTECODE", "UV_CONCURRENT_BUILDS",
+    "UV_CONCURRENT_DOWNLOADS", "UV_CONCURRENT_INSTALLS", "UV_FROZEN", "UV_HTTP_TIMEOUT",
+    "UV_LINK_MODE", "UV_LOCKED", "UV_MANAGED_PYTHON", "UV_NATIVE_TLS", "UV_NO_CACHE",
+    "UV_NO_CONFIG", "UV_NO_ENV_FILE", "UV_NO_MANAGED_PYTHON", "UV_NO_PROGRESS", "UV_NO_SYNC",
+    "UV_PROJECT_ENVIRONMENT", "UV_REQUEST_TIMEOUT", "UV_SYSTEM_CERTS", "UV_SYSTEM_PYTHON",
+    "UV_TOOL_BIN_DIR", "UV_TOOL_DIR",
 })  # fmt: skip
 
 
@@ -346,11 +349,13 @@ def _pip_conf_matters(path: Path) -> bool:
         parser.read_string(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, configparser.Error):
         return True
+    # pip install reads [global] and [install] (and what [DEFAULT] gives them)
+    sections = [section for section in parser.sections() if section in {"global", "install"}]
     return any(
-        key.replace("_", "-") not in _PIP_INERT
-        for section in parser.sections()
+        key.replace("_", "-").removeprefix("--") not in _PIP_INERT
+        for section in sections
         for key in parser.options(section)
-    )
+    ) or (not sections and bool(parser.defaults()))
 
 
 def pip_settings(

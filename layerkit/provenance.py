@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -52,7 +53,7 @@ def wheel_tags(wheel_metadata: str) -> frozenset[str]:
 
 
 def _wheel_of(entry: Mapping[str, Any]) -> LockedWheel | None:
-    filename = entry.get("name") or PurePosixPath(str(_location(entry))).name
+    filename = entry.get("name") or filename_of(_location(entry))
     sha256 = entry.get("hashes", {}).get("sha256", "")
     try:
         _, _, _, tags = parse_wheel_filename(str(filename))
@@ -183,11 +184,14 @@ class Choice:
     wheel: ChosenWheel | None
     problem: str = ""  # "": no wheel for the target; else what keeps layerkit from choosing
     for_target: int = 0
+    others: int = 0  # wheels the lock lists that the target cannot load (uv took them too)
 
 
-def _build_order(build: tuple[()] | tuple[int, str]) -> tuple[int, int, str]:
-    """pip prefers the higher build tag, and any build tag to none: a key to sort by."""
-    return (1, 0, "") if not build else (0, -build[0], build[1])
+def filename_of(location: str) -> str:
+    """The file name at the end of a URL (unquoted, without query or fragment) or a path."""
+    if "://" in location:
+        return urllib.parse.unquote(urllib.parse.urlsplit(location).path.rsplit("/", 1)[-1])
+    return PurePosixPath(location).name
 
 
 def pylock_choices(
@@ -202,17 +206,17 @@ def pylock_choices(
     for package in tomllib.loads(pylock).get("packages", []):
         name, version = str(package.get("name", "")), str(package.get("version", ""))
         direct = isinstance(package.get("archive"), dict)
-        candidates: list[tuple[tuple[int, tuple[int, int, str], str], ChosenWheel]] = []
-        problem = ""
+        candidates: list[tuple[int, tuple[()] | tuple[int, str], str, ChosenWheel]] = []
+        problem, others = "", 0
         for entry in _files_of(package):
             url = _location(entry)
-            filename = PurePosixPath(url).name
             try:
-                _, _, build, tags = parse_wheel_filename(filename)
+                _, _, build, tags = parse_wheel_filename(filename_of(url))
             except InvalidWheelFilename:
                 continue
             rank = min((ranks[str(t)] for t in tags if str(t) in ranks), default=None)
             if rank is None:
+                others += 1
                 continue
             sha256 = str(entry.get("hashes", {}).get("sha256", ""))
             if direct and "://" not in url:
@@ -228,10 +232,15 @@ def pylock_choices(
             )
             wheel = ChosenWheel(name, version, url, sha256,
                                 frozenset(str(t) for t in tags), wanted, direct)  # fmt: skip
-            candidates.append(((rank, _build_order(build), url), wheel))
-        best = min(candidates, key=lambda c: c[0])[1] if candidates and not problem else None
+            candidates.append((rank, build, url, wheel))
+        # pip's order: the best-ranked tag, then the highest build tag (any to none); then,
+        # for a stable choice, the first URL (max() keeps the first of equals)
+        candidates.sort(key=lambda c: c[2])
+        best = max(candidates, key=lambda c: (-c[0], c[1]))[3] if candidates else None
         count = len(candidates) + bool(problem)
-        choices[canonicalize_name(name)] = Choice(name, version, best, problem, count)
+        choices[canonicalize_name(name)] = Choice(
+            name, version, None if problem else best, problem, count, others
+        )
     return choices
 
 

@@ -130,7 +130,10 @@ class _Holds:
                 return f"{choice.name} {choice.version} is no version layerkit can compare"
             newest = max(self.target_releases[name])
             if newest.local is not None:  # `<=1.0+cpu` is no valid specifier
-                return f"the newest release of {choice.name} it takes, {newest}, is a local one"
+                return (
+                    f"the newest release of {choice.name} the target takes, {newest}, is a "
+                    "local version, which no <= can name"
+                )
             if taken > newest:
                 self.below[name] = newest
             else:
@@ -158,22 +161,25 @@ def canonical(choice: Choice) -> NormalizedName:
 
 
 def _contested(choices: Mapping[NormalizedName, Choice], index: str | None, target: Target) -> str:
-    """'' when the file chosen of each release with several wheels for the target is one pip
-    would install (not yanked, its Requires-Python admitting the target: the index's page
-    says); else why not."""
-    several = [c for c in choices.values() if c.for_target > 1 and c.wheel is not None]
-    if not several:
+    """'' when the file chosen of each release that also has other wheels (for the target or
+    not: uv may have taken the release for a wheel the target cannot load) is one pip would
+    install: not yanked, its Requires-Python admitting the target (the index's page says);
+    else why not. A release with one wheel, for the target, uv took for that very file."""
+    others = [c for c in choices.values() if c.wheel and (c.for_target > 1 or c.others)]
+    if not others:
         return ""
     if index is None:
         return "uv used more than one index, or none layerkit reads"
-    for choice, files in zip(several, _pages(index, [c.name for c in several]), strict=True):
+    for choice, files in zip(others, _pages(index, [c.name for c in others]), strict=True):
         if files is None:
             return f"the index page of {choice.name} could not be read"
         assert choice.wheel is not None
-        chosen = choice.wheel.url.rsplit("/", 1)[-1]
-        if not any(f.filename == chosen and indexpages.takeable(f, choice.name, target)
-                   for f in files):  # fmt: skip
-            return f"{chosen} is yanked, or not for the target's Python, or not on its page"
+        chosen = provenance.filename_of(choice.wheel.url)
+        listed = [f for f in files if f.filename == chosen]
+        if not listed:
+            return f"{chosen} is not on the index page of {choice.name}"
+        if not indexpages.takeable(listed[0], choice.name, target):
+            return f"{chosen} is yanked, or its Requires-Python excludes {target.python}"
     return ""
 
 
@@ -193,7 +199,7 @@ def _within_target(
             first = asker.compile(request, platform=above, no_deps=no_deps)
             direct = direct_job.result()
         except LayerkitError:
-            return None, "uv could not resolve it", ""
+            return None, f"uv could not resolve the requirements for {above}", ""
     requested = Requested() if no_deps else provenance.requested_names(direct)
     index = single_index(direct)
     holds = _Holds(index)
@@ -205,7 +211,8 @@ def _within_target(
                 pylock = asker.compile(request, platform=above, no_deps=no_deps,
                                        constraints=holds.constraints())  # fmt: skip
             except LayerkitError:
-                return None, f"uv found no resolution with {holds.said()}", ""
+                again = f"uv could not resolve the requirements again with {holds.said()}"
+                return None, again, ""
         choices = provenance.pylock_choices(pylock, ranks=target.wheel_tag_ranks,
                                             requested=requested)  # fmt: skip
         wheels.update(provenance.read_pylock(pylock))
@@ -220,24 +227,25 @@ def _within_target(
             return resolution, "", holds.said()
         why = holds.hold(unusable, request)
         if why:
-            first_one = unusable[0]
+            taken = ", ".join(f"{c.name} {c.version}" for c in unusable)
             glibc = f"glibc {target.glibc[0]}.{target.glibc[1]}"
-            return None, f"{first_one.name} {first_one.version} has no wheel for {glibc}: {why}", ""
+            return None, f"uv took {taken}, with no wheel for {glibc}, and {why}", ""
     return None, f"{_ROUNDS} rounds of holding releases back did not settle", ""
 
 
 def _guarded(
     request: InstallRequest, asker: UvAsker, *, no_deps: bool
 ) -> tuple[Resolution | None, str, str]:
-    """`_within_target`, where anything unexpected leaves the question to pip (and says what):
-    the old-versions probe must never fail a build, and pip answered here before."""
-    for settings in (pip_settings(request, asker.env), uv_settings(asker.env)):
-        if settings:
-            return None, settings, ""
+    """`_within_target` where neither pip nor uv has settings the other does not read;
+    anything unexpected (an unreadable home directory...) leaves the question to pip and says
+    what: the old-versions probe must never fail a build, and pip answered here before."""
     try:
+        for settings in (pip_settings(request, asker.env), uv_settings(asker.env)):
+            if settings:
+                return None, settings, ""
         return _within_target(request, asker, no_deps=no_deps)
     except Exception as exc:
-        return None, f"layerkit could not tell ({type(exc).__name__})", ""
+        return None, f"layerkit could not tell ({type(exc).__name__}: {exc})", ""
 
 
 def resolve_for_target(

@@ -113,8 +113,14 @@ def test_the_names_on_a_pep_691_page_and_what_is_no_answer(monkeypatch: pytest.M
     with _serving(json.dumps(page).encode(), json_type) as url:
         assert project_files(url, "pkg") is None  # larger than allowed: not read on
     assert project_files("file:///etc", "pkg") is None
-    # credentials in the URL: never read (nor echoed), whatever urllib would make of them
-    assert project_files("https://user:s3cret@localhost/simple", "pkg") is None
+
+
+def test_an_index_url_with_credentials_is_never_read(tmp_path: Path) -> None:
+    make_wheel(tmp_path / "d", "pkg", "1.0")
+    seen: list[str] = []
+    with serve_index(tmp_path / "d", tmp_path / "w", basic_auth="user:s3cret", seen=seen) as url:
+        assert project_files(url, "pkg") is None
+    assert seen == []  # layerkit never handles credentials: pip resolves instead
 
 
 @contextmanager

@@ -58,7 +58,7 @@ def test_a_release_newer_than_any_the_target_takes_holds_uv_below_it(pages: list
         (None, Choice("numpy", "2.4.6", None), "more than one index, or none layerkit reads"),
         ("https://i/simple", Choice("absent", "1.0", None), "index page of absent could not be read"),
         ("https://i/simple", Choice("never", "1.0", None), "no release of never has a wheel"),
-        ("https://i/simple", Choice("local", "2.0", None), "1.0+cpu, is a local one"),
+        ("https://i/simple", Choice("local", "2.0", None), "1.0+cpu, is a local version"),
         ("https://i/simple", Choice("numpy", "not a version", None), "no version layerkit can compare"),
     ],
 )  # fmt: skip
@@ -104,11 +104,96 @@ def test_anything_unexpected_leaves_the_question_to_pip_and_says_so(
     assert uvchoice.resolve_for_target(REQUEST, asker, progress=said.append) is None
     assert uvchoice.newest_for_target(REQUEST, asker) is None  # the probe: advice, never a failure
     assert said == [
-        "python3.11-x86_64: pip resolves, because layerkit could not tell (RuntimeError)"
+        "python3.11-x86_64: pip resolves, because layerkit could not tell (RuntimeError: a bug)"
     ]
     asker, _seen = _asker(tmp_path, {"PIP_CONFIG_FILE": "/dev/null", "UV_INDEX_URL": "https://m"})
     said.clear()
     assert uvchoice.resolve_for_target(REQUEST, asker, progress=said.append) is None
     assert said == [
         "python3.11-x86_64: pip resolves, because UV_INDEX_URL is set, which pip does not read"
+    ]
+
+
+def _lock(*packages: tuple[str, str, Sequence[str]], unhashed: bool = False) -> str:
+    entries = []
+    for name, version, files in packages:
+        hashes = "" if unhashed else ', hashes = { sha256 = "00" }'
+        wheels = ", ".join(f'{{ url = "https://files/{f}"{hashes} }}' for f in files)
+        entries.append(
+            f'[[packages]]\nname = "{name}"\nversion = "{version}"\nwheels = [{wheels}]\n'
+        )
+    return 'lock-version = "1.0"\n\n' + "\n".join(entries)
+
+
+def _uv_answering(tmp_path: Path, locks: Mapping[str, str]) -> tuple[uvchoice.UvAsker, list[str]]:
+    """An asker whose uv answers the direct requirements (one index) and, for each constraints
+    text ('' first), the pylock in `locks`; and the constraints it was given."""
+    held: list[str] = []
+
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        if "--emit-index-url" in argv:
+            return CommandResult(tuple(argv), 0, "--index-url https://i/simple\n\npkg==1\n", "")
+        given = ""
+        if "--constraint" in argv:
+            given = Path(argv[argv.index("--constraint") + 1]).read_text()
+            held.append(given)
+        return CommandResult(tuple(argv), 0, locks[given], "")
+
+    env = {"PIP_CONFIG_FILE": "/dev/null"}
+    return uvchoice.UvAsker(UvBackend("uv", "python"), runner, env, tmp_path), held
+
+
+def test_uv_is_held_below_a_release_the_target_cannot_take_and_says_so(tmp_path: Path) -> None:
+    locks = {
+        "": _lock(("numpy", "2.4.6", ["numpy-2.4.6-cp311-cp311-manylinux_2_27_x86_64.whl"])),
+        "numpy<=2.2.6\n": _lock(("numpy", "2.2.6", ["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"])),
+    }  # fmt: skip
+    asker, held = _uv_answering(tmp_path, locks)
+    said: list[str] = []
+    resolution = uvchoice.resolve_for_target(REQUEST, asker, progress=said.append)
+    assert resolution is not None and resolution.pins == "numpy==2.2.6\n"
+    assert held == ["numpy<=2.2.6\n"]
+    assert said == [
+        "python3.11-x86_64: held to the releases with a wheel for glibc 2.26: numpy <=2.2.6"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("yanked", "outcome"),
+    [
+        # the release's only wheel for the target is yanked: pip goes older, so pip resolves
+        ("pkg-2.0-cp311-cp311-manylinux_2_24_x86_64.whl",
+         "pkg-2.0-cp311-cp311-manylinux_2_24_x86_64.whl is yanked, or its Requires-Python "
+         "excludes 3.11"),
+        # a wheel the target never takes is yanked: the choice stands
+        ("pkg-2.0-cp311-cp311-manylinux_2_28_x86_64.whl", ""),
+    ],
+)  # fmt: skip
+def test_a_release_with_other_wheels_is_checked_against_its_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yanked: str, outcome: str
+) -> None:
+    files = ["pkg-2.0-cp311-cp311-manylinux_2_24_x86_64.whl",
+             "pkg-2.0-cp311-cp311-manylinux_2_28_x86_64.whl"]  # fmt: skip
+    page = tuple(IndexFile(f, yanked=f == yanked) for f in files)
+    monkeypatch.setattr(indexpages, "project_files", lambda index, project: page)
+    asker, _held = _uv_answering(tmp_path, {"": _lock(("pkg", "2.0", files))})
+    said: list[str] = []
+    resolution = uvchoice.resolve_for_target(REQUEST, asker, progress=said.append)
+    if outcome:
+        assert resolution is None
+        assert said == [f"python3.11-x86_64: pip resolves, because {outcome}"]
+    else:
+        assert resolution is not None and said == []
+        assert [w.url for w in resolution.chosen] == [f"https://files/{files[0]}"]
+
+
+def test_a_release_layerkit_cannot_pin_leaves_the_question_to_pip(tmp_path: Path) -> None:
+    lock = _lock(("pkg", "2.0", ["pkg-2.0-py3-none-any.whl"]), unhashed=True)
+    asker, _held = _uv_answering(tmp_path, {"": lock})
+    said: list[str] = []
+    assert uvchoice.resolve_for_target(REQUEST, asker, progress=said.append) is None
+    assert said == [
+        "python3.11-x86_64: pip resolves, because pkg 2.0 has a wheel with no sha256 to pin it by"
     ]
