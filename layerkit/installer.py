@@ -415,17 +415,11 @@ def uv_settings(env: Mapping[str, str]) -> str:
     return ""
 
 
-def target_tags(target: Target) -> frozenset[str]:
-    """Every wheel tag pip accepts for `target` (`Target.wheel_tag_ranks`)."""
-    return frozenset(target.wheel_tag_ranks)
-
-
 def uv_can_install(chosen: Sequence[ChosenWheel], target: Target) -> bool:
     """Whether uv can install the wheel files pip chose for `target` (`install_resolved`): each
-    carries a tag of the target (`target_tags`), which uv accepts under
+    carries a tag of the target (`Target.wheel_tags`), which uv accepts under
     `Target.uv_platform_above`."""
-    accepted = target_tags(target)
-    return all(wheel.tags & accepted for wheel in chosen)
+    return all(wheel.tags & target.wheel_tags for wheel in chosen)
 
 
 def pinned_requirements(wheels: Sequence[ChosenWheel]) -> str:
@@ -651,7 +645,7 @@ def single_index(compile_output: str) -> str | None:
         option, _, value = line.strip().partition(" ")
         if option in {"--index-url", "--extra-index-url", "--find-links", "-i", "-f"}:
             indexes.append(value.strip() if option in {"--index-url", "-i"} else "")
-    return indexes[0] or None if len(indexes) == 1 else None
+    return (indexes[0] or None) if len(indexes) == 1 else None
 
 
 def build_wheel(

@@ -180,11 +180,6 @@ def _marker_true(
     return any(parsed.evaluate({**env, "extra": extra}) for extra in ("", *extras))
 
 
-def target_tags(target: Target) -> frozenset[str]:
-    """Every wheel tag that installs on `target` (`Target.wheel_tag_ranks`)."""
-    return frozenset(target.wheel_tag_ranks)
-
-
 def wheel_fits(filename: str, target_tag_set: frozenset[str]) -> bool:
     """Whether the wheel `filename` installs on the target whose tags are `target_tag_set`."""
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -286,7 +281,7 @@ def _pylock_pins(
     _check_selection("dependency groups", sel.groups, doc.get("dependency-groups", []),
                      where=where, hint="choose --group among those the lock lists")  # fmt: skip
     groups = tuple(doc.get("default-groups", [])) + sel.groups
-    tag_set = target_tags(target)
+    tag_set = target.wheel_tags
     pins: dict[str, Pin] = {}
     for package in _tables(doc.get("packages"), f"{where} [[packages]]"):
         name = str(package.get("name", ""))
@@ -375,7 +370,7 @@ def _uv_pins(doc: Mapping[str, Any], target: Target, sel: LockSelection, where: 
         edges += _tables(optional[extra], where)
     for group in sel.groups:
         edges += _tables(dev[group], where)
-    tag_set = target_tags(target)
+    tag_set = target.wheel_tags
     chosen: dict[str, tuple[dict[str, Any], str]] = {}  # name -> (package, marker)
     done: set[tuple[str, str]] = set()  # (name, extra) visited
     queue: list[tuple[dict[str, Any], str]] = [(edge, "") for edge in edges]
@@ -455,7 +450,7 @@ def _poetry_pins(
                      hint="choose --group among the groups the lock names")  # fmt: skip
     wanted_groups = ("main", *sel.groups)
     extra_names = {n for extra in sel.extras for n in extras_table[extra]}
-    tag_set = target_tags(target)
+    tag_set = target.wheel_tags
     chosen: dict[str, Pin] = {}
     skipped: dict[str, str] = {}  # name -> the marker that left it out
     for package in packages:

@@ -27,7 +27,6 @@ from layerkit.installer import (
     CommandRunner,
     InstallRequest,
     PipBackend,
-    ResolutionFormat,
     UvBackend,
     resolve_with_pip,
 )
@@ -64,13 +63,10 @@ def probe_command(
     specs_file: Path | None,
     *,
     platform: str,
-    output_format: ResolutionFormat = "requirements.txt",
 ) -> list[str]:
     """The lock's resolution (`UvBackend.resolve_command`) of the direct requirements only, on
     `platform`."""
-    return uv.resolve_command(
-        request, specs_file, output_format=output_format, platform=platform, no_deps=True
-    )
+    return uv.resolve_command(request, specs_file, platform=platform, no_deps=True)
 
 
 def notes_for(

@@ -133,6 +133,11 @@ class Target:
         return _wheel_tag_ranks(self)
 
     @property
+    def wheel_tags(self) -> frozenset[str]:
+        """Every wheel tag pip accepts for this target (`wheel_tag_ranks`), as a set."""
+        return _wheel_tags(self)
+
+    @property
     def uv_platform_exact(self) -> bool:
         """Whether uv's ``--python-platform`` can say this target's glibc exactly.
 
@@ -176,6 +181,11 @@ def _wheel_tag_ranks(target: Target) -> Mapping[str, int]:
     ):
         ranks.setdefault(str(tag), len(ranks))
     return MappingProxyType(ranks)
+
+
+@functools.cache
+def _wheel_tags(target: Target) -> frozenset[str]:
+    return frozenset(_wheel_tag_ranks(target))
 
 
 def normalize_python(value: str) -> str:

@@ -21,7 +21,13 @@ import pytest
 from layerkit.build_model import BuildContext
 from layerkit.cache import BuildCache
 from layerkit.config import load_project, resolve_build_settings
-from layerkit.installer import CommandResult, run_command
+from layerkit.installer import (
+    CommandResult,
+    CommandRunner,
+    InstallerBackend,
+    UvBackend,
+    run_command,
+)
 from layerkit.targets import make_target
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
@@ -133,6 +139,16 @@ def test_version_notes_see_what_pip_can_install(
     ]
 
 
+def _quiet(
+    backend: InstallerBackend, runner: CommandRunner, env: dict[str, str], *, resolver: UvBackend,
+    cache: BuildCache | None = None,
+) -> BuildContext:  # fmt: skip
+    """A build context on this machine that prints nothing."""
+    return BuildContext(backend=backend, runner=runner, env=env, progress=lambda _m: None,
+                        warn=lambda _m: None, which=shutil.which,
+                        host_machine=platform.machine(), resolver=resolver, cache=cache)  # fmt: skip
+
+
 class _Recording:
     """The real runner, remembering every command line."""
 
@@ -151,8 +167,6 @@ def test_each_target_is_resolved_by_the_installer_that_installs_it(
 ) -> None:
     from uv import find_uv_bin
 
-    from layerkit.installer import UvBackend
-
     dists = tmp_path / "dists"
     for python in ("cp311", "cp312"):
         make_wheel(dists, "natpkg", "1.0", tag=f"{python}-{python}-manylinux_2_17_x86_64")
@@ -165,10 +179,7 @@ def test_each_target_is_resolved_by_the_installer_that_installs_it(
         )  # fmt: skip
         uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
         runner = _Recording()
-        ctx = BuildContext(backend=uv, runner=runner, env=env, progress=lambda _m: None,
-                           warn=lambda _m: None, which=shutil.which,
-                           host_machine=platform.machine(), resolver=uv,
-                           cache=BuildCache(tmp_path / "cache"))  # fmt: skip
+        ctx = _quiet(uv, runner, env, resolver=uv, cache=BuildCache(tmp_path / "cache"))
         build_layers(settings, ctx)
 
     def resolutions(python: str) -> list[tuple[str, ...]]:
@@ -257,8 +268,6 @@ def test_the_version_note_of_a_glibc_2_26_target_asks_pip_only_when_uv_cannot_te
     run, for the note or the resolution."""
     from uv import find_uv_bin
 
-    from layerkit.installer import UvBackend
-
     dists = tmp_path / "dists"
     make_wheel(dists, "pkg", "1.0", tag="cp311-abi3-manylinux_2_24_x86_64")
     make_wheel(dists, "pkg", "2.0", tag="cp311-abi3-manylinux_2_34_x86_64")
@@ -270,10 +279,7 @@ def test_the_version_note_of_a_glibc_2_26_target_asks_pip_only_when_uv_cannot_te
         )  # fmt: skip
         uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
         runner = _Recording()
-        ctx = BuildContext(backend=uv, runner=runner, env=env, progress=lambda _m: None,
-                           warn=lambda _m: None, which=shutil.which,
-                           host_machine=platform.machine(), resolver=uv)  # fmt: skip
-        (build,) = build_layers(settings, ctx).builds
+        (build,) = build_layers(settings, _quiet(uv, runner, env, resolver=uv)).builds
     assert [(d.name, d.version) for d in build.manifest.distributions] == [("pkg", "1.0")]
     assert build.notes[0] == (
         "pkg 1.0: newer releases (up to 2.0) have no wheel for python3.11 x86_64 / glibc 2.26"
@@ -299,7 +305,7 @@ def test_uv_held_to_the_releases_the_target_takes_resolves_as_pip_does(
 
     from uv import find_uv_bin
 
-    from layerkit.installer import PipBackend, UvBackend
+    from layerkit.installer import PipBackend
 
     dists = tmp_path / "dists"
     make_wheel(dists, "numlike", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64",
@@ -328,10 +334,7 @@ def test_uv_held_to_the_releases_the_target_takes_resolves_as_pip_does(
                  "output": str(tmp_path / backend.name / "out")},
             )  # fmt: skip
             runners[backend.name] = runner = _Recording()
-            ctx = BuildContext(backend=backend, runner=runner, env=env, progress=lambda _m: None,
-                               warn=lambda _m: None, which=shutil.which,
-                               host_machine=platform.machine(), resolver=uv)  # fmt: skip
-            (build,) = build_layers(settings, ctx).builds
+            (build,) = build_layers(settings, _quiet(backend, runner, env, resolver=uv)).builds
             with zipfile.ZipFile(build.zip_path) as archive:
                 layers[backend.name] = {n: archive.read(n) for n in archive.namelist()}
             versions = {(d.name, d.version) for d in build.manifest.distributions}

@@ -36,7 +36,6 @@ from layerkit.installer import (
     PipBackend,
     UvBackend,
     run_command,
-    target_tags,
     uv_can_install,
 )
 from layerkit.manifest import Manifest
@@ -275,7 +274,7 @@ def test_the_platform_uv_installs_pinned_files_under() -> None:
     assert TARGET.uv_platform_above == "x86_64-manylinux_2_28"
     assert make_target("3.10", "arm64").uv_platform_above == "aarch64-manylinux_2_28"
     assert make_target("3.12", "arm64").uv_platform_above == "aarch64-manylinux_2_34"
-    arm = target_tags(make_target("3.10", "arm64"))
+    arm = make_target("3.10", "arm64").wheel_tags
     assert "cp310-cp310-manylinux_2_26_aarch64" in arm and "py3-none-any" in arm
     assert not any("manylinux_2_27" in tag or "x86_64" in tag for tag in arm)
 
