@@ -21,7 +21,7 @@ import functools
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -35,6 +35,7 @@ from layerkit.targets import Target
 MAX_PAGE_BYTES = 16 << 20  # numpy's JSON page, ~4,400 files since 2006: 1.9 MB
 TIMEOUT_SECONDS = 30.0
 _JSON = "application/vnd.pypi.simple.v1+json"
+_MAX_TAGS = 256  # tags one wheel name may compress; real names compress a handful
 
 
 @dataclass(frozen=True)
@@ -122,30 +123,48 @@ def project_files(index_url: str, project: str) -> tuple[IndexFile, ...] | None:
     return tuple(parser.files)
 
 
-def _python_allowed(requires_python: str, target: Target) -> bool:
-    """Whether a file's Requires-Python admits the target's Python (pip: an unreadable one
-    does not exclude the file)."""
+@functools.lru_cache(maxsize=1024)
+def _python_allowed(requires_python: str, python: str) -> bool:
+    """Whether a file's Requires-Python admits `python` (pip: an unreadable one does not
+    exclude the file). Kept: a page repeats a few strings over thousands of files, and
+    packaging's parse and check of each was a quarter of the GIL's time in a build of numpy +
+    pandas for python3.11/3.12 x x86_64/arm64 (py-spy --gil), before."""
     if not requires_python:
         return True
     try:
-        return SpecifierSet(requires_python).contains(target.python, prereleases=True)
+        return SpecifierSet(requires_python).contains(python, prereleases=True)
     except InvalidSpecifier:
         return True
+
+
+def _may_carry_a_target_tag(filename: str, accepted: Mapping[str, int]) -> bool:
+    """Whether the tags in `filename`'s last three fields (as `parse_wheel_filename` expands
+    and lowercases them) include one of `accepted`: most files of a page are for other
+    platforms, and this turns them away before their names and versions are parsed. A name
+    compressing more than `_MAX_TAGS` tags is turned away too: no real wheel does, and the
+    page is untrusted input whose names would cost the product of their fields to expand."""
+    fields = filename.removesuffix(".whl").split("-")
+    if len(fields) < 5:
+        return True  # no wheel name: the full parse says so
+    interpreters, abis, platforms = (field.lower().split(".") for field in fields[-3:])
+    if len(interpreters) * len(abis) * len(platforms) > _MAX_TAGS:
+        return False
+    return any(f"{i}-{a}-{p}" in accepted for i in interpreters for a in abis for p in platforms)
 
 
 def takeable(file: IndexFile, project: str, target: Target) -> Version | None:
     """The release of `file` if pip would install it on `target` (a wheel of `project` with a
     tag of the target, not yanked, its Requires-Python admitting the target), else None."""
+    accepted = target.wheel_tag_ranks
+    if file.yanked or not _may_carry_a_target_tag(file.filename, accepted):
+        return None
     try:
         name, version, _, tags = parse_wheel_filename(file.filename)
     except InvalidWheelFilename:
         return None
-    accepted = target.wheel_tag_ranks
-    if name != canonicalize_name(project) or file.yanked:
+    if name != canonicalize_name(project) or not any(str(tag) in accepted for tag in tags):
         return None
-    if not _python_allowed(file.requires_python, target):
-        return None
-    return version if any(str(tag) in accepted for tag in tags) else None
+    return version if _python_allowed(file.requires_python, target.python) else None
 
 
 def releases_the_target_takes(

@@ -33,8 +33,12 @@ TARGET = make_target("3.11", "x86_64")
         ("pkg-1.5-cp311-cp311-manylinux_2_24_aarch64.whl", False),
         ("pkg-1.5-cp312-cp312-manylinux_2_24_x86_64.whl", False),
         ("pkg-1.5-cp311-cp311-musllinux_1_2_x86_64.whl", False),
+        ("pkg-1.5-1-cp311-cp311-manylinux_2_24_x86_64.whl", True),  # a build tag
+        ("pkg-1.5-CP311-CP311-MANYLINUX_2_24_X86_64.whl", True),  # tags are lowercased
+        ("pkg-1.5-cp310.cp311-cp310.cp311-manylinux_2_17_x86_64.whl", True),  # cp311-cp311
         ("pkg-1.5.tar.gz", False),  # layerkit installs wheels only
         ("not a wheel.whl", False),
+        ("pkg-1.5-cp311-cp311-manylinux_2_24_x86_64.zip", False),
     ],
 )
 def test_a_release_the_target_takes_has_a_wheel_with_its_tag(name: str, taken: bool) -> None:
@@ -55,6 +59,44 @@ def test_what_pip_would_not_install_counts_for_nothing(file: IndexFile) -> None:
     assert releases_the_target_takes(
         [IndexFile("pkg-1.5-py3-none-any.whl", requires_python=">=3.8,<4")], "pkg", TARGET
     ) == {Version("1.5")}
+
+
+def test_requires_python_is_judged_for_each_targets_python() -> None:
+    file = IndexFile("pkg-1.5-py3-none-any.whl", requires_python=">=3.12")
+    assert releases_the_target_takes([file], "pkg", TARGET) == set()
+    on_312 = make_target("3.12", "x86_64")
+    assert releases_the_target_takes([file], "pkg", on_312) == {Version("1.5")}
+
+
+def test_the_quick_tag_check_turns_away_only_wheels_with_no_tag_of_the_target() -> None:
+    """Most files of a page are for other platforms, turned away before their names and
+    versions are parsed: never one whose tags, as packaging reads them, the target accepts."""
+    from itertools import product
+
+    from packaging.utils import parse_wheel_filename
+
+    interpreters = ["py3", "cp311", "cp39", "cp312", "CP311", "py2.py3", "cp310.cp311"]
+    abis = ["none", "cp311", "abi3", "cp311.abi3", "CP311"]
+    platforms = ["any", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "win_amd64",
+                 "manylinux2014_x86_64.manylinux_2_17_x86_64", "MANYLINUX_2_24_X86_64",
+                 "manylinux_2_24_aarch64", "macosx_11_0_arm64.manylinux_2_5_x86_64"]  # fmt: skip
+    for target in (TARGET, make_target("3.9", "arm64")):
+        accepted = target.wheel_tag_ranks
+        for build, i, a, p in product(["", "-2"], interpreters, abis, platforms):
+            name = f"pkg-1.0{build}-{i}-{a}-{p}.whl"
+            _, _, _, tags = parse_wheel_filename(name)
+            if any(str(tag) in accepted for tag in tags):
+                assert indexpages._may_carry_a_target_tag(name, accepted), name
+                assert releases_the_target_takes([IndexFile(name)], "pkg", target), name
+            else:
+                assert not releases_the_target_takes([IndexFile(name)], "pkg", target), name
+
+
+def test_a_name_compressing_thousands_of_tags_is_turned_away_unexpanded() -> None:
+    """Expanding it (as packaging would) would take 10^9 tags: a page is untrusted input."""
+    many = ".".join(f"x{n}" for n in range(1000))
+    name = f"pkg-1.0-py3.{many}-none.{many}-any.{many}.whl"
+    assert releases_the_target_takes([IndexFile(name)], "pkg", TARGET) == set()
 
 
 def test_each_release_counts_once_whatever_its_other_wheels() -> None:
