@@ -332,6 +332,31 @@ def assemble(
             install(request, backend=backend, runner=ctx.runner, env=ctx.env)
             installed = Installed(backend)
         wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
+    # Slimming, the ELF checks and the zip hold the GIL or use every core: one target at a time
+    # (`BuildContext.processing`), while the others resolve and install.
+    with ctx.processing:
+        return _processed(
+            settings, target, installed,
+            site_packages=site_packages, wheel_hashes=wheel_hashes,
+            key_for_install=key_for_install, ctx=ctx, discovered=discovered,
+            built_from_sdist=built_from_sdist,
+        )  # fmt: skip
+
+
+def _processed(
+    settings: BuildSettings,
+    target: Target,
+    installed: Installed,
+    *,
+    site_packages: Path,
+    wheel_hashes: Mapping[str, str],
+    key_for_install: Callable[[Path], str],
+    ctx: BuildContext,
+    discovered: Callable[[], Discovery | None],
+    built_from_sdist: tuple[str, ...],
+) -> TargetBuild:
+    """The installed tree `site_packages` slimmed, verified, sized and zipped into the output
+    directory, with its manifest (see `assemble`)."""
     _drop_installer_artifacts(site_packages, pinned=installed.pinned)
     key = key_for_install(site_packages)
 

@@ -9,8 +9,9 @@ tests/test_architecture.py).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,11 @@ class BuildContext:
     resolver: UvBackend  # uv pip compile: pins and wheel lock where uv installs (see `_resolve`)
     cache: BuildCache | None = None
     force: bool = False  # rebuild even when the cache holds the same inputs
+    # Held while a target is slimmed, verified and zipped (`assembly.assemble`): one target at a
+    # time, while the others resolve and install (`workflow._build_layers`, `targetpool`).
+    processing: contextlib.AbstractContextManager[Any] = field(
+        default_factory=contextlib.nullcontext
+    )
 
 
 def zip_name(name: str, target: Target) -> str:

@@ -1,8 +1,12 @@
-"""The targets of one build, built at once: bounded by cores and memory, results in order.
+"""The targets of one build at once: one processing, others installing; bounded, in order.
 
 A build's targets are independent (each has its own staging directory, install, slimming, zip and
-manifest), so while one target waits on its installer another can verify or zip. How many run at
-once (`default_jobs`): at most two, the cores this process may use, the targets, and what the
+manifest), so while one target waits on its installer another can verify or zip. Slimming,
+verifying and zipping take one target at a time (`BuildContext.processing`): that work holds the
+GIL, or keeps every core busy compressing, so two targets at once would only take turns and
+contend. Resolving and installing are mostly waits on the index and on uv's processes, so more
+targets can be at those stages than there are cores. How many are in flight at once
+(`default_jobs`): at most four, twice the cores this process may use, the targets, and what the
 memory available allows at `TARGET_MEMORY_BYTES` each. ``build --jobs N`` overrides it;
 ``--jobs 1`` is the plain loop.
 
@@ -27,7 +31,10 @@ from layerkit.errors import LayerkitError
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_DEFAULT_JOBS = 2
+# numpy + pandas for python3.11/3.12 x x86_64/arm64 on 2 cores (bench/incremental.py matrix):
+# 4 in flight, one processing: 4.35-4.48 s; 2 in flight: 4.6-5.5 s; 4, all processing: 5.2-5.7 s.
+MAX_DEFAULT_JOBS = 4
+CORE_SHARE = 2  # targets in flight per core: one processing, the other resolving or installing
 # What one target in flight may take: its installer (a uv or pip process), slimming and ELF
 # checks, and the zip writer's buffers (a few MiB per thread). bench/README.md has the peak RSS.
 TARGET_MEMORY_BYTES = 256 * 1024 * 1024
@@ -51,8 +58,9 @@ def available_memory() -> int | None:
 
 
 def default_jobs(targets: int, *, cores: int, memory: int | None) -> int:
-    """Targets built at once: min(2, cores, targets, memory / `TARGET_MEMORY_BYTES`), at least 1."""
-    jobs = min(MAX_DEFAULT_JOBS, cores, targets)
+    """Targets in flight at once: min(4, 2 x cores, targets, memory / `TARGET_MEMORY_BYTES`), at
+    least 1."""
+    jobs = min(MAX_DEFAULT_JOBS, CORE_SHARE * cores, targets)
     if memory is not None:
         jobs = min(jobs, memory // TARGET_MEMORY_BYTES)
     return max(1, jobs)

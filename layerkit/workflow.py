@@ -630,6 +630,8 @@ def _build_layers(
     if jobs is None:
         jobs = default_jobs(len(targets), cores=default_threads(), memory=available_memory())
     parallel = jobs > 1 and len(targets) > 1
+    if parallel:  # one target slims, verifies and zips while the others resolve and install
+        ctx = dataclasses.replace(ctx, processing=threading.Lock())
     # One build at a time per output directory: two would mix their zips and manifests.
     with output_lock(settings.output_dir, on_wait=ctx.progress):
         remove_stale_partials(settings.output_dir)

@@ -28,13 +28,14 @@ def _wait_stopping(stopping: threading.Event, seconds: float = 20.0) -> None:
     raise AssertionError("never told to stop")
 
 
-def test_default_jobs_is_bounded_by_two_cores_targets_and_memory() -> None:
-    assert default_jobs(4, cores=8, memory=None) == 2
-    assert default_jobs(4, cores=1, memory=None) == 1
+def test_default_jobs_is_bounded_by_four_twice_the_cores_targets_and_memory() -> None:
+    assert default_jobs(4, cores=2, memory=None) == 4  # one processing, three installing
+    assert default_jobs(6, cores=8, memory=None) == 4
+    assert default_jobs(4, cores=1, memory=None) == 2
     assert default_jobs(1, cores=8, memory=None) == 1
     assert default_jobs(4, cores=8, memory=TARGET_MEMORY_BYTES) == 1
     assert default_jobs(4, cores=8, memory=0) == 1  # never zero
-    assert default_jobs(4, cores=8, memory=3 * TARGET_MEMORY_BYTES) == 2
+    assert default_jobs(4, cores=8, memory=3 * TARGET_MEMORY_BYTES) == 3
 
 
 def test_results_come_back_in_the_targets_order_whatever_finishes_first() -> None:

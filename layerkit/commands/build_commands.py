@@ -50,8 +50,9 @@ def build(
             "-j",
             min=1,
             metavar="N",
-            show_default="min(2, cores, targets)",
-            help="Targets built at once (1: one after another).",
+            show_default="min(4, 2 x cores, targets)",
+            help="Targets in flight at once; one at a time slims, verifies and zips "
+            "(1: one after another).",
         ),
     ] = None,
     import_test: Annotated[

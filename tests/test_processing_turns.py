@@ -1,0 +1,79 @@
+"""Targets in flight at once take turns to slim, verify and zip, and install meanwhile."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layerkit import assembly
+from layerkit.build_model import BuildContext, TargetBuild
+from layerkit.config import load_project, resolve_build_settings
+from layerkit.installer import CommandResult, UvBackend, run_command
+from layerkit.workflow import build_layers
+from tests.build_fixtures import make_project
+from tests.support import isolated_env
+from tests.wheels import make_wheel, serve_index
+
+TARGETS = 4  # 3.12 and 3.13 x x86_64 and arm64
+
+
+def test_one_target_at_a_time_is_processed_while_the_others_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uv import find_uv_bin
+
+    dists = tmp_path / "dists"
+    for python in ("cp312", "cp313"):
+        for arch in ("x86_64", "aarch64"):
+            make_wheel(dists, "natpkg", "1.0", tag=f"{python}-{python}-manylinux_2_17_{arch}")
+
+    # Every target's install waits until all of them are installing: they really are in flight
+    # at once (a build that ran them one after another would break the barrier after 60 s).
+    installing = threading.Barrier(TARGETS, timeout=60)
+
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        if "install" in argv and "--target" in argv:
+            installing.wait()
+        return run_command(argv, env=env, cwd=cwd)
+
+    lock = threading.Lock()
+    processing: list[int] = []  # how many targets were processing, each time one began
+    active = 0
+    processed = assembly._processed
+
+    def counted(*args: Any, **kwargs: Any) -> TargetBuild:
+        nonlocal active
+        with lock:
+            active += 1
+            processing.append(active)
+        try:
+            time.sleep(0.2)  # long enough for a second target to come in, were it let in
+            return processed(*args, **kwargs)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(assembly, "_processed", counted)
+    env = isolated_env({"UV_CACHE_DIR": str(tmp_path / "uv-cache")})
+    with serve_index(dists, tmp_path / "index") as url:
+        settings = resolve_build_settings(
+            load_project(make_project(tmp_path, "natpkg\n")),
+            {"python": ("3.12", "3.13"), "arch": ("x86_64", "arm64"), "index-url": url,
+             "compile": False, "output": str(tmp_path / "out")},
+        )  # fmt: skip
+        uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+        ctx = BuildContext(backend=uv, runner=runner, env=env, progress=lambda _m: None,
+                           warn=lambda _m: None, which=shutil.which,
+                           host_machine=platform.machine(), resolver=uv)  # fmt: skip
+        result = build_layers(settings, ctx, jobs=TARGETS)
+    assert [b.target for b in result.builds] == list(settings.targets)
+    assert processing == [1] * TARGETS  # each alone
