@@ -1,14 +1,16 @@
 """Why a version is old: a direct requirement resolved to a release older than the newest on the
 index, because the newer ones publish no wheel for the target.
 
-Two resolutions of the direct requirements alone (binary-only, no dependencies): one for the
-target (``uv pip compile --no-deps``; for glibc 2.26 targets, which uv cannot name, uv's on
-manylinux_2_28 held to the releases the target takes, `uvchoice.newest_for_target`, or where uv
-cannot tell ``pip install --dry-run --no-deps`` with the same tags as the install), one by uv
-for the same Python on the newest Linux it knows (glibc 2.40). When the second finds a newer
-release than the first, those newer releases have no wheel for the target's glibc: one note per
+Two resolutions of the direct requirements alone (binary-only, no dependencies): one by uv for
+the same Python on the newest Linux it knows (glibc 2.40), then one for the target (``uv pip
+compile --no-deps``; for glibc 2.26 targets, which uv cannot name, uv's on manylinux_2_28 held to
+the releases the target takes, `uvchoice.newest_for_target`, or where uv cannot tell ``pip
+install --dry-run --no-deps`` with the same tags as the install). When the first finds a newer
+release than the second, those newer releases have no wheel for the target's glibc: one note per
 package says so. Dependency conflicts are not blamed on wheels: a package the
-full resolution held back below what the target could take gets no note.
+full resolution held back below what the target could take gets no note. The second is not
+asked when the target resolved to the newest releases already (nothing to note; each question
+is a round trip to the index).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -104,13 +106,16 @@ def probe_versions(
     scratch: Path,
     env: Mapping[str, str] | None = None,
     pip: PipBackend | None = None,
+    resolved: Callable[[], str] | None = None,
 ) -> tuple[Pins, Pins] | None:
     """The newest release of each direct requirement (for the target, on the newest glibc).
 
     `pip`, when pip installs the target: the target's side is then pip's, with its tags.
-    Advice only: when a probe cannot resolve (an index down, a pin on a local file) the answer
-    is None, never a failed build. Requirements that each pin one version (a lock) hold nothing
-    back: the answer is None without asking the index.
+    `resolved`, the ``name==version`` lines the target resolved to: when no requirement has a
+    newer release on the newest glibc than those, no note is possible, and the target's side is
+    not asked. Advice only: when a probe cannot resolve (an index down, a pin on a local file)
+    the answer is None, never a failed build. Requirements that each pin one version (a lock)
+    hold nothing back: the answer is None without asking the index.
     """
     if _all_pinned(request):
         return None
@@ -118,35 +123,60 @@ def probe_versions(
     if request.requirements:
         specs_file = scratch / "layerkit-direct.in"
         specs_file.write_text("".join(f"{r}\n" for r in request.requirements), encoding="utf-8")
-    outputs = []
-    platforms: tuple[str, ...] = (request.target.uv_platform, newest_platform(request.target))
-    if pip is not None:
-        # uv answers where it can tell (`uvchoice.newest_for_target`); else pip is asked.
-        from layerkit.uvchoice import UvAsker, newest_for_target
+    newest = _compiled(
+        uv, request, specs_file, newest_platform(request.target), runner=runner, env=env
+    )
+    if newest is None or _nothing_newer(newest, resolved):
+        return None
+    if pip is None:
+        for_target = _compiled(
+            uv, request, specs_file, request.target.uv_platform, runner=runner, env=env
+        )
+        return None if for_target is None else (for_target, newest)
+    # uv answers where it can tell (`uvchoice.newest_for_target`); else pip is asked.
+    from layerkit.uvchoice import UvAsker, newest_for_target
 
-        asker = UvAsker(uv, runner, os.environ if env is None else env, scratch / "uv")
-        newest = newest_for_target(request, asker)
-        if newest is None:
-            alone = dataclasses.replace(request, dest=scratch / "target")  # a dry run writes none
-            try:
-                report = resolve_with_pip(alone, pip=pip, runner=runner, env=env, no_deps=True,
-                                          report=scratch / "report.json")  # fmt: skip
-            except LayerkitError:
-                return None
-            newest_pins = pip_report_resolution(report).pins
-        else:
-            newest_pins = "".join(f"{name}=={version}\n" for name, version in newest.items())
-        outputs.append(direct_pins(newest_pins))
-        platforms = platforms[1:]
-    for platform in platforms:
-        try:
-            result = runner(probe_command(uv, request, specs_file, platform=platform), env=env)
-        except InstallerError:
-            return None
-        if result.returncode != 0:
-            return None
-        outputs.append(direct_pins(result.stdout))
-    return outputs[0], outputs[1]
+    asker = UvAsker(uv, runner, os.environ if env is None else env, scratch / "uv")
+    chosen = newest_for_target(request, asker)
+    if chosen is not None:
+        return direct_pins("".join(f"{name}=={v}\n" for name, v in chosen.items())), newest
+    alone = dataclasses.replace(request, dest=scratch / "target")  # a dry run writes none
+    try:
+        report = resolve_with_pip(alone, pip=pip, runner=runner, env=env, no_deps=True,
+                                  report=scratch / "report.json")  # fmt: skip
+    except LayerkitError:
+        return None
+    return direct_pins(pip_report_resolution(report).pins), newest
+
+
+def _compiled(
+    uv: UvBackend,
+    request: InstallRequest,
+    specs_file: Path | None,
+    platform: str,
+    *,
+    runner: CommandRunner,
+    env: Mapping[str, str] | None,
+) -> Pins | None:
+    """The direct requirements' pins on `platform` (`probe_command`); None when uv cannot tell."""
+    try:
+        result = runner(probe_command(uv, request, specs_file, platform=platform), env=env)
+    except InstallerError:
+        return None
+    return direct_pins(result.stdout) if result.returncode == 0 else None
+
+
+def _nothing_newer(newest: Pins, resolved: Callable[[], str] | None) -> bool:
+    """Whether the target resolved to each of `newest`'s releases or a newer one (`notes_for`
+    then has nothing to say: the target took the newest there is). Unknown (no resolution, or
+    one that failed): False."""
+    if resolved is None:
+        return False
+    try:
+        picked = direct_pins(resolved())
+    except LayerkitError:
+        return False
+    return all(name in picked and version <= picked[name] for name, version in newest.items())
 
 
 def _all_pinned(request: InstallRequest) -> bool:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from layerkit import __version__
 from layerkit.archive import CODECS, default_threads, zip_timestamp
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from layerkit.provenance import Resolution
     from layerkit.sdists import BuiltFromSdist
 
+T = TypeVar("T")
 MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
 
 
@@ -173,6 +174,19 @@ def _resolve(
         output_format="pylock.toml",
     )
     return provenance.pylock_resolution(pylock)
+
+
+def _once(compute: Callable[[], T]) -> Callable[[], T]:
+    """`compute`, run at most once however many threads ask (the others wait for it); a failure
+    is not kept, and the next asker runs it again."""
+    lock = threading.Lock()
+    kept = functools.cache(compute)
+
+    def once() -> T:
+        with lock:
+            return kept()
+
+    return once
 
 
 def discover_interpreter(
@@ -426,9 +440,10 @@ def build_target(
         index=settings.index,
         no_deps=settings.lock is not None,
     )
-    # One resolution serves both the cache key (its pins) and the manifest (its wheel hashes):
-    # memoised, it runs at most once, here or alongside the install below.
-    resolution = functools.cache(
+    # One resolution serves the cache key (its pins), the manifest (its wheel hashes) and the
+    # old-versions probe: memoised, it runs at most once, here or alongside the install below
+    # (where the probe's thread may ask for it too: the second asker waits for the first).
+    resolution = _once(
         functools.partial(_resolve, request, staging=staging, ctx=ctx, lock=settings.lock)
     )
     # Local packages and wheels built from sdists are rebuilt every time: never cached.
@@ -466,7 +481,8 @@ def build_target(
 
     installer, _why = backend_for_target(ctx.backend, target)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerkit-versions") as pool:
-        # Whether old releases were picked for want of wheels: asked alongside the install.
+        # Whether old releases were picked for want of wheels: asked alongside the install (and
+        # the target's side only when its resolution took an older release than the newest).
         probe = pool.submit(
             probe_versions,
             request,
@@ -475,6 +491,7 @@ def build_target(
             scratch=Path(tempfile.mkdtemp(prefix="versions-", dir=staging)),
             env=ctx.env,
             pip=installer if isinstance(installer, PipBackend) else None,
+            resolved=lambda: resolution().pins,
         )
         built = assemble(
             settings,

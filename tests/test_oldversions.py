@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -98,3 +98,48 @@ def test_a_lock_holds_nothing_back_and_the_index_is_not_asked(
     probed = probe_versions(request, uv=UvBackend("uv", "python3"), runner=runner, scratch=tmp_path)
     assert bool(asked) is asks
     assert (probed is None) is not asks
+
+
+def _failed_resolution() -> str:
+    from layerkit.errors import ResolutionError
+
+    raise ResolutionError("the index is down")
+
+
+@pytest.mark.parametrize(
+    ("resolved", "asks_the_target"),
+    [
+        (lambda: "oldpkg==2.1\nsix==1.17.0\n", False),  # the newest there is: no note possible
+        (lambda: "oldpkg==1.0\n", True),
+        (lambda: "six==1.17.0\n", True),  # not resolved at all: unknown
+        (_failed_resolution, True),
+        (None, True),
+    ],
+)
+def test_the_targets_side_is_asked_only_when_a_newer_release_than_its_own_exists(
+    tmp_path: Path, resolved: Callable[[], str] | None, asks_the_target: bool
+) -> None:
+    from layerkit.installer import CommandResult, InstallRequest, UvBackend
+    from layerkit.oldversions import probe_versions
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("oldpkg\n")
+    platforms: list[str] = []
+
+    def runner(argv: Sequence[str], **_kwargs: object) -> CommandResult:
+        platform = argv[list(argv).index("--python-platform") + 1]
+        platforms.append(platform)
+        newest = platform.endswith("manylinux_2_40")
+        return CommandResult(tuple(argv), 0, f"oldpkg=={'2.1' if newest else '1.0'}\n", "")
+
+    request = InstallRequest(make_target("3.12", "x86_64"), tmp_path / "t", (requirements,))
+    probed = probe_versions(request, uv=UvBackend("uv", "python3"), runner=runner,
+                            scratch=tmp_path, resolved=resolved)  # fmt: skip
+    assert platforms[0] == "x86_64-manylinux_2_40"
+    if asks_the_target:
+        assert platforms[1:] == ["x86_64-manylinux_2_34"]
+        oldpkg = canonicalize_name("oldpkg")
+        assert probed == ({oldpkg: Version("1.0")}, {oldpkg: Version("2.1")})
+    else:
+        assert platforms[1:] == []
+        assert probed is None
