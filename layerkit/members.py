@@ -27,6 +27,7 @@ applies the same bound, or a smaller one, on demand.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import os
@@ -80,8 +81,34 @@ class _Location:
     sha256: bytes
 
 
-def _read_index(path: Path, fd: int) -> dict[bytes, _Location]:
-    """The records of a pack; ValueError if it is damaged."""
+@dataclass(frozen=True)
+class _Pack:
+    """A pack as a session reads it: its index (`_RECORD`s, each parsed only when its key is
+    asked for: a store of many packs holds records by the hundred thousand, and a zip asks for
+    a few thousand) and where that index begins (every payload lies before it)."""
+
+    path: Path
+    fd: int
+    records: bytes
+    index_offset: int
+
+    @property
+    def keys(self) -> list[bytes]:
+        size = _RECORD.size
+        return [self.records[at : at + 32] for at in range(0, len(self.records), size)]
+
+    def location(self, number: int) -> _Location | None:
+        """Record `number`; None when it is damaged (a kind or a length that cannot be)."""
+        _key, offset, length, kind, digest = _RECORD.unpack_from(
+            self.records, number * _RECORD.size
+        )
+        if kind not in (_DEFLATED, _STORED) or offset + length > self.index_offset:
+            return None
+        return _Location(self.path, self.fd, offset, length, kind == _STORED, digest)
+
+
+def _read_pack(path: Path, fd: int) -> _Pack:
+    """The index of a pack; ValueError if its trailer or index is damaged."""
     size = os.fstat(fd).st_size
     if size < _TRAILER.size:
         raise ValueError("too short")
@@ -91,12 +118,7 @@ def _read_index(path: Path, fd: int) -> dict[bytes, _Location]:
     raw = os.pread(fd, count * _RECORD.size, index_offset)
     if len(raw) != count * _RECORD.size:
         raise ValueError("short index")
-    found: dict[bytes, _Location] = {}
-    for key, offset, length, kind, digest in _RECORD.iter_unpack(raw):
-        if kind not in (_DEFLATED, _STORED) or offset + length > index_offset:
-            raise ValueError("bad record")
-        found[key] = _Location(path, fd, offset, length, kind == _STORED, digest)
-    return found
+    return _Pack(path, fd, raw, index_offset)
 
 
 class MemberSession:
@@ -106,7 +128,9 @@ class MemberSession:
         self._directory = directory
         self._store = store
         self._fds: list[int] = []
-        self._index: dict[bytes, _Location] = {}
+        self._packs: list[_Pack] = []
+        self._firsts: list[int] = []  # the number of each pack's first record, in `_index`
+        self._index: dict[bytes, int] = {}  # key -> record number, counted across the packs
         self._used: set[Path] = set()
         self._damaged: set[Path] = set()
         self._lock = threading.Lock()
@@ -122,32 +146,54 @@ class MemberSession:
 
     def _load(self) -> None:
         packs = sorted(self._directory.glob(f"*{_PACK_SUFFIX}"), key=_mtime)
-        for pack in packs:  # oldest first: a newer record of the same key wins
+        first = 0
+        for path in packs:  # oldest first: a newer record of the same key wins
             try:
-                fd = os.open(pack, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 continue
             self._fds.append(fd)
             try:
-                self._index.update(_read_index(pack, fd))
+                pack = _read_pack(path, fd)
             except (OSError, ValueError):
-                self._damaged.add(pack)
+                self._damaged.add(path)
+                continue
+            keys = pack.keys
+            self._packs.append(pack)
+            self._firsts.append(first)
+            self._index.update(zip(keys, range(first, first + len(keys)), strict=True))
+            first += len(keys)
+
+    def _pack_of(self, number: int) -> tuple[_Pack, int]:
+        """The pack of record `number`, and its number within that pack."""
+        slot = bisect.bisect_right(self._firsts, number) - 1
+        return self._packs[slot], number - self._firsts[slot]
 
     def get(self, key: bytes) -> Member | None:
         """The stored member `key`, checked against its digest; None when absent or damaged."""
-        where = self._index.get(key)
-        if where is None or where.pack in self._damaged:
+        number = self._index.get(key)
+        if number is None:
             return None
-        try:
-            payload = os.pread(where.fd, where.length, where.offset)
-        except OSError:
-            payload = b""
-        if len(payload) != where.length or hashlib.sha256(payload).digest() != where.sha256:
+        pack, within = self._pack_of(number)
+        if pack.path in self._damaged:
+            return None
+        where = pack.location(within)
+        payload = b""
+        if where is not None:
+            try:
+                payload = os.pread(where.fd, where.length, where.offset)
+            except OSError:
+                payload = b""
+        if (
+            where is None
+            or len(payload) != where.length
+            or hashlib.sha256(payload).digest() != where.sha256
+        ):
             with self._lock:
-                self._damaged.add(where.pack)
+                self._damaged.add(pack.path)
             return None
         with self._lock:
-            self._used.add(where.pack)
+            self._used.add(pack.path)
             self.hits += 1
         return Member(payload, where.stored)
 
@@ -155,7 +201,8 @@ class MemberSession:
         """Keep a member compressed by this write (the writer's thread only). A store that
         cannot be written only costs the next zip the compression: the zip goes on."""
         known = self._index.get(key)
-        if self._broken or key in self._added or (known and known.pack not in self._damaged):
+        kept = known is not None and self._pack_of(known)[0].path not in self._damaged
+        if self._broken or key in self._added or kept:
             return
         self._added.add(key)
         self.misses += 1

@@ -385,6 +385,32 @@ def test_a_damaged_member_is_compressed_again_never_shipped(tree: Path, tmp_path
     unzip_test(rebuilt.path)
 
 
+@pytest.mark.parametrize("field", ["kind", "length"])
+def test_a_damaged_index_record_is_compressed_again_never_read(
+    tree: Path, tmp_path: Path, field: str
+) -> None:
+    """Records are parsed when their key is asked for: one that cannot be (a kind that is
+    none, a payload running into the index) is a miss, and its pack goes."""
+    import struct
+
+    store = MemberStore(tmp_path / "members")
+    first = write_zip(members_of(tree), tmp_path / "first.zip", store=store)
+    (pack,) = _packs(tmp_path / "members")
+    data = bytearray(pack.read_bytes())
+    _magic, index_offset, _count = struct.unpack("<8sQI", data[-20:])
+    if field == "kind":  # key 32, offset 8, length 4, then the kind
+        data[index_offset + 44] = 7
+    else:
+        data[index_offset + 40 : index_offset + 44] = struct.pack("<I", index_offset)
+    pack.write_bytes(bytes(data))
+    rebuilt = write_zip(members_of(tree), tmp_path / "again.zip", store=store)
+    assert rebuilt.chunks_compressed >= 1
+    assert rebuilt.chunks_reused + rebuilt.chunks_compressed >= first.chunks_compressed
+    assert rebuilt.sha256 == write_zip(members_of(tree), tmp_path / "scratch.zip").sha256
+    assert not pack.exists()
+    unzip_test(rebuilt.path)
+
+
 def test_a_truncated_pack_is_ignored_and_removed(tree: Path, tmp_path: Path) -> None:
     store = MemberStore(tmp_path / "members")
     write_zip(members_of(tree), tmp_path / "first.zip", store=store)
