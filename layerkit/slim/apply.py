@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,25 +37,31 @@ class SlimReport:
 class Confined:
     """Paths under `root` that stay inside it (no ``..``, no symlinked parent): each parent
     directory is resolved once, however many of its files are asked about (the tree's
-    directories are not changed while one is in use)."""
+    directories are not changed while one is in use). By text, not `Path`: slimming asks about
+    thousands of files, and a Path per file cost more than its removal."""
 
     def __init__(self, root: Path) -> None:
-        self._root = root
+        self._root = os.fspath(root)
         self._real_root = root.resolve()
-        self._parents: dict[Path, bool] = {}
+        self._parents: dict[str, bool] = {}
 
-    def __call__(self, relative: str) -> Path | None:
-        """`root / relative` when that stays inside `root`, else None."""
+    def where(self, relative: str) -> str | None:
+        """``root/relative`` when that stays inside `root`, else None."""
         parts = relative.split("/")
         if not relative or relative.startswith("/") or ".." in parts:
             return None
-        path = self._root.joinpath(*parts)
-        parent = path.parent
+        path = f"{self._root}/{relative}"
+        parent = path.rpartition("/")[0]
         inside_root = self._parents.get(parent)
         if inside_root is None:
-            inside_root = parent.resolve().is_relative_to(self._real_root)
+            inside_root = Path(parent).resolve().is_relative_to(self._real_root)
             self._parents[parent] = inside_root
         return path if inside_root else None
+
+    def __call__(self, relative: str) -> Path | None:
+        """`where`, as a Path."""
+        path = self.where(relative)
+        return None if path is None else Path(path)
 
 
 def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
@@ -64,33 +71,34 @@ def apply(root: Path, slim_plan: SlimPlan) -> SlimReport:
     """
     rules: list[RulePlan] = []
     warnings = list(slim_plan.warnings)
-    touched_dirs: set[Path] = set()
+    touched_dirs: set[str] = set()
     confined = Confined(root)
     for rule in slim_plan.rules:
         removed: list[Removal] = []
         for removal in rule.removals:
-            path = confined(removal.path)
+            path = confined.where(removal.path)
             if path is None:
                 warnings.append(f"refused to remove {removal.path!r}: outside {root}")
                 continue
             try:
-                size = path.lstat().st_size
-                path.unlink()
+                size = os.lstat(path).st_size
+                os.unlink(path)  # noqa: PTH108 - by text, see Confined
             except FileNotFoundError:
                 continue
             removed.append(Removal(removal.path, size, removal.reason))
-            touched_dirs.add(path.parent)
+            touched_dirs.add(path.rpartition("/")[0])
         rules.append(RulePlan(rule.rule, rule.description, tuple(removed)))
-    _remove_empty_dirs(root, touched_dirs)
+    _remove_empty_dirs(os.fspath(root), touched_dirs)
     return SlimReport(tuple(rules), warnings=tuple(warnings), notes=slim_plan.notes)
 
 
-def _remove_empty_dirs(root: Path, directories: Iterable[Path]) -> None:
-    for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+def _remove_empty_dirs(root: str, directories: Iterable[str]) -> None:
+    """Remove each of `directories` (below `root`) and its parents while they are empty."""
+    for directory in sorted(directories, key=lambda d: d.count("/"), reverse=True):
         current = directory
-        while current != root and root in current.parents:
+        while current.startswith(f"{root}/"):
             try:
-                current.rmdir()
+                os.rmdir(current)  # noqa: PTH106 - by text, see Confined
             except OSError:
                 break  # not empty (or already gone with a child's walk up)
-            current = current.parent
+            current = current.rpartition("/")[0]
