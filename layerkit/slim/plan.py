@@ -342,13 +342,13 @@ def _needed_tests_dirs(
     the largest module allocates that much for each of thousands of small ones)."""
     if not candidates:
         return {}
-    directories = set(candidates)
+    inside = tuple(f"{c}/" for c in candidates)  # a module in a candidate starts with one
     by_module = {c.replace("/", "."): c for c in candidates}
     needed: dict[str, str] = {}
     for path in sorted(sizes):
         if not path.endswith(".py") or posixpath.basename(path) == "conftest.py":
             continue
-        if _ancestor_in(posixpath.dirname(path), directories) is not None:
+        if path.startswith(inside):
             continue
         data = b""
         if sizes[path] <= _MAX_SOURCE_READ:
