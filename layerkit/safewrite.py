@@ -81,11 +81,12 @@ def discard_partial(partial: Path | None) -> None:
             partial.unlink(missing_ok=True)
 
 
-def mark_used(path: Path, *, after_seconds: float) -> None:
+def mark_used(path: Path, *, after_seconds: float, mtime: float | None = None) -> None:
     """Set `path`'s mtime to now when it is older than `after_seconds`: the stores' "last used"
-    for pruning, written at most that often so a hit costs a stat, not a write."""
+    for pruning, written at most that often so a hit costs a stat, not a write (none when the
+    caller has just stat-ed it: `mtime`)."""
     with contextlib.suppress(OSError):
-        if time.time() - path.stat().st_mtime > after_seconds:
+        if time.time() - (path.stat().st_mtime if mtime is None else mtime) > after_seconds:
             os.utime(path)
 
 

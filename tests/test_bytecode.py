@@ -9,6 +9,7 @@ import platform
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,25 @@ def test_the_store_is_bounded_least_recently_used_first(tmp_path: Path) -> None:
         os.utime(path, (1_000_000 + index, 1_000_000 + index))
     assert store.trim() == 100
     assert sorted(p.name[:2] for p in store.root.rglob("*.pyc")) == ["bb", "cc"]
+
+
+def test_an_entry_taken_from_the_store_is_marked_used_when_not_lately(tmp_path: Path) -> None:
+    """Taking an entry marks it used (its mtime, which `trim` goes by) when that mark is older
+    than an hour; a fresher mark is left as it is (a hit costs no write)."""
+    root = tree(tmp_path / "t")
+    store = BytecodeStore(tmp_path / "store")
+    compile_bytecode(root, HOST, runner=run_command, interpreter=THIS, store=store)  # fills it
+    entries = sorted(store.root.rglob("*.pyc"))
+    assert len(entries) >= 2
+    old, fresh = entries[0], entries[1]
+    os.utime(old, (1_000_000, 1_000_000))
+    lately = time.time() - 60
+    os.utime(fresh, (lately, lately))
+    for pyc in root.rglob("*.pyc"):
+        pyc.unlink()
+    compile_bytecode(root, HOST, runner=run_command, interpreter=THIS, store=store)
+    assert old.stat().st_mtime > time.time() - 60
+    assert fresh.stat().st_mtime == lately
 
 
 def test_an_entry_trimmed_by_another_build_after_its_check_is_a_miss(
