@@ -64,7 +64,9 @@ COMPRESSION_LEVELS: dict[CompressionName, int] = {"fast": 1, "default": 5, "smal
 CHUNK_SIZE = 1 << 20
 _WINDOW = 32 * 1024  # deflate's history: what a chunk may refer back to
 _MAX_IN_FLIGHT = 64 << 20  # input bytes read but not yet written, whatever the core count
-_LOOKED_UP_BY_WORKERS = 256 << 10  # chunks this large are hashed and looked up by a worker
+# Chunks this large are hashed and looked up in the member store by a worker, beside the reader
+# (a warm zip of numpy + pandas + pyarrow, 2.7k files: 0.60 -> 0.52 s on 2 cores).
+_LOOKED_UP_BY_WORKERS = 256 << 10
 _FILE_MODE = 0o100644
 _EXEC_MODE = 0o100755
 _DIR_MODE = 0o040755
@@ -556,7 +558,7 @@ def _write_members(
     # A small chunk the store has is taken here, by the reader: handing each to a worker would
     # cost more in GIL hand-offs than its hash and copy (a warm zip of 11k files: 1.4 s vs
     # 0.8 s). A large one is looked up by a worker, whose hashing lets go of the GIL while the
-    # reader reads on (a warm zip of numpy, pandas and pyarrow: see `_LOOKED_UP_BY_WORKERS`).
+    # reader reads on (`_LOOKED_UP_BY_WORKERS`).
     def lookup_or(
         compress_later: Callable[[bytes, bytes, bool, bytes | None], _Outcome],
         look_up_later: Callable[[bytes, bytes, bool], _Outcome] | None = None,
