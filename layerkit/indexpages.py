@@ -35,7 +35,7 @@ from layerkit.targets import Target
 MAX_PAGE_BYTES = 16 << 20  # numpy's JSON page, ~4,400 files since 2006: 1.9 MB
 TIMEOUT_SECONDS = 30.0
 _JSON = "application/vnd.pypi.simple.v1+json"
-_MAX_TAGS = 256  # tags one wheel name may compress; real names compress a handful
+_MAX_TAGS = 4096  # tags one wheel name may compress; real names compress a few dozen
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ def _may_carry_a_target_tag(filename: str, accepted: Mapping[str, int]) -> bool:
     and lowercases them) include one of `accepted`: most files of a page are for other
     platforms, and this turns them away before their names and versions are parsed. A name
     compressing more than `_MAX_TAGS` tags is turned away too: no real wheel does, and the
-    page is untrusted input whose names would cost the product of their fields to expand."""
+    page is untrusted input whose names would cost the product of their fields to expand
+    (packaging's parse would expand them all)."""
     fields = filename.removesuffix(".whl").split("-")
     if len(fields) < 5:
         return True  # no wheel name: the full parse says so

@@ -174,7 +174,7 @@ def _nothing_newer(newest: Pins, resolved: Callable[[], str] | None) -> bool:
         return False
     try:
         picked = direct_pins(resolved())
-    except LayerkitError:
+    except Exception:  # the resolution's failure is the install's to report; this is advice
         return False
     return all(name in picked and version <= picked[name] for name, version in newest.items())
 

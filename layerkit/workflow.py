@@ -18,7 +18,9 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from layerkit import __version__
@@ -177,14 +179,23 @@ def _resolve(
 
 
 def _once(compute: Callable[[], T]) -> Callable[[], T]:
-    """`compute`, run at most once however many threads ask (the others wait for it); a failure
-    is not kept, and the next asker runs it again."""
+    """`compute`, run at most once however many threads ask (the others wait for it): its
+    value, or its failure, raised again to each later asker (a failed resolution is not tried
+    twice, nor its progress lines said twice)."""
     lock = threading.Lock()
-    kept = functools.cache(compute)
+    outcome: list[T] = []
+    failure: list[BaseException] = []
 
     def once() -> T:
         with lock:
-            return kept()
+            if not outcome and not failure:
+                try:
+                    outcome.append(compute())
+                except Exception as exc:
+                    failure.append(exc)
+            if failure:
+                raise failure[0]
+            return outcome[0]
 
     return once
 
@@ -613,7 +624,34 @@ def _target_context(
         check()
         return ctx.runner(argv, env=env, cwd=cwd)
 
-    return dataclasses.replace(ctx, progress=progress, warn=warn, runner=runner)
+    return dataclasses.replace(
+        ctx, progress=progress, warn=warn, runner=runner, processing=_Turn(ctx.processing, check)
+    )
+
+
+class _Turn:
+    """A target's turn to process (`BuildContext.processing`), taken only while the build is
+    not stopping: one that waited through another's failure (or Ctrl-C) stops there."""
+
+    def __init__(self, turns: AbstractContextManager[Any], check: Callable[[], None]) -> None:
+        self._turns = turns
+        self._check = check
+
+    def __enter__(self) -> None:
+        self._turns.__enter__()
+        try:
+            self._check()
+        except BaseException:
+            self._turns.__exit__(None, None, None)
+            raise
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._turns.__exit__(kind, error, traceback)
 
 
 def build_layers(

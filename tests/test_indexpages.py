@@ -92,11 +92,21 @@ def test_the_quick_tag_check_turns_away_only_wheels_with_no_tag_of_the_target() 
                 assert not releases_the_target_takes([IndexFile(name)], "pkg", target), name
 
 
-def test_a_name_compressing_thousands_of_tags_is_turned_away_unexpanded() -> None:
+def test_a_name_compressing_a_billion_tags_is_turned_away_unexpanded() -> None:
     """Expanding it (as packaging would) would take 10^9 tags: a page is untrusted input."""
     many = ".".join(f"x{n}" for n in range(1000))
     name = f"pkg-1.0-py3.{many}-none.{many}-any.{many}.whl"
     assert releases_the_target_takes([IndexFile(name)], "pkg", TARGET) == set()
+
+
+def test_a_name_compressing_hundreds_of_tags_is_judged_as_pip_would() -> None:
+    """8 interpreters x 2 ABIs x 21 platforms: large, but a wheel's name may say that much."""
+    interpreters = ".".join(f"cp3{minor}" for minor in range(6, 14))
+    platforms = ".".join(
+        [f"manylinux_2_{minor}_x86_64" for minor in range(17, 36)] + ["win_amd64", "any"]
+    )
+    name = f"pkg-1.0-{interpreters}-abi3.none-{platforms}.whl"
+    assert releases_the_target_takes([IndexFile(name)], "pkg", TARGET) == {Version("1.0")}
 
 
 def test_each_release_counts_once_whatever_its_other_wheels() -> None:

@@ -16,6 +16,7 @@ from layerkit import assembly
 from layerkit.build_model import BuildContext, TargetBuild
 from layerkit.config import load_project, resolve_build_settings
 from layerkit.installer import CommandResult, UvBackend, run_command
+from layerkit.targets import make_target
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
 from tests.support import isolated_env
@@ -77,3 +78,50 @@ def test_one_target_at_a_time_is_processed_while_the_others_install(
         result = build_layers(settings, ctx, jobs=TARGETS)
     assert [b.target for b in result.builds] == list(settings.targets)
     assert processing == [1] * TARGETS  # each alone
+
+
+def test_a_target_that_waited_its_turn_through_a_failure_stops_there() -> None:
+    from layerkit.targetpool import Cancelled
+    from layerkit.workflow import _target_context
+
+    turns = threading.Lock()
+    stopping = threading.Event()
+    ctx = BuildContext(backend=UvBackend("uv", "python3"), runner=run_command, env={},
+                       progress=lambda _m: None, warn=lambda _m: None, which=shutil.which,
+                       host_machine="x86_64", resolver=UvBackend("uv", "python3"),
+                       processing=turns)  # fmt: skip
+    target = make_target("3.12", "x86_64")
+    waiting = _target_context(ctx, target, stopping, parallel=True)
+    with waiting.processing:
+        assert turns.locked()  # its turn, while the build goes on
+    stopping.set()  # another target failed, or Ctrl-C
+    with pytest.raises(Cancelled), waiting.processing:
+        raise AssertionError("processed after the build stopped")
+    assert not turns.locked()  # and the next in line is not kept waiting
+
+
+def test_a_resolution_is_asked_once_and_its_failure_kept() -> None:
+    """The install and the old-versions probe share one resolution: asked by both threads, it
+    runs once; a failure is raised to each asker without running it again."""
+    from layerkit.errors import ResolutionError
+    from layerkit.workflow import _once
+
+    calls: list[int] = []
+
+    def failing() -> str:
+        calls.append(1)
+        raise ResolutionError("no solution")
+
+    resolution = _once(failing)
+    for _ in range(2):
+        with pytest.raises(ResolutionError, match="no solution"):
+            resolution()
+    assert len(calls) == 1
+
+    def resolved() -> str:
+        calls.append(2)
+        return "six==1.17.0\n"
+
+    pins = _once(resolved)
+    assert pins() == pins() == "six==1.17.0\n"
+    assert calls == [1, 2]

@@ -660,6 +660,20 @@ def test_apply_refuses_paths_outside_the_tree(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("odd", ["pkg/", "pkg//a.py", "pkg/./a.py", "/pkg/a.py", ""])
+def test_apply_refuses_paths_no_scan_of_a_tree_gives(tmp_path: Path, odd: str) -> None:
+    """Paths are joined as text: an empty or ``.`` part, which a Path would have normalised
+    away, is refused rather than guessed at (a plan's paths come from the tree's scan)."""
+    root = write_tree(tmp_path / "site", {"pkg/a.py": b"kept"})
+    plan = slim_plan.SlimPlan(
+        (slim_plan.RulePlan("exclude-glob", "", (slim_plan.Removal(odd, 4, "x"),)),)
+    )
+    report = slim_apply.apply(root, plan)
+    assert report.files == 0
+    assert report.warnings == (f"refused to remove {odd!r}: outside {root}",)
+    assert (root / "pkg/a.py").read_bytes() == b"kept"
+
+
 # --- strip -------------------------------------------------------------------------------------
 
 

@@ -48,7 +48,7 @@ class Confined:
     def where(self, relative: str) -> str | None:
         """``root/relative`` when that stays inside `root`, else None."""
         parts = relative.split("/")
-        if not relative or relative.startswith("/") or ".." in parts:
+        if any(part in ("", ".", "..") for part in parts):  # also "/x", "x/", "a//b": not ours
             return None
         path = f"{self._root}/{relative}"
         parent = path.rpartition("/")[0]
