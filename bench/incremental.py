@@ -17,6 +17,10 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (2 on 2 cores) and --jobs 4
           (peak RSS with 4 targets in flight); --no-compile on every side, so the targets'
           interpreters do not matter
+  matrix-pypi-like
+          the matrix's 1 target and 4 targets (default jobs) against a local index of the same
+          wheels sending pypi.org's Cache-Control (this machine's PyPI mirror drops it, so every
+          uv run re-downloads the index pages; see matrix_pypi_like)
   bump    numpy + pandas + pyarrow from a lock pinning six==1.16.0 (a small dependency of the
           data stack, via python-dateutil): after a build of that lock, the lock with
           six==1.17.0 is built (a cache miss: install, slim, verify, zip; only six's files are
@@ -32,6 +36,7 @@ between interleaved runs mean more than the times. Timing is asserted nowhere.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -169,6 +174,47 @@ def matrix(figures: Figures, work: Path, interpreter: str | None) -> None:
         figures.add(f"matrix: 4 targets jobs {jobs} peak MB", built.peak_rss_mb)
 
 
+def matrix_pypi_like(figures: Figures, work: Path, interpreter: str | None) -> None:
+    """`matrix` against a local index of the same wheels that sends pypi.org's cache header.
+
+    The PyPI this machine reaches drops ``Cache-Control`` (see bench/run.py's
+    `pypi_like_index`), so every ``uv pip`` run of a build re-downloads numpy's and pandas'
+    pages; a build of 4 targets makes about twenty such runs. Here they are answered from uv's
+    HTTP cache while fresh, as they are from pypi.org, and what is left is layerkit's own work.
+    The index holds the releases each target's resolution and old-versions probe consider:
+    for python3.11 the newest wheels for glibc 2.26 (numpy 2.2.6) and for newer glibc (2.4.x)."""
+    pip_env, lk_env = envs(work, interpreter)
+    wheels = work / "wheels"
+    versions = (("3.11", 26), ("3.11", 40), ("3.12", 40))  # python, the newest glibc minor
+    for (python, newest_glibc), arch in itertools.product(versions, ("x86_64", "aarch64")):
+        platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(newest_glibc, 16, -1)]
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+             "--implementation", "cp", "--python-version", python,
+             *(arg for tag in platforms for arg in ("--platform", tag)),
+             "-d", str(wheels), *MATRIX],
+            env=dict(pip_env), check=True,
+        )  # fmt: skip
+    from tests.wheels import serve_index
+
+    headers = {"Cache-Control": "max-age=600, public"}  # what pypi.org sends
+    with serve_index(wheels, work / "index", headers=headers) as url:
+        project = work / "project"
+        project.mkdir()
+        (project / "requirements.txt").write_text("".join(f"{p}\n" for p in MATRIX))
+        index = ("--index-url", url, "--no-compile")
+        one = ("--python", "3.12", "--arch", "x86_64", *index)
+        four = ("--python", "3.11", "--python", "3.12", "--arch", "x86_64", "--arch", "arm64",
+                *index)  # fmt: skip
+        layerkit(project, work / "warm-up", env=lk_env, args=four)
+        figures.add("matrix, pypi-like index: 1 target s",
+                    layerkit(project, work / "one", env=lk_env,
+                             args=(*one, "--force")).seconds)  # fmt: skip
+        built = layerkit(project, work / "four", env=lk_env, args=(*four, "--force"))
+        figures.add("matrix, pypi-like index: 4 targets s", built.seconds)
+        figures.add("matrix, pypi-like index: 4 targets peak MB", built.peak_rss_mb)
+
+
 def bump(figures: Figures, work: Path, interpreter: str | None) -> None:
     pip_env, lk_env = envs(work, interpreter)
     name, old, new = SMALL_DEPENDENCY
@@ -194,7 +240,7 @@ def bump(figures: Figures, work: Path, interpreter: str | None) -> None:
     figures.add("bump: peak MB", max(bumped.peak_rss_mb, cold.peak_rss_mb, warm.peak_rss_mb))
 
 
-WORKLOADS = {"many": many, "matrix": matrix, "bump": bump}
+WORKLOADS = {"many": many, "matrix": matrix, "matrix-pypi-like": matrix_pypi_like, "bump": bump}
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -216,6 +262,8 @@ def report(figures: Figures) -> str:
          "matrix: 1 target s"),
         ("matrix: python3.11 target / python3.12 target", "matrix: 1 target python3.11 s",
          "matrix: 1 target s"),
+        ("matrix, pypi-like index: 4 targets / 1 target", "matrix, pypi-like index: 4 targets s",
+         "matrix, pypi-like index: 1 target s"),
         ("bump: rebuild / warm build (members cold)", "bump: rebuild after bumping s",
          "bump: warm build, member store cold s"),
         ("bump: rebuild / warm build (members warm)", "bump: rebuild after bumping s",
