@@ -48,7 +48,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import Measure, clean_env, machine, pip_recipe, run
+from run import PYPI_CACHE_HEADERS, Measure, clean_env, download_wheels, machine, pip_recipe, run
 
 HERE = Path(__file__).resolve().parent
 DATA = ("numpy", "pandas", "pyarrow")
@@ -188,17 +188,10 @@ def matrix_pypi_like(figures: Figures, work: Path, interpreter: str | None) -> N
     versions = (("3.11", 26), ("3.11", 40), ("3.12", 40))  # python, the newest glibc minor
     for (python, newest_glibc), arch in itertools.product(versions, ("x86_64", "aarch64")):
         platforms = [f"manylinux_2_{minor}_{arch}" for minor in range(newest_glibc, 16, -1)]
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-             "--implementation", "cp", "--python-version", python,
-             *(arg for tag in platforms for arg in ("--platform", tag)),
-             "-d", str(wheels), *MATRIX],
-            env=dict(pip_env), check=True,
-        )  # fmt: skip
+        download_wheels(MATRIX, wheels, python=python, platforms=platforms, env=pip_env)
     from tests.wheels import serve_index
 
-    headers = {"Cache-Control": "max-age=600, public"}  # what pypi.org sends
-    with serve_index(wheels, work / "index", headers=headers) as url:
+    with serve_index(wheels, work / "index", headers=PYPI_CACHE_HEADERS) as url:
         project = work / "project"
         project.mkdir()
         (project / "requirements.txt").write_text("".join(f"{p}\n" for p in MATRIX))

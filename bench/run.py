@@ -357,16 +357,30 @@ def pypi_like_index(
     platforms = [f"manylinux_2_{minor}_x86_64" for minor in (34, 28, 27, 26, 24, 17)]
     with tempfile.TemporaryDirectory(prefix="layerkit-bench-index-") as tmp:
         wheels = Path(tmp) / "wheels"
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-             "--implementation", "cp", "--python-version", python,
-             *(arg for tag in platforms for arg in ("--platform", tag)),
-             "-d", str(wheels), *packages],
-            env=dict(env), check=True,
-        )  # fmt: skip
-        headers = {"Cache-Control": "max-age=600, public"}  # what pypi.org sends
-        with serve_index(wheels, Path(tmp), headers=headers) as url:
+        download_wheels(packages, wheels, python=python, platforms=platforms, env=env)
+        with serve_index(wheels, Path(tmp), headers=PYPI_CACHE_HEADERS) as url:
             yield url
+
+
+PYPI_CACHE_HEADERS = {"Cache-Control": "max-age=600, public"}  # what pypi.org sends
+
+
+def download_wheels(
+    packages: Sequence[str],
+    dest: Path,
+    *,
+    python: str,
+    platforms: Sequence[str],
+    env: Mapping[str, str],
+) -> None:
+    """pip's choice of wheels of `packages` for CPython `python` on `platforms`, into `dest`."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+         "--implementation", "cp", "--python-version", python,
+         *(arg for tag in platforms for arg in ("--platform", tag)),
+         "-d", str(dest), *packages],
+        env=dict(env), check=True,
+    )  # fmt: skip
 
 
 def one_run(
