@@ -365,9 +365,10 @@ def key_after_install(inputs: BuildInputs, installed: Iterable[tuple[str, str]])
     this build without the forced one paying for a resolution. A lock keys on itself, as there.
     """
     lock = lock_pins(inputs.requirement_texts, inputs.requirements)
-    pins = (
-        lock
-        if lock is not None
-        else format_pins((canonical_name(name), version) for name, version in installed)
-    )
-    return cache_key(inputs, pins)
+    return cache_key(inputs, lock) if lock is not None else key_of_installed(inputs, installed)
+
+
+def key_of_installed(inputs: BuildInputs, installed: Iterable[tuple[str, str]]) -> str:
+    """The key of the (name, version) pairs an install put in the tree, as `find_build` keys
+    the same pins resolved."""
+    return cache_key(inputs, format_pins((canonical_name(n), v) for n, v in installed))

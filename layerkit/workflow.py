@@ -32,6 +32,7 @@ from layerkit.cache import (
     CacheEntry,
     find_build,
     key_after_install,
+    key_of_installed,
     layerkit_code_digest,
 )
 from layerkit.config import BuildSettings
@@ -478,12 +479,17 @@ def build_target(
                 return _with_sbom(settings, reused, ctx)
 
     def key_for_install(site_packages: Path) -> str:
-        if decision is not None:
-            return decision.key
+        if decision is not None and not decision.resolved:
+            return decision.key  # a lock keys on itself
         inputs = cache_key_inputs()  # with --force, known only now
         if inputs is None:
             return ""
-        return key_after_install(inputs, dist_info_pins(p.name for p in site_packages.iterdir()))
+        installed = dist_info_pins(p.name for p in site_packages.iterdir())
+        if decision is None:
+            return key_after_install(inputs, installed)
+        # What was resolved is what was installed, unless a release reached the index between
+        # the two (the install resolves again): a zip is stored under the pins it holds.
+        return key_of_installed(inputs, installed)
 
     # Only a build the cache cannot serve loads the installer, ELF reader and deflate codecs.
     from layerkit.assembly import assemble

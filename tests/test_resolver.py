@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from layerkit.build_model import BuildContext
+from layerkit.build_model import BuildContext, TargetBuild
 from layerkit.cache import BuildCache
 from layerkit.config import load_project, resolve_build_settings
 from layerkit.installer import (
@@ -350,3 +350,44 @@ def test_uv_held_to_the_releases_the_target_takes_resolves_as_pip_does(
     assert sorted(layers["uv"]) == sorted(layers["pip"])
     differ = {n for n in layers["uv"] if layers["uv"][n] != layers["pip"][n]}
     assert all(n.endswith(("/INSTALLER", "/RECORD")) for n in differ), differ
+
+
+def test_a_release_reaching_the_index_between_resolution_and_install_is_no_cache_poison(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache key's resolution said six 1.16.0, the install (which resolves again) took
+    1.17.0, as when 1.17.0 is published in between: the zip holds 1.17.0 and is stored under
+    1.17.0's key, never reused by a build that resolves to 1.16.0."""
+    from uv import find_uv_bin
+
+    from layerkit import workflow
+    from layerkit.provenance import Resolution
+
+    dists = tmp_path / "dists"
+    for version in ("1.16.0", "1.17.0"):
+        make_wheel(dists, "six", version)
+    project = make_project(tmp_path, "six\n")
+    uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+    cache = BuildCache(tmp_path / "cache")
+    with serve_index(dists, tmp_path / "index") as url:
+        settings = resolve_build_settings(
+            load_project(project),
+            {"python": ("3.12",), "arch": ("x86_64",), "index-url": url, "compile": False,
+             "output": str(tmp_path / "out")},
+        )  # fmt: skip
+
+        def build() -> TargetBuild:
+            ctx = _quiet(uv, run_command, env, resolver=uv, cache=cache)
+            (built,) = build_layers(settings, ctx).builds
+            return built
+
+        real_resolve = workflow._resolve
+        with monkeypatch.context() as stale:
+            stale.setattr(workflow, "_resolve", lambda *_a, **_k: Resolution("six==1.16.0\n", {}))
+            first, second = build(), build()
+        truthful = build()  # resolves to 1.17.0 itself
+        assert workflow._resolve is real_resolve
+    installed = [[(d.name, d.version) for d in b.manifest.distributions] for b in (first, second)]
+    assert installed == [[("six", "1.17.0")]] * 2
+    assert not first.cached and not second.cached  # 1.16.0's key holds nothing
+    assert truthful.cached and truthful.manifest.inputs_digest == first.manifest.inputs_digest
