@@ -14,9 +14,10 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           are warm); then layerkit warm for the same names locked for python3.11 (glibc 2.26)
   matrix  numpy + pandas: layerkit warm (--force) for one target (and for python3.11 x86_64
           alone, an Amazon Linux 2 target that pip resolves), then for 4 targets
-          (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (2 on 2 cores) and --jobs 4
-          (peak RSS with 4 targets in flight); --no-compile on every side, so the targets'
-          interpreters do not matter
+          (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (4 on 2 cores) and --jobs 4;
+          --no-compile on every side, so the targets' interpreters do not matter. Memory: the
+          peak RSS of the largest process (wait4), and of all the build's processes at once
+          (sampled every 20 ms and summed: on Linux each target in flight is a process)
   matrix-pypi-like
           the matrix's 1 target and 4 targets (default jobs) against a local index of the same
           wheels sending pypi.org's Cache-Control (this machine's PyPI mirror drops it, so every
@@ -172,6 +173,7 @@ def matrix(figures: Figures, work: Path, interpreter: str | None) -> None:
         )
         figures.add(f"matrix: 4 targets jobs {jobs} s", built.seconds)
         figures.add(f"matrix: 4 targets jobs {jobs} peak MB", built.peak_rss_mb)
+        figures.add(f"matrix: 4 targets jobs {jobs} all processes MB", built.tree_rss_mb)
 
 
 def matrix_pypi_like(figures: Figures, work: Path, interpreter: str | None) -> None:
@@ -206,6 +208,7 @@ def matrix_pypi_like(figures: Figures, work: Path, interpreter: str | None) -> N
         built = layerkit(project, work / "four", env=lk_env, args=(*four, "--force"))
         figures.add("matrix, pypi-like index: 4 targets s", built.seconds)
         figures.add("matrix, pypi-like index: 4 targets peak MB", built.peak_rss_mb)
+        figures.add("matrix, pypi-like index: 4 targets all processes MB", built.tree_rss_mb)
 
 
 def bump(figures: Figures, work: Path, interpreter: str | None) -> None:

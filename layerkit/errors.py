@@ -8,7 +8,7 @@ imports nothing of ours so every other module may use it.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ExitCode(IntEnum):
@@ -38,6 +38,18 @@ class LayerkitError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its state, not by calling __init__ again (a subclass's may take other
+        # arguments): a target built in a child process sends its failure back pickled.
+        return (_restored, (type(self), self.args, self.__dict__))
+
+
+def _restored(kind: type[LayerkitError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = kind.__new__(kind, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(LayerkitError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -14,13 +16,14 @@ import pytest
 
 from layerkit import assembly
 from layerkit.build_model import BuildContext, TargetBuild
+from layerkit.cache import BuildCache
 from layerkit.config import load_project, resolve_build_settings
 from layerkit.installer import CommandResult, UvBackend, run_command
 from layerkit.targets import make_target
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
 from tests.support import isolated_env
-from tests.wheels import make_wheel, serve_index
+from tests.wheels import make_wheel, serve_index, serve_index_in_a_process
 
 TARGETS = 4  # 3.12 and 3.13 x x86_64 and arm64
 
@@ -75,7 +78,7 @@ def test_one_target_at_a_time_is_processed_while_the_others_install(
         ctx = BuildContext(backend=uv, runner=runner, env=env, progress=lambda _m: None,
                            warn=lambda _m: None, which=shutil.which,
                            host_machine=platform.machine(), resolver=uv)  # fmt: skip
-        result = build_layers(settings, ctx, jobs=TARGETS)
+        result = build_layers(settings, ctx, jobs=TARGETS, processes=False)
     assert [b.target for b in result.builds] == list(settings.targets)
     assert processing == [1] * TARGETS  # each alone
 
@@ -125,3 +128,69 @@ def test_a_resolution_is_asked_once_and_its_failure_kept() -> None:
     pins = _once(resolved)
     assert pins() == pins() == "six==1.17.0\n"
     assert calls == [1, 2]
+
+
+def test_targets_built_in_child_processes_are_in_flight_at_once_and_zip_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where forking is safe, each target of a build is built in a child process of its own
+    (they process on every core, not taking turns for the GIL): all four are in flight at once,
+    their lines reach this process, and the zips are byte for byte those of threads."""
+    from uv import find_uv_bin
+
+    from layerkit import targetpool, workflow
+
+    if sys.platform != "linux":
+        pytest.skip("targets are built in child processes on Linux only")
+    # Forked whatever threads this test process has left (another test's server may still be
+    # winding down): `fork_is_safe` itself is tested in a fresh process (test_targetpool.py).
+    for module in (targetpool, workflow):
+        monkeypatch.setattr(module, "fork_is_safe", lambda: True)
+    dists = tmp_path / "dists"
+    for python in ("cp312", "cp313"):
+        for arch in ("x86_64", "aarch64"):
+            make_wheel(dists, "natpkg", "1.0", tag=f"{python}-{python}-manylinux_2_17_{arch}")
+    installing = tmp_path / "installing"
+    installing.mkdir()
+
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> CommandResult:
+        if "install" in argv and "--target" in argv:  # in a child: a barrier of files
+            (installing / f"{os.getpid()}-{threading.get_ident()}").touch()
+            deadline = time.monotonic() + 60
+            while len(list(installing.iterdir())) < TARGETS and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return run_command(argv, env=env, cwd=cwd)
+
+    env = isolated_env({"UV_CACHE_DIR": str(tmp_path / "uv-cache")})
+    uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+    heard: list[str] = []
+    project = load_project(make_project(tmp_path, "natpkg\n"))
+    with serve_index_in_a_process(dists, tmp_path / "index") as url:
+
+        def build(output: str, *, processes: bool) -> list[TargetBuild]:
+            settings = resolve_build_settings(
+                project,
+                {"python": ("3.12", "3.13"), "arch": ("x86_64", "arm64"), "index-url": url,
+                 "compile": False, "output": str(tmp_path / output)},
+            )  # fmt: skip
+            ctx = BuildContext(backend=uv, runner=runner, env=env, progress=heard.append,
+                               warn=heard.append, which=shutil.which,
+                               host_machine=platform.machine(), resolver=uv,
+                               cache=BuildCache(tmp_path / "cache"), force=True)  # fmt: skip
+            builds = build_layers(settings, ctx, jobs=TARGETS, processes=processes).builds
+            assert [b.target for b in builds] == list(settings.targets)
+            return list(builds)
+
+        in_processes = build("out-processes", processes=True)
+        pids = {int(p.name.split("-")[0]) for p in installing.iterdir()}
+        assert len(pids) == TARGETS and os.getpid() not in pids  # four children at once
+        for target in in_processes:
+            assert f"{target.target}: installing with uv {uv.version()}" in heard
+        for path in installing.iterdir():
+            path.unlink()
+        in_threads = build("out-threads", processes=False)
+    for child, thread in zip(in_processes, in_threads, strict=True):
+        assert child.zip_path.read_bytes() == thread.zip_path.read_bytes()
+        assert child.manifest == thread.manifest

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -102,6 +106,37 @@ def write_simple_index(dist_dir: Path, index_dir: Path) -> None:
         (page / "index.html").write_text(f"<html><body>\n{anchors}</body></html>\n")
 
 
+def _index_root(dist_dir: Path, work_dir: Path) -> Path:
+    """A directory that, served as it is, is a simple index of `dist_dir` under ``/simple``."""
+    root = work_dir / "index-root"
+    write_simple_index(dist_dir, root / "simple")
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    for file in dist_dir.iterdir():
+        shutil.copyfile(file, files / file.name)
+    return root
+
+
+@contextmanager
+def serve_index_in_a_process(dist_dir: Path, work_dir: Path) -> Iterator[str]:
+    """`serve_index` from a child process (``python -m http.server``), stopped by its PID: a
+    test process with no thread of its own may fork (see `layerkit.targetpool.fork_is_safe`)."""
+    root = _index_root(dist_dir, work_dir)
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+         "--directory", str(root)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        # "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        port = int(server.stdout.readline().split(" port ")[1].split()[0])
+        yield f"http://127.0.0.1:{port}/simple"
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        server.communicate(timeout=10)  # waits, and closes its pipe
+
+
 @contextmanager
 def serve_index(
     dist_dir: Path,
@@ -114,12 +149,7 @@ def serve_index(
     (and appending each request's path to `seen`); yield the index URL (…/simple). bench/run.py
     serves PyPI's cache headers with it. With `basic_auth` ("user:password") it answers only
     requests that carry those credentials, and the URL holds them, as users write it."""
-    root = work_dir / "index-root"
-    write_simple_index(dist_dir, root / "simple")
-    files = root / "files"
-    files.mkdir(parents=True, exist_ok=True)
-    for file in dist_dir.iterdir():
-        shutil.copyfile(file, files / file.name)
+    root = _index_root(dist_dir, work_dir)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:

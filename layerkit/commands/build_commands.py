@@ -51,7 +51,7 @@ def build(
             min=1,
             metavar="N",
             show_default="min(4, 2 x cores, targets)",
-            help="Targets in flight at once; one at a time slims, verifies and zips "
+            help="Targets in flight at once, each in a process of its own on Linux "
             "(1: one after another).",
         ),
     ] = None,
