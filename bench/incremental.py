@@ -16,8 +16,8 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           alone, an Amazon Linux 2 target that pip resolves), then for 4 targets
           (3.11/3.12 x x86_64/arm64) with --jobs 1, the default (4 on 2 cores) and --jobs 4;
           --no-compile on every side, so the targets' interpreters do not matter. Memory: the
-          peak RSS of the largest process (wait4), and of all the build's processes at once
-          (sampled every 20 ms and summed: on Linux each target in flight is a process)
+          peak RSS of the largest process (wait4), and the PSS of all the build's processes at
+          once, installers included (sampled every 20 ms and summed; see run.TreeMemory)
   matrix-pypi-like
           the matrix's 1 target and 4 targets (default jobs) against a local index of the same
           wheels sending pypi.org's Cache-Control (this machine's PyPI mirror drops it, so every
@@ -173,7 +173,7 @@ def matrix(figures: Figures, work: Path, interpreter: str | None) -> None:
         )
         figures.add(f"matrix: 4 targets jobs {jobs} s", built.seconds)
         figures.add(f"matrix: 4 targets jobs {jobs} peak MB", built.peak_rss_mb)
-        figures.add(f"matrix: 4 targets jobs {jobs} all processes MB", built.tree_rss_mb)
+        figures.add(f"matrix: 4 targets jobs {jobs} all processes MB", built.tree_pss_mb)
 
 
 def matrix_pypi_like(figures: Figures, work: Path, interpreter: str | None) -> None:
@@ -208,7 +208,7 @@ def matrix_pypi_like(figures: Figures, work: Path, interpreter: str | None) -> N
         built = layerkit(project, work / "four", env=lk_env, args=(*four, "--force"))
         figures.add("matrix, pypi-like index: 4 targets s", built.seconds)
         figures.add("matrix, pypi-like index: 4 targets peak MB", built.peak_rss_mb)
-        figures.add("matrix, pypi-like index: 4 targets all processes MB", built.tree_rss_mb)
+        figures.add("matrix, pypi-like index: 4 targets all processes MB", built.tree_pss_mb)
 
 
 def bump(figures: Figures, work: Path, interpreter: str | None) -> None:

@@ -69,14 +69,15 @@ START_SAMPLES = 5
 class Measure:
     seconds: float
     peak_rss_mb: float  # the largest single process of the tree (wait4)
-    tree_rss_mb: float = 0.0  # the processes of the tree at once, summed (`TreeMemory`)
+    tree_pss_mb: float = 0.0  # the processes of the tree at once, summed (`TreeMemory`)
 
 
 class TreeMemory:
-    """The resident memory of a process and its descendants at once, summed, sampled every
-    `INTERVAL` seconds until stopped; `peak_mb` the most seen. wait4's ru_maxrss is the largest
-    single process, which says nothing of four targets built in four processes at once. Pages a
-    fork shares with its parent count in both: the sum errs high."""
+    """The memory of a process and its descendants at once, summed, sampled every `INTERVAL`
+    seconds until stopped: `peak_mb` the most seen, as PSS (a page shared by N processes counts
+    1/N in each, so a fork's pages shared with its parent count once). wait4's ru_maxrss is the
+    largest single process, which says nothing of four targets in four processes, each running
+    its own installers."""
 
     INTERVAL = 0.02
 
@@ -102,13 +103,14 @@ class TreeMemory:
         return pids
 
     def _sample(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
         while not self._done.wait(self.INTERVAL):
-            total = 0
+            total_kb = 0
             for pid in self._tree():
-                with contextlib.suppress(OSError, IndexError, ValueError):  # just ended
-                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-            self.peak_mb = max(self.peak_mb, total / 2**20)
+                with contextlib.suppress(OSError, ValueError):  # it has just ended
+                    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                        if line.startswith("Pss:"):
+                            total_kb += int(line.split()[1])
+            self.peak_mb = max(self.peak_mb, total_kb / 1024)
 
 
 @dataclass
