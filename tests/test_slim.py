@@ -345,10 +345,10 @@ def test_a_module_the_prefilter_skips_imports_no_tests_package() -> None:
     packages = {"pkg.tests": "pkg/tests", "pkg.sub.test": "pkg/sub/test"}
     atoms = ["from", "import", " ", "\t", ".", "..", "pkg", "sub", "tests", "test", "testing",
              "(", ")", ",", "\n", "\r\n", "#", ";", " as ", "_", "x", "\u00a0", "\u00e9",
-             "import_module('", "')", '"']  # fmt: skip
+             "import_module('", "')", '"', "\\\n", "\x0c", "\r", "  "]  # fmt: skip
     rng = random.Random(18)
     skipped = 0
-    for _ in range(4000):
+    for _ in range(20000):
         source = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 24)))
         path = rng.choice(["pkg/core.py", "pkg/sub/mod.py", "other/use.py", "top.py"])
         if slim_plan._may_import(path, source.encode(), packages):
@@ -356,7 +356,30 @@ def test_a_module_the_prefilter_skips_imports_no_tests_package() -> None:
         skipped += 1
         for module in slim_plan.imported_modules(path, source):
             assert slim_plan._ancestor_in(module, packages, ".") is None, (path, source, module)
-    assert skipped > 1000  # the property was checked on many sources, not vacuously
+    assert skipped > 5000  # the property was checked on many sources, not vacuously
+
+
+def test_a_tests_word_where_no_import_reads_it_costs_no_parse() -> None:
+    """The prefilter looks at where the word stands: in a docstring, a comment or code it is
+    no import; on a statement's line, in a ``from x import (`` list past that line, or in an
+    ``import_module(`` call it may be."""
+    packages = {"pkg.tests": "pkg/tests"}
+
+    def may(source: str) -> bool:
+        return slim_plan._may_import("other/use.py", source.encode(), packages)
+
+    assert not may('import os\n\ndef f(x):\n    """Run the tests."""\n    return x\n')
+    assert not may("import os\n\ndef f(x):\n    # see the tests\n    return run(tests)\n")
+    assert may("import os  # see the tests\n")  # on a statement's line: generous, read it
+    assert may("from pkg import tests\n")
+    assert may("import os\nimport pkg.tests as t\n")
+    assert may("from pkg import (\n    a,\n    tests,\n)\n")
+    assert may("m = importlib.import_module(\n    'pkg.tests')\n")
+    # what `imported_modules` does not read, the prefilter need not either
+    assert not may("from pkg import (a)\nx = tests\n")
+    assert not slim_plan.imported_modules("other/use.py", "from pkg import (a)\nx = tests\n") & {
+        "pkg.tests"
+    }
 
 
 def test_a_package_inside_a_tests_package_by_its_dotted_name_is_scanned(tmp_path: Path) -> None:

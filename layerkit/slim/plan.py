@@ -191,6 +191,12 @@ _IMPORT_MODULE_CALL = re.compile(r"""import_module\(\s*['"]([\w.]+)['"]""")
 _TESTS_WORD = re.compile(
     ("(?:" + "|".join(sorted(_TESTS_DIRS, key=len, reverse=True)) + r")\b").encode()
 )
+# A line that starts a statement `imported_modules` reads (it takes only blanks and tabs before
+# the keyword; any whitespace here, and ``fromage`` too: generous is sound, a parse too many).
+# The literal line break first lets a search skip ahead; the first line is matched on its own.
+_IMPORT_LINE = re.compile(rb"\n[ \t\x0b\x0c\r]*(?:from|import)")
+_FIRST_IMPORT_LINE = re.compile(rb"[ \t\x0b\x0c\r]*(?:from|import)")
+_MAX_WORDS_PLACED = 256  # words `_may_import` places before it leaves the module to the parse
 
 
 def _ancestor_in(
@@ -322,14 +328,37 @@ def _tests_candidates(paths: Iterable[str]) -> list[str]:
 def _may_import(path: str, source: bytes, packages: dict[str, str]) -> bool:
     """Whether `imported_modules` can find one of `packages` (dotted names, each ending in
     ``tests`` or ``test``) in the module at `path`: only when the source has that last name as
-    a whole word (see `_TESTS_WORD`), or when a relative import could resolve into one without
-    naming it (the module's own package lies inside one: possible only through a directory with
-    a dot in its name)."""
+    a whole word (see `_TESTS_WORD`) where `imported_modules` reads names (see
+    `_IMPORT_LINE`), or when a relative import could resolve into one without naming it (the
+    module's own package lies inside one: possible only through a directory with a dot in its
+    name). A mention in a docstring, a comment or code costs no parse.
+
+    The word at position p can be read as a name only if a line starting with ``from`` or
+    ``import`` (its statement, or a ``from x import (`` list that runs on, to its first ``)``),
+    or an ``import_module(`` call, starts between p and the start of p's line or the first
+    character after the last ``)`` before p, whichever comes first. Each stretch of the source
+    is searched once; past `_MAX_WORDS_PLACED` words the module is read as it is."""
+    scanned = 0  # source[start:scanned] holds neither (`start` as above, for the last word)
+    line_start = after_close = 0  # of the last word looked at
+    placed = 0
     for match in _TESTS_WORD.finditer(source):
-        start = match.start()
-        before = source[start - 1 : start]
-        if not start or not (before.isalnum() or before == b"_"):
+        position = match.start()
+        before = source[position - 1 : position]
+        if position and (before.isalnum() or before == b"_"):
+            continue
+        placed += 1
+        if placed > _MAX_WORDS_PLACED:
+            return True  # a module this full of the word (or a hostile one): parse it
+        line_start = max(line_start, source.rfind(b"\n", scanned, position) + 1)
+        after_close = max(after_close, source.rfind(b")", scanned, position) + 1)
+        start = max(min(line_start, after_close), scanned)
+        if start == 0 and _FIRST_IMPORT_LINE.match(source, 0, position) is not None:
             return True
+        if _IMPORT_LINE.search(source, max(start - 1, 0), position) is not None:
+            return True
+        if source.find(b"import_module(", start, position) >= 0:
+            return True
+        scanned = position
     return _ancestor_in(_package_of(path), packages, ".") is not None
 
 
