@@ -31,6 +31,7 @@ DEFAULT_PRUNE_BYTES = 2 * 1024 * 1024 * 1024  # `cache prune` without --max-size
 BUILDS_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
 PRUNABLE = ("builds", "members", "bytecode")
 _OTHER_PARTS = ("interpreters", "uv", "pip")
+_PRUNED_PREFIX = "pruned-"  # tmp/pruned-<uuid>: a build entry being removed
 _LIMITS = {
     "builds": BUILDS_LIMIT_BYTES,
     "members": MEMBERS_LIMIT_BYTES,
@@ -158,7 +159,7 @@ def _remove(item: _Item, root: Path) -> bool:
             return False
         return True
     # Out of sight first (one rename), then deleted: a build never finds half an entry.
-    doomed = root / "tmp" / f"pruned-{uuid.uuid4().hex}"
+    doomed = root / "tmp" / f"{_PRUNED_PREFIX}{uuid.uuid4().hex}"
     try:
         doomed.parent.mkdir(parents=True, exist_ok=True)
         item.path.rename(doomed)
@@ -168,11 +169,21 @@ def _remove(item: _Item, root: Path) -> bool:
     return True
 
 
+def _remove_pruned_leftovers(root: Path) -> None:
+    """Entries renamed out of sight whose removal was cut short (Ctrl-C, a kill): nothing uses
+    them, and `cache info` does not count them. Another process removing one at the same time
+    does no harm."""
+    for leftover in (root / "tmp").glob(f"{_PRUNED_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _remove_oldest(
     items: list[_Item], root: Path, *, max_bytes: int, dry_run: bool = False
 ) -> tuple[int, dict[str, list[int]]]:
     """Remove `items` used least recently until the rest hold at most `max_bytes`: the bytes
     left, and per part how many items and bytes went."""
+    if not dry_run:
+        _remove_pruned_leftovers(root)
     total = sum(i.size for i in items)
     removed: dict[str, list[int]] = {name: [0, 0] for name in PRUNABLE}
     for item in sorted(items, key=lambda i: (i.last_used, str(i.path))):

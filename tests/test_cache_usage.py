@@ -103,3 +103,24 @@ def test_storing_a_build_holds_the_builds_to_their_bound(tmp_path: Path) -> None
     assert [cache.lookup(k) is not None for k in keys] == [False, True, True]
     assert trim_builds(cache.root, keep=cache.entry_dir("c" * 64), limit_bytes=1) == 1
     assert [cache.lookup(k) is not None for k in keys] == [False, False, True]
+
+
+def test_an_entry_whose_removal_was_cut_short_goes_at_the_next_trim_or_prune(
+    tmp_path: Path,
+) -> None:
+    """A pruned entry is renamed to tmp/pruned-* and then deleted; a Ctrl-C in between left it
+    there for good, counted nowhere. The next trim (after any build) or prune removes it, and
+    leaves a build's scratch directory alone."""
+    cache = BuildCache(tmp_path / "cache")
+    scratch = cache.root / "tmp" / f"{'a' * 64}.{os.getpid()}.0123"  # a store under way
+    scratch.mkdir(parents=True)
+    for name in ("pruned-0a1b", "pruned-2c3d"):
+        (cache.root / "tmp" / name / "placed").mkdir(parents=True)
+        (cache.root / "tmp" / name / "deps.zip").write_bytes(bytes(4096))
+    prune_cache(cache.root, max_bytes=1 << 30, dry_run=True)
+    assert len(list((cache.root / "tmp").glob("pruned-*"))) == 2  # a dry run removes nothing
+    trim_builds(cache.root, keep=cache.entry_dir("c" * 64))
+    assert list((cache.root / "tmp").iterdir()) == [scratch]
+    (cache.root / "tmp" / "pruned-4e5f").mkdir()
+    prune_cache(cache.root, max_bytes=1 << 30)
+    assert list((cache.root / "tmp").iterdir()) == [scratch]
