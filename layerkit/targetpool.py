@@ -52,14 +52,16 @@ from layerkit.errors import LayerkitError
 T = TypeVar("T")
 R = TypeVar("R")
 
-# numpy + pandas for python3.11/3.12 x x86_64/arm64 on 2 cores (bench/incremental.py matrix):
-# 4 in flight, one processing: 4.35-4.48 s; 2 in flight: 4.6-5.5 s; 4, all processing: 5.2-5.7 s.
+# numpy + pandas for python3.11/3.12 x x86_64/arm64 on 2 cores against a local index (bench/):
+# 4 workers 3.26 s (median of 6) against 5.25 s in threads taking turns; threads, 4 in flight and
+# one processing: 4.35-4.48 s; 2 in flight: 4.6-5.5 s; 4 all processing: 5.2-5.7 s.
 MAX_DEFAULT_JOBS = 4
 CORE_SHARE = 2  # targets in flight per core: one processing, the other resolving or installing
 # What one target in flight may take: its installer (a uv or pip process), slimming and ELF
-# checks, and the zip writer's buffers (a few MiB per thread). bench/README.md has the peak RSS.
+# checks, and the zip writer's buffers (a few MiB per thread). bench/README.md has the memory of
+# the build's processes together.
 TARGET_MEMORY_BYTES = 256 * 1024 * 1024
-_POLL_SECONDS = 0.2  # the main thread wakes this often, so Ctrl-C is seen at once
+_POLL_SECONDS = 0.2  # waits wake at least this often, so Ctrl-C is seen at once
 
 
 class Cancelled(Exception):
