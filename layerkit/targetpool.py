@@ -502,6 +502,10 @@ class _Workers(Generic[T, R]):
         for worker in list(self._workers.values()):
             _signal(worker.pid, signal.SIGKILL)
             _reap(worker.pid)
+            for fd in (worker.messages, worker.commands):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         self._workers.clear()
         self._close_all()
 

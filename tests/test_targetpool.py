@@ -144,6 +144,9 @@ def test_ctrl_c_stops_every_worker_before_returning() -> None:
 # `run_targets` itself forks only where `fork_is_safe` (tested in a fresh process below).
 
 
+_FORKS = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+
+
 def _in_processes(items: list[str], work: Any, *, jobs: int, lines: Lines = QUIET) -> list[Any]:
     workers: _Workers[str, Any] = _Workers(items, work, lines=lines)
     assert workers.start(min(jobs, len(items)))
@@ -162,6 +165,10 @@ def _wait_for_files(directory: Path, count: int, seconds: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd")) if sys.platform == "linux" else set()
+
+
 def _gone(pid: int) -> bool:
     """Ended (or a zombie nobody reaps: init in a container need not)."""
     try:
@@ -170,6 +177,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@_FORKS
 def test_in_processes_each_target_runs_in_a_child_and_its_lines_and_result_come_back() -> None:
     def work(item: str, stopping: threading.Event, lines: Lines) -> tuple[str, int]:
         lines.progress(f"{item}: installing")
@@ -178,7 +186,9 @@ def test_in_processes_each_target_runs_in_a_child_and_its_lines_and_result_come_
         return item.upper(), os.getpid()
 
     lines, heard = _said()
+    fds = _open_fds()
     results = _in_processes(["a", "b", "c"], work, jobs=3, lines=lines)
+    assert _open_fds() == fds  # every pipe closed
     assert [letter for letter, _ in results] == ["A", "B", "C"]  # the targets' order
     pids = {pid for _, pid in results}
     assert len(pids) == 3 and os.getpid() not in pids
@@ -190,6 +200,7 @@ def test_in_processes_each_target_runs_in_a_child_and_its_lines_and_result_come_
     assert all(_gone(pid) for pid in pids)  # every worker ended and was waited for
 
 
+@_FORKS
 def test_in_processes_workers_take_the_next_target_as_they_finish() -> None:
     """Two workers, five targets: each worker builds several, one after another (it holds no
     other worker's pipe, or that one would never see the end of its commands: a hang)."""
@@ -227,6 +238,7 @@ def test_run_targets_forks_where_it_is_safe_and_uses_threads_elsewhere(tmp_path:
     assert ran.stdout.split() == expected.split()
 
 
+@_FORKS
 def test_in_processes_a_failing_target_is_named_with_its_class_and_stops_the_others(
     tmp_path: Path,
 ) -> None:
@@ -254,6 +266,7 @@ def test_in_processes_a_failing_target_is_named_with_its_class_and_stops_the_oth
     assert sorted(p.name for p in started.iterdir()) == sorted(items[:2])  # no other started
 
 
+@_FORKS
 def test_in_processes_a_stopped_target_is_stopped_mid_step(tmp_path: Path) -> None:
     """SIGTERM from the parent stops a worker where it is (a command it waits for is cut
     short, as on Ctrl-C), not at its next step, and its `finally` blocks run."""
@@ -276,6 +289,7 @@ def test_in_processes_a_stopped_target_is_stopped_mid_step(tmp_path: Path) -> No
     assert (tmp_path / "t1-cleaned-up").exists()
 
 
+@_FORKS
 def test_in_processes_a_target_stopped_from_outside_is_a_failure_not_a_gap() -> None:
     """A worker stopped by someone else (an out-of-memory daemon's SIGTERM, a `kill`) must
     fail the build: a build short of one layer must never pass for a whole one."""
@@ -292,6 +306,7 @@ def test_in_processes_a_target_stopped_from_outside_is_a_failure_not_a_gap() -> 
     )
 
 
+@_FORKS
 def test_in_processes_another_failure_comes_back_with_the_childs_traceback() -> None:
     def deep_down(item: str) -> str:
         raise ValueError(f"bad {item}")
@@ -312,6 +327,7 @@ class _Unpicklable(Exception):
         self.callback = lambda: None  # a lambda does not pickle
 
 
+@_FORKS
 def test_in_processes_what_does_not_pickle_arrives_as_text() -> None:
     def fails(item: str, stopping: threading.Event, lines: Lines) -> str:
         raise _Unpicklable("odd")
@@ -326,6 +342,7 @@ def test_in_processes_what_does_not_pickle_arrives_as_text() -> None:
         _in_processes(["a", "b"], returns, jobs=2)
 
 
+@_FORKS
 def test_in_processes_a_child_that_dies_is_an_error_naming_its_target() -> None:
     def work(item: str, stopping: threading.Event, lines: Lines) -> str:
         if item == "b":
@@ -341,6 +358,7 @@ def test_in_processes_a_child_that_dies_is_an_error_naming_its_target() -> None:
     assert failure.value.hint is not None and "--jobs 1" in failure.value.hint
 
 
+@_FORKS
 def test_in_processes_ctrl_c_here_stops_every_child_before_returning(tmp_path: Path) -> None:
     """SIGINT to this process alone (not the group, as `kill -INT` sends it): the workers are
     told (SIGTERM), stop, and are waited for before KeyboardInterrupt is raised."""
@@ -362,6 +380,7 @@ def test_in_processes_ctrl_c_here_stops_every_child_before_returning(tmp_path: P
     assert all(_gone(pid) for pid in children)
 
 
+@_FORKS
 def test_in_processes_a_second_ctrl_c_kills_workers_that_do_not_stop(tmp_path: Path) -> None:
     def work(item: str, stopping: threading.Event, lines: Lines) -> str:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # deaf to being told to stop
@@ -374,13 +393,16 @@ def test_in_processes_a_second_ctrl_c_kills_workers_that_do_not_stop(tmp_path: P
         time.sleep(30)
         return item
 
+    fds = _open_fds()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         _in_processes(["a", "b"], work, jobs=2)
     assert time.monotonic() - started < 15
     assert all(_gone(int(p.name)) for p in tmp_path.iterdir())
+    assert _open_fds() == fds  # no pipe of a killed worker left open here
 
 
+@_FORKS
 def test_workers_end_when_the_build_process_is_killed(tmp_path: Path) -> None:
     """SIGKILL leaves no chance to stop the workers: the kernel tells them (PR_SET_PDEATHSIG),
     and they end rather than build on for nobody."""
