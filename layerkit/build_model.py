@@ -71,6 +71,9 @@ class BuildContext:
     processing: contextlib.AbstractContextManager[Any] = field(
         default_factory=contextlib.nullcontext
     )
+    # Ends whatever threads the progress display runs (a terminal's spinner), before the build
+    # forks its workers: a fork needs a process with no other thread (`targetpool.fork_is_safe`).
+    settle: Callable[[], None] = field(default=lambda: None)
 
 
 def zip_name(name: str, target: Target) -> str:

@@ -40,6 +40,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -108,17 +109,24 @@ def _named(error: LayerkitError, name: str) -> LayerkitError:
     return error
 
 
-def fork_is_safe() -> bool:
+def fork_is_safe(*, wait: float = 0.0) -> bool:
     """Whether `run_targets` may build targets in forked children: on Linux (elsewhere fork is
     unsafe or missing, and threads serve), from the main thread (it handles Ctrl-C), while no
-    other thread runs in this process (a child would inherit the locks it holds, held forever).
+    other thread runs in this process (a child would inherit the locks it holds, held forever),
+    waiting up to `wait` seconds for other threads that are ending.
     """
-    return (
+    if not (
         sys.platform == "linux"
         and hasattr(os, "fork")
         and threading.current_thread() is threading.main_thread()
-        and threading.active_count() == 1
-    )
+    ):
+        return False
+    deadline = time.monotonic() + wait
+    while threading.active_count() > 1:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def run_targets(

@@ -32,6 +32,7 @@ def build_context(
     *,
     progress: Callable[[str], None],
     warn: Callable[[str], None],
+    settle: Callable[[], None] = lambda: None,
     force: bool = False,
 ) -> BuildContext:
     """Wire a build's collaborators: the real installer, subprocess runner, host tools, cache."""
@@ -64,6 +65,7 @@ def build_context(
         else UvBackend(uv=find_uv_bin(), python=sys.executable),
         cache=BuildCache(cache_dir(os.environ)),
         force=force,
+        settle=settle,
     )
 
 

@@ -91,6 +91,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 MAX_ROUNDS = 5  # a package built from its sdist may need another one, found on the next try
+# How long a build waits for the threads of its progress display to end before it forks its
+# workers (rich's spinner redraws 12.5 times a second); past it, the targets use threads.
+_SETTLING_SECONDS = 0.5
 
 
 def _prepare_output_dir(output_dir: Path) -> None:
@@ -737,7 +740,10 @@ def _build_layers(
             staging = Path(staging_dir)
             settings = _editables_as_local_packages(settings, staging)
             local_wheels = _build_local_wheels(settings, staging, ctx)
-            in_processes = parallel and processes and fork_is_safe()
+            in_processes = False
+            if parallel and processes and sys.platform == "linux":
+                ctx.settle()  # a terminal's spinner: its threads end within a refresh
+                in_processes = fork_is_safe(wait=_SETTLING_SECONDS)
             if in_processes:  # imported once here, not once in each child (4 x 0.13 s of CPU)
                 importlib.import_module("layerkit.assembly")
             # In threads, one target processes while the others resolve and install. (Should

@@ -145,7 +145,7 @@ def test_targets_built_in_child_processes_are_in_flight_at_once_and_zip_the_same
     # Forked whatever threads this test process has left (another test's server may still be
     # winding down): `fork_is_safe` itself is tested in a fresh process (test_targetpool.py).
     for module in (targetpool, workflow):
-        monkeypatch.setattr(module, "fork_is_safe", lambda: True)
+        monkeypatch.setattr(module, "fork_is_safe", lambda **_: True)
     dists = tmp_path / "dists"
     for python in ("cp312", "cp313"):
         for arch in ("x86_64", "aarch64"):

@@ -59,3 +59,27 @@ def test_a_stage_on_a_terminal_shows_its_line_then_its_spinner() -> None:
     out.stage("inspecting layer.zip")
     assert _wait_for(lambda: buffer.getvalue().count("inspecting layer.zip") > 1)
     stages.stop()
+
+
+def test_settling_ends_the_threads_that_draw_the_spinner() -> None:
+    """A build forks its workers only with no other thread running: `Output.settle` ends the
+    current stage's timer and spinner, whose threads then end within a redraw; the next line
+    starts a stage as usual."""
+    import threading
+
+    def drawing() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t is not threading.current_thread()
+                and (isinstance(t, threading.Timer) or type(t).__name__ == "_RefreshThread")]  # fmt: skip
+
+    buffer = io.StringIO()
+    out = Output()
+    out._stages.append(Stages(Console(file=buffer, force_terminal=True, width=80), after=0.05))
+    out.progress("building a wheel of ./mypkg")
+    assert drawing()  # the timer waits to start the spinner
+    out.settle()
+    assert _wait_for(lambda: not drawing(), seconds=1.0)
+    out.progress("installing")
+    assert _wait_for(lambda: buffer.getvalue().count("installing") > 1)  # its spinner runs
+    assert drawing()
+    out.settle()
+    assert _wait_for(lambda: not drawing(), seconds=1.0)

@@ -230,11 +230,15 @@ def test_run_targets_forks_where_it_is_safe_and_uses_threads_elsewhere(tmp_path:
         "other = threading.Thread(target=release.wait)\n"
         "other.start()\n"
         "print(alone, pids())\n"
-        "release.set()\n"
+        "from layerkit.targetpool import fork_is_safe\n"
+        "print(fork_is_safe(wait=0.1))\n"  # a thread that goes on: no
+        "threading.Timer(0.1, release.set).start()\n"
+        "print(fork_is_safe(wait=10))\n"  # threads that end meanwhile: yes, once they have
     )
     ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
     assert ran.returncode == 0, ran.stderr
-    expected = "2 0" if sys.platform == "linux" else "0 0"  # with a thread running: threads
+    linux = sys.platform == "linux"
+    expected = f"{2 if linux else 0} 0 False {linux}"  # with a thread running: threads
     assert ran.stdout.split() == expected.split()
 
 

@@ -69,7 +69,9 @@ def build(
     out = Output(json=json_output, quiet=quiet)
     config = load_project(project_dir)
     settings = resolve_build_settings(config, build_overrides(keys))
-    context = build_context(settings, progress=out.progress, warn=out.warn, force=force)
+    context = build_context(
+        settings, progress=out.progress, warn=out.warn, settle=out.settle, force=force
+    )
     from layerkit.workflow import build_layers  # loaded by build_context, beside the version ask
 
     with out.stages():

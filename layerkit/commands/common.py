@@ -473,6 +473,12 @@ class Output:
             else:
                 self.stderr.print(text, markup=False)
 
+    def settle(self) -> None:
+        """End the current stage's spinner, and with it the threads that draw it (the next line
+        starts a stage as usual): a build forks its workers only with no other thread running."""
+        if self._stages:
+            self._stages[-1].stop()
+
     def warn(self, message: str) -> None:
         """Warnings always reach stderr, even with --json (stdout stays one document)."""
         if self._stages:

@@ -411,7 +411,7 @@ def deploy(
     # A layer name that two targets share is refused before the build, not after it.
     built_here = [(build_settings.name, target) for target in build_settings.targets]
     check_distinct(settings.layer_name, [*configured_builds(config), *built_here])
-    context = build_context(build_settings, progress=out.progress, warn=out.warn)
+    context = build_context(build_settings, progress=out.progress, warn=out.warn, settle=out.settle)
     built = build_layers(build_settings, context)
     remember_build(build_settings, config, built)
     zips = [b.zip_path for b in built.builds]
