@@ -727,7 +727,8 @@ def _build_layers(
     if jobs is None:
         jobs = default_jobs(len(targets), cores=default_threads(), memory=available_memory())
     parallel = jobs > 1 and len(targets) > 1
-    if parallel and processes and sys.platform == "linux":
+    may_fork = parallel and processes and sys.platform == "linux"  # see `fork_is_safe`
+    if may_fork:
         # Children are forked once the search has ended (no thread may run at a fork): where
         # they cannot be, the search goes on beside the builds.
         discovering.exception()
@@ -741,7 +742,7 @@ def _build_layers(
             settings = _editables_as_local_packages(settings, staging)
             local_wheels = _build_local_wheels(settings, staging, ctx)
             in_processes = False
-            if parallel and processes and sys.platform == "linux":
+            if may_fork:
                 ctx.settle()  # a terminal's spinner: its threads end within a refresh
                 in_processes = fork_is_safe(wait=_SETTLING_SECONDS)
             if in_processes:  # imported once here, not once in each child (4 x 0.13 s of CPU)
