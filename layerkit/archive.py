@@ -93,12 +93,30 @@ _MAX_YEAR = 2107  # the DOS date field ends here
 
 
 @dataclass(frozen=True)
+class CopiedEntry:
+    """A file entry of a zip this module wrote, to be copied as it is: its compressed bytes
+    (`length` of them at `offset`) and the header fields that go with them."""
+
+    offset: int
+    length: int
+    flags: int
+    method: int
+    external_attr: int
+    crc: int
+    size: int
+    zip64: bool
+
+
+@dataclass(frozen=True)
 class ArchiveMember:
-    """One zip entry: a file copied from `source`, or a directory when `source` is None."""
+    """One zip entry: a file copied from `source`, or a directory when `source` is None. With
+    `copied`, `source` is a zip this module wrote and the entry's compressed bytes are copied
+    from it rather than compressed again (`copied_members`)."""
 
     arcname: str
     source: Path | None
     executable: bool = False
+    copied: CopiedEntry | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -207,16 +225,49 @@ def zip_timestamp(env: Mapping[str, str]) -> int:
 def layer_members(root: Path, entries: Sequence[FileEntry], prefix: str) -> list[ArchiveMember]:
     """Members for the files of `root` placed under `prefix` (e.g. python/lib/.../site-packages),
     with an entry for every directory, sorted by name."""
+    return with_directories(
+        [ArchiveMember(f"{prefix}/{e.path}", root / e.path, e.executable) for e in entries]
+    )
+
+
+def with_directories(files: Sequence[ArchiveMember]) -> list[ArchiveMember]:
+    """`files` and an entry for every directory above them, sorted by name."""
     dirs: set[str] = set()
-    members: list[ArchiveMember] = []
-    for entry in entries:
-        arcname = f"{prefix}/{entry.path}"
-        parts = arcname.split("/")[:-1]
+    for member in files:
+        parts = member.arcname.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             dirs.add("/".join(parts[:depth]) + "/")
-        members.append(ArchiveMember(arcname, root / entry.path, entry.executable))
-    members.extend(ArchiveMember(d, None) for d in dirs)
+    members = [*files, *(ArchiveMember(d, None) for d in dirs)]
     members.sort(key=lambda m: m.arcname)
+    return members
+
+
+def copied_members(zip_path: Path, wanted: Callable[[str], bool]) -> list[ArchiveMember]:
+    """The file entries `wanted` keeps of `zip_path`, a zip `write_zip` wrote (a cached build's,
+    its digest checked by the caller), as members whose compressed bytes are copied as they are:
+    with the same header fields, a zip holding them is byte for byte the one that compressing
+    their files again writes. Read (and checked) by `safezip`, as every zip layerkit reads."""
+    from layerkit.safezip import open_layer_zip
+
+    members: list[ArchiveMember] = []
+    with open_layer_zip(zip_path) as archive:
+        for entry in archive.members:
+            if entry.is_dir or entry.is_symlink or not wanted(entry.original):
+                continue
+            name_length = len(entry.original.encode("utf-8"))
+            copied = CopiedEntry(
+                offset=entry.data_offset,
+                length=entry.compressed_size,
+                flags=entry.flags,
+                method=entry.method,
+                external_attr=entry.mode << 16,
+                crc=entry.crc,
+                size=entry.size,
+                # this module writes an extra field only for ZIP64
+                zip64=entry.data_offset - entry.header_offset > _LOCAL.size + name_length,
+            )
+            executable = entry.mode == _EXEC_MODE
+            members.append(ArchiveMember(entry.original, zip_path, executable, copied))
     return members
 
 
@@ -341,8 +392,9 @@ def _pieces(
 ) -> Iterator[_Piece]:
     """Read members in order, handing each chunk to `submit` (which may compress it elsewhere)."""
     for member in members:
-        if member.source is None:
-            yield _Piece(member, None, first=True, last=True)
+        if member.source is None or member.copied is not None:
+            size = member.copied.size if member.copied is not None else 0
+            yield _Piece(member, None, first=True, last=True, size=size)
             continue
         with member.source.open("rb") as src:
             size_hint = os.fstat(src.fileno()).st_size
@@ -439,6 +491,7 @@ class _ZipStream:
         self._entries: list[_Entry] = []
         self._offset = 0
         self._open: _Entry | None = None  # a multi-chunk file whose local header awaits its sizes
+        self._sources: dict[Path, BinaryIO] = {}  # zips that copied entries come from
 
     @property
     def entry_count(self) -> int:
@@ -459,6 +512,9 @@ class _ZipStream:
         if member.is_dir:
             mode = (_DIR_MODE << 16) | _MSDOS_DIRECTORY
             self._add(_Entry(name, flags, _STORED, mode, self._offset, zip64=False), b"")
+            return
+        if member.copied is not None:
+            self._copy(member, name)
             return
         mode = (_EXEC_MODE if member.executable else _FILE_MODE) << 16
         assert piece.deflated is not None
@@ -483,6 +539,32 @@ class _ZipStream:
         self._open = replace(self._open, compressed=self._open.compressed + len(data))
         if piece.last:
             self._close_open(piece)
+
+    def _copy(self, member: ArchiveMember, name: bytes) -> None:
+        copied, source = member.copied, member.source
+        assert copied is not None and source is not None
+        entry = _Entry(
+            name, copied.flags, copied.method, copied.external_attr, self._offset,
+            zip64=copied.zip64, crc=copied.crc, compressed=copied.length, size=copied.size,
+        )  # fmt: skip
+        self._write(self._header(entry))
+        stream = self._sources.get(source)
+        if stream is None:
+            stream = self._sources[source] = source.open("rb")
+        stream.seek(copied.offset)
+        left = copied.length
+        while left:
+            block = stream.read(min(left, CHUNK_SIZE))
+            if not block:
+                raise FilesystemError(f"{source} ended inside {member.arcname}")
+            self._write(block)
+            left -= len(block)
+        self._entries.append(entry)
+
+    def close_sources(self) -> None:
+        for stream in self._sources.values():
+            stream.close()
+        self._sources.clear()
 
     def _add(self, entry: _Entry, data: bytes) -> None:
         self._write(self._header(entry))
@@ -587,29 +669,38 @@ def _write_members(
             unzipped += piece.size
         pending_bytes -= piece.weight
 
-    if threads == 1:
-        submit = lookup_or(lambda data, zdict, last, key: _Ready(compress(data, zdict, last, key)))
-        for piece in _pieces(members, module, submit):
-            pending.append(piece)
-            write_oldest()
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerkit-zip") as pool:
-            try:
-                submit = lookup_or(
-                    lambda data, zdict, last, key: pool.submit(compress, data, zdict, last, key),
-                    lambda data, zdict, last: pool.submit(kept_or_compressed, data, zdict, last),
-                )
-                for piece in _pieces(members, module, submit):
-                    pending.append(piece)
-                    pending_bytes += piece.weight
-                    while len(pending) > max_pieces or pending_bytes > max_bytes:
+    try:
+        if threads == 1:
+            submit = lookup_or(
+                lambda data, zdict, last, key: _Ready(compress(data, zdict, last, key))
+            )
+            for piece in _pieces(members, module, submit):
+                pending.append(piece)
+                write_oldest()
+        else:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="layerkit-zip") as pool:
+                try:
+                    submit = lookup_or(
+                        lambda data, zdict, last, key: pool.submit(
+                            compress, data, zdict, last, key
+                        ),
+                        lambda data, zdict, last: pool.submit(
+                            kept_or_compressed, data, zdict, last
+                        ),
+                    )
+                    for piece in _pieces(members, module, submit):
+                        pending.append(piece)
+                        pending_bytes += piece.weight
+                        while len(pending) > max_pieces or pending_bytes > max_bytes:
+                            write_oldest()
+                    while pending:
                         write_oldest()
-                while pending:
-                    write_oldest()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    stream.finish()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        stream.finish()
+    finally:
+        stream.close_sources()
     return stream.entry_count, unzipped
 
 

@@ -13,13 +13,24 @@ import csv
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name, canonicalize_version
 
 from layerkit import __version__
-from layerkit.archive import ZipResult, layer_members, write_zip, zip_timestamp
+from layerkit.archive import (
+    ArchiveMember,
+    ZipResult,
+    copied_members,
+    layer_members,
+    with_directories,
+    write_zip,
+    zip_timestamp,
+)
 from layerkit.budget import SizeReport, check_budget, size_report
 from layerkit.build_model import BuildContext, TargetBuild, slim_summary, zip_name
 from layerkit.bytecode import BytecodeStore, CompileReport
@@ -34,6 +45,7 @@ from layerkit.contents import (
     read_distributions,
     read_head,
     scan_tree,
+    sha256_of,
     tree_opener,
 )
 from layerkit.errors import LayerkitError
@@ -48,6 +60,16 @@ from layerkit.installer import (
     uv_can_install,
 )
 from layerkit.interpreter import Discovery
+from layerkit.layerparts import (
+    Change,
+    LayerParts,
+    join,
+    joins_cleanly,
+    kept_tests_dirs,
+    parts_document,
+    record_parts,
+    top_of,
+)
 from layerkit.manifest import (
     DistributionInfo,
     Manifest,
@@ -55,14 +77,26 @@ from layerkit.manifest import (
     manifest_path_for,
 )
 from layerkit.members import MemberStore
-from layerkit.pins import canonical_name, dist_info_pins
+from layerkit.pins import canonical_name, dist_info_pins, normalize_pins
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
 from layerkit.safewrite import write_companion
+from layerkit.slim.apply import SlimReport
 from layerkit.slim.compile import BytecodeRequest
-from layerkit.slim.tree import slim_tree
+from layerkit.slim.plan import needed_tests_dirs
+from layerkit.slim.tree import SlimmedTree, slim_tree
 from layerkit.targets import Target
-from layerkit.verify import LayoutEntry, check_layout, check_shared_objects, raise_for
+from layerkit.verify import (
+    LayoutEntry,
+    Violation,
+    check_layout,
+    check_shared_objects,
+    raise_for,
+    read_binaries,
+)
+
+if TYPE_CHECKING:
+    from layerkit.cache import CacheEntry
 
 
 def _drop_installer_artifacts(
@@ -343,6 +377,73 @@ def assemble(
         )  # fmt: skip
 
 
+def _bytecode_request(
+    settings: BuildSettings, site_packages: Path, ctx: BuildContext, discovery: Discovery | None
+) -> BytecodeRequest | None:
+    if discovery is None:
+        return None
+    store_root = (ctx.cache.root if ctx.cache is not None else site_packages.parent) / "bytecode"
+    return BytecodeRequest(
+        settings.slim.compile, discovery, BytecodeStore(store_root), settings.budget_bytes
+    )
+
+
+def _slimmed(
+    settings: BuildSettings,
+    target: Target,
+    site_packages: Path,
+    *,
+    ctx: BuildContext,
+    discovered: Callable[[], Discovery | None],
+) -> tuple[tuple[FileEntry, ...], SlimmedTree, tuple[InstalledDistribution, ...], list[str]]:
+    """The installed files, the tree slimmed (and compiled), its distributions, and the
+    warnings slimming and the shared files gave (not said yet)."""
+    installed_files = scan_tree(site_packages)
+    # The one walk over the tree: slimming says what it changed, so its entries stay true.
+    slimmed = slim_tree(
+        site_packages,
+        target,
+        settings.slim,
+        entries=installed_files,
+        runner=ctx.runner,
+        which=ctx.which,
+        host_machine=ctx.host_machine,
+        bytecode=_bytecode_request(settings, site_packages, ctx, discovered()),
+    )
+    warnings = [*slimmed.report.warnings]
+    warnings += shared_file_warnings(site_packages, {e.path for e in slimmed.entries})
+    distributions = read_distributions(site_packages, slimmed.entries)
+    return installed_files, slimmed, distributions, warnings
+
+
+def _binaries_checked(
+    settings: BuildSettings,
+    target: Target,
+    site_packages: Path,
+    *,
+    slimmed: SlimmedTree,
+    distributions: Sequence[InstalledDistribution],
+    layer_names: Sequence[str],
+) -> tuple[tuple[Violation, ...], tuple[str, ...]]:
+    """The violations of the binaries among the slimmed tree's files (their headers read while
+    slimming), and those binaries' paths."""
+    paths = [e.path for e in slimmed.entries]
+    violations = check_shared_objects(
+        paths,
+        tree_opener(site_packages),
+        target,
+        owners=owners(distributions),
+        waived=settings.allow,
+        layer_prefix=target.site_packages,
+        layer_names=layer_names,
+        headers=slimmed.headers,
+    )
+    binaries = read_binaries(
+        paths, tree_opener(site_packages), glibc_limit=target.glibc, headers=slimmed.headers
+    )
+    return violations, tuple(binaries)
+
+
 def _processed(
     settings: BuildSettings,
     target: Target,
@@ -361,44 +462,23 @@ def _processed(
     key = key_for_install(site_packages)
 
     # Slim before verifying: an excluded or stripped file must be judged as it will ship.
-    bytecode = None
-    discovery = discovered()
-    if discovery is not None:
-        store_root = (
-            ctx.cache.root if ctx.cache is not None else site_packages.parent
-        ) / "bytecode"
-        bytecode = BytecodeRequest(
-            settings.slim.compile, discovery, BytecodeStore(store_root), settings.budget_bytes
-        )
-    # The one walk over the tree: slimming says what it changed, so its entries stay true.
-    slimmed = slim_tree(
-        site_packages,
-        target,
-        settings.slim,
-        entries=scan_tree(site_packages),
-        runner=ctx.runner,
-        which=ctx.which,
-        host_machine=ctx.host_machine,
-        bytecode=bytecode,
+    installed_files, slimmed, distributions, warnings = _slimmed(
+        settings, target, site_packages, ctx=ctx, discovered=discovered
     )
-    for warning in slimmed.report.warnings:
+    for warning in warnings:
         ctx.warn(warning)
     entries = slimmed.entries
-    for warning in shared_file_warnings(site_packages, {e.path for e in entries}):
-        ctx.warn(warning)
-    distributions = read_distributions(site_packages, entries)
     members = layer_members(site_packages, entries, target.site_packages)
     label = f"layer {zip_name(settings.name, target)}"
-    violations = check_shared_objects(
-        [e.path for e in entries],
-        tree_opener(site_packages),
+    binary_violations, binaries = _binaries_checked(
+        settings,
         target,
-        owners=owners(distributions),
-        waived=settings.allow,
-        layer_prefix=target.site_packages,
+        site_packages,
+        slimmed=slimmed,
+        distributions=distributions,
         layer_names=[m.arcname for m in members],
-        headers=slimmed.headers,
-    ) + check_layout([LayoutEntry(m.arcname) for m in members], target)
+    )
+    violations = binary_violations + check_layout([LayoutEntry(m.arcname) for m in members], target)
     raise_for(violations, label=label)
     for violation in violations:
         if violation.severity == "warning" and not violation.waived:
@@ -407,7 +487,39 @@ def _processed(
     # The budget is checked after slimming and compiling: both change what ships.
     report = size_report(entries, distributions, budget_bytes=settings.budget_bytes)
     check_budget(report, label=label)
+    parts = None
+    if not (warnings or violations or settings.slim.exclude_distributions
+            or settings.slim.exclude_globs or installed.pinned is not None):  # fmt: skip
+        parts = record_parts(
+            installed=installed_files, shipped=entries, distributions=distributions,
+            slimmed=slimmed.report, binaries=binaries, target=target,
+        )  # fmt: skip
+    return _zipped(
+        settings, target, ctx=ctx, installed=installed, members=members, entries=entries,
+        distributions=distributions, report=report, key=key, wheel_hashes=wheel_hashes,
+        slimmed=slimmed.report, violations=violations, built_from_sdist=built_from_sdist,
+        parts=parts,
+    )  # fmt: skip
 
+
+def _zipped(
+    settings: BuildSettings,
+    target: Target,
+    *,
+    ctx: BuildContext,
+    installed: Installed,
+    members: Sequence[ArchiveMember],
+    entries: tuple[FileEntry, ...],
+    distributions: tuple[InstalledDistribution, ...],
+    report: SizeReport,
+    key: str,
+    wheel_hashes: Mapping[str, str],
+    slimmed: SlimReport,
+    violations: Sequence[Violation],
+    built_from_sdist: tuple[str, ...],
+    parts: LayerParts | None,
+) -> TargetBuild:
+    """The checked layer zipped into the output directory, with its manifest."""
     zip_path = settings.output_dir / zip_name(settings.name, target)
     ctx.progress(
         f"{target}: zipping {plural(len(entries), 'file')} ({human_bytes(report.total_bytes)})"
@@ -431,7 +543,7 @@ def _processed(
         report=report,
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
-        compiled=slimmed.report.compile,
+        compiled=slimmed.compile,
         built_from_sdist=built_from_sdist,
     )
     manifest_path = write_companion(zip_path, manifest_path_for(zip_path), manifest.to_json())
@@ -441,6 +553,143 @@ def _processed(
         manifest_path=manifest_path,
         manifest=manifest,
         size=report,
-        slim=slim_summary(slimmed.report),
+        slim=slim_summary(slimmed),
         waived=tuple(v.describe() for v in violations if v.waived),
+        parts=parts_document(parts) if parts is not None else None,
     )
+
+
+def assemble_changed(
+    settings: BuildSettings,
+    target: Target,
+    request: InstallRequest,
+    *,
+    base: CacheEntry,
+    parts: LayerParts,
+    change: Change,
+    resolution: Callable[[], Resolution],
+    key_of: Callable[[Sequence[tuple[str, str]]], str],
+    ctx: BuildContext,
+    discovered: Callable[[], Discovery | None] = lambda: None,
+) -> TargetBuild | None:
+    """The layer of `request` from the cached build `base` (whose recorded `parts` it keeps) and
+    an install of only the distributions `change` names, processed as a build from scratch
+    processes them: the same zip, byte for byte, and the same manifest. None when the rebuilt
+    distributions cannot be judged apart from the kept ones (`layerparts`), when the
+    resolution does not confirm the pins and wheels, or when `base`'s zip is not the one
+    recorded: the caller then builds from scratch, which judges the whole layer.
+    `request.dest` is an empty directory for the changed distributions alone; `key_of` names
+    the cache key of the installed (name, version) pins."""
+    partial = request.dest
+    backend, why = backend_for_target(ctx.backend, target)
+    if why or not isinstance(backend, UvBackend):
+        return None
+    only_changed = replace(request, requirement_files=(), requirements=change.install, no_deps=True)
+    names = ", ".join(change.install)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerkit-parts") as pool:
+        lock_job = pool.submit(resolution)
+        base_digest = pool.submit(sha256_of, base.zip_path)
+        ctx.progress(
+            f"{target}: installing {names} with {backend.name} {backend.version()} (what changed "
+            "since a cached build)"
+        )
+        install(only_changed, backend=backend, runner=ctx.runner, env=ctx.env)
+        try:
+            resolved = lock_job.result()
+        except LayerkitError:
+            return None  # a build from scratch says why, as it always has
+        if normalize_pins(resolved.pins) != normalize_pins(
+            "".join(f"{p}\n" for p in change.install)
+            + "".join(f"{d.name}=={d.version}\n" for d in change.kept)
+        ):
+            return None  # the installer would install other pins than the ones planned
+        wheel_hashes = _wheel_hashes(partial, lock_job, ctx=ctx)
+        for dist in change.kept:
+            recorded = next(
+                (d.wheel_sha256 for d in base.manifest.distributions if d.name == dist.name), ""
+            )
+            candidates = resolved.wheels.get(
+                (canonicalize_name(dist.name), canonicalize_version(dist.version)), ()
+            )
+            if not recorded or {w.sha256 for w in candidates} != {recorded}:
+                return None  # not provably the wheel the cached build installed
+            wheel_hashes = {**wheel_hashes, dist.dist_info: recorded}
+        if base_digest.result() != base.manifest.sha256:
+            return None
+    with ctx.processing:
+        return _joined(
+            settings, target, partial, base=base, parts=parts, change=change,
+            wheel_hashes=wheel_hashes, installed=Installed(backend), key_of=key_of, ctx=ctx,
+            discovered=discovered,
+        )  # fmt: skip
+
+
+def _joined(
+    settings: BuildSettings,
+    target: Target,
+    partial: Path,
+    *,
+    base: CacheEntry,
+    parts: LayerParts,
+    change: Change,
+    wheel_hashes: Mapping[str, str],
+    installed: Installed,
+    key_of: Callable[[Sequence[tuple[str, str]]], str],
+    ctx: BuildContext,
+    discovered: Callable[[], Discovery | None],
+) -> TargetBuild | None:
+    """The changed distributions installed in `partial` processed and joined to the kept ones
+    (see `assemble_changed`)."""
+    _drop_installer_artifacts(partial)
+    installed_files, slimmed, distributions, warnings = _slimmed(
+        settings, target, partial, ctx=ctx, discovered=discovered
+    )
+    if warnings or settings.slim.exclude_distributions or settings.slim.exclude_globs:
+        return None
+    prefix = target.site_packages
+    new_members = layer_members(partial, slimmed.entries, prefix)
+    copied = copied_members(
+        base.zip_path,
+        lambda arcname: (
+            arcname.startswith(f"{prefix}/")
+            and top_of(arcname[len(prefix) + 1 :]) not in change.dropped_tops
+        ),
+    )
+    members = with_directories([*(m for m in new_members if not m.is_dir), *copied])
+    layer_names = [m.arcname for m in members]
+    binary_violations, binaries = _binaries_checked(
+        settings,
+        target,
+        partial,
+        slimmed=slimmed,
+        distributions=distributions,
+        layer_names=layer_names,
+    )
+    new = record_parts(
+        installed=installed_files, shipped=slimmed.entries, distributions=distributions,
+        slimmed=slimmed.report, binaries=binaries, target=target,
+    )  # fmt: skip
+    if new is None or not joins_cleanly(change, parts, new):
+        return None
+    kept_tests = kept_tests_dirs(change, parts)
+    if settings.slim.remove_tests and needed_tests_dirs(
+        kept_tests, {e.path: e.size for e in installed_files}, tree_opener(partial)
+    ):
+        return None  # a rebuilt module imports a kept distribution's tests: judge the whole
+    joined = join(change, parts, new, slimmed.report)
+    if {m.arcname for m in copied} != {f"{prefix}/{p}" for p in joined.copied}:
+        return None  # the cached zip does not hold the files recorded with it
+    violations = binary_violations + check_layout([LayoutEntry(n) for n in layer_names], target)
+    report = size_report(joined.entries, joined.distributions, budget_bytes=settings.budget_bytes)
+    if violations or report.over_budget:
+        return None  # what a build from scratch says of them, it says of the whole layer
+    key = key_of([(d.name, d.version) for d in joined.distributions])
+    ctx.progress(
+        f"{target}: {plural(len(change.kept), 'distribution')} kept from a cached build, "
+        f"{len(new.distributions)} rebuilt"
+    )
+    return _zipped(
+        settings, target, ctx=ctx, installed=installed, members=members, entries=joined.entries,
+        distributions=joined.distributions, report=report, key=key, wheel_hashes=wheel_hashes,
+        slimmed=joined.slimmed, violations=(), built_from_sdist=(), parts=joined.parts,
+    )  # fmt: skip

@@ -42,6 +42,9 @@ class TargetBuild:
     sbom_path: Path | None = None
     cached: bool = False  # reused from the build cache: nothing was installed or zipped
     notes: tuple[str, ...] = ()  # advice, e.g. why a direct requirement's version is old
+    # `layerparts.parts_document` of a clean build, kept with it in the cache: a later build of
+    # other pins may redo only the distributions that changed (`assembly.assemble_changed`).
+    parts: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

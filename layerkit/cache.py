@@ -25,6 +25,7 @@ The cache lives in ``LAYERKIT_CACHE_DIR`` or the platform's user cache directory
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -58,6 +59,8 @@ _ZIP_NAME = "layer.zip"
 _MANIFEST_NAME = "manifest.json"
 _DETAILS_NAME = "details.json"
 _SBOM_NAME = "sbom.json"  # {"generator": ..., "sbom": the CycloneDX text}
+_PARTS_NAME = "parts.json"  # layerparts.parts_document: what a rebuild by parts starts from
+_LINEAGE_DIR = "lineage"  # lineage/<lineage key>: the key of the last build stored there
 _TOUCH_AFTER_SECONDS = 3600  # as the member store marks its packs (`layerkit.members`)
 # tmp/<key>.<pid>.<uuid>: an entry being stored (the pid tells a dead store's leftovers)
 _SCRATCH = re.compile(r"^[0-9a-f]+\.(\d+)\.[0-9a-f]{32}$")
@@ -133,6 +136,15 @@ def layerkit_code_digest(package_dir: Path = Path(__file__).parent) -> str:
     return digest.hexdigest()
 
 
+def lineage_key(inputs: BuildInputs) -> str:
+    """The key shared by the builds of `inputs` whatever their requirements and pins: builds one
+    may be rebuilt from by parts (`layerkit.layerparts`), as every other input is the same."""
+    document = inputs.document("")
+    document["requirement_files"] = document["requirements"] = []
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def cache_key(inputs: BuildInputs, pins: str) -> str:
     """The SHA-256 of the canonical JSON of `inputs` and `pins`."""
     canonical = json.dumps(
@@ -201,10 +213,15 @@ class BuildCache:
         zip_path: Path,
         manifest: Manifest,
         details: Mapping[str, Any] | None = None,
+        *,
+        parts: Mapping[str, Any] | None = None,
+        lineage: str = "",
     ) -> CacheEntry:
         """Add the build `key`: its zip, its manifest (which must carry `key`) and `details`,
         any JSON-able summary the build reported (size report, slimming) to show again on a hit.
         `zip_path` (the build's output) is remembered as holding this build (see `place`).
+        With `parts` (`layerparts.parts_document`), it becomes the last build of `lineage` (see
+        `last_of_lineage`).
         """
         if manifest.inputs_digest != key:
             raise ValueError("the manifest's inputs_digest must be the cache key")
@@ -217,6 +234,8 @@ class BuildCache:
             (scratch / _MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
             document = json.dumps(to_jsonable(dict(details or {})), sort_keys=True)
             (scratch / _DETAILS_NAME).write_text(document, encoding="utf-8")
+            if parts is not None:
+                (scratch / _PARTS_NAME).write_text(json.dumps(parts), encoding="utf-8")
             directory.parent.mkdir(parents=True, exist_ok=True)
             _remove_tree(directory)  # a stale or damaged entry of the same key
             try:
@@ -232,7 +251,32 @@ class BuildCache:
                 hint=f"set {CACHE_ENV} to a writable directory, or build with --force",
             ) from exc
         self.remember(key, zip_path)
+        if parts is not None and lineage:
+            # only a later rebuild by parts is lost if this fails
+            with contextlib.suppress(OSError, FilesystemError):
+                write_text_atomic(self._lineage_file(lineage), key)
         return CacheEntry(key, directory / _ZIP_NAME, manifest, json.loads(document))
+
+    def _lineage_file(self, lineage: str) -> Path:
+        return self.root / _LINEAGE_DIR / lineage
+
+    def last_of_lineage(self, lineage: str) -> tuple[CacheEntry, Any] | None:
+        """The last build stored for `lineage` that kept its parts, with its parts' JSON; None
+        when there is none (or it was pruned, or is damaged)."""
+        try:
+            key = self._lineage_file(lineage).read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        if not re.fullmatch(r"[0-9a-f]{64}", key):
+            return None
+        entry = self.lookup(key)
+        if entry is None:
+            return None
+        try:
+            parts = json.loads((self.entry_dir(key) / _PARTS_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return None
+        return entry, parts
 
     def kept_sbom(self, key: str, manifest: Manifest, generator: str) -> str | None:
         """The SBOM kept with build `key` (see `keep_sbom`) if `generator` made it and it names

@@ -7,6 +7,7 @@ code serves a directory being built and a zip being inspected.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import posixpath
 import stat
@@ -274,6 +275,18 @@ def read_head(path: Path, limit: int) -> bytes:
             return stream.read(limit)
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
+    return digest.hexdigest()
 
 
 def read_distributions(

@@ -120,7 +120,7 @@ def lock_pins(requirement_texts: Sequence[str], requirements: Sequence[str]) -> 
     return format_pins(pins) if pins else None
 
 
-def _versions_equal(left: str, right: str) -> bool:
+def versions_equal(left: str, right: str) -> bool:
     if left == right:
         return True  # the usual case, without importing packaging
     from packaging.version import InvalidVersion, Version
@@ -139,7 +139,7 @@ def pins_cover(pins: str, manifest: Manifest) -> bool:
         pinned.setdefault(name, []).append(version)
     for dist in manifest.distributions:
         versions = pinned.get(canonical_name(dist.name), [])
-        if not any(_versions_equal(v, dist.version) for v in versions):
+        if not any(versions_equal(v, dist.version) for v in versions):
             return False
     return True
 

@@ -7,7 +7,6 @@ hides the others. Every step is idempotent, so re-running the same command after
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +44,7 @@ from layerkit.aws.rules import (
 from layerkit.aws.s3 import TransferProgress, bucket_for_region, check_bucket_region, content_key
 from layerkit.aws.s3 import ensure_uploaded as s3_upload
 from layerkit.config import PublishSettings
+from layerkit.contents import sha256_of
 from layerkit.errors import InputFileError, LambdaRuleError, LayerkitError, UsageError
 from layerkit.limits import LAMBDA_UNZIPPED_LIMIT
 from layerkit.manifest import MANIFEST_SCHEMA, Manifest, parse_manifest, read_manifest
@@ -174,17 +174,6 @@ class AttachReport:
 
 
 # --- choosing what to publish -------------------------------------------------------------------
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc.strerror}") from exc
-    return digest.hexdigest()
 
 
 def load_zips(

@@ -33,11 +33,13 @@ from layerkit.budget import size_report_from_json
 from layerkit.build_model import BuildContext, BuildResult, TargetBuild, zip_name
 from layerkit.cache import (
     BuildInputs,
+    CacheDecision,
     CacheEntry,
     find_build,
     key_after_install,
     key_of_installed,
     layerkit_code_digest,
+    lineage_key,
 )
 from layerkit.config import BuildSettings
 from layerkit.editables import without_editables
@@ -66,7 +68,7 @@ from layerkit.interpreter import (
 )
 from layerkit.lockfiles import LockSelection, lock_record
 from layerkit.manifest import manifest_path_for, sbom_path_for
-from layerkit.pins import dist_info_pins
+from layerkit.pins import dist_info_pins, lock_pins, normalize_pins
 from layerkit.report import plural, shown_path
 from layerkit.safewrite import (
     output_lock,
@@ -492,18 +494,21 @@ def build_target(
             if reused is not None:
                 return _with_sbom(settings, reused, ctx)
 
-    def key_for_install(site_packages: Path) -> str:
+    def key_of(installed: Sequence[tuple[str, str]]) -> str:
+        """The key of a build that installed these (name, version) pins."""
         if decision is not None and not decision.resolved:
             return decision.key  # a lock keys on itself
         inputs = cache_key_inputs()  # with --force, known only now
         if inputs is None:
             return ""
-        installed = dist_info_pins(p.name for p in site_packages.iterdir())
         if decision is None:
             return key_after_install(inputs, installed)
         # What was resolved is what was installed, unless a release reached the index between
         # the two (the install resolves again): a zip is stored under the pins it holds.
         return key_of_installed(inputs, installed)
+
+    def key_for_install(site_packages: Path) -> str:
+        return key_of(dist_info_pins(p.name for p in site_packages.iterdir()))
 
     # Only a build the cache cannot serve loads the installer, ELF reader and deflate codecs.
     from layerkit.assembly import assemble
@@ -524,16 +529,25 @@ def build_target(
             pip=installer if isinstance(installer, PipBackend) else None,
             resolved=lambda: resolution().pins,
         )
-        built = assemble(
-            settings,
-            target,
-            request,
-            resolution=resolution,
-            key_for_install=key_for_install,
-            ctx=ctx,
-            built_from_sdist=built_from_sdist,
-            discovered=discovered,
-        )
+        built = None
+        inputs = cache_key_inputs()
+        if decision is not None and inputs is not None and not extra_requirements:
+            built = _rebuilt_by_parts(
+                settings, target, request, inputs=inputs, decision=decision,
+                resolution=resolution, key_of=key_of, staging=staging, ctx=ctx,
+                discovered=discovered,
+            )  # fmt: skip
+        if built is None:
+            built = assemble(
+                settings,
+                target,
+                request,
+                resolution=resolution,
+                key_for_install=key_for_install,
+                ctx=ctx,
+                built_from_sdist=built_from_sdist,
+                discovered=discovered,
+            )
         installed = [(d.name, d.version) for d in built.manifest.distributions]
         notes = version_notes(target, installed, probe.result())
     notes += notes_for(name for name, _version in installed)
@@ -543,13 +557,62 @@ def build_target(
         try:
             details = {"slim": built.slim, "waived": built.waived, "size": built.size,
                        "notes": built.notes}  # fmt: skip
-            stored = ctx.cache.store(key, built.zip_path, built.manifest, details)
+            lineage = lineage_key(inputs) if inputs is not None and built.parts else ""
+            stored = ctx.cache.store(
+                key, built.zip_path, built.manifest, details, parts=built.parts, lineage=lineage
+            )
             from layerkit.cacheusage import trim_builds  # only a build that stored something
 
             trim_builds(ctx.cache.root, keep=stored.zip_path.parent)
         except FilesystemError as exc:  # the build succeeded; only reuse is lost
             ctx.warn(f"could not save the build in the cache: {exc.message}")
     return _with_sbom(settings, built, ctx)
+
+
+def _rebuilt_by_parts(
+    settings: BuildSettings,
+    target: Target,
+    request: InstallRequest,
+    *,
+    inputs: BuildInputs,
+    decision: CacheDecision,
+    resolution: Callable[[], Resolution],
+    key_of: Callable[[Sequence[tuple[str, str]]], str],
+    staging: Path,
+    ctx: BuildContext,
+    discovered: Callable[[], Discovery | None],
+) -> TargetBuild | None:
+    """The layer rebuilt from the last cached build of the same options, redoing only the
+    distributions whose pins changed (`layerkit.layerparts`); None when it cannot be (no such
+    build, a pylock, a change the parts cannot judge): the caller builds from scratch."""
+    if ctx.cache is None or settings.lock is not None:
+        return None
+    last = ctx.cache.last_of_lineage(lineage_key(inputs))
+    if last is None:
+        return None
+    from layerkit.layerparts import parts_from_document, plan_change
+
+    base, document = last
+    try:
+        parts = parts_from_document(document)
+    except ValueError:
+        return None
+    pins = (
+        resolution().pins
+        if decision.resolved
+        else lock_pins(inputs.requirement_texts, inputs.requirements)
+    )
+    change = plan_change(parts, normalize_pins(pins or ""))
+    if change is None:
+        return None
+    from layerkit.assembly import assemble_changed
+
+    partial = staging / f"{target.slug}-changed"
+    partial.mkdir()
+    return assemble_changed(
+        settings, target, dataclasses.replace(request, dest=partial), base=base, parts=parts,
+        change=change, resolution=resolution, key_of=key_of, ctx=ctx, discovered=discovered,
+    )  # fmt: skip
 
 
 def build_target_from_sources(

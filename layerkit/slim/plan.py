@@ -302,7 +302,7 @@ def imported_modules(path: str, source: str) -> set[str]:
     return found
 
 
-def _tests_candidates(paths: Iterable[str]) -> list[str]:
+def tests_candidates(paths: Iterable[str]) -> list[str]:
     """Outermost ``tests``/``test`` directories whose parent is a regular package."""
     all_paths = set(paths)
     directories: set[str] = set()
@@ -362,7 +362,7 @@ def _may_import(path: str, source: bytes, packages: dict[str, str]) -> bool:
     return _ancestor_in(_package_of(path), packages, ".") is not None
 
 
-def _needed_tests_dirs(
+def needed_tests_dirs(
     candidates: Sequence[str], sizes: Mapping[str, int], opener: Opener
 ) -> dict[str, str]:
     """The candidates some module outside them imports: candidate -> importing file.
@@ -624,8 +624,8 @@ def _plan_other_platforms(claims: _Claims, headers: BinaryHeaders, target: Targe
 
 
 def _plan_tests(claims: _Claims, sizes: Mapping[str, int], opener: Opener) -> None:
-    candidates = _tests_candidates(claims.present)
-    needed = _needed_tests_dirs(candidates, sizes, opener)
+    candidates = tests_candidates(claims.present)
+    needed = needed_tests_dirs(candidates, sizes, opener)
     for directory, importer in sorted(needed.items()):
         claims.notes.append(f"kept {directory}/: {importer} imports it")
     removable = {c for c in candidates if c not in needed}

@@ -1,0 +1,265 @@
+"""A rebuild after a pin changes redoes only the distributions that changed (`layerkit.layerparts`,
+`assembly.assemble_changed`), and writes the very zip and manifest a build from scratch writes;
+whatever the recorded parts cannot judge (a rebuilt module importing a kept distribution's tests,
+top-level names shared with a kept distribution, a damaged record, a cached zip that is not the
+one recorded) is built from scratch instead.
+
+Hermetic: wheels made here, served from 127.0.0.1; each build from scratch it is compared with
+uses a cache of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from uv import find_uv_bin
+
+from layerkit.build_model import BuildContext, TargetBuild
+from layerkit.cache import BuildCache
+from layerkit.config import load_project, resolve_build_settings
+from layerkit.installer import UvBackend, run_command
+from layerkit.layerparts import top_of
+from layerkit.workflow import build_layers
+from tests.build_fixtures import make_project
+from tests.interpreters import find_python
+from tests.support import isolated_env
+from tests.wheels import make_wheel, serve_index
+
+REBUILT_BY_PARTS = "kept from a cached build"
+
+# core ships a tests package (removed by slimming unless something imports it); six is a
+# top-level module, as the real one is.
+CORE = {
+    "core/__init__.py": b"from core import engine\n",
+    "core/engine.py": b"def run():\n    return 42\n",
+    "core/tests/__init__.py": b"",
+    "core/tests/helpers.py": b"def helper():\n    return 1\n",
+    "core/data.bin": b"\x00" * 5000,
+}
+
+
+def _six(version: str, extra: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
+    return {"six.py": f"__version__ = {version!r}\n# {'x' * 4000}\n".encode(), **(extra or {})}
+
+
+@dataclass
+class Builds:
+    """Builds of a project against one local index, each with its progress lines."""
+
+    tmp_path: Path
+    url: str
+    env: dict[str, str]
+
+    compile: bool = False
+
+    def build(self, requirements: str, *, cache: Path, out: Path) -> tuple[TargetBuild, list[str]]:
+        project = self.tmp_path / f"p-{out.name}" / "proj"  # the name names the layer
+        shutil.rmtree(project, ignore_errors=True)
+        project.mkdir(parents=True)
+        (project / "requirements.txt").write_text(requirements)
+        settings = resolve_build_settings(
+            load_project(project),
+            {"python": ("3.12",), "arch": ("x86_64",), "index-url": self.url,
+             "compile": self.compile, "output": str(out)},
+        )  # fmt: skip
+        lines: list[str] = []
+        uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+        interpreter = find_python("3.12") if self.compile else None
+        path = os.pathsep.join(
+            [*([str(Path(interpreter).parent)] if interpreter else []), self.env["PATH"]]
+        )
+        ctx = BuildContext(
+            backend=uv, runner=run_command, env={**self.env, "PATH": path},
+            progress=lines.append, warn=lines.append,
+            which=lambda name: shutil.which(name, path=path), host_machine=platform.machine(),
+            resolver=uv, cache=BuildCache(cache),
+        )  # fmt: skip
+        (built,) = build_layers(settings, ctx).builds
+        return built, lines
+
+    def from_scratch(self, requirements: str, name: str) -> TargetBuild:
+        built, lines = self.build(
+            requirements, cache=self.tmp_path / f"cache-{name}", out=self.tmp_path / f"out-{name}"
+        )
+        assert not any(REBUILT_BY_PARTS in line for line in lines)
+        return built
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Builds]:
+    dists = tmp_path / "dists"
+    make_wheel(dists, "core", "1.0", files=CORE)
+    make_wheel(dists, "six", "1.16.0", files=_six("1.16.0"))
+    make_wheel(dists, "six", "1.17.0", files=_six("1.17.0"))
+    # 1.18.0 imports core's tests: a build from scratch keeps them
+    make_wheel(
+        dists,
+        "six",
+        "1.18.0",
+        files=_six("1.18.0", {"sixtools.py": b"from core.tests import helpers\n"}),
+    )
+    # 2.0.0 writes into core's package: its files cannot be told from core's
+    make_wheel(dists, "six", "2.0.0", files=_six("2.0.0", {"core/six_extras.py": b"X = 1\n"}))
+    make_wheel(dists, "tiny", "1.0", files={"tiny.py": b"T = 1\n"})
+    env = isolated_env()
+    with serve_index(dists, tmp_path / "index") as url:
+        yield Builds(tmp_path, url, env)
+
+
+def _same_layer(built: TargetBuild, reference: TargetBuild) -> None:
+    assert built.zip_path.read_bytes() == reference.zip_path.read_bytes()
+    assert built.manifest_path.read_text() == reference.manifest_path.read_text()
+    assert built.size == reference.size
+    assert _what_ships(built.slim) == _what_ships(reference.slim)
+
+
+def _what_ships(slim: Mapping[str, object]) -> Mapping[str, object]:
+    """The slimming summary without how the bytecode was had (compiled now, or reused: from
+    the bytecode store, or kept from the cached build)."""
+    compiled = slim["compile"]
+    if not isinstance(compiled, dict):
+        return slim
+    how = {"reused_files", "compiled_files"}
+    return {**slim, "compile": {k: v for k, v in compiled.items() if k not in how}}
+
+
+def _first_then(index: Builds, before: str, after: str) -> tuple[TargetBuild, list[str]]:
+    cache, out = index.tmp_path / "cache", index.tmp_path / "out"
+    first, lines = index.build(before, cache=cache, out=out)
+    assert not first.cached and not any(REBUILT_BY_PARTS in line for line in lines)
+    return index.build(after, cache=cache, out=out)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("core==1.0\nsix==1.16.0\n", "core==1.0\nsix==1.17.0\n"),  # a lock: bump one pin
+        ("core\nsix==1.16.0\n", "core\nsix==1.17.0\n"),  # resolved: bump one pin
+        ("core==1.0\nsix==1.16.0\n", "core==1.0\nsix==1.16.0\ntiny==1.0\n"),  # add one
+        ("core==1.0\nsix==1.16.0\ntiny==1.0\n", "core==1.0\nsix==1.17.0\n"),  # bump, drop one
+    ],
+)
+def test_a_rebuild_by_parts_writes_the_zip_and_manifest_of_a_build_from_scratch(
+    index: Builds, before: str, after: str
+) -> None:
+    rebuilt, lines = _first_then(index, before, after)
+    assert any(REBUILT_BY_PARTS in line for line in lines), lines
+    assert not rebuilt.cached
+    _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+    names = {(d.name, d.version) for d in rebuilt.manifest.distributions}
+    assert ("core", "1.0") in names
+    assert all(d.wheel_sha256 for d in rebuilt.manifest.distributions)
+    assert rebuilt.slim["rules"] == [
+        {"rule": "tests", "description": rebuilt.slim["rules"][0]["description"],
+         "files": 2, "bytes": len(CORE["core/tests/helpers.py"])},
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(find_python("3.12") is None, reason="no python3.12 here to compile bytecode")
+def test_bytecode_of_kept_and_rebuilt_modules_is_that_of_a_build_from_scratch(
+    index: Builds,
+) -> None:
+    """six is a top-level module: its .pyc sits in the top-level __pycache__/, which every
+    top-level module shares; the old one goes with the old six.py."""
+    index.compile = True
+    rebuilt, lines = _first_then(index, "core==1.0\nsix==1.16.0\n", "core==1.0\nsix==1.17.0\n")
+    assert any(REBUILT_BY_PARTS in line for line in lines), lines
+    assert rebuilt.slim["compile"]["files"] == 3  # core/__init__, core/engine, six
+    _same_layer(rebuilt, index.from_scratch("core==1.0\nsix==1.17.0\n", "scratch"))
+
+
+def test_a_rebuilt_layer_is_the_base_of_the_next_rebuild(index: Builds) -> None:
+    cache, out = index.tmp_path / "cache", index.tmp_path / "out"
+    index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
+    index.build("core==1.0\nsix==1.17.0\n", cache=cache, out=out)
+    third, lines = index.build("core==1.0\nsix==1.17.0\ntiny==1.0\n", cache=cache, out=out)
+    assert any(REBUILT_BY_PARTS in line for line in lines)
+    _same_layer(third, index.from_scratch("core==1.0\nsix==1.17.0\ntiny==1.0\n", "scratch"))
+    again, _ = index.build("core==1.0\nsix==1.17.0\ntiny==1.0\n", cache=cache, out=out)
+    assert again.cached  # stored under its key like any build
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "core==1.0\nsix==1.18.0\n",  # a rebuilt module imports core's tests: they stay
+        "core==1.0\nsix==2.0.0\n",  # six writes under core/
+    ],
+)
+def test_what_the_parts_cannot_judge_is_built_from_scratch(index: Builds, after: str) -> None:
+    rebuilt, lines = _first_then(index, "core==1.0\nsix==1.16.0\n", after)
+    assert not any(REBUILT_BY_PARTS in line for line in lines), lines
+    _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+
+
+def test_kept_tests_imported_by_a_rebuilt_module_are_shipped(index: Builds) -> None:
+    rebuilt, _ = _first_then(index, "core==1.0\nsix==1.16.0\n", "core==1.0\nsix==1.18.0\n")
+    assert rebuilt.slim["rules"] == []  # core/tests/ kept: sixtools imports it
+
+
+def _entry_dirs(cache: Path) -> list[Path]:
+    return sorted(p for p in (cache / "builds").glob("??/*") if p.is_dir())
+
+
+@pytest.mark.parametrize("damage", ["parts", "zip"])
+def test_a_damaged_record_or_zip_means_a_build_from_scratch(index: Builds, damage: str) -> None:
+    cache, out = index.tmp_path / "cache", index.tmp_path / "out"
+    index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
+    (entry,) = _entry_dirs(cache)
+    if damage == "parts":
+        document = json.loads((entry / "parts.json").read_text())
+        document["entries"] = [["core/engine.py", "big", False]]
+        (entry / "parts.json").write_text(json.dumps(document))
+    else:
+        data = bytearray((entry / "layer.zip").read_bytes())
+        data[100] ^= 0xFF  # same size: only its digest tells
+        (entry / "layer.zip").write_bytes(bytes(data))
+    rebuilt, lines = index.build("core==1.0\nsix==1.17.0\n", cache=cache, out=out)
+    assert not any(REBUILT_BY_PARTS in line for line in lines)
+    _same_layer(rebuilt, index.from_scratch("core==1.0\nsix==1.17.0\n", "scratch"))
+
+
+def test_a_forced_build_is_always_from_scratch(index: Builds) -> None:
+    cache, out = index.tmp_path / "cache", index.tmp_path / "out"
+    index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
+    ctx_lines: list[str] = []
+    # --force skips the cache's lookups, the rebuild by parts with them
+    import dataclasses
+
+    from layerkit.workflow import build_layers as build
+
+    project = make_project(index.tmp_path / "forced", "core==1.0\nsix==1.17.0\n")
+    settings = resolve_build_settings(
+        load_project(project),
+        {"python": ("3.12",), "arch": ("x86_64",), "index-url": index.url, "compile": False,
+         "output": str(out)},
+    )  # fmt: skip
+    uv = UvBackend(uv=find_uv_bin(), python=shutil.which("python3") or "python3")
+    ctx = BuildContext(
+        backend=uv, runner=run_command, env=index.env, progress=ctx_lines.append,
+        warn=ctx_lines.append, which=shutil.which, host_machine=platform.machine(),
+        resolver=uv, cache=BuildCache(cache), force=True,
+    )  # fmt: skip
+    build(settings, dataclasses.replace(ctx))
+    assert not any(REBUILT_BY_PARTS in line for line in ctx_lines)
+
+
+@pytest.mark.parametrize(
+    ("path", "top"),
+    [
+        ("numpy/core/x.py", "numpy"),
+        ("six.py", "six.py"),
+        ("__pycache__/six.cpython-312.pyc", "six.py"),
+        ("numpy/__pycache__/x.cpython-312.pyc", "numpy"),
+        ("numpy-2.0.dist-info/RECORD", "numpy-2.0.dist-info"),
+    ],
+)
+def test_a_top_level_modules_bytecode_goes_with_it(path: str, top: str) -> None:
+    assert top_of(path) == top
