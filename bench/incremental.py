@@ -24,11 +24,13 @@ interleaving and peak-RSS measure as bench/run.py, whose helpers this script use
           uv run re-downloads the index pages; see matrix_pypi_like)
   bump    numpy + pandas + pyarrow from a lock pinning six==1.16.0 (a small dependency of the
           data stack, via python-dateutil): after a build of that lock, the lock with
-          six==1.17.0 is built (a cache miss: install, slim, verify, zip; only six's files are
-          compressed). Against it, the full warm build of the bumped lock (--force) with the
-          member store removed first (cold) and again with it warm, and the recipe's warm build
-          of numpy pandas pyarrow (pip's cache warm; like bench/run.py's, it resolves the names
-          itself: pip's manylinux2014 tags cannot install the lock's newest releases)
+          six==1.17.0 is built (a cache miss, rebuilt by parts: only six is installed,
+          processed and compressed; the rest is copied from the cached zip, see
+          layerkit/layerparts.py). Against it, the full warm build of the bumped lock (--force)
+          with the member store removed first (cold) and again with it warm, and the recipe's
+          warm build of numpy pandas pyarrow (pip's cache warm; like bench/run.py's, it resolves
+          the names itself: pip's manylinux2014 tags cannot install the lock's newest
+          releases). The rebuild's zip must be the forced build's, byte for byte
 
 Every figure line carries the load average when it was measured: on a shared machine the ratios
 between interleaved runs mean more than the times. Timing is asserted nowhere.
@@ -226,6 +228,7 @@ def bump(figures: Figures, work: Path, interpreter: str | None) -> None:
     layerkit(project, work / "lk", env=lk_env, args=("-r", str(before), *target))
     bumped = layerkit(project, work / "lk", env=lk_env, args=("-r", str(after), *target))
     figures.add("bump: rebuild after bumping s", bumped.seconds)
+    rebuilt_sha256 = _zip_sha256(work / "lk")
     install, zipped, _ = pip_recipe(DATA, work / "aws-warm", python="3.12", env=pip_env)
     figures.add("bump: recipe warm s", install.seconds + zipped.seconds)
     shutil.rmtree(cache / "members")
@@ -233,7 +236,13 @@ def bump(figures: Figures, work: Path, interpreter: str | None) -> None:
     figures.add("bump: warm build, member store cold s", cold.seconds)
     warm = layerkit(project, work / "lk", env=lk_env, args=("-r", str(after), *target, "--force"))
     figures.add("bump: warm build, member store warm s", warm.seconds)
+    if _zip_sha256(work / "lk") != rebuilt_sha256:
+        raise SystemExit("bump: the rebuild's zip is not the forced build's")
     figures.add("bump: peak MB", max(bumped.peak_rss_mb, cold.peak_rss_mb, warm.peak_rss_mb))
+
+
+def _zip_sha256(out: Path) -> str:
+    return str(json.loads(next(out.glob("bench-*.json")).read_text())["sha256"])
 
 
 WORKLOADS = {"many": many, "matrix": matrix, "matrix-pypi-like": matrix_pypi_like, "bump": bump}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence, Set
@@ -77,10 +78,10 @@ from layerkit.manifest import (
     manifest_path_for,
 )
 from layerkit.members import MemberStore
-from layerkit.pins import canonical_name, dist_info_pins, normalize_pins
+from layerkit.pins import canonical_name, dist_info_pins, format_pins, normalize_pins
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
-from layerkit.safewrite import write_companion
+from layerkit.safewrite import commit, write_companion
 from layerkit.slim.apply import SlimReport
 from layerkit.slim.compile import BytecodeRequest
 from layerkit.slim.plan import needed_tests_dirs
@@ -494,68 +495,87 @@ def _processed(
             installed=installed_files, shipped=entries, distributions=distributions,
             slimmed=slimmed.report, binaries=binaries, target=target,
         )  # fmt: skip
-    return _zipped(
-        settings, target, ctx=ctx, installed=installed, members=members, entries=entries,
-        distributions=distributions, report=report, key=key, wheel_hashes=wheel_hashes,
-        slimmed=slimmed.report, violations=violations, built_from_sdist=built_from_sdist,
-        parts=parts,
+    layer = _Layer(members, entries, distributions, report, slimmed.report, violations, parts)
+    zip_path = settings.output_dir / zip_name(settings.name, target)
+    archive = _zip_layer(settings, target, layer, ctx=ctx, dest=zip_path)
+    return _finished(
+        settings, target, layer, archive=archive, ctx=ctx, installed=installed, key=key,
+        wheel_hashes=wheel_hashes, built_from_sdist=built_from_sdist,
     )  # fmt: skip
 
 
-def _zipped(
-    settings: BuildSettings,
-    target: Target,
-    *,
-    ctx: BuildContext,
-    installed: Installed,
-    members: Sequence[ArchiveMember],
-    entries: tuple[FileEntry, ...],
-    distributions: tuple[InstalledDistribution, ...],
-    report: SizeReport,
-    key: str,
-    wheel_hashes: Mapping[str, str],
-    slimmed: SlimReport,
-    violations: Sequence[Violation],
-    built_from_sdist: tuple[str, ...],
-    parts: LayerParts | None,
-) -> TargetBuild:
-    """The checked layer zipped into the output directory, with its manifest."""
-    zip_path = settings.output_dir / zip_name(settings.name, target)
+@dataclass(frozen=True)
+class _Layer:
+    """A slimmed, checked and measured layer, ready to zip: its files, distributions, size
+    report, what slimming did, the violations waived or warned of, and its parts."""
+
+    members: Sequence[ArchiveMember]
+    entries: tuple[FileEntry, ...]
+    distributions: tuple[InstalledDistribution, ...]
+    report: SizeReport
+    slimmed: SlimReport
+    violations: Sequence[Violation]
+    parts: LayerParts | None
+
+
+def _zip_layer(
+    settings: BuildSettings, target: Target, layer: _Layer, *, ctx: BuildContext, dest: Path
+) -> ZipResult:
+    """`layer` zipped into `dest`: the output's zip, or a zip staged beside it."""
     ctx.progress(
-        f"{target}: zipping {plural(len(entries), 'file')} ({human_bytes(report.total_bytes)})"
+        f"{target}: zipping {plural(len(layer.entries), 'file')} "
+        f"({human_bytes(layer.report.total_bytes)})"
     )
-    archive = write_zip(
-        members,
-        zip_path,
+    output = settings.output_dir / zip_name(settings.name, target)
+    return write_zip(
+        layer.members,
+        dest,
         timestamp=zip_timestamp(ctx.env),
         compression=settings.compression,
-        stale=(manifest_path_for(zip_path),),
+        stale=(manifest_path_for(output),) if dest == output else (),
         store=MemberStore(ctx.cache.root / "members") if ctx.cache is not None else None,
     )
+
+
+def _finished(
+    settings: BuildSettings,
+    target: Target,
+    layer: _Layer,
+    *,
+    archive: ZipResult,
+    ctx: BuildContext,
+    installed: Installed,
+    key: str,
+    wheel_hashes: Mapping[str, str],
+    built_from_sdist: tuple[str, ...],
+) -> TargetBuild:
+    """The build of `layer`, zipped into the output directory as `archive`: its manifest written
+    beside the zip."""
     manifest = _manifest(
         settings,
         target,
         ctx=ctx,
         installed=installed,
         archive=archive,
-        entries=entries,
-        distributions=distributions,
-        report=report,
+        entries=layer.entries,
+        distributions=layer.distributions,
+        report=layer.report,
         inputs_digest=key,
         wheel_hashes=wheel_hashes,
-        compiled=slimmed.compile,
+        compiled=layer.slimmed.compile,
         built_from_sdist=built_from_sdist,
     )
+    zip_path = archive.path
     manifest_path = write_companion(zip_path, manifest_path_for(zip_path), manifest.to_json())
     return TargetBuild(
         target=target,
         zip_path=zip_path,
         manifest_path=manifest_path,
         manifest=manifest,
-        size=report,
-        slim=slim_summary(slimmed),
-        waived=tuple(v.describe() for v in violations if v.waived),
-        parts=parts_document(parts) if parts is not None else None,
+        size=layer.report,
+        slim=slim_summary(layer.slimmed),
+        waived=tuple(v.describe() for v in layer.violations if v.waived),
+        parts=parts_document(layer.parts) if layer.parts is not None else None,
     )
 
 
@@ -571,125 +591,169 @@ def assemble_changed(
     key_of: Callable[[Sequence[tuple[str, str]]], str],
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None] = lambda: None,
-) -> TargetBuild | None:
+) -> TargetBuild | str:
     """The layer of `request` from the cached build `base` (whose recorded `parts` it keeps) and
     an install of only the distributions `change` names, processed as a build from scratch
-    processes them: the same zip, byte for byte, and the same manifest. None when the rebuilt
-    distributions cannot be judged apart from the kept ones (`layerparts`), when the
-    resolution does not confirm the pins and wheels, or when `base`'s zip is not the one
-    recorded: the caller then builds from scratch, which judges the whole layer.
-    `request.dest` is an empty directory for the changed distributions alone; `key_of` names
-    the cache key of the installed (name, version) pins."""
+    processes them: the same zip, byte for byte, and the same manifest.
+
+    Else why not, in a few words: the rebuilt distributions cannot be judged apart from the
+    kept ones (`layerkit.layerparts`), the resolution does not confirm the pins and wheels, or
+    `base`'s zip is not the one recorded. The caller then builds from scratch, which judges the
+    whole layer. `request.dest` is an empty directory for the changed distributions alone;
+    `key_of` names the cache key of the installed (name, version) pins.
+
+    The zip is written beside the output's while the resolution that confirms it runs, and
+    replaces the output's only once confirmed."""
     partial = request.dest
     backend, why = backend_for_target(ctx.backend, target)
     if why or not isinstance(backend, UvBackend):
-        return None
-    only_changed = replace(request, requirement_files=(), requirements=change.install, no_deps=True)
-    names = ", ".join(change.install)
+        return "pip resolves this target"
+    # A link (else a copy) of the cached zip, read from here on: a build that prunes or stores
+    # the entry meanwhile replaces its files, never changes them in place.
+    base_zip = partial.parent / f"{partial.name}.base.zip"
+    try:
+        os.link(base.zip_path, base_zip)
+    except OSError:
+        try:
+            shutil.copyfile(base.zip_path, base_zip)
+        except OSError:
+            return "the cached build is gone"
+    output = settings.output_dir / zip_name(settings.name, target)
+    staged = output.with_name(f".{output.name}.parts-{os.getpid()}")
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerkit-parts") as pool:
         lock_job = pool.submit(resolution)
-        base_digest = pool.submit(sha256_of, base.zip_path)
-        ctx.progress(
-            f"{target}: installing {names} with {backend.name} {backend.version()} (what changed "
-            "since a cached build)"
-        )
-        install(only_changed, backend=backend, runner=ctx.runner, env=ctx.env)
+        base_digest = pool.submit(sha256_of, base_zip)
         try:
-            resolved = lock_job.result()
-        except LayerkitError:
-            return None  # a build from scratch says why, as it always has
-        if normalize_pins(resolved.pins) != normalize_pins(
-            "".join(f"{p}\n" for p in change.install)
-            + "".join(f"{d.name}=={d.version}\n" for d in change.kept)
-        ):
-            return None  # the installer would install other pins than the ones planned
-        wheel_hashes = _wheel_hashes(partial, lock_job, ctx=ctx)
-        for dist in change.kept:
-            recorded = next(
-                (d.wheel_sha256 for d in base.manifest.distributions if d.name == dist.name), ""
-            )
-            candidates = resolved.wheels.get(
-                (canonicalize_name(dist.name), canonicalize_version(dist.version)), ()
-            )
-            if not recorded or {w.sha256 for w in candidates} != {recorded}:
-                return None  # not provably the wheel the cached build installed
-            wheel_hashes = {**wheel_hashes, dist.dist_info: recorded}
-        if base_digest.result() != base.manifest.sha256:
-            return None
-    with ctx.processing:
-        return _joined(
-            settings, target, partial, base=base, parts=parts, change=change,
-            wheel_hashes=wheel_hashes, installed=Installed(backend), key_of=key_of, ctx=ctx,
-            discovered=discovered,
-        )  # fmt: skip
+            layer = _changed_layer(
+                settings, target, request, base_zip=base_zip, parts=parts, change=change,
+                backend=backend, ctx=ctx, discovered=discovered,
+            )  # fmt: skip
+            if isinstance(layer, str):
+                return layer
+            with ctx.processing:
+                archive = _zip_layer(settings, target, layer, ctx=ctx, dest=staged)
+            confirmed = _confirmed(change, base, lock_job, base_digest, partial, ctx=ctx)
+            if isinstance(confirmed, str):
+                return confirmed
+            commit(staged, output, stale=(manifest_path_for(output),))
+        finally:
+            staged.unlink(missing_ok=True)
+    ctx.progress(
+        f"{target}: {plural(len(change.kept), 'distribution')} kept from a cached build, "
+        f"{len(layer.distributions) - len(change.kept)} rebuilt"
+    )
+    key = key_of([(d.name, d.version) for d in layer.distributions])
+    return _finished(
+        settings, target, layer, archive=replace(archive, path=output), ctx=ctx,
+        installed=Installed(backend), key=key, wheel_hashes=confirmed, built_from_sdist=(),
+    )  # fmt: skip
 
 
-def _joined(
-    settings: BuildSettings,
-    target: Target,
+def _confirmed(
+    change: Change,
+    base: CacheEntry,
+    lock_job: Future[Resolution],
+    base_digest: Future[str],
     partial: Path,
     *,
-    base: CacheEntry,
+    ctx: BuildContext,
+) -> dict[str, str] | str:
+    """The wheel hashes of the layer (dist-info -> sha256) once the resolution says a build
+    from scratch installs the planned pins, the kept ones from the wheels the cached build
+    installed, and the cached zip is the one recorded; else why not."""
+    try:
+        resolved = lock_job.result()
+    except LayerkitError:
+        return "the requirements did not resolve"  # the build from scratch says why
+    planned = [*change.install, *(f"{d.name}=={d.version}" for d in change.kept)]
+    if normalize_pins(resolved.pins) != normalize_pins("".join(f"{p}\n" for p in planned)):
+        return "the requirements resolve to other pins than planned"
+    wheel_hashes = _wheel_hashes(partial, lock_job, ctx=ctx)
+    recorded = {d.name: d.wheel_sha256 for d in base.manifest.distributions}
+    for dist in change.kept:
+        candidates = resolved.wheels.get(
+            (canonicalize_name(dist.name), canonicalize_version(dist.version)), ()
+        )
+        sha256 = recorded.get(dist.name, "")
+        if not sha256 or {w.sha256 for w in candidates} != {sha256}:
+            return f"{dist.name} {dist.version} may come from another wheel now"
+        wheel_hashes[dist.dist_info] = sha256
+    if base_digest.result() != base.manifest.sha256:
+        return "the cached zip is damaged"
+    return wheel_hashes
+
+
+def _changed_layer(
+    settings: BuildSettings,
+    target: Target,
+    request: InstallRequest,
+    *,
+    base_zip: Path,
     parts: LayerParts,
     change: Change,
-    wheel_hashes: Mapping[str, str],
-    installed: Installed,
-    key_of: Callable[[Sequence[tuple[str, str]]], str],
+    backend: UvBackend,
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None],
-) -> TargetBuild | None:
-    """The changed distributions installed in `partial` processed and joined to the kept ones
-    (see `assemble_changed`)."""
-    _drop_installer_artifacts(partial)
-    installed_files, slimmed, distributions, warnings = _slimmed(
-        settings, target, partial, ctx=ctx, discovered=discovered
+) -> _Layer | str:
+    """The changed distributions installed alone in `request.dest`, processed, and joined to
+    the kept ones of the cached zip `base_zip` (see `assemble_changed`); else why not."""
+    partial = request.dest
+    ctx.progress(
+        f"{target}: installing {', '.join(change.install)} with {backend.name} "
+        f"{backend.version()} (what changed since a cached build)"
     )
-    if warnings or settings.slim.exclude_distributions or settings.slim.exclude_globs:
-        return None
-    prefix = target.site_packages
-    new_members = layer_members(partial, slimmed.entries, prefix)
-    copied = copied_members(
-        base.zip_path,
-        lambda arcname: (
-            arcname.startswith(f"{prefix}/")
-            and top_of(arcname[len(prefix) + 1 :]) not in change.dropped_tops
-        ),
+    only_changed = replace(request, requirement_files=(), requirements=change.install, no_deps=True)
+    install(only_changed, backend=backend, runner=ctx.runner, env=ctx.env)
+    installed_pins = format_pins(
+        (canonical_name(n), v) for n, v in dist_info_pins(p.name for p in partial.iterdir())
     )
-    members = with_directories([*(m for m in new_members if not m.is_dir), *copied])
-    layer_names = [m.arcname for m in members]
-    binary_violations, binaries = _binaries_checked(
-        settings,
-        target,
-        partial,
-        slimmed=slimmed,
-        distributions=distributions,
-        layer_names=layer_names,
-    )
+    if normalize_pins("".join(f"{p}\n" for p in change.install)) != installed_pins:
+        return "the install took other versions than planned"
+    with ctx.processing:
+        _drop_installer_artifacts(partial)
+        installed_files, slimmed, distributions, warnings = _slimmed(
+            settings, target, partial, ctx=ctx, discovered=discovered
+        )
+        if warnings:
+            return "slimming had something to say"
+        prefix = target.site_packages
+        new_members = layer_members(partial, slimmed.entries, prefix)
+        try:
+            copied = copied_members(
+                base_zip,
+                lambda arcname: (
+                    arcname.startswith(f"{prefix}/")
+                    and top_of(arcname[len(prefix) + 1 :]) not in change.dropped_tops
+                ),
+            )
+        except LayerkitError:
+            return "the cached zip is damaged"
+        members = with_directories([*(m for m in new_members if not m.is_dir), *copied])
+        layer_names = [m.arcname for m in members]
+        binary_violations, binaries = _binaries_checked(
+            settings, target, partial, slimmed=slimmed, distributions=distributions,
+            layer_names=layer_names,
+        )  # fmt: skip
     new = record_parts(
         installed=installed_files, shipped=slimmed.entries, distributions=distributions,
         slimmed=slimmed.report, binaries=binaries, target=target,
     )  # fmt: skip
     if new is None or not joins_cleanly(change, parts, new):
-        return None
+        return "what changed ships binaries, tests or files beside another distribution's"
     kept_tests = kept_tests_dirs(change, parts)
     if settings.slim.remove_tests and needed_tests_dirs(
         kept_tests, {e.path: e.size for e in installed_files}, tree_opener(partial)
     ):
-        return None  # a rebuilt module imports a kept distribution's tests: judge the whole
+        return "a module that changed imports the tests of one that did not"
     joined = join(change, parts, new, slimmed.report)
     if {m.arcname for m in copied} != {f"{prefix}/{p}" for p in joined.copied}:
-        return None  # the cached zip does not hold the files recorded with it
+        return "the cached zip does not hold the files recorded with it"
     violations = binary_violations + check_layout([LayoutEntry(n) for n in layer_names], target)
     report = size_report(joined.entries, joined.distributions, budget_bytes=settings.budget_bytes)
-    if violations or report.over_budget:
-        return None  # what a build from scratch says of them, it says of the whole layer
-    key = key_of([(d.name, d.version) for d in joined.distributions])
-    ctx.progress(
-        f"{target}: {plural(len(change.kept), 'distribution')} kept from a cached build, "
-        f"{len(new.distributions)} rebuilt"
+    if violations:
+        return "the layer has problems to report"
+    if report.over_budget:
+        return "the layer is over its budget"
+    return _Layer(
+        members, joined.entries, joined.distributions, report, joined.slimmed, (), joined.parts
     )
-    return _zipped(
-        settings, target, ctx=ctx, installed=installed, members=members, entries=joined.entries,
-        distributions=joined.distributions, report=report, key=key, wheel_hashes=wheel_hashes,
-        slimmed=joined.slimmed, violations=(), built_from_sdist=(), parts=joined.parts,
-    )  # fmt: skip

@@ -626,9 +626,11 @@ def _check_tree(members: list[ZipMember]) -> None:
             problems.append((member.name, f"appears twice once normalised ({kinds[member.name]} "
                              f"and {kind}); which copy an extractor keeps varies"))  # fmt: skip
         kinds[member.name] = kind
+    clear: set[str] = set()  # directories with no file or symlink among them and above them
     for member in members:
         parent = posixpath.dirname(member.name)
-        while parent:
+        walked: list[str] = []
+        while parent and parent not in clear:
             if kinds.get(parent) == "file":
                 problems.append((member.name, f"is inside {parent!r}, which is a file"))
                 break
@@ -637,7 +639,10 @@ def _check_tree(members: list[ZipMember]) -> None:
                     (member.name, f"is inside {parent!r}, a symlink an extractor writes through")
                 )
                 break
+            walked.append(parent)
             parent = posixpath.dirname(parent)
+        else:  # reached the top, or a directory known to be clear: so is each one walked
+            clear.update(walked)
     if problems:
         raise _refusal(problems)
 

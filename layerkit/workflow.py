@@ -609,10 +609,14 @@ def _rebuilt_by_parts(
 
     partial = staging / f"{target.slug}-changed"
     partial.mkdir()
-    return assemble_changed(
+    built = assemble_changed(
         settings, target, dataclasses.replace(request, dest=partial), base=base, parts=parts,
         change=change, resolution=resolution, key_of=key_of, ctx=ctx, discovered=discovered,
     )  # fmt: skip
+    if isinstance(built, str):
+        ctx.progress(f"{target}: building the whole layer: {built}")
+        return None
+    return built
 
 
 def build_target_from_sources(

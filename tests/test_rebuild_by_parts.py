@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,9 @@ from uv import find_uv_bin
 from layerkit.build_model import BuildContext, TargetBuild
 from layerkit.cache import BuildCache
 from layerkit.config import load_project, resolve_build_settings
+from layerkit.contents import FileEntry, InstalledDistribution
 from layerkit.installer import UvBackend, run_command
-from layerkit.layerparts import top_of
+from layerkit.layerparts import LayerParts, plan_change, top_of
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
 from tests.interpreters import find_python
@@ -107,6 +109,8 @@ def index(tmp_path: Path) -> Iterator[Builds]:
     )
     # 2.0.0 writes into core's package: its files cannot be told from core's
     make_wheel(dists, "six", "2.0.0", files=_six("2.0.0", {"core/six_extras.py": b"X = 1\n"}))
+    # 1.19.0 needs tiny: a lock that does not name it installs it all the same
+    make_wheel(dists, "six", "1.19.0", files=_six("1.19.0"), requires=["tiny"])
     make_wheel(dists, "tiny", "1.0", files={"tiny.py": b"T = 1\n"})
     env = isolated_env()
     with serve_index(dists, tmp_path / "index") as url:
@@ -187,15 +191,19 @@ def test_a_rebuilt_layer_is_the_base_of_the_next_rebuild(index: Builds) -> None:
 
 
 @pytest.mark.parametrize(
-    "after",
+    ("after", "reason"),
     [
-        "core==1.0\nsix==1.18.0\n",  # a rebuilt module imports core's tests: they stay
-        "core==1.0\nsix==2.0.0\n",  # six writes under core/
+        ("core==1.0\nsix==1.18.0\n", "a module that changed imports the tests of one that did not"),
+        ("core==1.0\nsix==2.0.0\n", "files beside another distribution's"),
+        ("core==1.0\nsix==1.19.0\n", "the requirements resolve to other pins than planned"),
     ],
 )
-def test_what_the_parts_cannot_judge_is_built_from_scratch(index: Builds, after: str) -> None:
+def test_what_the_parts_cannot_judge_is_built_from_scratch(
+    index: Builds, after: str, reason: str
+) -> None:
     rebuilt, lines = _first_then(index, "core==1.0\nsix==1.16.0\n", after)
     assert not any(REBUILT_BY_PARTS in line for line in lines), lines
+    assert any("building the whole layer: " in line and reason in line for line in lines), lines
     _same_layer(rebuilt, index.from_scratch(after, "scratch"))
 
 
@@ -208,7 +216,7 @@ def _entry_dirs(cache: Path) -> list[Path]:
     return sorted(p for p in (cache / "builds").glob("??/*") if p.is_dir())
 
 
-@pytest.mark.parametrize("damage", ["parts", "zip"])
+@pytest.mark.parametrize("damage", ["parts", "zip", "zip-data"])
 def test_a_damaged_record_or_zip_means_a_build_from_scratch(index: Builds, damage: str) -> None:
     cache, out = index.tmp_path / "cache", index.tmp_path / "out"
     index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
@@ -219,10 +227,17 @@ def test_a_damaged_record_or_zip_means_a_build_from_scratch(index: Builds, damag
         (entry / "parts.json").write_text(json.dumps(document))
     else:
         data = bytearray((entry / "layer.zip").read_bytes())
-        data[100] ^= 0xFF  # same size: only its digest tells
+        at = 100  # in the first entries' headers: the zip's own checks refuse it
+        if damage == "zip-data":  # in a kept file's compressed bytes: only the digest tells
+            with zipfile.ZipFile(entry / "layer.zip") as archive:
+                info = archive.getinfo("python/lib/python3.12/site-packages/core/engine.py")
+            at = info.header_offset + 30 + len(info.filename) + 2
+        data[at] ^= 0xFF  # same size
         (entry / "layer.zip").write_bytes(bytes(data))
     rebuilt, lines = index.build("core==1.0\nsix==1.17.0\n", cache=cache, out=out)
     assert not any(REBUILT_BY_PARTS in line for line in lines)
+    if damage == "zip":
+        assert any("building the whole layer: the cached zip is damaged" in x for x in lines)
     _same_layer(rebuilt, index.from_scratch("core==1.0\nsix==1.17.0\n", "scratch"))
 
 
@@ -263,3 +278,37 @@ def test_a_forced_build_is_always_from_scratch(index: Builds) -> None:
 )
 def test_a_top_level_modules_bytecode_goes_with_it(path: str, top: str) -> None:
     assert top_of(path) == top
+
+
+def _parts(*dists: tuple[str, str, tuple[str, ...]], separable: set[str]) -> LayerParts:
+    distributions = tuple(
+        InstalledDistribution(name, version, f"{name}-{version}.dist-info", files)
+        for name, version, files in dists
+    )
+    entries = tuple(FileEntry(f, 1) for d in distributions for f in d.files)
+    return LayerParts(
+        distributions,
+        frozenset(f"{n}-{v}.dist-info" for n, v, _ in dists if n in separable),
+        entries,
+        (),
+        (),
+        (),
+    )
+
+
+def test_a_change_replaces_only_separable_distributions() -> None:
+    parts = _parts(
+        ("numpy", "2.0", ("numpy/__init__.py", "numpy.libs/libx.so")),
+        ("six", "1.16.0", ("six.py",)),
+        separable={"six"},
+    )
+    change = plan_change(parts, "numpy==2.0\nsix==1.17.0\n")
+    assert change is not None
+    assert change.install == ("six==1.17.0",)
+    assert [d.name for d in change.kept] == ["numpy"]
+    assert change.dropped_tops == {"six.py", "six-1.16.0.dist-info"}
+    assert plan_change(parts, "numpy==2.1\nsix==1.16.0\n") is None  # numpy is not separable
+    assert plan_change(parts, "numpy==2.0\nsix==1.16.0\n") is None  # nothing changed
+    assert plan_change(parts, "six==1.17.0\n") is None  # numpy goes: not separable
+    assert plan_change(parts, "numpy==2.0\nsix==1.17.0\nSix==1.17.0\n") is None  # twice
+    assert plan_change(parts, "numpy==2.0.0\nsix==1.17.0\n") is not None  # 2.0 == 2.0.0
