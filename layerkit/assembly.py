@@ -64,10 +64,10 @@ from layerkit.interpreter import Discovery
 from layerkit.layerparts import (
     Change,
     LayerParts,
+    NotByParts,
     join,
     joins_cleanly,
     kept_tests_dirs,
-    parts_document,
     record_parts,
     top_of,
 )
@@ -81,7 +81,12 @@ from layerkit.members import MemberStore
 from layerkit.pins import canonical_name, dist_info_pins, format_pins, normalize_pins
 from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
-from layerkit.safewrite import commit, write_companion
+from layerkit.safewrite import (
+    commit,
+    filesystem_error,
+    temporary_beside,
+    write_companion,
+)
 from layerkit.slim.apply import SlimReport
 from layerkit.slim.compile import BytecodeRequest
 from layerkit.slim.plan import needed_tests_dirs
@@ -445,6 +450,21 @@ def _binaries_checked(
     return violations, tuple(binaries)
 
 
+def _parts(
+    installed_files: Sequence[FileEntry],
+    slimmed: SlimmedTree,
+    distributions: Sequence[InstalledDistribution],
+    binaries: Sequence[str],
+    target: Target,
+) -> LayerParts | None:
+    """`layerparts.record_parts` of a tree slimmed by `_slimmed` and checked."""
+    return record_parts(
+        installed=installed_files, installed_distributions=slimmed.installed,
+        shipped=slimmed.entries, distributions=distributions, slimmed=slimmed.report,
+        binaries=binaries, target=target,
+    )  # fmt: skip
+
+
 def _processed(
     settings: BuildSettings,
     target: Target,
@@ -491,10 +511,7 @@ def _processed(
     parts = None
     if not (warnings or violations or settings.slim.exclude_distributions
             or settings.slim.exclude_globs or installed.pinned is not None):  # fmt: skip
-        parts = record_parts(
-            installed=installed_files, shipped=entries, distributions=distributions,
-            slimmed=slimmed.report, binaries=binaries, target=target,
-        )  # fmt: skip
+        parts = _parts(installed_files, slimmed, distributions, binaries, target)
     layer = _Layer(members, entries, distributions, report, slimmed.report, violations, parts)
     zip_path = settings.output_dir / zip_name(settings.name, target)
     archive = _zip_layer(settings, target, layer, ctx=ctx, dest=zip_path)
@@ -575,7 +592,7 @@ def _finished(
         size=layer.report,
         slim=slim_summary(layer.slimmed),
         waived=tuple(v.describe() for v in layer.violations if v.waived),
-        parts=parts_document(layer.parts) if layer.parts is not None else None,
+        parts=layer.parts,
     )
 
 
@@ -591,62 +608,64 @@ def assemble_changed(
     key_of: Callable[[Sequence[tuple[str, str]]], str],
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None] = lambda: None,
-) -> TargetBuild | str:
+) -> TargetBuild:
     """The layer of `request` from the cached build `base` (whose recorded `parts` it keeps) and
     an install of only the distributions `change` names, processed as a build from scratch
     processes them: the same zip, byte for byte, and the same manifest.
 
-    Else why not, in a few words: the rebuilt distributions cannot be judged apart from the
-    kept ones (`layerkit.layerparts`), the resolution does not confirm the pins and wheels, or
-    `base`'s zip is not the one recorded. The caller then builds from scratch, which judges the
-    whole layer. `request.dest` is an empty directory for the changed distributions alone;
-    `key_of` names the cache key of the installed (name, version) pins.
+    Raises `NotByParts` (why not, in a few words) when the rebuilt distributions cannot be
+    judged apart from the kept ones (`layerkit.layerparts`), the resolution does not confirm
+    the pins and wheels, or `base`'s zip or record is not what was stored: the caller then
+    builds from scratch, which judges the whole layer. `request.dest` is an empty directory for
+    the changed distributions alone; `key_of` names the cache key of the installed pins.
 
     The zip is written beside the output's while the resolution that confirms it runs, and
     replaces the output's only once confirmed."""
     partial = request.dest
-    backend, why = backend_for_target(ctx.backend, target)
-    if why or not isinstance(backend, UvBackend):
-        return "pip resolves this target"
-    # A link (else a copy) of the cached zip, read from here on: a build that prunes or stores
-    # the entry meanwhile replaces its files, never changes them in place.
-    base_zip = partial.parent / f"{partial.name}.base.zip"
-    try:
-        os.link(base.zip_path, base_zip)
-    except OSError:
-        try:
-            shutil.copyfile(base.zip_path, base_zip)
-        except OSError:
-            return "the cached build is gone"
+    base_zip = _linked(base.zip_path, partial.parent / f"{partial.name}.base.zip")
     output = settings.output_dir / zip_name(settings.name, target)
-    staged = output.with_name(f".{output.name}.parts-{os.getpid()}")
+    backend = ctx.backend
+    assert isinstance(backend, UvBackend)  # the caller asks only for targets uv installs
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerkit-parts") as pool:
         lock_job = pool.submit(resolution)
         base_digest = pool.submit(sha256_of, base_zip)
+        layer = _changed_layer(
+            settings, target, request, base_zip=base_zip, base=base, parts=parts, change=change,
+            backend=backend, ctx=ctx, discovered=discovered,
+        )  # fmt: skip
+        fd, staged = temporary_beside(output)
+        os.close(fd)
         try:
-            layer = _changed_layer(
-                settings, target, request, base_zip=base_zip, parts=parts, change=change,
-                backend=backend, ctx=ctx, discovered=discovered,
-            )  # fmt: skip
-            if isinstance(layer, str):
-                return layer
             with ctx.processing:
                 archive = _zip_layer(settings, target, layer, ctx=ctx, dest=staged)
-            confirmed = _confirmed(change, base, lock_job, base_digest, partial, ctx=ctx)
-            if isinstance(confirmed, str):
-                return confirmed
-            commit(staged, output, stale=(manifest_path_for(output),))
+            wheel_hashes = _confirmed(change, base, lock_job, base_digest, partial, ctx=ctx)
+            try:
+                commit(staged, output, stale=(manifest_path_for(output),))
+            except OSError as exc:
+                raise filesystem_error(exc, output) from exc
         finally:
             staged.unlink(missing_ok=True)
     ctx.progress(
         f"{target}: {plural(len(change.kept), 'distribution')} kept from a cached build, "
         f"{len(layer.distributions) - len(change.kept)} rebuilt"
     )
-    key = key_of([(d.name, d.version) for d in layer.distributions])
+    # keyed as a build from scratch keys what it installed: by dist-info directory names
+    key = key_of(dist_info_pins(d.dist_info for d in layer.distributions))
     return _finished(
         settings, target, layer, archive=replace(archive, path=output), ctx=ctx,
-        installed=Installed(backend), key=key, wheel_hashes=confirmed, built_from_sdist=(),
+        installed=Installed(backend), key=key, wheel_hashes=wheel_hashes, built_from_sdist=(),
     )  # fmt: skip
+
+
+def _linked(cached: Path, link: Path) -> Path:
+    """The cached zip, read through a hard link in staging where one can be made: a build that
+    prunes or stores the entry meanwhile replaces its files, never changes them in place. Across
+    file systems, the cached path itself (never a copy of up to 250 MB)."""
+    try:
+        os.link(cached, link)
+    except OSError:
+        return cached
+    return link
 
 
 def _confirmed(
@@ -657,17 +676,16 @@ def _confirmed(
     partial: Path,
     *,
     ctx: BuildContext,
-) -> dict[str, str] | str:
+) -> dict[str, str]:
     """The wheel hashes of the layer (dist-info -> sha256) once the resolution says a build
     from scratch installs the planned pins, the kept ones from the wheels the cached build
-    installed, and the cached zip is the one recorded; else why not."""
+    installed, and the cached zip is the one recorded; else `NotByParts`."""
     try:
         resolved = lock_job.result()
-    except LayerkitError:
-        return "the requirements did not resolve"  # the build from scratch says why
-    planned = [*change.install, *(f"{d.name}=={d.version}" for d in change.kept)]
-    if normalize_pins(resolved.pins) != normalize_pins("".join(f"{p}\n" for p in planned)):
-        return "the requirements resolve to other pins than planned"
+    except LayerkitError as exc:
+        raise NotByParts("the requirements did not resolve") from exc  # the whole build says why
+    if normalize_pins(resolved.pins) != change.pins():
+        raise NotByParts("the requirements resolve to other pins than planned")
     wheel_hashes = _wheel_hashes(partial, lock_job, ctx=ctx)
     recorded = {d.name: d.wheel_sha256 for d in base.manifest.distributions}
     for dist in change.kept:
@@ -676,10 +694,14 @@ def _confirmed(
         )
         sha256 = recorded.get(dist.name, "")
         if not sha256 or {w.sha256 for w in candidates} != {sha256}:
-            return f"{dist.name} {dist.version} may come from another wheel now"
+            raise NotByParts(f"{dist.name} {dist.version} may come from another wheel now")
         wheel_hashes[dist.dist_info] = sha256
-    if base_digest.result() != base.manifest.sha256:
-        return "the cached zip is damaged"
+    try:
+        digest = base_digest.result()
+    except LayerkitError as exc:
+        raise NotByParts("the cached zip cannot be read") from exc
+    if digest != base.manifest.sha256:
+        raise NotByParts("the cached zip is damaged")
     return wheel_hashes
 
 
@@ -689,71 +711,90 @@ def _changed_layer(
     request: InstallRequest,
     *,
     base_zip: Path,
+    base: CacheEntry,
     parts: LayerParts,
     change: Change,
     backend: UvBackend,
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None],
-) -> _Layer | str:
+) -> _Layer:
     """The changed distributions installed alone in `request.dest`, processed, and joined to
-    the kept ones of the cached zip `base_zip` (see `assemble_changed`); else why not."""
+    the kept ones of the cached zip `base_zip` (see `assemble_changed`); else `NotByParts`."""
     partial = request.dest
     ctx.progress(
-        f"{target}: installing {', '.join(change.install)} with {backend.name} "
+        f"{target}: installing {', '.join(change.requirements())} with {backend.name} "
         f"{backend.version()} (what changed since a cached build)"
     )
-    only_changed = replace(request, requirement_files=(), requirements=change.install, no_deps=True)
-    install(only_changed, backend=backend, runner=ctx.runner, env=ctx.env)
+    only_changed = replace(
+        request, requirement_files=(), requirements=change.requirements(), no_deps=True
+    )
+    try:
+        install(only_changed, backend=backend, runner=ctx.runner, env=ctx.env)
+    except LayerkitError as exc:
+        raise NotByParts("what changed did not install alone") from exc
     installed_pins = format_pins(
         (canonical_name(n), v) for n, v in dist_info_pins(p.name for p in partial.iterdir())
     )
-    if normalize_pins("".join(f"{p}\n" for p in change.install)) != installed_pins:
-        return "the install took other versions than planned"
+    if installed_pins != format_pins(change.install):
+        raise NotByParts("the install took other versions than planned")
     with ctx.processing:
         _drop_installer_artifacts(partial)
         installed_files, slimmed, distributions, warnings = _slimmed(
             settings, target, partial, ctx=ctx, discovered=discovered
         )
         if warnings:
-            return "slimming had something to say"
-        prefix = target.site_packages
-        new_members = layer_members(partial, slimmed.entries, prefix)
-        try:
-            copied = copied_members(
-                base_zip,
-                lambda arcname: (
-                    arcname.startswith(f"{prefix}/")
-                    and top_of(arcname[len(prefix) + 1 :]) not in change.dropped_tops
-                ),
-            )
-        except LayerkitError:
-            return "the cached zip is damaged"
+            raise NotByParts("slimming what changed had something to say")
+        copied = _copied(base_zip, target, change)
+        new_members = layer_members(partial, slimmed.entries, target.site_packages)
         members = with_directories([*(m for m in new_members if not m.is_dir), *copied])
         layer_names = [m.arcname for m in members]
         binary_violations, binaries = _binaries_checked(
             settings, target, partial, slimmed=slimmed, distributions=distributions,
             layer_names=layer_names,
         )  # fmt: skip
-    new = record_parts(
-        installed=installed_files, shipped=slimmed.entries, distributions=distributions,
-        slimmed=slimmed.report, binaries=binaries, target=target,
-    )  # fmt: skip
+    new = _parts(installed_files, slimmed, distributions, binaries, target)
     if new is None or not joins_cleanly(change, parts, new):
-        return "what changed ships binaries, tests or files beside another distribution's"
-    kept_tests = kept_tests_dirs(change, parts)
+        raise NotByParts(
+            "what changed ships binaries, tests or files beside another distribution's"
+        )
     if settings.slim.remove_tests and needed_tests_dirs(
-        kept_tests, {e.path: e.size for e in installed_files}, tree_opener(partial)
-    ):
-        return "a module that changed imports the tests of one that did not"
+        kept_tests_dirs(change, parts), {e.path: e.size for e in installed_files},
+        tree_opener(partial),
+    ):  # fmt: skip
+        raise NotByParts("a module that changed imports the tests of one that did not")
     joined = join(change, parts, new, slimmed.report)
-    if {m.arcname for m in copied} != {f"{prefix}/{p}" for p in joined.copied}:
-        return "the cached zip does not hold the files recorded with it"
+    prefix = target.site_packages
+    in_zip = {(m.arcname, m.copied.size, m.executable) for m in copied if m.copied is not None}
+    if in_zip != {(f"{prefix}/{e.path}", e.size, e.executable) for e in joined.copied}:
+        raise NotByParts("the cached zip does not hold the files recorded with it")
     violations = binary_violations + check_layout([LayoutEntry(n) for n in layer_names], target)
-    report = size_report(joined.entries, joined.distributions, budget_bytes=settings.budget_bytes)
     if violations:
-        return "the layer has problems to report"
+        raise NotByParts("the layer has problems to report")
+    report = size_report(joined.entries, joined.distributions, budget_bytes=settings.budget_bytes)
     if report.over_budget:
-        return "the layer is over its budget"
+        raise NotByParts("the layer is over its budget")
+    recorded = {(d.name, d.version): (d.files, d.bytes) for d in base.manifest.distributions}
+    if any(
+        recorded.get((d.name, d.version)) != (d.files, d.bytes)
+        for d in report.distributions
+        if any(k.name == d.name for k in change.kept)
+    ):
+        raise NotByParts("the cached build's record does not match its manifest")
     return _Layer(
         members, joined.entries, joined.distributions, report, joined.slimmed, (), joined.parts
     )
+
+
+def _copied(base_zip: Path, target: Target, change: Change) -> list[ArchiveMember]:
+    """The files of the kept distributions in the cached zip, to copy as they are."""
+    prefix = f"{target.site_packages}/"
+    try:
+        return copied_members(
+            base_zip,
+            lambda arcname: (
+                arcname.startswith(prefix)
+                and top_of(arcname[len(prefix) :]) not in change.dropped_tops
+            ),
+        )
+    except LayerkitError as exc:
+        raise NotByParts("the cached zip is damaged") from exc

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from layerkit.cache import BuildCache
     from layerkit.installer import CommandRunner, InstallerBackend, UvBackend
     from layerkit.interpreter import Which
+    from layerkit.layerparts import LayerParts
     from layerkit.slim.apply import SlimReport
 
 Progress = Callable[[str], None]
@@ -44,7 +45,7 @@ class TargetBuild:
     notes: tuple[str, ...] = ()  # advice, e.g. why a direct requirement's version is old
     # `layerparts.parts_document` of a clean build, kept with it in the cache: a later build of
     # other pins may redo only the distributions that changed (`assembly.assemble_changed`).
-    parts: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    parts: LayerParts | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,26 @@ def _exact_pin(line: str) -> tuple[str, str] | None:
     return parsed_pin(text)
 
 
+def plain_requirements(requirement_texts: Sequence[str], requirements: Sequence[str]) -> bool:
+    """Whether every requirement is a name with specifiers (extras and markers allowed) and
+    nothing else: no option line (an index, a constraint, another file, an editable), no URL or
+    path, no hash. Which file installs a version then depends on the index options alone."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    lines = [line for text in requirement_texts for line in _logical_lines(text)]
+    for line in [*lines, *requirements]:
+        if line.startswith("-") or " -" in line:
+            return False
+        if _SIMPLE_PIN.fullmatch(line):
+            continue
+        try:
+            if Requirement(line).url:
+                return False
+        except InvalidRequirement:
+            return False
+    return True
+
+
 def parsed_pin(text: str) -> tuple[str, str] | None:
     """`_exact_pin` of one requirement by packaging's parser: extras, markers, `===`, URLs."""
     from packaging.requirements import InvalidRequirement, Requirement

@@ -626,7 +626,7 @@ def _check_tree(members: list[ZipMember]) -> None:
             problems.append((member.name, f"appears twice once normalised ({kinds[member.name]} "
                              f"and {kind}); which copy an extractor keeps varies"))  # fmt: skip
         kinds[member.name] = kind
-    clear: set[str] = set()  # directories with no file or symlink among them and above them
+    clear: set[str] = set()  # names that are, with every ancestor, neither a file nor a link
     for member in members:
         parent = posixpath.dirname(member.name)
         walked: list[str] = []

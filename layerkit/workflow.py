@@ -53,6 +53,7 @@ from layerkit.installer import (
     CommandResult,
     InstallRequest,
     PipBackend,
+    UvBackend,
     backend_for_target,
     build_wheel,
     resolve_with_pip,
@@ -68,7 +69,7 @@ from layerkit.interpreter import (
 )
 from layerkit.lockfiles import LockSelection, lock_record
 from layerkit.manifest import manifest_path_for, sbom_path_for
-from layerkit.pins import dist_info_pins, lock_pins, normalize_pins
+from layerkit.pins import dist_info_pins, lock_pins, normalize_pins, plain_requirements
 from layerkit.report import plural, shown_path
 from layerkit.safewrite import (
     output_lock,
@@ -552,21 +553,33 @@ def build_target(
         notes = version_notes(target, installed, probe.result())
     notes += notes_for(name for name, _version in installed)
     built = dataclasses.replace(built, notes=notes)
-    key = built.manifest.inputs_digest
-    if ctx.cache is not None and key:
-        try:
-            details = {"slim": built.slim, "waived": built.waived, "size": built.size,
-                       "notes": built.notes}  # fmt: skip
-            lineage = lineage_key(inputs) if inputs is not None and built.parts else ""
-            stored = ctx.cache.store(
-                key, built.zip_path, built.manifest, details, parts=built.parts, lineage=lineage
-            )
-            from layerkit.cacheusage import trim_builds  # only a build that stored something
-
-            trim_builds(ctx.cache.root, keep=stored.zip_path.parent)
-        except FilesystemError as exc:  # the build succeeded; only reuse is lost
-            ctx.warn(f"could not save the build in the cache: {exc.message}")
+    _store(built, inputs, ctx)
     return _with_sbom(settings, built, ctx)
+
+
+def _store(built: TargetBuild, inputs: BuildInputs | None, ctx: BuildContext) -> None:
+    """Keep `built` in the build cache (with its parts, the last build of its lineage), then
+    hold the cache to its bound; a failure is a warning: the build succeeded, only reuse is
+    lost."""
+    key = built.manifest.inputs_digest
+    if ctx.cache is None or not key:
+        return
+    try:
+        details = {"slim": built.slim, "waived": built.waived, "size": built.size,
+                   "notes": built.notes}  # fmt: skip
+        parts, lineage = None, ""
+        if built.parts is not None and inputs is not None:
+            from layerkit.layerparts import parts_document  # loaded with assembly
+
+            parts, lineage = parts_document(built.parts), lineage_key(inputs)
+        stored = ctx.cache.store(
+            key, built.zip_path, built.manifest, details, parts=parts, lineage=lineage
+        )
+        from layerkit.cacheusage import trim_builds  # only a build that stored something
+
+        trim_builds(ctx.cache.root, keep=stored.zip_path.parent)
+    except FilesystemError as exc:
+        ctx.warn(f"could not save the build in the cache: {exc.message}")
 
 
 def _rebuilt_by_parts(
@@ -583,40 +596,58 @@ def _rebuilt_by_parts(
     discovered: Callable[[], Discovery | None],
 ) -> TargetBuild | None:
     """The layer rebuilt from the last cached build of the same options, redoing only the
-    distributions whose pins changed (`layerkit.layerparts`); None when it cannot be (no such
-    build, a pylock, a change the parts cannot judge): the caller builds from scratch."""
-    if ctx.cache is None or settings.lock is not None:
+    distributions whose pins changed (`layerkit.layerparts`); None when it cannot be, the
+    progress saying why once a cached build was found: the caller builds from scratch.
+
+    Never tried where the request itself says more than names and versions (an index, a URL or
+    a hash in a requirements file: the changed distributions are installed by name and
+    version), nor for a pylock or a target pip resolves."""
+    _installer, why = backend_for_target(ctx.backend, target)
+    if (
+        ctx.cache is None
+        or settings.lock is not None
+        or why
+        or not isinstance(ctx.backend, UvBackend)
+        or not plain_requirements(inputs.requirement_texts, inputs.requirements)
+    ):
         return None
     last = ctx.cache.last_of_lineage(lineage_key(inputs))
     if last is None:
         return None
-    from layerkit.layerparts import parts_from_document, plan_change
+    from layerkit.layerparts import NotByParts, parts_from_document, plan_change
 
     base, document = last
+    manifest = base.manifest
+    if (manifest.name, manifest.python, manifest.arch) != (
+        settings.name,
+        target.python,
+        target.arch,
+    ):
+        return None  # a pointer gone astray: not this lineage's build
     try:
         parts = parts_from_document(document)
     except ValueError:
+        ctx.progress(f"{target}: building the whole layer: the cached build's record is damaged")
         return None
-    pins = (
-        resolution().pins
-        if decision.resolved
-        else lock_pins(inputs.requirement_texts, inputs.requirements)
-    )
-    change = plan_change(parts, normalize_pins(pins or ""))
+    if decision.resolved:
+        pins = resolution().pins
+    else:
+        pins = lock_pins(inputs.requirement_texts, inputs.requirements) or ""
+    change = plan_change(parts, normalize_pins(pins))
     if change is None:
         return None
     from layerkit.assembly import assemble_changed
 
     partial = staging / f"{target.slug}-changed"
     partial.mkdir()
-    built = assemble_changed(
-        settings, target, dataclasses.replace(request, dest=partial), base=base, parts=parts,
-        change=change, resolution=resolution, key_of=key_of, ctx=ctx, discovered=discovered,
-    )  # fmt: skip
-    if isinstance(built, str):
-        ctx.progress(f"{target}: building the whole layer: {built}")
+    try:
+        return assemble_changed(
+            settings, target, dataclasses.replace(request, dest=partial), base=base, parts=parts,
+            change=change, resolution=resolution, key_of=key_of, ctx=ctx, discovered=discovered,
+        )  # fmt: skip
+    except NotByParts as why_not:
+        ctx.progress(f"{target}: building the whole layer: {why_not}")
         return None
-    return built
 
 
 def build_target_from_sources(

@@ -57,6 +57,7 @@ LAYERS = (
             "slim.strip",
             "slim.compile",
             "slim.tree",
+            "layerparts",
             "cacheusage",
         ),
     ),

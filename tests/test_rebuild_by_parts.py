@@ -10,6 +10,7 @@ uses a cache of its own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -26,13 +27,21 @@ from layerkit.build_model import BuildContext, TargetBuild
 from layerkit.cache import BuildCache
 from layerkit.config import load_project, resolve_build_settings
 from layerkit.contents import FileEntry, InstalledDistribution
+from layerkit.errors import LayerkitError
 from layerkit.installer import UvBackend, run_command
-from layerkit.layerparts import LayerParts, plan_change, top_of
+from layerkit.layerparts import (
+    LayerParts,
+    parts_document,
+    parts_from_document,
+    plan_change,
+    top_of,
+)
 from layerkit.workflow import build_layers
 from tests.build_fixtures import make_project
+from tests.elf_fixtures import EM_X86_64, Need, make_elf
 from tests.interpreters import find_python
 from tests.support import isolated_env
-from tests.wheels import make_wheel, serve_index
+from tests.wheels import make_wheel, record_hash, serve_index
 
 REBUILT_BY_PARTS = "kept from a cached build"
 
@@ -58,17 +67,24 @@ class Builds:
     tmp_path: Path
     url: str
     env: dict[str, str]
-
     compile: bool = False
+    targets: tuple[tuple[str, str], ...] = (("3.12", "x86_64"),)
 
     def build(self, requirements: str, *, cache: Path, out: Path) -> tuple[TargetBuild, list[str]]:
+        builds, lines = self.build_all(requirements, cache=cache, out=out)
+        return builds[0], lines
+
+    def build_all(
+        self, requirements: str, *, cache: Path, out: Path
+    ) -> tuple[tuple[TargetBuild, ...], list[str]]:
         project = self.tmp_path / f"p-{out.name}" / "proj"  # the name names the layer
         shutil.rmtree(project, ignore_errors=True)
         project.mkdir(parents=True)
         (project / "requirements.txt").write_text(requirements)
         settings = resolve_build_settings(
             load_project(project),
-            {"python": ("3.12",), "arch": ("x86_64",), "index-url": self.url,
+            {"python": tuple(sorted({p for p, _ in self.targets})),
+             "arch": tuple(sorted({a for _, a in self.targets})), "index-url": self.url,
              "compile": self.compile, "output": str(out)},
         )  # fmt: skip
         lines: list[str] = []
@@ -83,8 +99,7 @@ class Builds:
             which=lambda name: shutil.which(name, path=path), host_machine=platform.machine(),
             resolver=uv, cache=BuildCache(cache),
         )  # fmt: skip
-        (built,) = build_layers(settings, ctx).builds
-        return built, lines
+        return build_layers(settings, ctx, jobs=len(self.targets)).builds, lines
 
     def from_scratch(self, requirements: str, name: str) -> TargetBuild:
         built, lines = self.build(
@@ -285,11 +300,11 @@ def _parts(*dists: tuple[str, str, tuple[str, ...]], separable: set[str]) -> Lay
         InstalledDistribution(name, version, f"{name}-{version}.dist-info", files)
         for name, version, files in dists
     )
-    entries = tuple(FileEntry(f, 1) for d in distributions for f in d.files)
     return LayerParts(
         distributions,
+        {d.dist_info: (*sorted({top_of(f) for f in d.files}), d.dist_info) for d in distributions},
         frozenset(f"{n}-{v}.dist-info" for n, v, _ in dists if n in separable),
-        entries,
+        tuple(FileEntry(f, 1) for d in distributions for f in d.files),
         (),
         (),
         (),
@@ -304,7 +319,8 @@ def test_a_change_replaces_only_separable_distributions() -> None:
     )
     change = plan_change(parts, "numpy==2.0\nsix==1.17.0\n")
     assert change is not None
-    assert change.install == ("six==1.17.0",)
+    assert change.install == (("six", "1.17.0"),)
+    assert change.pins() == "numpy==2.0\nsix==1.17.0\n"
     assert [d.name for d in change.kept] == ["numpy"]
     assert change.dropped_tops == {"six.py", "six-1.16.0.dist-info"}
     assert plan_change(parts, "numpy==2.1\nsix==1.16.0\n") is None  # numpy is not separable
@@ -312,3 +328,157 @@ def test_a_change_replaces_only_separable_distributions() -> None:
     assert plan_change(parts, "six==1.17.0\n") is None  # numpy goes: not separable
     assert plan_change(parts, "numpy==2.0\nsix==1.17.0\nSix==1.17.0\n") is None  # twice
     assert plan_change(parts, "numpy==2.0.0\nsix==1.17.0\n") is not None  # 2.0 == 2.0.0
+
+
+def test_a_record_is_used_only_whole() -> None:
+    parts = _parts(("six", "1.16.0", ("six.py",)), separable={"six"})
+    document = parts_document(parts)
+    assert parts_from_document(json.loads(json.dumps(document))) == parts
+    document["entries"][0][1] += 1  # a size changed after the record was written
+    with pytest.raises(ValueError, match="damaged"):
+        parts_from_document(document)
+
+
+# --- what only a build from scratch can judge (found in review, each reproduced first) ---------
+
+
+@pytest.fixture
+def two_indexes(tmp_path: Path) -> Iterator[tuple[Builds, str, Path]]:
+    """`index`'s wheels, and another index holding a patched six 1.17.0 and a private package."""
+    dists, other = tmp_path / "dists", tmp_path / "other"
+    make_wheel(dists, "core", "1.0", files=CORE)
+    make_wheel(dists, "six", "1.16.0", files=_six("1.16.0"))
+    make_wheel(dists, "six", "1.17.0", files=_six("1.17.0"))
+    make_wheel(other, "six", "1.17.0", files=_six("1.17.0", {"patched.py": b"P = 1\n"}))
+    make_wheel(other, "six-private", "1.0", files={"sixprivate.py": b"Q = 1\n"})
+    with (
+        serve_index(dists, tmp_path / "index") as url,
+        serve_index(other, tmp_path / "index-other") as other_url,
+    ):
+        yield Builds(tmp_path, url, isolated_env()), other_url, other
+
+
+@pytest.mark.parametrize("how", ["file-url", "extra-index", "private-on-extra-index"])
+def test_requirements_naming_more_than_versions_are_built_whole(
+    two_indexes: tuple[Builds, str, Path], how: str
+) -> None:
+    """The changed distributions are installed by name and version: a requirement by URL, or an
+    index named in the requirements file, could install another file of that version."""
+    index, other_url, other = two_indexes
+    before, after = {
+        "file-url": ("core\nsix==1.16.0\n", f"core\nsix @ {(other / 'six-1.17.0-py3-none-any.whl').as_uri()}\n"),
+        "extra-index": ("core\nsix==1.16.0\n", f"--extra-index-url {other_url}\ncore\nsix==1.17.0\n"),
+        "private-on-extra-index": (f"--extra-index-url {other_url}\ncore\n",
+                                   f"--extra-index-url {other_url}\ncore\nsix-private==1.0\n"),
+    }[how]  # fmt: skip
+    rebuilt, lines = _first_then(index, before, after)
+    assert not any(REBUILT_BY_PARTS in line for line in lines), lines
+    _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+
+
+def test_a_hash_the_wheel_does_not_have_fails_the_rebuild_as_it_fails_a_build_from_scratch(
+    index: Builds,
+) -> None:
+    core = hashlib.sha256((index.tmp_path / "dists/core-1.0-py3-none-any.whl").read_bytes())
+    after = f"core==1.0 --hash=sha256:{core.hexdigest()}\nsix==1.17.0 --hash=sha256:{'0' * 64}\n"
+    cache, out = index.tmp_path / "cache", index.tmp_path / "out"
+    index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
+    with pytest.raises(LayerkitError, match=r"(?i)hash"):
+        index.build(after, cache=cache, out=out)
+    with pytest.raises(LayerkitError, match=r"(?i)hash"):
+        index.from_scratch(after, "scratch")
+
+
+def test_a_distribution_asked_for_by_url_is_not_kept_from_a_cached_build(index: Builds) -> None:
+    """uv writes direct_url.json (listed in RECORD) for a requirement by URL: the same wheel
+    asked for by name installs other bytes."""
+    files = index.url.removesuffix("/simple") + "/files"
+    after = "core\nsix==1.17.0\n"
+    rebuilt, lines = _first_then(
+        index, f"core @ {files}/core-1.0-py3-none-any.whl\nsix==1.16.0\n", after
+    )
+    assert not any(REBUILT_BY_PARTS in line for line in lines), lines
+    _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+
+
+def _odd_wheel(directory: Path, name: str, version: str, files: Mapping[str, bytes]) -> None:
+    """A wheel whose METADATA spells its version unlike its file and dist-info names."""
+    dist_info = f"{name}-{version}.dist-info"
+    contents = dict(files)
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version.rstrip('.0')}\n"
+    contents[f"{dist_info}/METADATA"] = metadata.encode()
+    contents[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: x\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    rows = [f"{p},{record_hash(d)},{len(d)}" for p, d in contents.items()]
+    contents[f"{dist_info}/RECORD"] = ("\n".join([*rows, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    with zipfile.ZipFile(directory / f"{name}-{version}-py3-none-any.whl", "w") as archive:
+        for path, data in contents.items():
+            archive.writestr(path, data)
+
+
+@pytest.mark.parametrize(
+    "case", ["version-spelling", "bin-package", "gone-file-under-kept", "unlisted-file"]
+)
+def test_layers_the_parts_cannot_tell_apart(tmp_path: Path, case: str) -> None:
+    """A manifest keyed on the dist-info names (a build from scratch's key), not METADATA's
+    spelling; a bin/ package (console scripts are dropped only without one); a file another
+    distribution's RECORD lists, or none lists, under core/."""
+    dists = tmp_path / "dists"
+    core = (
+        {**CORE, "bin/__init__.py": b"", "bin/tool.py": b"X = 1\n"}
+        if case == "bin-package"
+        else CORE
+    )
+    make_wheel(dists, "core", "1.0", files=core)
+    old_six = _six("1.16.0")
+    if case == "gone-file-under-kept":
+        old_six["core/__pycache__/junk.cpython-38.pyc"] = b"junk"
+    wheel = make_wheel(dists, "six", "1.16.0", files=old_six)
+    if case == "unlisted-file":
+        with zipfile.ZipFile(wheel, "a") as archive:
+            archive.writestr("core/unlisted.py", b"U = 1\n")
+    if case == "version-spelling":
+        _odd_wheel(dists, "six", "1.17.0", _six("1.17.0"))
+    else:
+        scripts = b"[console_scripts]\nsixtool = six:main\n"
+        make_wheel(
+            dists,
+            "six",
+            "1.17.0",
+            files=_six("1.17.0", {"six-1.17.0.dist-info/entry_points.txt": scripts}),
+        )
+    with serve_index(dists, tmp_path / "index") as url:
+        index = Builds(tmp_path, url, isolated_env())
+        before = "core\nsix<=1.16.0\n" if case == "version-spelling" else "core\nsix==1.16.0\n"
+        after = "core\nsix\n" if case == "version-spelling" else "core\nsix==1.17.0\n"
+        rebuilt, lines = _first_then(index, before, after)
+        assert any(REBUILT_BY_PARTS in line for line in lines) == (case == "version-spelling")
+        _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+
+
+def test_a_changed_distribution_with_a_binary_is_built_whole(tmp_path: Path) -> None:
+    dists = tmp_path / "dists"
+    make_wheel(dists, "core", "1.0", files=CORE)
+    make_wheel(dists, "six", "1.16.0", files=_six("1.16.0"))
+    helper = make_elf(EM_X86_64, [Need("libc.so.6", "GLIBC_2.17", "strlen")])
+    make_wheel(dists, "six", "1.17.0", files=_six("1.17.0", {"six_helpers/libsix.so.1": helper}))
+    with serve_index(dists, tmp_path / "index") as url:
+        index = Builds(tmp_path, url, isolated_env())
+        rebuilt, lines = _first_then(index, "core\nsix==1.16.0\n", "core\nsix==1.17.0\n")
+        assert any("building the whole layer: what changed ships binaries" in x for x in lines)
+        _same_layer(rebuilt, index.from_scratch("core\nsix==1.17.0\n", "scratch"))
+
+
+def test_each_target_of_a_build_is_rebuilt_by_parts(index: Builds) -> None:
+    """Two targets, each in a worker process of its own where the machine allows."""
+    index.targets = (("3.12", "x86_64"), ("3.12", "arm64"))
+    cache, out = index.tmp_path / "cache", index.tmp_path / "out"
+    index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
+    rebuilt, lines = index.build_all("core==1.0\nsix==1.17.0\n", cache=cache, out=out)
+    assert sum(REBUILT_BY_PARTS in line for line in lines) == 2, lines
+    scratch, _ = index.build_all(
+        "core==1.0\nsix==1.17.0\n", cache=index.tmp_path / "c2", out=index.tmp_path / "o2"
+    )
+    for built, reference in zip(rebuilt, scratch, strict=True):
+        _same_layer(built, reference)

@@ -19,7 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 
-def _record_hash(data: bytes) -> str:
+def record_hash(data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"sha256={digest}"
 
@@ -44,7 +44,7 @@ def make_wheel(
         f"Wheel-Version: 1.0\nGenerator: layerkit-tests\nRoot-Is-Purelib: "
         f"{'true' if tag.endswith('none-any') else 'false'}\nTag: {tag}\n"
     ).encode()
-    record_lines = [f"{path},{_record_hash(data)},{len(data)}" for path, data in contents.items()]
+    record_lines = [f"{path},{record_hash(data)},{len(data)}" for path, data in contents.items()]
     record_lines.append(f"{dist_info}/RECORD,,")
     contents[f"{dist_info}/RECORD"] = ("\n".join(record_lines) + "\n").encode()
     directory.mkdir(parents=True, exist_ok=True)

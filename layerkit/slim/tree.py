@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layerkit.config import SlimSettings
-from layerkit.contents import FileEntry, read_distributions, refresh_links, tree_opener
+from layerkit.contents import (
+    FileEntry,
+    InstalledDistribution,
+    read_distributions,
+    refresh_links,
+    tree_opener,
+)
 from layerkit.elf import BinaryHeaders
 from layerkit.interpreter import Which
 from layerkit.slim.apply import SlimReport, apply
@@ -34,6 +40,7 @@ class SlimmedTree:
     report: SlimReport
     entries: tuple[FileEntry, ...]
     headers: BinaryHeaders
+    installed: tuple[InstalledDistribution, ...] = ()  # the distributions before slimming
 
 
 def slim_tree(
@@ -81,7 +88,7 @@ def slim_tree(
         if step is not None:
             warnings.extend(step.warnings)
     slimmed = SlimReport(report.rules, strip_report, compile_report, tuple(warnings), report.notes)
-    return SlimmedTree(slimmed, tuple(left), headers)
+    return SlimmedTree(slimmed, tuple(left), headers, tuple(distributions))
 
 
 def _with_stripped_sizes(entries: Sequence[FileEntry], report: StripReport) -> list[FileEntry]:
