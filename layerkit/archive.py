@@ -95,8 +95,10 @@ _MAX_YEAR = 2107  # the DOS date field ends here
 @dataclass(frozen=True)
 class CopiedEntry:
     """A file entry of a zip this module wrote, to be copied as it is: its compressed bytes
-    (`length` of them at `offset`) and the header fields that go with them."""
+    (`length` of them at `offset`, its local header at `header_offset`) and the header fields
+    that go with them."""
 
+    header_offset: int
     offset: int
     length: int
     flags: int
@@ -230,37 +232,40 @@ def layer_members(root: Path, entries: Sequence[FileEntry], prefix: str) -> list
     )
 
 
-def with_directories(files: Sequence[ArchiveMember]) -> list[ArchiveMember]:
-    """`files` and an entry for every directory above them, sorted by name."""
+def with_directories(members: Sequence[ArchiveMember]) -> list[ArchiveMember]:
+    """`members` and an entry for every directory above them that they lack, sorted by name."""
     dirs: set[str] = set()
-    for member in files:
+    for member in members:
         parts = member.arcname.split("/")[:-1]
         for depth in range(1, len(parts) + 1):
             dirs.add("/".join(parts[:depth]) + "/")
-    members = [*files, *(ArchiveMember(d, None) for d in dirs)]
-    members.sort(key=lambda m: m.arcname)
-    return members
+    dirs -= {m.arcname for m in members}
+    every = [*members, *(ArchiveMember(d, None) for d in dirs)]
+    every.sort(key=lambda m: m.arcname)
+    return every
 
 
 def copied_members(zip_path: Path, wanted: Callable[[str], bool]) -> list[ArchiveMember]:
-    """The file entries `wanted` keeps of `zip_path`, a zip `write_zip` wrote (a cached build's,
-    its digest checked by the caller), as members whose compressed bytes are copied as they are:
-    with the same header fields, a zip holding them is byte for byte the one that compressing
-    their files again writes. Read (and checked) by `safezip`, as every zip layerkit reads."""
+    """The entries `wanted` keeps of `zip_path`, a zip `write_zip` wrote (a cached build's, its
+    digest checked by the caller), as members whose bytes are copied as they are: with the same
+    header fields, a zip holding them is byte for byte the one that compressing their files again
+    writes. Directories too, so that runs of entries copy in one go. Read (and checked) by
+    `safezip`, as every zip layerkit reads."""
     from layerkit.safezip import open_layer_zip
 
     members: list[ArchiveMember] = []
     with open_layer_zip(zip_path) as archive:
         for entry in archive.members:
-            if entry.is_dir or entry.is_symlink or not wanted(entry.original):
+            if entry.is_symlink or not wanted(entry.original):
                 continue
             name_length = len(entry.original.encode("utf-8"))
             copied = CopiedEntry(
+                header_offset=entry.header_offset,
                 offset=entry.data_offset,
                 length=entry.compressed_size,
                 flags=entry.flags,
                 method=entry.method,
-                external_attr=entry.mode << 16,
+                external_attr=entry.mode << 16 | (_MSDOS_DIRECTORY if entry.is_dir else 0),
                 crc=entry.crc,
                 size=entry.size,
                 # this module writes an extra field only for ZIP64
@@ -492,12 +497,14 @@ class _ZipStream:
         self._offset = 0
         self._open: _Entry | None = None  # a multi-chunk file whose local header awaits its sizes
         self._sources: dict[Path, BinaryIO] = {}  # zips that copied entries come from
+        self._run: tuple[Path, int, int] | None = None  # copied bytes not written yet: where
 
     @property
     def entry_count(self) -> int:
         return len(self._entries)
 
     def _write(self, data: bytes) -> None:
+        self._flush_run()
         self._out.write(data)
         self._offset += len(data)
 
@@ -541,25 +548,50 @@ class _ZipStream:
             self._close_open(piece)
 
     def _copy(self, member: ArchiveMember, name: bytes) -> None:
+        """Copy a copied entry: its local header is the one this module writes for its fields,
+        so a run of entries that follow one another in their zip is copied in one go."""
         copied, source = member.copied, member.source
         assert copied is not None and source is not None
         entry = _Entry(
             name, copied.flags, copied.method, copied.external_attr, self._offset,
             zip64=copied.zip64, crc=copied.crc, compressed=copied.length, size=copied.size,
         )  # fmt: skip
-        self._write(self._header(entry))
+        header = self._header(entry)
+        end = copied.offset + copied.length
+        if copied.offset - copied.header_offset != len(header):
+            self._write(header)  # a header of another length: not ours, so written anew
+            self._copy_run(source, copied.offset, end)
+        elif (
+            self._run is not None
+            and self._run[0] == source
+            and self._run[2] == copied.header_offset
+        ):
+            self._run = (source, self._run[1], end)
+        else:
+            self._flush_run()
+            self._run = (source, copied.header_offset, end)
+        self._offset = entry.offset + len(header) + copied.length
+        self._entries.append(entry)
+
+    def _flush_run(self) -> None:
+        """Write the pending run of copied entries (already counted in `_offset`)."""
+        if self._run is not None:
+            source, start, end = self._run
+            self._run = None
+            self._copy_run(source, start, end)
+
+    def _copy_run(self, source: Path, start: int, end: int) -> None:
         stream = self._sources.get(source)
         if stream is None:
             stream = self._sources[source] = source.open("rb")
-        stream.seek(copied.offset)
-        left = copied.length
+        stream.seek(start)
+        left = end - start
         while left:
             block = stream.read(min(left, CHUNK_SIZE))
             if not block:
-                raise FilesystemError(f"{source} ended inside {member.arcname}")
-            self._write(block)
+                raise FilesystemError(f"{source} ended before its entries did")
+            self._out.write(block)
             left -= len(block)
-        self._entries.append(entry)
 
     def close_sources(self) -> None:
         for stream in self._sources.values():
@@ -573,6 +605,7 @@ class _ZipStream:
 
     def _close_open(self, piece: _Piece) -> None:
         assert self._open is not None
+        self._flush_run()
         entry = replace(self._open, crc=piece.crc, size=piece.size)
         if not entry.zip64 and max(entry.compressed, entry.size) >= _ZIP64_LIMIT:
             raise FilesystemError(

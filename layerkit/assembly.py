@@ -626,11 +626,14 @@ def assemble_changed(
     output = settings.output_dir / zip_name(settings.name, target)
     backend = ctx.backend
     assert isinstance(backend, UvBackend)  # the caller asks only for targets uv installs
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerkit-parts") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="layerkit-parts") as pool:
+        # Beside the install of what changed: the resolution that confirms it, the digest of
+        # the cached zip, and the reading of its entries.
         lock_job = pool.submit(resolution)
         base_digest = pool.submit(sha256_of, base_zip)
+        copied = pool.submit(_copied, base_zip, target, change)
         layer = _changed_layer(
-            settings, target, request, base_zip=base_zip, base=base, parts=parts, change=change,
+            settings, target, request, copied=copied, base=base, parts=parts, change=change,
             backend=backend, ctx=ctx, discovered=discovered,
         )  # fmt: skip
         fd, staged = temporary_beside(output)
@@ -710,7 +713,7 @@ def _changed_layer(
     target: Target,
     request: InstallRequest,
     *,
-    base_zip: Path,
+    copied: Future[list[ArchiveMember]],
     base: CacheEntry,
     parts: LayerParts,
     change: Change,
@@ -719,7 +722,7 @@ def _changed_layer(
     discovered: Callable[[], Discovery | None],
 ) -> _Layer:
     """The changed distributions installed alone in `request.dest`, processed, and joined to
-    the kept ones of the cached zip `base_zip` (see `assemble_changed`); else `NotByParts`."""
+    the kept files of the cached zip (`copied`, see `assemble_changed`); else `NotByParts`."""
     partial = request.dest
     ctx.progress(
         f"{target}: installing {', '.join(change.requirements())} with {backend.name} "
@@ -744,9 +747,9 @@ def _changed_layer(
         )
         if warnings:
             raise NotByParts("slimming what changed had something to say")
-        copied = _copied(base_zip, target, change)
+        kept_members = copied.result()
         new_members = layer_members(partial, slimmed.entries, target.site_packages)
-        members = with_directories([*(m for m in new_members if not m.is_dir), *copied])
+        members = with_directories([*(m for m in new_members if not m.is_dir), *kept_members])
         layer_names = [m.arcname for m in members]
         binary_violations, binaries = _binaries_checked(
             settings, target, partial, slimmed=slimmed, distributions=distributions,
@@ -764,7 +767,11 @@ def _changed_layer(
         raise NotByParts("a module that changed imports the tests of one that did not")
     joined = join(change, parts, new, slimmed.report)
     prefix = target.site_packages
-    in_zip = {(m.arcname, m.copied.size, m.executable) for m in copied if m.copied is not None}
+    in_zip = {
+        (m.arcname, m.copied.size, m.executable)
+        for m in kept_members
+        if m.copied is not None and not m.arcname.endswith("/")
+    }
     if in_zip != {(f"{prefix}/{e.path}", e.size, e.executable) for e in joined.copied}:
         raise NotByParts("the cached zip does not hold the files recorded with it")
     violations = binary_violations + check_layout([LayoutEntry(n) for n in layer_names], target)
