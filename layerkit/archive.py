@@ -498,6 +498,9 @@ class _ZipStream:
         self._open: _Entry | None = None  # a multi-chunk file whose local header awaits its sizes
         self._sources: dict[Path, BinaryIO] = {}  # zips that copied entries come from
         self._run: tuple[Path, int, int] | None = None  # copied bytes not written yet: where
+        # The zip's SHA-256 as it is written, while it is written in order (None once a local
+        # header was patched in place: the file is then read again, `write_zip`).
+        self._digest: hashlib._Hash | None = hashlib.sha256()
 
     @property
     def entry_count(self) -> int:
@@ -505,8 +508,18 @@ class _ZipStream:
 
     def _write(self, data: bytes) -> None:
         self._flush_run()
-        self._out.write(data)
+        self._emit(data)
         self._offset += len(data)
+
+    def _emit(self, data: bytes) -> None:
+        self._out.write(data)
+        if self._digest is not None:
+            self._digest.update(data)
+
+    @property
+    def sha256(self) -> str | None:
+        """The digest of what was written, when it was written in order."""
+        return self._digest.hexdigest() if self._digest is not None else None
 
     def _header(self, entry: _Entry) -> bytes:
         return entry.local_header(self._dos_stamp)
@@ -590,7 +603,7 @@ class _ZipStream:
             block = stream.read(min(left, CHUNK_SIZE))
             if not block:
                 raise FilesystemError(f"{source} ended before its entries did")
-            self._out.write(block)
+            self._emit(block)
             left -= len(block)
 
     def close_sources(self) -> None:
@@ -612,6 +625,7 @@ class _ZipStream:
                 f"{piece.member.source} grew while it was being zipped",
                 hint="build again when nothing else writes into the layer's directory",
             )
+        self._digest = None
         self._out.seek(entry.offset)
         self._out.write(self._header(entry))  # same length: only CRC and sizes change
         self._out.seek(self._offset)
@@ -650,8 +664,9 @@ def _write_members(
     codec: Codec,
     threads: int,
     session: MemberSession | None,
-) -> tuple[int, int]:
-    """Stream `members` into `out`; return (entry count, unzipped bytes)."""
+) -> tuple[int, int, str | None]:
+    """Stream `members` into `out`; return (entry count, unzipped bytes, the SHA-256 of what was
+    written when known without reading it again)."""
     module = codec.load()
     identity = codec.stream_identity(module).encode("utf-8")
     stream = _ZipStream(out, timestamp=timestamp)
@@ -734,7 +749,7 @@ def _write_members(
         stream.finish()
     finally:
         stream.close_sources()
-    return stream.entry_count, unzipped
+    return stream.entry_count, unzipped, stream.sha256
 
 
 def write_zip(
@@ -762,14 +777,16 @@ def write_zip(
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, partial = temporary_beside(dest)
         with os.fdopen(fd, "wb") as out:
-            count, unzipped = _write_members(
+            count, unzipped, written = _write_members(
                 members, out, timestamp=timestamp, codec=codec, threads=workers, session=session
             )
         complete = True
-        digest = hashlib.sha256()
-        with partial.open("rb") as built:
-            for block in iter(lambda: built.read(1024 * 1024), b""):
-                digest.update(block)
+        if written is None:  # a local header was patched after its data: read the zip again
+            digest = hashlib.sha256()
+            with partial.open("rb") as built:
+                for block in iter(lambda: built.read(1024 * 1024), b""):
+                    digest.update(block)
+            written = digest.hexdigest()
         zipped = partial.stat().st_size
         commit(partial, dest, stale=stale)
     except OSError as exc:
@@ -782,4 +799,4 @@ def write_zip(
         if session is not None:
             session.close(complete=complete)
     reused, compressed = (session.hits, session.misses) if session is not None else (0, 0)
-    return ZipResult(dest, digest.hexdigest(), zipped, unzipped, count, reused, compressed)
+    return ZipResult(dest, written, zipped, unzipped, count, reused, compressed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import random
@@ -511,3 +512,14 @@ def test_entries_copied_from_a_zip_give_the_bytes_of_a_zip_from_scratch(
     spliced = write_zip(with_directories([*copied, *fresh]), tmp_path / "spliced.zip", threads=2)
     assert spliced.path.read_bytes() == scratch.path.read_bytes()
     assert (spliced.sha256, spliced.unzipped_bytes) == (scratch.sha256, scratch.unzipped_bytes)
+    # scratch patched its multi-chunk files' headers (its digest read back); spliced did not
+    assert spliced.sha256 == hashlib.sha256(spliced.path.read_bytes()).hexdigest()
+
+
+def test_the_digest_taken_while_writing_is_the_zips(tmp_path: Path) -> None:
+    for name, (content, _executable) in TREE.items():
+        if len(content) < CHUNK_SIZE:  # single chunks only: nothing patched, nothing read back
+            (tmp_path / "site" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "site" / name).write_bytes(content)
+    result = write_zip(members_of(tmp_path / "site"), tmp_path / "layer.zip", threads=2)
+    assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
