@@ -1,9 +1,11 @@
 """What the build cache holds, and pruning it to a size: `layerkit cache info` / `cache prune`.
 
 The cache directory (`layerkit.cache.cache_dir`) holds layerkit's own parts — ``builds/`` (a zip,
-manifest and build details per input digest), ``members/`` (compressed zip members,
-`layerkit.members`), ``bytecode/`` (`.pyc` by source digest, `layerkit.bytecode`),
-``interpreters/`` (which interpreter was found) — and, when ``LAYERKIT_CACHE_DIR`` is set, the
+manifest and build details per input digest, and the record a rebuild by parts starts from,
+`layerkit.layerparts`), ``lineage/`` (the last recorded build of each set of options: a few
+bytes each), ``members/`` (compressed zip members, `layerkit.members`), ``bytecode/`` (`.pyc`
+by source digest, `layerkit.bytecode`), ``interpreters/`` (which interpreter was found) — and,
+when ``LAYERKIT_CACHE_DIR`` is set, the
 installers' own caches (``uv/``, ``pip/``), which their tools manage (``uv cache prune``).
 
 Each part keeps its own bound: members and bytecode after every build, builds after every build
