@@ -51,6 +51,7 @@ from layerkit.contents import (
 )
 from layerkit.errors import LayerkitError
 from layerkit.installer import (
+    CommandResult,
     InstallerBackend,
     InstallRequest,
     PipBackend,
@@ -601,6 +602,7 @@ def assemble_changed(
     target: Target,
     request: InstallRequest,
     *,
+    installing: Future[CommandResult],
     base: CacheEntry,
     parts: LayerParts,
     change: Change,
@@ -609,15 +611,15 @@ def assemble_changed(
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None] = lambda: None,
 ) -> TargetBuild:
-    """The layer of `request` from the cached build `base` (whose recorded `parts` it keeps) and
-    an install of only the distributions `change` names, processed as a build from scratch
-    processes them: the same zip, byte for byte, and the same manifest.
+    """The layer from the cached build `base` (whose recorded `parts` it keeps) and `request`,
+    the install (`installing`, under way) of only the distributions `change` names, processed
+    as a build from scratch processes them: the same zip, byte for byte, and the same manifest.
 
     Raises `NotByParts` (why not, in a few words) when the rebuilt distributions cannot be
     judged apart from the kept ones (`layerkit.layerparts`), the resolution does not confirm
     the pins and wheels, or `base`'s zip or record is not what was stored: the caller then
-    builds from scratch, which judges the whole layer. `request.dest` is an empty directory for
-    the changed distributions alone; `key_of` names the cache key of the installed pins.
+    builds from scratch, which judges the whole layer. `key_of` names the cache key of the
+    installed pins.
 
     The zip is written beside the output's while the resolution that confirms it runs, and
     replaces the output's only once confirmed."""
@@ -633,8 +635,8 @@ def assemble_changed(
         base_digest = pool.submit(sha256_of, base_zip)
         copied = pool.submit(_copied, base_zip, target, change)
         layer = _changed_layer(
-            settings, target, request, copied=copied, base=base, parts=parts, change=change,
-            backend=backend, ctx=ctx, discovered=discovered,
+            settings, target, request.dest, installing=installing, copied=copied, base=base,
+            parts=parts, change=change, ctx=ctx, discovered=discovered,
         )  # fmt: skip
         fd, staged = temporary_beside(output)
         os.close(fd)
@@ -711,28 +713,20 @@ def _confirmed(
 def _changed_layer(
     settings: BuildSettings,
     target: Target,
-    request: InstallRequest,
+    partial: Path,
     *,
+    installing: Future[CommandResult],
     copied: Future[list[ArchiveMember]],
     base: CacheEntry,
     parts: LayerParts,
     change: Change,
-    backend: UvBackend,
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None],
 ) -> _Layer:
-    """The changed distributions installed alone in `request.dest`, processed, and joined to
+    """The changed distributions once installed alone in `partial`, processed, and joined to
     the kept files of the cached zip (`copied`, see `assemble_changed`); else `NotByParts`."""
-    partial = request.dest
-    ctx.progress(
-        f"{target}: installing {', '.join(change.requirements())} with {backend.name} "
-        f"{backend.version()} (what changed since a cached build)"
-    )
-    only_changed = replace(
-        request, requirement_files=(), requirements=change.requirements(), no_deps=True
-    )
     try:
-        install(only_changed, backend=backend, runner=ctx.runner, env=ctx.env)
+        installing.result()
     except LayerkitError as exc:
         raise NotByParts("what changed did not install alone") from exc
     installed_pins = format_pins(

@@ -56,6 +56,7 @@ from layerkit.installer import (
     UvBackend,
     backend_for_target,
     build_wheel,
+    install,
     resolve_with_pip,
     resolve_with_uv,
 )
@@ -636,18 +637,34 @@ def _rebuilt_by_parts(
     change = plan_change(parts, normalize_pins(pins))
     if change is None:
         return None
-    from layerkit.assembly import assemble_changed
-
     partial = staging / f"{target.slug}-changed"
     partial.mkdir()
-    try:
-        return assemble_changed(
-            settings, target, dataclasses.replace(request, dest=partial), base=base, parts=parts,
-            change=change, resolution=resolution, key_of=key_of, ctx=ctx, discovered=discovered,
-        )  # fmt: skip
-    except NotByParts as why_not:
-        ctx.progress(f"{target}: building the whole layer: {why_not}")
-        return None
+    only_changed = dataclasses.replace(
+        request, dest=partial, requirement_files=(), requirements=change.requirements(),
+        no_deps=True,
+    )  # fmt: skip
+    ctx.progress(
+        f"{target}: installing {', '.join(change.requirements())} with {ctx.backend.name} "
+        f"{ctx.backend.version()} (what changed since a cached build)"
+    )
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerkit-changed") as pool:
+        # The changed distributions install, and the resolution that must confirm them runs
+        # (memoised: the later ask waits for this one), while the processing modules load.
+        installing = pool.submit(
+            install, only_changed, backend=ctx.backend, runner=ctx.runner, env=ctx.env
+        )
+        pool.submit(resolution)
+        from layerkit.assembly import assemble_changed
+
+        try:
+            return assemble_changed(
+                settings, target, only_changed, installing=installing, base=base, parts=parts,
+                change=change, resolution=resolution, key_of=key_of, ctx=ctx,
+                discovered=discovered,
+            )  # fmt: skip
+        except NotByParts as why_not:
+            ctx.progress(f"{target}: building the whole layer: {why_not}")
+            return None
 
 
 def build_target_from_sources(
