@@ -269,8 +269,8 @@ class Change:
 
 def plan_change(parts: LayerParts, pins: str) -> Change | None:
     """The `Change` from the recorded layer to `pins` (``name==version`` lines: what a build from
-    scratch would install), or None when it cannot be redone by parts: nothing changed, nothing
-    kept, or a distribution that goes is not separable."""
+    scratch would install); None when nothing changed (or a name is pinned twice). Raises
+    `NotByParts` when a distribution that goes is not separable, or nothing is kept."""
     wanted: dict[str, str] = {}
     for line in pins.splitlines():
         name, _, version = line.partition("==")
@@ -285,10 +285,15 @@ def plan_change(parts: LayerParts, pins: str) -> Change | None:
         (kept if same else gone).append(dist)
     kept_names = {canonicalize_name(d.name) for d in kept}
     install = tuple((n, v) for n, v in sorted(wanted.items()) if n not in kept_names)
-    if not install or not kept or any(d.dist_info not in parts.separable for d in gone):
-        return None
-    if len(kept_names) != len(kept):
-        return None  # two dist-info directories of one name: not a layer to redo by parts
+    if not install or len(kept_names) != len(kept):
+        return None  # nothing changed, or two dist-info directories of one name
+    inseparable = [f"{d.name} {d.version}" for d in gone if d.dist_info not in parts.separable]
+    if inseparable:
+        raise NotByParts(
+            f"{', '.join(inseparable)} ships binaries, tests or files beside another distribution's"
+        )
+    if not kept:
+        raise NotByParts("no distribution is the same as in the cached build")
     return Change(install, tuple(kept), frozenset(parts.tops_of(gone)))
 
 

@@ -625,16 +625,19 @@ def _rebuilt_by_parts(
         target.arch,
     ):
         return None  # a pointer gone astray: not this lineage's build
-    try:
-        parts = parts_from_document(document)
-    except ValueError:
-        ctx.progress(f"{target}: building the whole layer: the cached build's record is damaged")
-        return None
     if decision.resolved:
         pins = resolution().pins
     else:
         pins = lock_pins(inputs.requirement_texts, inputs.requirements) or ""
-    change = plan_change(parts, normalize_pins(pins))
+    try:
+        parts = parts_from_document(document)
+        change = plan_change(parts, normalize_pins(pins))
+    except ValueError:
+        ctx.progress(f"{target}: building the whole layer: the cached build's record is damaged")
+        return None
+    except NotByParts as why_not:
+        ctx.progress(f"{target}: building the whole layer: {why_not}")
+        return None
     if change is None:
         return None
     partial = staging / f"{target.slug}-changed"

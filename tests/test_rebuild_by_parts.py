@@ -31,6 +31,7 @@ from layerkit.errors import LayerkitError
 from layerkit.installer import UvBackend, run_command
 from layerkit.layerparts import (
     LayerParts,
+    NotByParts,
     parts_document,
     parts_from_document,
     plan_change,
@@ -222,6 +223,20 @@ def test_what_the_parts_cannot_judge_is_built_from_scratch(
     _same_layer(rebuilt, index.from_scratch(after, "scratch"))
 
 
+def test_a_distribution_that_goes_with_a_tests_directory_is_built_whole(tmp_path: Path) -> None:
+    dists = tmp_path / "dists"
+    for version in ("1.0", "1.1"):
+        make_wheel(dists, "core", version, files=CORE)
+    make_wheel(dists, "six", "1.16.0", files=_six("1.16.0"))
+    with serve_index(dists, tmp_path / "index") as url:
+        index = Builds(tmp_path, url, isolated_env())
+        after = "core==1.1\nsix==1.16.0\n"
+        rebuilt, lines = _first_then(index, "core==1.0\nsix==1.16.0\n", after)
+        reason = "building the whole layer: core 1.0 ships binaries, tests or files beside"
+        assert any(reason in line for line in lines), lines
+        _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+
+
 def test_kept_tests_imported_by_a_rebuilt_module_are_shipped(index: Builds) -> None:
     rebuilt, _ = _first_then(index, "core==1.0\nsix==1.16.0\n", "core==1.0\nsix==1.18.0\n")
     assert rebuilt.slim["rules"] == []  # core/tests/ kept: sixtools imports it
@@ -308,9 +323,13 @@ def test_a_change_replaces_only_separable_distributions() -> None:
     assert change.pins() == "numpy==2.0\nsix==1.17.0\n"
     assert [d.name for d in change.kept] == ["numpy"]
     assert change.dropped_tops == {"six.py", "six-1.16.0.dist-info"}
-    assert plan_change(parts, "numpy==2.1\nsix==1.16.0\n") is None  # numpy is not separable
+    with pytest.raises(NotByParts, match=r"numpy 2\.0 ships binaries"):
+        plan_change(parts, "numpy==2.1\nsix==1.16.0\n")  # numpy is not separable
+    with pytest.raises(NotByParts, match=r"numpy 2\.0"):
+        plan_change(parts, "six==1.17.0\n")  # numpy goes: not separable
+    with pytest.raises(NotByParts, match="no distribution is the same"):
+        plan_change(_parts(("six", "1.16.0", ("six.py",)), separable={"six"}), "six==1.17.0\n")
     assert plan_change(parts, "numpy==2.0\nsix==1.16.0\n") is None  # nothing changed
-    assert plan_change(parts, "six==1.17.0\n") is None  # numpy goes: not separable
     assert plan_change(parts, "numpy==2.0\nsix==1.17.0\nSix==1.17.0\n") is None  # twice
     assert plan_change(parts, "numpy==2.0.0\nsix==1.17.0\n") is not None  # 2.0 == 2.0.0
 
