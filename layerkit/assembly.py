@@ -80,7 +80,7 @@ from layerkit.manifest import (
 )
 from layerkit.members import MemberStore
 from layerkit.pins import canonical_name, dist_info_pins, format_pins, normalize_pins
-from layerkit.provenance import Resolution, installed_wheel_sha256, wheel_tags
+from layerkit.provenance import LockTable, Resolution, installed_wheel_sha256, wheel_tags
 from layerkit.report import human_bytes, plural
 from layerkit.safewrite import (
     commit,
@@ -320,23 +320,33 @@ def _install_with_pip(request: InstallRequest, pip: PipBackend, *, ctx: BuildCon
     return Installed(pip)
 
 
-def _wheel_hashes(
+def _wheels(
     site_packages: Path, lock_job: Future[Resolution], *, ctx: BuildContext
-) -> dict[str, str]:
-    """dist-info directory -> sha256 of the wheel it was installed from (when the lock knows)."""
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """dist-info directory -> sha256 of the wheel it was installed from (when the lock knows);
+    and -> the sha256 of every wheel the lock offers for its version, what the installer chose
+    among (the same offer, the same installer and target: the same choice)."""
     try:
         lock = lock_job.result().wheels
     except LayerkitError as exc:  # provenance is worth a warning, not a failed build
         ctx.warn(f"wheel hashes unknown (the lock could not be resolved): {exc.message}")
-        return {}
+        return {}, {}
     hashes: dict[str, str] = {}
+    offered: dict[str, tuple[str, ...]] = {}
     for wheel_file in site_packages.glob("*.dist-info/WHEEL"):
         dist_info = wheel_file.parent.name
         name, _, version = dist_info.removesuffix(".dist-info").rpartition("-")
         head = read_head(wheel_file, METADATA_READ_LIMIT)  # a wheel's WHEEL is a few lines
         tags = wheel_tags(head.decode("utf-8", errors="replace"))
         hashes[dist_info] = installed_wheel_sha256(name, version, tags, lock)
-    return hashes
+        offered[dist_info] = offered_wheels(lock, name, version)
+    return hashes, offered
+
+
+def offered_wheels(lock: LockTable, name: str, version: str) -> tuple[str, ...]:
+    """The sha256 of every wheel `lock` offers for `name` `version`, sorted."""
+    candidates = lock.get((canonicalize_name(name), canonicalize_version(version)), ())
+    return tuple(sorted({w.sha256 for w in candidates}))
 
 
 def assemble(
@@ -372,13 +382,13 @@ def assemble(
             ctx.progress(f"{target}: installing with {backend.name} {backend.version()}")
             install(request, backend=backend, runner=ctx.runner, env=ctx.env)
             installed = Installed(backend)
-        wheel_hashes = _wheel_hashes(site_packages, lock_job, ctx=ctx)
+        wheel_hashes, offered = _wheels(site_packages, lock_job, ctx=ctx)
     # Slimming, the ELF checks and the zip hold the GIL or use every core: one target at a time
     # (`BuildContext.processing`), while the others resolve and install.
     with ctx.processing:
         return _processed(
             settings, target, installed,
-            site_packages=site_packages, wheel_hashes=wheel_hashes,
+            site_packages=site_packages, wheel_hashes=wheel_hashes, offered=offered,
             key_for_install=key_for_install, ctx=ctx, discovered=discovered,
             built_from_sdist=built_from_sdist,
         )  # fmt: skip
@@ -456,13 +466,15 @@ def _parts(
     slimmed: SlimmedTree,
     distributions: Sequence[InstalledDistribution],
     binaries: Sequence[str],
+    *,
     target: Target,
+    offered: Mapping[str, tuple[str, ...]],
 ) -> LayerParts | None:
     """`layerparts.record_parts` of a tree slimmed by `_slimmed` and checked."""
     return record_parts(
         installed=installed_files, installed_distributions=slimmed.installed,
         shipped=slimmed.entries, distributions=distributions, slimmed=slimmed.report,
-        binaries=binaries, target=target,
+        binaries=binaries, target=target, wheels=offered,
     )  # fmt: skip
 
 
@@ -473,6 +485,7 @@ def _processed(
     *,
     site_packages: Path,
     wheel_hashes: Mapping[str, str],
+    offered: Mapping[str, tuple[str, ...]],
     key_for_install: Callable[[Path], str],
     ctx: BuildContext,
     discovered: Callable[[], Discovery | None],
@@ -512,7 +525,9 @@ def _processed(
     parts = None
     if not (warnings or violations or settings.slim.exclude_distributions
             or settings.slim.exclude_globs or installed.pinned is not None):  # fmt: skip
-        parts = _parts(installed_files, slimmed, distributions, binaries, target)
+        parts = _parts(
+            installed_files, slimmed, distributions, binaries, target=target, offered=offered
+        )
     layer = _Layer(members, entries, distributions, report, slimmed.report, violations, parts)
     zip_path = settings.output_dir / zip_name(settings.name, target)
     archive = _zip_layer(settings, target, layer, ctx=ctx, dest=zip_path)
@@ -643,7 +658,10 @@ def assemble_changed(
         try:
             with ctx.processing:
                 archive = _zip_layer(settings, target, layer, ctx=ctx, dest=staged)
-            wheel_hashes = _confirmed(change, base, lock_job, base_digest, partial, ctx=ctx)
+            wheel_hashes, offered = _confirmed(
+                change, base, parts, lock_job=lock_job, base_digest=base_digest, partial=partial,
+                ctx=ctx,
+            )  # fmt: skip
             try:
                 commit(staged, output, stale=(manifest_path_for(output),))
             except OSError as exc:
@@ -654,6 +672,9 @@ def assemble_changed(
         f"{target}: {plural(len(change.kept), 'distribution')} kept from a cached build, "
         f"{len(layer.distributions) - len(change.kept)} rebuilt"
     )
+    # the record of this layer, for the next rebuild, with the offer each wheel was chosen from
+    assert layer.parts is not None
+    layer = replace(layer, parts=replace(layer.parts, wheels=offered))
     # keyed as a build from scratch keys what it installed: by dist-info directory names
     key = key_of(dist_info_pins(d.dist_info for d in layer.distributions))
     return _finished(
@@ -676,38 +697,38 @@ def _linked(cached: Path, link: Path) -> Path:
 def _confirmed(
     change: Change,
     base: CacheEntry,
+    parts: LayerParts,
+    *,
     lock_job: Future[Resolution],
     base_digest: Future[str],
     partial: Path,
-    *,
     ctx: BuildContext,
-) -> dict[str, str]:
-    """The wheel hashes of the layer (dist-info -> sha256) once the resolution says a build
-    from scratch installs the planned pins, the kept ones from the wheels the cached build
-    installed, and the cached zip is the one recorded; else `NotByParts`."""
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """The layer's wheels (`_wheels`) once the resolution says a build from scratch installs
+    the planned pins and, for each kept distribution, chooses among the very wheels the cached
+    build chose among; and the cached zip is the one recorded. Else `NotByParts`."""
     try:
         resolved = lock_job.result()
     except LayerkitError as exc:
         raise NotByParts("the requirements did not resolve") from exc  # the whole build says why
     if normalize_pins(resolved.pins) != change.pins():
         raise NotByParts("the requirements resolve to other pins than planned")
-    wheel_hashes = _wheel_hashes(partial, lock_job, ctx=ctx)
+    wheel_hashes, offered = _wheels(partial, lock_job, ctx=ctx)
     recorded = {d.name: d.wheel_sha256 for d in base.manifest.distributions}
     for dist in change.kept:
-        candidates = resolved.wheels.get(
-            (canonicalize_name(dist.name), canonicalize_version(dist.version)), ()
-        )
+        now = offered_wheels(resolved.wheels, dist.name, dist.version)
         sha256 = recorded.get(dist.name, "")
-        if not sha256 or {w.sha256 for w in candidates} != {sha256}:
+        if not sha256 or sha256 not in now or now != parts.wheels.get(dist.dist_info):
             raise NotByParts(f"{dist.name} {dist.version} may come from another wheel now")
         wheel_hashes[dist.dist_info] = sha256
+        offered[dist.dist_info] = now
     try:
         digest = base_digest.result()
     except LayerkitError as exc:
         raise NotByParts("the cached zip cannot be read") from exc
     if digest != base.manifest.sha256:
         raise NotByParts("the cached zip is damaged")
-    return wheel_hashes
+    return wheel_hashes, offered
 
 
 def _changed_layer(
@@ -749,7 +770,7 @@ def _changed_layer(
             settings, target, partial, slimmed=slimmed, distributions=distributions,
             layer_names=layer_names,
         )  # fmt: skip
-    new = _parts(installed_files, slimmed, distributions, binaries, target)
+    new = _parts(installed_files, slimmed, distributions, binaries, target=target, offered={})
     if new is None or not joins_cleanly(change, parts, new):
         raise NotByParts(
             "what changed ships binaries, tests or files beside another distribution's"

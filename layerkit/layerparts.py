@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -38,7 +38,7 @@ from layerkit.slim.compile import module_sources
 from layerkit.slim.plan import RULE_DESCRIPTIONS, Removal, RuleName, RulePlan, tests_candidates
 from layerkit.targets import Target
 
-PARTS_LAYOUT = 2
+PARTS_LAYOUT = 3
 
 
 class NotByParts(Exception):  # a verdict, not an error: the build is made whole
@@ -68,6 +68,8 @@ class LayerParts:
     removals: tuple[tuple[RuleName, Removal], ...]
     bytecode: tuple[str, ...]
     tests_dirs: tuple[str, ...]
+    # dist-info directory -> the sha256 of every wheel the resolution offered for its version
+    wheels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def tops_of(self, distributions: Iterable[InstalledDistribution]) -> set[str]:
         return {top for d in distributions for top in self.tops.get(d.dist_info, ())}
@@ -82,12 +84,13 @@ def record_parts(
     slimmed: SlimReport,
     binaries: Iterable[str],
     target: Target,
+    wheels: Mapping[str, tuple[str, ...]],
 ) -> LayerParts | None:
     """The parts of a clean build (see the module's docstring; the caller judges cleanliness of
     what it alone saw: warnings, waivers, options), or None when its files cannot be told apart
     by distribution. `installed` and `installed_distributions`: the files and distributions
     before slimming; `shipped` and `distributions`: after; `binaries`: the shipped files
-    verification read as binaries."""
+    verification read as binaries; `wheels`: what the resolution offered for each (`wheels`)."""
     if slimmed.notes or slimmed.warnings or slimmed.strip is not None:
         return None
     compiled = slimmed.compile
@@ -137,6 +140,7 @@ def record_parts(
         removals,
         bytecode,
         tests_dirs,
+        {d.dist_info: wheels[d.dist_info] for d in distributions if d.dist_info in wheels},
     )
 
 
@@ -167,6 +171,7 @@ def parts_document(parts: LayerParts) -> dict[str, Any]:
         "removals": [[rule, r.path, r.size, r.reason] for rule, r in parts.removals],
         "bytecode": list(parts.bytecode),
         "tests_dirs": list(parts.tests_dirs),
+        "wheels": {dist_info: list(offered) for dist_info, offered in parts.wheels.items()},
     }
     return {**body, "sha256": _digest(body)}
 
@@ -204,6 +209,7 @@ def parts_from_document(document: Any) -> LayerParts:
             removals,
             _texts(document["bytecode"]),
             _texts(document["tests_dirs"]),
+            {_text(k): _texts(v) for k, v in document["wheels"].items()},
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"damaged parts: {exc}") from exc
@@ -364,6 +370,7 @@ def join(change: Change, parts: LayerParts, new: LayerParts, new_slimmed: SlimRe
         tuple((rule_plan.rule, r) for rule_plan in rules for r in rule_plan.removals),
         bytecode,
         tuple(sorted({*kept_tests_dirs(change, parts), *new.tests_dirs})),
+        {k: v for k, v in parts.wheels.items() if k in kept_dist_infos},
     )
     return Joined(entries, distributions, slimmed, kept_entries, joined_parts)
 

@@ -41,7 +41,7 @@ from layerkit.workflow import build_layers
 from tests.elf_fixtures import EM_X86_64, Need, make_elf
 from tests.interpreters import find_python
 from tests.support import isolated_env
-from tests.wheels import make_wheel, record_hash, serve_index
+from tests.wheels import make_wheel, record_hash, refresh_index, serve_index
 
 REBUILT_BY_PARTS = "kept from a cached build"
 
@@ -459,6 +459,42 @@ def test_layers_the_parts_cannot_tell_apart(tmp_path: Path, case: str) -> None:
         rebuilt, lines = _first_then(index, before, after)
         assert any(REBUILT_BY_PARTS in line for line in lines) == (case == "version-spelling")
         _same_layer(rebuilt, index.from_scratch(after, "scratch"))
+
+
+@pytest.mark.parametrize("when", ["before", "between"])
+def test_a_version_offered_as_several_wheels(tmp_path: Path, when: str) -> None:
+    """core 1.0 as a pure wheel and as a manylinux one (uv takes the latter): kept when both
+    were offered to the cached build; built whole when the second appears between the builds
+    (a build from scratch takes it now)."""
+    dists = tmp_path / "dists"
+    make_wheel(dists, "core", "1.0", files=CORE)
+    make_wheel(dists, "six", "1.16.0", files=_six("1.16.0"))
+    make_wheel(dists, "six", "1.17.0", files=_six("1.17.0"))
+
+    def platform_wheel() -> None:
+        files = {**CORE, "core/platform.py": b"P = 1\n"}
+        make_wheel(dists, "core", "1.0", files=files, tag="py3-none-manylinux_2_17_x86_64")
+
+    if when == "before":
+        platform_wheel()
+    fresh = {"Cache-Control": "no-cache"}  # uv asks again each time: the upload is seen
+    with serve_index(dists, tmp_path / "index", headers=fresh) as url:
+        index = Builds(tmp_path, url, isolated_env())
+        cache, out = tmp_path / "cache", tmp_path / "out"
+        index.build("core==1.0\nsix==1.16.0\n", cache=cache, out=out)
+        if when == "between":
+            platform_wheel()
+            refresh_index(dists, tmp_path / "index")
+        rebuilt, lines = index.build("core==1.0\nsix==1.17.0\n", cache=cache, out=out)
+        if when == "before":
+            assert any(REBUILT_BY_PARTS in line for line in lines), lines
+        else:
+            reason = "building the whole layer: core 1.0 may come from another wheel now"
+            assert any(reason in line for line in lines), lines
+        scratch = index.from_scratch("core==1.0\nsix==1.17.0\n", "scratch")
+        _same_layer(rebuilt, scratch)
+        with zipfile.ZipFile(rebuilt.zip_path) as archive:
+            assert "python/lib/python3.12/site-packages/core/platform.py" in archive.namelist()
 
 
 def test_a_changed_distribution_with_a_binary_is_built_whole(tmp_path: Path) -> None:

@@ -117,6 +117,12 @@ def _index_root(dist_dir: Path, work_dir: Path) -> Path:
     return root
 
 
+def refresh_index(dist_dir: Path, work_dir: Path) -> None:
+    """After files were added to `dist_dir`: the index `serve_index` serves from `work_dir` lists
+    them too (an upload to a live index)."""
+    _index_root(dist_dir, work_dir)
+
+
 @contextmanager
 def serve_index_in_a_process(dist_dir: Path, work_dir: Path) -> Iterator[str]:
     """`serve_index` from a child process (``python -m http.server``), stopped by its PID: a
