@@ -43,8 +43,8 @@ class TargetBuild:
     sbom_path: Path | None = None
     cached: bool = False  # reused from the build cache: nothing was installed or zipped
     notes: tuple[str, ...] = ()  # advice, e.g. why a direct requirement's version is old
-    # `layerparts.parts_document` of a clean build, kept with it in the cache: a later build of
-    # other pins may redo only the distributions that changed (`assembly.assemble_changed`).
+    # The record of a clean build (`layerparts.record_parts`), kept with it in the cache: a later
+    # build of other pins may redo only the distributions that changed (`assemble_changed`).
     parts: LayerParts | None = field(default=None, repr=False, compare=False)
 
 

@@ -136,21 +136,23 @@ def layerkit_code_digest(package_dir: Path = Path(__file__).parent) -> str:
     return digest.hexdigest()
 
 
+def canonical_digest(document: Mapping[str, Any]) -> str:
+    """The SHA-256 of `document`'s canonical JSON (sorted keys, no spaces, UTF-8)."""
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def lineage_key(inputs: BuildInputs) -> str:
     """The key shared by the builds of `inputs` whatever their requirements and pins: builds one
     may be rebuilt from by parts (`layerkit.layerparts`), as every other input is the same."""
     document = inputs.document("")
     document["requirement_files"] = document["requirements"] = []
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return canonical_digest(document)
 
 
 def cache_key(inputs: BuildInputs, pins: str) -> str:
     """The SHA-256 of the canonical JSON of `inputs` and `pins`."""
-    canonical = json.dumps(
-        inputs.document(pins), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return canonical_digest(inputs.document(pins))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,6 @@ repeat. The record carries its own digest: a damaged one is never used.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +29,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from layerkit.bytecode import CompileReport, pyc_path
+from layerkit.cache import canonical_digest
 from layerkit.contents import FileEntry, InstalledDistribution
 from layerkit.pins import format_pins, versions_equal
 from layerkit.slim.apply import SlimReport
@@ -173,12 +172,7 @@ def parts_document(parts: LayerParts) -> dict[str, Any]:
         "tests_dirs": list(parts.tests_dirs),
         "wheels": {dist_info: list(offered) for dist_info, offered in parts.wheels.items()},
     }
-    return {**body, "sha256": _digest(body)}
-
-
-def _digest(body: Mapping[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return {**body, "sha256": canonical_digest(body)}
 
 
 def parts_from_document(document: Any) -> LayerParts:
@@ -186,7 +180,7 @@ def parts_from_document(document: Any) -> LayerParts:
     shape, its consistency) or of another layout."""
     try:
         body = {k: v for k, v in document.items() if k != "sha256"}
-        if document["layout"] != PARTS_LAYOUT or document["sha256"] != _digest(body):
+        if document["layout"] != PARTS_LAYOUT or document["sha256"] != canonical_digest(body):
             raise ValueError("another layout, or damaged")
         distributions = tuple(
             InstalledDistribution(_text(name), _text(version), _text(dist_info), _texts(files))

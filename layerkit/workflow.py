@@ -90,6 +90,7 @@ from layerkit.targetpool import (
 from layerkit.targets import Target
 
 if TYPE_CHECKING:
+    from layerkit.layerparts import Change, LayerParts
     from layerkit.provenance import Resolution
     from layerkit.sdists import BuiltFromSdist
 
@@ -630,16 +631,38 @@ def _rebuilt_by_parts(
     else:
         pins = lock_pins(inputs.requirement_texts, inputs.requirements) or ""
     try:
-        parts = parts_from_document(document)
+        try:
+            parts = parts_from_document(document)
+        except ValueError as exc:
+            raise NotByParts("the cached build's record is damaged") from exc
         change = plan_change(parts, normalize_pins(pins))
-    except ValueError:
-        ctx.progress(f"{target}: building the whole layer: the cached build's record is damaged")
-        return None
+        if change is None:
+            return None
+        return _assembled_by_parts(
+            settings, target, request, base=base, parts=parts, change=change,
+            resolution=resolution, key_of=key_of, staging=staging, ctx=ctx, discovered=discovered,
+        )  # fmt: skip
     except NotByParts as why_not:
         ctx.progress(f"{target}: building the whole layer: {why_not}")
         return None
-    if change is None:
-        return None
+
+
+def _assembled_by_parts(
+    settings: BuildSettings,
+    target: Target,
+    request: InstallRequest,
+    *,
+    base: CacheEntry,
+    parts: LayerParts,
+    change: Change,
+    resolution: Callable[[], Resolution],
+    key_of: Callable[[Sequence[tuple[str, str]]], str],
+    staging: Path,
+    ctx: BuildContext,
+    discovered: Callable[[], Discovery | None],
+) -> TargetBuild:
+    """`assembly.assemble_changed`, with the changed distributions installing, and the
+    resolution that must confirm them running, while the processing modules load."""
     partial = staging / f"{target.slug}-changed"
     partial.mkdir()
     only_changed = dataclasses.replace(
@@ -651,23 +674,16 @@ def _rebuilt_by_parts(
         f"{ctx.backend.version()} (what changed since a cached build)"
     )
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="layerkit-changed") as pool:
-        # The changed distributions install, and the resolution that must confirm them runs
-        # (memoised: the later ask waits for this one), while the processing modules load.
         installing = pool.submit(
             install, only_changed, backend=ctx.backend, runner=ctx.runner, env=ctx.env
         )
-        pool.submit(resolution)
+        pool.submit(resolution)  # memoised: the later ask waits for this one
         from layerkit.assembly import assemble_changed
 
-        try:
-            return assemble_changed(
-                settings, target, only_changed, installing=installing, base=base, parts=parts,
-                change=change, resolution=resolution, key_of=key_of, ctx=ctx,
-                discovered=discovered,
-            )  # fmt: skip
-        except NotByParts as why_not:
-            ctx.progress(f"{target}: building the whole layer: {why_not}")
-            return None
+        return assemble_changed(
+            settings, target, only_changed, installing=installing, base=base, parts=parts,
+            change=change, resolution=resolution, key_of=key_of, ctx=ctx, discovered=discovered,
+        )  # fmt: skip
 
 
 def build_target_from_sources(
